@@ -1,0 +1,43 @@
+# Hourglass — every entry point a person or CI needs. Each target installs what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NODE_MODULES := node_modules/.package-lock.json
+export METADATA_SERVER_DETECTION := none
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(NODE_MODULES): package.json $(wildcard packages/*/package.json services/*/package.json)
+	npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+	@touch $@
+
+deps: $(NODE_MODULES) ## install npm dependencies
+	@bash scripts/check-prereqs.sh
+
+build: deps ## compile every workspace (tsc -b)
+	npx tsc -b
+
+lint: deps ## eslint + prettier + terraform fmt
+	npx eslint .
+	npx prettier --check .
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive infra; fi
+
+test: build ## run every test (starts its own Pub/Sub emulator)
+	npx jest --ci
+
+run: build ## start emulator, topics, gateway and consumer on local defaults (Ctrl-C stops all)
+	bash scripts/run.sh
+
+demo: build ## like run, with one-minute windows and a traffic generator
+	HOURGLASS_DEMO=1 bash scripts/run.sh
+
+bench: build ## gateway, consumer and end-to-end benchmarks with raw ceilings
+	node bench/run.js
+
+test-faults: build ## the full nothing-lost suite (longer than the CI form)
+	HOURGLASS_FAULTS=full npx jest --ci tests/faults
+
+clean: ## remove build output and local data
+	rm -rf packages/*/dist services/*/dist data .run
+
+.PHONY: help deps build lint test run demo bench test-faults clean

@@ -1,0 +1,139 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync, realpathSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { HourglassError } from '@hourglass/common';
+
+/**
+ * Starts the Pub/Sub emulator that ships with the Google Cloud SDK.
+ *
+ * We run the SDK's own launcher (`platform/pubsub-emulator/bin/cloud-pubsub-emulator`),
+ * which `exec`s the JVM, so the pid we hold is the JVM's and stopping it by pid really
+ * stops it; killing a `gcloud beta emulators` wrapper would leave the JVM running.
+ */
+export interface EmulatorOptions {
+  port?: number;
+  /** JVM heap cap: the emulator keeps every message in memory. */
+  heapMb?: number;
+  /** Where the emulator's stdout/stderr go; default: ignored. */
+  logFile?: string;
+  startTimeoutMs?: number;
+}
+
+export interface RunningEmulator {
+  /** host:port, the value for PUBSUB_EMULATOR_HOST. */
+  readonly host: string;
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+const INSTALL_HINT =
+  'install the Google Cloud SDK with its Pub/Sub emulator and Java 17+ ' +
+  '(Debian: apt-get install google-cloud-cli google-cloud-cli-pubsub-emulator openjdk-17-jre-headless; ' +
+  'or gcloud components install pubsub-emulator), or set CLOUDSDK_ROOT_DIR to the SDK root';
+
+/** Finds the emulator launcher, or throws EMULATOR_MISSING saying what to install. */
+export function findEmulatorLauncher(env: NodeJS.ProcessEnv = process.env): string {
+  const roots: string[] = [];
+  if (env.CLOUDSDK_ROOT_DIR) roots.push(env.CLOUDSDK_ROOT_DIR);
+  const gcloud = which('gcloud', env);
+  if (gcloud) roots.push(dirname(dirname(realpathSync(gcloud))));
+  roots.push('/usr/lib/google-cloud-sdk', '/usr/share/google-cloud-sdk', '/opt/google-cloud-sdk');
+  for (const root of roots) {
+    const launcher = join(root, 'platform', 'pubsub-emulator', 'bin', 'cloud-pubsub-emulator');
+    if (existsSync(launcher)) {
+      if (!env.JAVA_HOME && !which('java', env)) {
+        throw new HourglassError('EMULATOR_MISSING', `found ${launcher} but no java on PATH: ${INSTALL_HINT}`);
+      }
+      return launcher;
+    }
+  }
+  throw new HourglassError(
+    'EMULATOR_MISSING',
+    `Pub/Sub emulator not found (looked in ${roots.join(', ')}): ${INSTALL_HINT}`,
+  );
+}
+
+function which(cmd: string, env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env.PATH ?? '').split(':')) {
+    const p = join(dir, cmd);
+    if (dir && existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
+  const launcher = findEmulatorLauncher();
+  const port = options.port ?? (await freePort());
+  const heapMb = options.heapMb ?? 1024;
+  const out = options.logFile ? openSync(options.logFile, 'a') : 'ignore';
+  const child = spawn(launcher, [`--host=127.0.0.1`, `--port=${port}`], {
+    env: { ...process.env, JAVA_OPTS: `${process.env.JAVA_OPTS ?? ''} -Xmx${heapMb}m -XX:+UseParallelGC`.trim() },
+    stdio: ['ignore', out, out],
+    detached: false,
+  });
+  const host = `127.0.0.1:${port}`;
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
+  while (!(await answers(host))) {
+    if (exited)
+      throw new HourglassError(
+        'EMULATOR_START_FAILED',
+        `emulator exited during start-up (port ${port}); see ${options.logFile ?? 'its output'}`,
+      );
+    if (Date.now() > deadline) {
+      await stopChild(child);
+      throw new HourglassError('EMULATOR_START_FAILED', `emulator did not answer on ${host} within the start timeout`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { host, port, pid: child.pid ?? -1, stop: () => stopChild(child) };
+}
+
+async function answers(host: string): Promise<boolean> {
+  try {
+    const res = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(1000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const done = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await done;
+  clearTimeout(timer);
+}
+
+/** Stops an emulator started by another process (make run writes its pid). */
+export function stopByPid(pid: number): void {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    /* already gone */
+  }
+}
+
+/** True when `java -version` runs; used by `make` to print a clear hint. */
+export function javaWorks(): boolean {
+  return spawnSync('java', ['-version'], { stdio: 'ignore' }).status === 0;
+}

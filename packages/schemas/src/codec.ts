@@ -1,0 +1,149 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import type avro from 'avsc';
+import { HourglassError } from '@hourglass/common';
+import type { EventRecord } from './meta.js';
+import type { SchemaRegistry, SchemaVersion } from './registry.js';
+
+/**
+ * The Pub/Sub message format shared by gateway and consumer.
+ *
+ * `data` holds `count` Avro binary datums of the writer schema, concatenated, then
+ * compressed by `codec`. A bundle of one with codec "null" is plain Avro binary, so a
+ * Pub/Sub topic schema (encoding BINARY) can validate it.
+ */
+export type BundleCodec = 'null' | 'deflate';
+
+export const Attr = {
+  eventType: 'event_type',
+  fingerprint: 'schema_fingerprint',
+  /** Event id of a single event; for bundles the id of the first event. */
+  eventId: 'event_id',
+  /** Smallest gateway_ts in the bundle, epoch ms as decimal text. */
+  gatewayTs: 'gateway_ts',
+  count: 'count',
+  codec: 'codec',
+  traceparent: 'traceparent',
+} as const;
+
+export interface EncodedBundle {
+  data: Buffer;
+  attributes: Record<string, string>;
+}
+
+export interface BundleInput {
+  writer: SchemaVersion;
+  /** Each event's Avro binary datum of `writer`. */
+  datums: readonly Buffer[];
+  firstEventId: string;
+  minGatewayTs: number;
+  codec: BundleCodec;
+  traceparent?: string;
+}
+
+export function encodeBundle(input: BundleInput): EncodedBundle {
+  const { writer, datums } = input;
+  if (datums.length === 0) throw new RangeError('a bundle holds at least one event');
+  const raw = datums.length === 1 ? datums[0]! : Buffer.concat(datums);
+  const data = input.codec === 'deflate' ? deflateRawSync(raw) : raw;
+  const attributes: Record<string, string> = {
+    [Attr.eventType]: writer.eventType,
+    [Attr.fingerprint]: writer.fingerprint,
+    [Attr.eventId]: input.firstEventId,
+    [Attr.gatewayTs]: String(input.minGatewayTs),
+    [Attr.count]: String(datums.length),
+    [Attr.codec]: input.codec,
+  };
+  if (input.traceparent) attributes[Attr.traceparent] = input.traceparent;
+  return { data, attributes };
+}
+
+/** Convenience for producers holding records rather than datums (tests, the binary client). */
+export function encodeRecords(
+  writer: SchemaVersion,
+  records: readonly EventRecord[],
+  codec: BundleCodec = 'null',
+  traceparent?: string,
+): EncodedBundle {
+  const first = records[0];
+  if (!first) throw new RangeError('a bundle holds at least one event');
+  let minTs = first.meta.gateway_ts;
+  for (const r of records) if (r.meta.gateway_ts < minTs) minTs = r.meta.gateway_ts;
+  return encodeBundle({
+    writer,
+    datums: records.map((r) => writer.type.toBuffer(r)),
+    firstEventId: first.meta.event_id,
+    minGatewayTs: minTs,
+    codec,
+    ...(traceparent ? { traceparent } : {}),
+  });
+}
+
+export interface DecodedBundle {
+  eventType: string;
+  writer: SchemaVersion;
+  /** Records resolved to the newest schema of the type. */
+  records: EventRecord[];
+}
+
+/** Decodes a message; throws MESSAGE_CORRUPT or SCHEMA_UNKNOWN_FINGERPRINT (both permanent). */
+export function decodeBundle(
+  registry: SchemaRegistry,
+  data: Buffer,
+  attributes: Readonly<Record<string, string>>,
+): DecodedBundle {
+  const fingerprint = attributes[Attr.fingerprint];
+  if (!fingerprint) throw new HourglassError('MESSAGE_CORRUPT', `attribute ${Attr.fingerprint} is missing`);
+  const writer = registry.byFingerprint(fingerprint);
+  if (!writer) throw new HourglassError('SCHEMA_UNKNOWN_FINGERPRINT', `no schema has fingerprint ${fingerprint}`);
+  const eventType = attributes[Attr.eventType];
+  if (eventType !== undefined && eventType !== writer.eventType) {
+    throw new HourglassError(
+      'MESSAGE_CORRUPT',
+      `attribute event_type=${eventType} but fingerprint is of ${writer.eventType}`,
+    );
+  }
+  const codec = attributes[Attr.codec] ?? 'null';
+  const countText = attributes[Attr.count] ?? '1';
+  const count = Number(countText);
+  if (!Number.isInteger(count) || count < 1)
+    throw new HourglassError('MESSAGE_CORRUPT', `attribute count=${countText} is invalid`);
+  let raw: Buffer;
+  if (codec === 'null') raw = data;
+  else if (codec === 'deflate') {
+    try {
+      raw = inflateRawSync(data);
+    } catch (e) {
+      throw new HourglassError('MESSAGE_CORRUPT', `deflate data is corrupt (${(e as Error).message})`);
+    }
+  } else throw new HourglassError('MESSAGE_CORRUPT', `attribute codec=${codec} is unknown`);
+
+  const schemas = registry.get(writer.eventType);
+  const resolver = schemas.resolverFor(writer);
+  const reader = schemas.latest.type;
+  return { eventType: writer.eventType, writer, records: decodeDatums(reader, raw, count, resolver) };
+}
+
+function decodeDatums(
+  reader: avro.Type,
+  raw: Buffer,
+  count: number,
+  resolver: avro.Resolver | undefined,
+): EventRecord[] {
+  const records: EventRecord[] = new Array<EventRecord>(count);
+  let pos = 0;
+  for (let i = 0; i < count; i++) {
+    let res: { value: unknown; offset: number };
+    try {
+      res = resolver ? reader.decode(raw, pos, resolver) : reader.decode(raw, pos);
+    } catch (e) {
+      throw new HourglassError('MESSAGE_CORRUPT', `datum ${i} of ${count} cannot be decoded (${(e as Error).message})`);
+    }
+    if (res.offset < 0) throw new HourglassError('MESSAGE_CORRUPT', `datum ${i} of ${count} is truncated`);
+    records[i] = res.value as EventRecord;
+    pos = res.offset;
+  }
+  if (pos !== raw.length) {
+    throw new HourglassError('MESSAGE_CORRUPT', `${raw.length - pos} trailing bytes after ${count} datums`);
+  }
+  return records;
+}

@@ -1,0 +1,4 @@
+export * from './meta.js';
+export * from './registry.js';
+export * from './validate.js';
+export * from './codec.js';

@@ -1,0 +1,32 @@
+/**
+ * The object store the consumer stages, finalizes and leases into. Two implementations:
+ * a local directory (the default) and GCS. Names are '/'-separated keys relative to the
+ * store root, e.g. `track_played/dt=2026-11-28/hour=17/_SUCCESS`.
+ *
+ * Durability contract: when a write resolves, the bytes survive a crash (fsync locally,
+ * a completed upload on GCS). Errors are HourglassError with a STORAGE_* code;
+ * STORAGE_UNAVAILABLE is transient (retry), the others are permanent.
+ */
+export interface ObjectInfo {
+  name: string;
+  size: number;
+}
+
+export interface ObjectStore {
+  /** Human-readable location, e.g. `file:///data` or `gs://bucket/prefix`. */
+  readonly url: string;
+  /**
+   * Creates `name` with `data` only if no object of that name exists. Resolves `true`
+   * when this call created it, `false` when it already existed (left unchanged).
+   */
+  createIfAbsent(name: string, data: Buffer): Promise<boolean>;
+  /** Creates or replaces `name` (used only for watermark leases). */
+  put(name: string, data: Buffer): Promise<void>;
+  /** The object's bytes, or undefined when it does not exist. */
+  get(name: string): Promise<Buffer | undefined>;
+  exists(name: string): Promise<boolean>;
+  /** Every object whose name starts with `prefix`, sorted by name. */
+  list(prefix: string): Promise<ObjectInfo[]>;
+  /** Deletes `name`; resolves when it is gone, also when it never existed. */
+  delete(name: string): Promise<void>;
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Says clearly what is missing instead of failing later with a stack trace.
+set -euo pipefail
+missing=0
+major=$(node -p 'process.versions.node.split(".")[0]')
+if (( major < 20 )); then echo "hourglass: Node.js 20 or newer is required (found $(node --version))" >&2; missing=1; fi
+if ! command -v java >/dev/null; then
+  echo "hourglass: Java 17+ is required by the Pub/Sub emulator: apt-get install openjdk-17-jre-headless" >&2; missing=1
+fi
+if ! command -v gcloud >/dev/null && [[ -z "${CLOUDSDK_ROOT_DIR:-}" ]]; then
+  echo "hourglass: the Google Cloud SDK with the Pub/Sub emulator is required:" >&2
+  echo "  apt-get install google-cloud-cli google-cloud-cli-pubsub-emulator  (or: gcloud components install pubsub-emulator)" >&2
+  missing=1
+fi
+exit $missing
