@@ -5,6 +5,8 @@ const packages = {
   emulator: 'packages/emulator',
   storage: 'packages/storage',
   cli: 'packages/cli',
+  client: 'packages/client',
+  'gcs-fake': 'packages/gcs-fake',
   gateway: 'services/gateway',
   consumer: 'services/consumer',
 };
