@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { createLogger, isHourglassError } from '@hourglass/common';
 import { registerSchemaCommands } from './commands/schemas.js';
 import { registerTopicCommands } from './commands/topics.js';
+import { registerTailCommand } from './commands/tail.js';
 
 /**
  * `hourglass` — one CLI for operators and scripts. Exit codes: 0 success, 1 a check
@@ -18,6 +19,7 @@ const program = new Command('hourglass')
 const log = createLogger('hourglass-cli', { level: process.env.HOURGLASS_LOG_LEVEL ?? 'warn' });
 registerSchemaCommands(program);
 registerTopicCommands(program, log);
+registerTailCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (isHourglassError(e)) {
