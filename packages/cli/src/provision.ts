@@ -42,17 +42,26 @@ export async function provisionTopology(options: ProvisionOptions): Promise<Prov
         deadLetterTopic: pubsub.topic(names.deadLetterTopic).name,
         maxDeliveryAttempts,
       };
+      const retention = { seconds: Math.round(Defaults.retention / 1000) };
+      // An empty policy means "never expire": by default Pub/Sub deletes a subscription
+      // after 31 days without subscriber activity, and nobody pulls dead letters daily.
+      const neverExpire = { expirationPolicy: {} };
       const settings = {
         ackDeadlineSeconds,
         deadLetterPolicy,
         retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 60 } },
-        messageRetentionDuration: { seconds: Math.round(Defaults.retention / 1000) },
+        messageRetentionDuration: retention,
       };
       const sub = pubsub.topic(names.topic).subscription(names.subscription);
-      if (await ensureSubscription(pubsub, names.topic, names.subscription, settings)) created.push(names.subscription);
-      else await converge(sub, settings);
+      if (await ensureSubscription(pubsub, names.topic, names.subscription, { ...settings, ...neverExpire })) {
+        created.push(names.subscription);
+      } else await converge(sub, settings); // expiration is set at creation only: the emulator refuses to update it
       if (
-        await ensureSubscription(pubsub, names.deadLetterTopic, names.deadLetterSubscription, { ackDeadlineSeconds })
+        await ensureSubscription(pubsub, names.deadLetterTopic, names.deadLetterSubscription, {
+          ackDeadlineSeconds,
+          messageRetentionDuration: retention,
+          ...neverExpire,
+        })
       ) {
         created.push(names.deadLetterSubscription);
       }

@@ -36,8 +36,10 @@ export const setting = {
       default: def,
       expect: `an integer in ${min}..${max}`,
       parse: (raw) => {
+        // Number() alone would read " " as 0 and "0x10" as 16.
+        if (!/^\s*-?\d+\s*$/.test(raw)) return undefined;
         const n = Number(raw);
-        return Number.isInteger(n) && n >= min && n <= max ? n : undefined;
+        return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
       },
     };
   },
@@ -93,20 +95,31 @@ export function loadConfig<S extends SettingsSpec>(
   const out: Record<string, unknown> = {};
   for (const [key, s] of Object.entries(spec)) {
     const fileValue = fromFile[s.env] ?? fromFile[key];
-    const raw = env[s.env] ?? (fileValue === undefined ? undefined : String(fileValue));
+    const fromEnv = env[s.env] !== undefined && env[s.env] !== '';
+    const raw = fromEnv ? env[s.env] : fileText(fileValue);
     if (raw === undefined || raw === '') {
       out[key] = s.default;
       continue;
     }
     const value = s.parse(raw);
     if (value === undefined) {
-      throw new HourglassError('CONFIG_INVALID', `${s.env}=${JSON.stringify(raw)} is invalid: expected ${s.expect}`, {
-        path: s.env,
-      });
+      const source = fromEnv ? '' : ` (from ${env.HOURGLASS_CONFIG})`;
+      throw new HourglassError(
+        'CONFIG_INVALID',
+        `${s.env}=${JSON.stringify(raw)}${source} is invalid: expected ${s.expect}`,
+        { path: s.env },
+      );
     }
     out[key] = value;
   }
   return out as ConfigOf<S>;
+}
+
+/** JSON values as the text an environment variable would hold; null means unset. */
+function fileText(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (Array.isArray(value)) return value.map(String).join(',');
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
 function readConfigFile(path: string | undefined): Record<string, unknown> {

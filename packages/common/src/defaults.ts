@@ -49,6 +49,16 @@ export const Defaults = {
   maxEventBytes: 64 * 1024,
   /** Events per second per API key (token bucket, burst = one second's worth). */
   rateLimitPerKey: 50_000,
+  /** Interface the gateway binds; all interfaces so containers work (API keys are on by default). */
+  gatewayHost: '0.0.0.0',
+  /** How often the gateway re-checks that every topic exists (for /readyz). */
+  readinessInterval: seconds(10),
+  /** Pub/Sub client batch size in messages; our bundles already batch events, so keep it small. */
+  pubsubBatchMaxMessages: 10,
+  /** Pub/Sub client batch delay; must stay far below bundleLinger + answer latency budget. */
+  pubsubBatchMaxDelay: ms(1),
+  /** Time to receive a whole request body; shields against slow uploads holding sockets. */
+  requestReceiveTimeout: seconds(30),
 
   // --- consumer ---
   /** Consumer health/metrics HTTP port. */
@@ -75,4 +85,32 @@ export const Defaults = {
   finalFileBytes: 256 * 1024 * 1024,
   /** Avro container block size (records per block) in staged and final files. */
   avroBlockBytes: 64 * 1024,
+  /** No message for this long and nothing held: the replica is idle and its watermark may follow the clock. */
+  idleAfter: seconds(5),
+  /** Longest the Pub/Sub client extends a held message; staging takes seconds, so more means something is stuck. */
+  maxAckExtension: minutes(10),
+  /** Deflate level of staged files: they live seconds to an hour, so speed beats size. */
+  stageDeflateLevel: 1,
+  /** Deflate level of final files: fixed, because a rerun must reproduce the same bytes. */
+  finalDeflateLevel: 6,
+  /** Attempts to write one staged file before its messages are nacked (store errors are usually brief). */
+  stageWriteAttempts: 3,
+  /** Windows one closer finalizes per tick: a long outage catches up over several ticks, leases keep renewing. */
+  maxClosesPerTick: 50,
+  /** Largest inflated Pub/Sub bundle a decoder accepts: far above bundleMaxBytes, refuses a deflate bomb. */
+  maxInflatedBundleBytes: 64 * 1024 * 1024,
+
+  // --- object store (GCS) ---
+  /** Uploads above this size use a resumable session, so a failed chunk is resent alone; smaller ones go in one request. */
+  gcsResumableThreshold: 8 * 1024 * 1024,
+  /** Resumable chunk: GCS recommends >= 8 MiB (a multiple of 256 KiB); the client buffers one chunk to resend it. */
+  gcsChunkSize: 8 * 1024 * 1024,
+  /** Retries of one GCS request by the client library before the store reports STORAGE_UNAVAILABLE. */
+  gcsMaxRetries: 5,
+  /** Time budget for one GCS request and its retries: well under the ack deadline, so a failed stage is nacked in time. */
+  gcsRetryTotalTimeout: seconds(30),
+  /** Longest backoff between two retries (the library doubles from 1 s up to this). */
+  gcsMaxRetryDelay: seconds(8),
+  /** Objects per list request: GCS's maximum page, fewest round trips. */
+  gcsListPageSize: 1000,
 } as const;

@@ -25,6 +25,8 @@ export const ErrorCodes = {
   STORAGE_NOT_FOUND: 'the object does not exist',
   STORAGE_CHECKSUM_MISMATCH: 'the stored bytes do not match their checksum',
   STORAGE_UNAVAILABLE: 'the object store failed transiently',
+  STORAGE_INVALID_NAME: 'an object name is empty, absolute, too long, or has an empty, ".", ".." or ".tmp-" segment',
+  STORAGE_REJECTED: 'the object store refused the request permanently (permission, bad request)',
   // gateway
   HTTP_UNAUTHENTICATED: 'missing or unknown API key',
   HTTP_FORBIDDEN: 'the API key does not cover this event type',
@@ -39,9 +41,13 @@ export const ErrorCodes = {
   OVERLOADED: 'outstanding publishes exceed their bound; retry later',
   SHUTTING_DOWN: 'the server is shutting down; retry on another instance',
   INTERNAL: 'an internal error',
+  HTTP_NOT_FOUND: 'no such route or method',
   // consumer
   WINDOW_CLOSED: 'the window is closed and immutable',
   MANIFEST_MISMATCH: 'files do not match their manifest',
+  STAGED_FILE_CORRUPT: 'a staged part file is not a readable Avro container file',
+  FINAL_FILE_CONFLICT: 'a final file from an earlier attempt has different bytes than this finalize produced',
+  LEASE_EXPIRED: 'this replica could not renew its watermark lease in time and stops staging until it does',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, realpathSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { closeSync, existsSync, openSync, realpathSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { HourglassError } from '@hourglass/common';
 
@@ -33,13 +33,26 @@ const INSTALL_HINT =
   '(Debian: apt-get install google-cloud-cli google-cloud-cli-pubsub-emulator openjdk-17-jre-headless; ' +
   'or gcloud components install pubsub-emulator), or set CLOUDSDK_ROOT_DIR to the SDK root';
 
-/** Finds the emulator launcher, or throws EMULATOR_MISSING saying what to install. */
-export function findEmulatorLauncher(env: NodeJS.ProcessEnv = process.env): string {
+/** Where the SDK's Debian/RPM packages and its tarball install usually put it. */
+export const WELL_KNOWN_SDK_ROOTS: readonly string[] = [
+  '/usr/lib/google-cloud-sdk',
+  '/usr/share/google-cloud-sdk',
+  '/opt/google-cloud-sdk',
+];
+
+/**
+ * Finds the emulator launcher, or throws EMULATOR_MISSING saying what to install.
+ * Looks in CLOUDSDK_ROOT_DIR, then next to `gcloud` on PATH, then in `wellKnownRoots`.
+ */
+export function findEmulatorLauncher(
+  env: NodeJS.ProcessEnv = process.env,
+  wellKnownRoots: readonly string[] = WELL_KNOWN_SDK_ROOTS,
+): string {
   const roots: string[] = [];
   if (env.CLOUDSDK_ROOT_DIR) roots.push(env.CLOUDSDK_ROOT_DIR);
   const gcloud = which('gcloud', env);
   if (gcloud) roots.push(dirname(dirname(realpathSync(gcloud))));
-  roots.push('/usr/lib/google-cloud-sdk', '/usr/share/google-cloud-sdk', '/opt/google-cloud-sdk');
+  roots.push(...wellKnownRoots);
   for (const root of roots) {
     const launcher = join(root, 'platform', 'pubsub-emulator', 'bin', 'cloud-pubsub-emulator');
     if (existsSync(launcher)) {
@@ -49,10 +62,8 @@ export function findEmulatorLauncher(env: NodeJS.ProcessEnv = process.env): stri
       return launcher;
     }
   }
-  throw new HourglassError(
-    'EMULATOR_MISSING',
-    `Pub/Sub emulator not found (looked in ${roots.join(', ')}): ${INSTALL_HINT}`,
-  );
+  const looked = roots.length > 0 ? roots.join(', ') : 'no SDK root: CLOUDSDK_ROOT_DIR unset and no gcloud on PATH';
+  throw new HourglassError('EMULATOR_MISSING', `Pub/Sub emulator not found (looked in ${looked}): ${INSTALL_HINT}`);
 }
 
 function which(cmd: string, env: NodeJS.ProcessEnv): string | undefined {
@@ -78,24 +89,34 @@ export async function freePort(): Promise<number> {
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
   const launcher = findEmulatorLauncher();
   const port = options.port ?? (await freePort());
+  const host = `127.0.0.1:${port}`;
+  // Something else answering there would pass our readiness probe while our JVM fails to bind.
+  if (await listening(port)) throw new HourglassError('EMULATOR_START_FAILED', `port ${port} is already in use`);
   const heapMb = options.heapMb ?? 1024;
   const out = options.logFile ? openSync(options.logFile, 'a') : 'ignore';
-  const child = spawn(launcher, [`--host=127.0.0.1`, `--port=${port}`], {
-    env: { ...process.env, JAVA_OPTS: `${process.env.JAVA_OPTS ?? ''} -Xmx${heapMb}m -XX:+UseParallelGC`.trim() },
-    stdio: ['ignore', out, out],
-    detached: false,
+  let child: ChildProcess;
+  try {
+    child = spawn(launcher, [`--host=127.0.0.1`, `--port=${port}`], {
+      env: { ...process.env, JAVA_OPTS: `${process.env.JAVA_OPTS ?? ''} -Xmx${heapMb}m -XX:+UseParallelGC`.trim() },
+      stdio: ['ignore', out, out],
+      detached: false,
+    });
+  } finally {
+    if (typeof out === 'number') closeSync(out); // the child holds its own copy
+  }
+  let exitReason: string | undefined;
+  child.once('error', (e) => {
+    exitReason = `cannot run ${launcher} (${e.message})`;
   });
-  const host = `127.0.0.1:${port}`;
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
+  child.once('exit', (code, signal) => {
+    exitReason ??= `emulator exited during start-up with ${signal ?? `code ${code}`}`;
   });
   const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
   while (!(await answers(host))) {
-    if (exited)
+    if (exitReason !== undefined)
       throw new HourglassError(
         'EMULATOR_START_FAILED',
-        `emulator exited during start-up (port ${port}); see ${options.logFile ?? 'its output'}`,
+        `${exitReason} (port ${port}); see ${options.logFile ?? 'its output'}`,
       );
     if (Date.now() > deadline) {
       await stopChild(child);
@@ -104,6 +125,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     await new Promise((r) => setTimeout(r, 200));
   }
   return { host, port, pid: child.pid ?? -1, stop: () => stopChild(child) };
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 async function answers(host: string): Promise<boolean> {
@@ -116,7 +148,8 @@ async function answers(host: string): Promise<boolean> {
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  // No pid: spawn itself failed, so there is no process and no 'exit' will come.
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const done = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);

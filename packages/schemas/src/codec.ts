@@ -1,6 +1,6 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type avro from 'avsc';
-import { HourglassError } from '@hourglass/common';
+import { Defaults, HourglassError } from '@hourglass/common';
 import type { EventRecord } from './meta.js';
 import type { SchemaRegistry, SchemaVersion } from './registry.js';
 
@@ -85,11 +85,19 @@ export interface DecodedBundle {
   records: EventRecord[];
 }
 
+export interface DecodeOptions {
+  /** Refuses a deflate body that inflates beyond this (a deflate bomb). */
+  maxInflatedBytes?: number;
+}
+
+const COUNT_TEXT = /^[1-9][0-9]{0,9}$/;
+
 /** Decodes a message; throws MESSAGE_CORRUPT or SCHEMA_UNKNOWN_FINGERPRINT (both permanent). */
 export function decodeBundle(
   registry: SchemaRegistry,
   data: Buffer,
   attributes: Readonly<Record<string, string>>,
+  options: DecodeOptions = {},
 ): DecodedBundle {
   const fingerprint = attributes[Attr.fingerprint];
   if (!fingerprint) throw new HourglassError('MESSAGE_CORRUPT', `attribute ${Attr.fingerprint} is missing`);
@@ -104,18 +112,30 @@ export function decodeBundle(
   }
   const codec = attributes[Attr.codec] ?? 'null';
   const countText = attributes[Attr.count] ?? '1';
+  if (!COUNT_TEXT.test(countText)) {
+    throw new HourglassError(
+      'MESSAGE_CORRUPT',
+      `attribute count=${JSON.stringify(countText)} is not a positive integer`,
+    );
+  }
   const count = Number(countText);
-  if (!Number.isInteger(count) || count < 1)
-    throw new HourglassError('MESSAGE_CORRUPT', `attribute count=${countText} is invalid`);
   let raw: Buffer;
   if (codec === 'null') raw = data;
   else if (codec === 'deflate') {
+    const maxOutputLength = options.maxInflatedBytes ?? Defaults.maxInflatedBundleBytes;
     try {
-      raw = inflateRawSync(data);
+      raw = inflateRawSync(data, { maxOutputLength });
     } catch (e) {
-      throw new HourglassError('MESSAGE_CORRUPT', `deflate data is corrupt (${(e as Error).message})`);
+      throw new HourglassError(
+        'MESSAGE_CORRUPT',
+        `deflate data is corrupt or inflates beyond ${maxOutputLength} bytes (${(e as Error).message})`,
+      );
     }
   } else throw new HourglassError('MESSAGE_CORRUPT', `attribute codec=${codec} is unknown`);
+  // Every event datum holds at least its meta record, so it takes at least one byte.
+  if (count > raw.length) {
+    throw new HourglassError('MESSAGE_CORRUPT', `attribute count=${count} but the body has only ${raw.length} bytes`);
+  }
 
   const schemas = registry.get(writer.eventType);
   const resolver = schemas.resolverFor(writer);
@@ -129,7 +149,7 @@ function decodeDatums(
   count: number,
   resolver: avro.Resolver | undefined,
 ): EventRecord[] {
-  const records: EventRecord[] = new Array<EventRecord>(count);
+  const records: EventRecord[] = [];
   let pos = 0;
   for (let i = 0; i < count; i++) {
     let res: { value: unknown; offset: number };
@@ -139,7 +159,7 @@ function decodeDatums(
       throw new HourglassError('MESSAGE_CORRUPT', `datum ${i} of ${count} cannot be decoded (${(e as Error).message})`);
     }
     if (res.offset < 0) throw new HourglassError('MESSAGE_CORRUPT', `datum ${i} of ${count} is truncated`);
-    records[i] = res.value as EventRecord;
+    records.push(res.value as EventRecord);
     pos = res.offset;
   }
   if (pos !== raw.length) {

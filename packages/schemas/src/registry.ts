@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import avro from 'avsc';
 import { HourglassError, checkEventTypeName, type ErrorCode } from '@hourglass/common';
-import { META_FIELD, META_RECORD_NAME, metaType } from './meta.js';
+import { META_FIELD, META_RECORD_NAME, META_SCHEMA, metaType } from './meta.js';
 
 /** One `schemas/<type>/v<N>.avsc`. */
 export interface SchemaVersion {
@@ -78,15 +78,18 @@ export class SchemaRegistry {
       return { registry: new SchemaRegistry([]), problems };
     }
     for (const eventType of entries) {
+      if (eventType.startsWith('.')) continue; // .git, editor and OS files
       const typeDir = join(dir, eventType);
-      if (!statSync(typeDir).isDirectory()) continue;
+      if (!isDirectory(typeDir)) continue;
       const loaded = loadType(eventType, typeDir, problems);
       if (loaded) types.push(loaded);
     }
+    checkDistinctFingerprints(types, problems);
     if (types.length === 0 && problems.length === 0) {
       problems.push({ code: 'SCHEMA_MALFORMED', eventType: dir, message: 'no event types found' });
     }
-    return { registry: new SchemaRegistry(types), problems };
+    const failed = new Set(problems.map((p) => p.eventType));
+    return { registry: new SchemaRegistry(types.filter((t) => !failed.has(t.eventType))), problems };
   }
 
   eventTypes(): string[] {
@@ -109,6 +112,36 @@ export class SchemaRegistry {
 
   byFingerprint(fingerprint: string): SchemaVersion | undefined {
     return this.byPrint.get(fingerprint);
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false; // a dangling link or a file removed while we read: not a type folder
+  }
+}
+
+/**
+ * A message names its writer only by fingerprint, so two types sharing one (a folder
+ * copied without renaming its record) would decode as each other.
+ */
+function checkDistinctFingerprints(types: readonly EventTypeSchemas[], problems: SchemaProblem[]): void {
+  const owner = new Map<string, SchemaVersion>();
+  for (const t of types) {
+    for (const v of t.versions) {
+      const other = owner.get(v.fingerprint);
+      if (other && other.eventType !== v.eventType) {
+        problems.push({
+          code: 'SCHEMA_NAMING',
+          eventType: v.eventType,
+          version: v.version,
+          file: v.file,
+          message: `has the same canonical schema as ${other.eventType} v${other.version}; give its record its own name`,
+        });
+      } else if (!other) owner.set(v.fingerprint, v);
+    }
   }
 }
 
@@ -139,15 +172,14 @@ function loadType(eventType: string, typeDir: string, problems: SchemaProblem[])
     problems.push({ code: 'SCHEMA_VERSION_GAP', eventType, message: 'no v<N>.avsc files' });
     return undefined;
   }
-  for (let i = 0; i < versions.length; i++) {
-    if (versions[i]!.version !== i + 1) {
-      problems.push({
-        code: 'SCHEMA_VERSION_GAP',
-        eventType,
-        message: `versions must be v1..v${versions.length} without gaps; found ${versions.map((v) => `v${v.version}`).join(', ')}`,
-      });
-      return undefined;
-    }
+  const missing = firstMissingVersion(versions);
+  if (missing !== undefined) {
+    problems.push({
+      code: 'SCHEMA_VERSION_GAP',
+      eventType,
+      message: `v${missing}.avsc is missing: versions must be numbered v1, v2, ... without gaps; found ${versions.map((v) => `v${v.version}`).join(', ')}`,
+    });
+    return undefined;
   }
   const latest = versions[versions.length - 1]!;
   const resolvers = new Map<string, avro.Resolver>();
@@ -172,6 +204,11 @@ function loadType(eventType: string, typeDir: string, problems: SchemaProblem[])
     resolverFor: (writer) =>
       writer.fingerprint === latest.fingerprint ? undefined : resolvers.get(writer.fingerprint),
   };
+}
+
+function firstMissingVersion(sorted: readonly SchemaVersion[]): number | undefined {
+  for (let i = 0; i < sorted.length; i++) if (sorted[i]!.version !== i + 1) return i + 1;
+  return undefined;
 }
 
 function loadVersion(
@@ -201,7 +238,8 @@ function loadVersion(
   if (!first || first.name !== META_FIELD) {
     return fail('SCHEMA_META_MISSING', `field "${META_FIELD}" must be the first field`);
   }
-  if (first.type.name !== META_RECORD_NAME || !first.type.equals(metaType)) {
+  const firstJson = (json as { fields: { type: unknown }[] }).fields[0]?.type;
+  if (first.type.name !== META_RECORD_NAME || !first.type.equals(metaType) || !sameSchemaJson(firstJson, META_SCHEMA)) {
     return fail(
       'SCHEMA_META_MISSING',
       `field "${META_FIELD}" must be the shared record ${META_RECORD_NAME} (see packages/schemas/src/meta.ts)`,
@@ -210,9 +248,37 @@ function loadVersion(
   return { eventType, version, file, type, fingerprint: fingerprintOf(type) };
 }
 
+/**
+ * Compares schema JSON with defaults and logical types included: avsc's `equals` uses
+ * the canonical form, which drops both, and avsc forgets logical types it does not
+ * implement, so this works on the file's JSON. Docs, key order, spelt-out default
+ * attributes and namespace style are ignored.
+ */
+function sameSchemaJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(normalizeSchemaJson(a)) === JSON.stringify(normalizeSchemaJson(b));
+}
+
+function normalizeSchemaJson(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(normalizeSchemaJson);
+  if (node === null || typeof node !== 'object') return node;
+  const src = { ...(node as Record<string, unknown>) };
+  delete src.doc;
+  if (src.order === 'ascending') delete src.order;
+  if (typeof src.name === 'string' && typeof src.namespace === 'string' && !src.name.includes('.')) {
+    src.name = `${src.namespace}.${src.name}`;
+  }
+  delete src.namespace;
+  const keys = Object.keys(src).sort();
+  if (keys.length === 1 && keys[0] === 'type' && typeof src.type === 'string') return src.type; // {"type":"long"}
+  return Object.fromEntries(keys.map((k) => [k, k === 'default' ? src[k] : normalizeSchemaJson(src[k])]));
+}
+
 /** Names the first field that makes `writer` unreadable by `reader`, for a precise error line. */
 function incompatibility(writer: avro.Type, reader: avro.Type): string | undefined {
   if (!(writer instanceof avro.types.RecordType) || !(reader instanceof avro.types.RecordType)) return undefined;
+  if (writer.name !== reader.name && !(reader.aliases ?? []).includes(writer.name ?? '')) {
+    return `record renamed from ${writer.name ?? '?'} to ${reader.name ?? '?'} without an alias`;
+  }
   const writerFields = new Map(writer.fields.map((f) => [f.name, f]));
   for (const rf of reader.fields) {
     const wf = writerFields.get(rf.name) ?? rf.aliases.map((a) => writerFields.get(a)).find((f) => f !== undefined);
@@ -223,6 +289,12 @@ function incompatibility(writer: avro.Type, reader: avro.Type): string | undefin
     try {
       rf.type.createResolver(wf.type);
     } catch {
+      if (wf.type instanceof avro.types.EnumType && rf.type instanceof avro.types.EnumType) {
+        const removed = wf.type.symbols.filter((sym) => !(rf.type as avro.types.EnumType).symbols.includes(sym));
+        if (removed.length > 0) {
+          return `field "${rf.name}" lost enum symbol(s) ${removed.join(', ')} and its enum has no default`;
+        }
+      }
       return `field "${rf.name}" changed from ${JSON.stringify(wf.type.schema())} to ${JSON.stringify(rf.type.schema())}, which cannot be resolved`;
     }
   }
