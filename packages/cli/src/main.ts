@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { createLogger, isHourglassError } from '@hourglass/common';
 import { registerSchemaCommands } from './commands/schemas.js';
 import { registerTopicCommands } from './commands/topics.js';
+import { registerInfraCommands } from './commands/infra.js';
 import { registerTailCommand } from './commands/tail.js';
 
 /**
@@ -19,6 +20,7 @@ const program = new Command('hourglass')
 const log = createLogger('hourglass-cli', { level: process.env.HOURGLASS_LOG_LEVEL ?? 'warn' });
 registerSchemaCommands(program);
 registerTopicCommands(program, log);
+registerInfraCommands(program);
 registerTailCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

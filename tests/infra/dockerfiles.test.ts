@@ -1,0 +1,74 @@
+import { existsSync, readFileSync } from 'node:fs';
+
+/** deploy/*.Dockerfile: pinned bases, production dependencies only, an unprivileged user. */
+const SERVICES = [
+  { name: 'gateway', entry: 'services/gateway/dist/server.js' },
+  { name: 'consumer', entry: 'services/consumer/dist/main.js' },
+];
+
+interface Instruction {
+  keyword: string;
+  args: string;
+}
+
+/** Dockerfile instructions, comments dropped and continuation lines joined. */
+function instructions(text: string): Instruction[] {
+  return text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !line.startsWith('#'))
+    .map((line) => {
+      const [keyword = '', ...rest] = line.split(/\s+/);
+      return { keyword: keyword.toUpperCase(), args: rest.join(' ') };
+    });
+}
+
+describe.each(SERVICES)('deploy/$name.Dockerfile', ({ name, entry }) => {
+  const path = `deploy/${name}.Dockerfile`;
+  const steps = instructions(readFileSync(path, 'utf8'));
+  const froms = steps.filter((s) => s.keyword === 'FROM');
+  const finalStage = steps.slice(steps.lastIndexOf(froms[froms.length - 1]!));
+
+  test('is multi-stage and every base image is pinned to an exact version', () => {
+    expect(froms.length).toBeGreaterThanOrEqual(2);
+    for (const from of froms) {
+      const image = from.args.split(/\s+/)[0] ?? '';
+      expect(image).toMatch(/^[\w./-]+:\d+\.\d+\.\d+[\w.-]*(@sha256:[0-9a-f]{64})?$/);
+      expect(image).not.toMatch(/:latest\b/);
+    }
+  });
+
+  test('installs production dependencies only into what it ships', () => {
+    const runs = steps.filter((s) => s.keyword === 'RUN').map((s) => s.args);
+    const prodInstall = runs.findIndex((r) => /npm ci\b.*--omit=dev/.test(r));
+    const build = runs.findIndex((r) => /tsc -b/.test(r));
+    expect(prodInstall).toBeGreaterThan(build);
+    expect(build).toBeGreaterThanOrEqual(0);
+    // The final stage installs nothing itself: it copies the pruned tree from the build stage.
+    expect(finalStage.filter((s) => s.keyword === 'RUN')).toEqual([]);
+    expect(finalStage.filter((s) => s.keyword === 'COPY').every((s) => s.args.startsWith('--from=build'))).toBe(true);
+  });
+
+  test('runs as a non-root user', () => {
+    const users = finalStage.filter((s) => s.keyword === 'USER').map((s) => s.args);
+    expect(users.length).toBeGreaterThan(0);
+    expect(users[users.length - 1]).not.toMatch(/^(root|0)(:|$)/);
+    const lastUser = finalStage.map((s) => s.keyword).lastIndexOf('USER');
+    const cmd = finalStage.map((s) => s.keyword).lastIndexOf('CMD');
+    expect(lastUser).toBeLessThan(cmd);
+  });
+
+  test(`starts ${entry}, which the service's sources compile to`, () => {
+    const cmd = finalStage.filter((s) => s.keyword === 'CMD').pop();
+    expect(JSON.parse(cmd?.args ?? 'null')).toEqual(['node', entry]);
+    expect(existsSync(entry.replace('/dist/', '/src/').replace(/\.js$/, '.ts'))).toBe(true);
+  });
+
+  test('has a .dockerignore that keeps host build output and modules out of the context', () => {
+    const ignore = `${path}.dockerignore`;
+    expect(existsSync(ignore)).toBe(true);
+    const lines = readFileSync(ignore, 'utf8').split('\n');
+    for (const pattern of ['**/node_modules', '**/dist', '.git']) expect(lines).toContain(pattern);
+  });
+});
