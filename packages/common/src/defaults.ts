@@ -97,6 +97,8 @@ export const Defaults = {
   stageWriteAttempts: 3,
   /** Windows one closer finalizes per tick: a long outage catches up over several ticks, leases keep renewing. */
   maxClosesPerTick: 50,
+  /** Pub/Sub redelivers an expired message after its retry backoff, the emulator seconds later still: a stale lease counts this much longer. */
+  redeliveryAllowance: seconds(10),
   /** Largest inflated Pub/Sub bundle a decoder accepts: far above bundleMaxBytes, refuses a deflate bomb. */
   maxInflatedBundleBytes: 64 * 1024 * 1024,
 

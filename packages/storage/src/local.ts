@@ -1,99 +1,161 @@
 import { constants } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { dirname, join, relative, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { HourglassError } from '@hourglass/common';
+import { checkObjectName, compareNames, TEMP_PREFIX } from './names.js';
 import type { ObjectInfo, ObjectStore } from './store.js';
 
 /**
  * The default store: a local directory. Writes go to a temp file that is fsynced, then
  * `link()`ed to its final name, which fails with EEXIST if the name is taken: an atomic
  * create-if-absent. The directory is fsynced after so the new name survives a crash.
+ * A crash can leave a `.tmp-*` file behind; those names are reserved and never listed.
  */
 export class LocalDirectoryStore implements ObjectStore {
   readonly url: string;
+  private readonly root: string;
 
-  constructor(private readonly root: string) {
-    this.url = `file://${root}`;
+  constructor(root: string) {
+    this.root = resolve(root);
+    this.url = pathToFileURL(this.root).href;
   }
 
   private path(name: string): string {
-    if (name.length === 0 || name.startsWith('/') || name.split('/').some((p) => p === '..' || p === '.' || p === '')) {
-      throw new HourglassError('STORAGE_NOT_FOUND', `invalid object name "${name}"`);
-    }
-    return join(this.root, ...name.split('/'));
+    return join(this.root, ...checkObjectName(name).split('/'));
   }
 
   async createIfAbsent(name: string, data: Buffer): Promise<boolean> {
     const target = this.path(name);
-    const tmp = await this.writeTemp(target, data);
+    const tmp = await this.writeTemp(target, data, name);
     try {
       await link(tmp, target);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw e;
+      if (errno(e) !== 'EEXIST') throw fsError(e, 'create', name);
+      if ((await stat(target).catch(() => undefined))?.isDirectory()) throw fsError(e, 'create', name);
+      return false;
     } finally {
       await unlink(tmp).catch(() => undefined);
     }
-    await fsyncDir(dirname(target));
+    await fsyncDir(dirname(target)).catch((e: unknown) => {
+      throw fsError(e, 'create', name);
+    });
     return true;
   }
 
   async put(name: string, data: Buffer): Promise<void> {
     const target = this.path(name);
-    const tmp = await this.writeTemp(target, data);
-    await rename(tmp, target);
-    await fsyncDir(dirname(target));
+    const tmp = await this.writeTemp(target, data, name);
+    try {
+      await rename(tmp, target);
+      await fsyncDir(dirname(target));
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw fsError(e, 'put', name);
+    }
   }
 
   async get(name: string): Promise<Buffer | undefined> {
+    const path = this.path(name);
     try {
-      return await readFile(this.path(name));
+      return await readFile(path);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
+      // A directory is a prefix of other objects, not an object.
+      if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR' || errno(e) === 'EISDIR') return undefined;
+      throw fsError(e, 'get', name);
     }
   }
 
   async exists(name: string): Promise<boolean> {
+    const path = this.path(name);
     try {
-      await stat(this.path(name));
-      return true;
-    } catch {
-      return false;
+      return (await stat(path)).isFile();
+    } catch (e) {
+      if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return false;
+      throw fsError(e, 'exists', name);
     }
   }
 
   async list(prefix: string): Promise<ObjectInfo[]> {
     // Walk only the deepest directory the prefix names fully, then filter by prefix.
     const slash = prefix.lastIndexOf('/');
-    const baseDir = slash < 0 ? this.root : join(this.root, ...prefix.slice(0, slash).split('/'));
+    const fullSegments = slash < 0 ? [] : prefix.slice(0, slash).split('/');
+    if (fullSegments.some((s) => s === '' || s === '.' || s === '..')) {
+      throw new HourglassError('STORAGE_INVALID_NAME', `invalid list prefix ${JSON.stringify(prefix)}`, {
+        path: prefix,
+      });
+    }
     const out: ObjectInfo[] = [];
-    await walk(baseDir, async (file) => {
-      const name = relative(this.root, file).split(sep).join('/');
-      if (!name.startsWith(prefix) || name.split('/').some((p) => p.startsWith('.tmp-'))) return;
-      const s = await stat(file).catch(() => undefined);
-      if (s) out.push({ name, size: s.size });
-    });
-    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    try {
+      await walk(join(this.root, ...fullSegments), async (file) => {
+        const name = relative(this.root, file).split(sep).join('/');
+        if (!name.startsWith(prefix) || name.split('/').some((p) => p.startsWith(TEMP_PREFIX))) return;
+        const s = await stat(file).catch(() => undefined);
+        if (s?.isFile()) out.push({ name, size: s.size });
+      });
+    } catch (e) {
+      throw fsError(e, 'list', prefix);
+    }
+    return out.sort((a, b) => compareNames(a.name, b.name));
   }
 
   async delete(name: string): Promise<void> {
-    await rm(this.path(name), { force: true });
+    const path = this.path(name);
+    try {
+      await unlink(path);
+    } catch (e) {
+      if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return;
+      if (errno(e) === 'EISDIR' || errno(e) === 'EPERM') {
+        // unlink() of a directory: a prefix, not an object; nothing to delete.
+        if ((await stat(path).catch(() => undefined))?.isDirectory()) return;
+      }
+      throw fsError(e, 'delete', name);
+    }
   }
 
-  private async writeTemp(target: string, data: Buffer): Promise<string> {
-    await mkdir(dirname(target), { recursive: true });
-    const tmp = join(dirname(target), `.tmp-${randomBytes(8).toString('hex')}`);
-    const fh = await open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
+  private async writeTemp(target: string, data: Buffer, name: string): Promise<string> {
+    const tmp = join(dirname(target), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
+      await mkdir(dirname(target), { recursive: true });
+      const fh = await open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw fsError(e, 'write', name);
     }
     return tmp;
   }
+}
+
+function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/**
+ * Maps a filesystem error to the store's codes: permission problems and name clashes a
+ * directory cannot represent (an object where a parent directory must go) are permanent;
+ * anything else (ENOSPC, EIO, EMFILE...) may pass, so it is reported as transient.
+ */
+function fsError(e: unknown, op: string, name: string): HourglassError {
+  if (e instanceof HourglassError) return e;
+  const code = errno(e);
+  const message = `${op} ${JSON.stringify(name)} failed: ${(e as Error).message}`;
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new HourglassError('STORAGE_REJECTED', message, { cause: e, path: name });
+  }
+  if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'EISDIR') {
+    return new HourglassError('STORAGE_REJECTED', `${message} (a name is both an object and a prefix)`, {
+      cause: e,
+      path: name,
+    });
+  }
+  return new HourglassError('STORAGE_UNAVAILABLE', message, { cause: e, path: name });
 }
 
 async function fsyncDir(dir: string): Promise<void> {
@@ -110,7 +172,7 @@ async function walk(dir: string, visit: (file: string) => Promise<void>): Promis
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return;
     throw e;
   }
   for (const entry of entries) {

@@ -3,6 +3,9 @@
  * a local directory (the default) and GCS. Names are '/'-separated keys relative to the
  * store root, e.g. `track_played/dt=2026-11-28/hour=17/_SUCCESS`.
  *
+ * Both stores accept the same names (checkObjectName in names.ts): no empty, '.', '..'
+ * or '.tmp-*' segments, no leading '/', at most 1024 bytes; others fail STORAGE_INVALID_NAME.
+ *
  * Durability contract: when a write resolves, the bytes survive a crash (fsync locally,
  * a completed upload on GCS). Errors are HourglassError with a STORAGE_* code;
  * STORAGE_UNAVAILABLE is transient (retry), the others are permanent.

@@ -1,0 +1,31 @@
+import { HourglassError } from '@hourglass/common';
+
+/** Segment prefix of LocalDirectoryStore's temp files; reserved so a temp file can never pass for an object. */
+export const TEMP_PREFIX = '.tmp-';
+
+/** GCS's limit on an object name (UTF-8 bytes); applied to every store so names stay portable. */
+const MAX_NAME_BYTES = 1024;
+
+/**
+ * Both stores accept the same names, so data can move between them: '/'-separated
+ * segments, none empty, '.', '..' or a temp-file name, no control characters.
+ */
+export function checkObjectName(name: string): string {
+  const bad = (why: string): HourglassError =>
+    new HourglassError('STORAGE_INVALID_NAME', `invalid object name ${JSON.stringify(name)}: ${why}`, { path: name });
+  if (name.length === 0) throw bad('empty');
+  if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) throw bad(`longer than ${MAX_NAME_BYTES} bytes`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) throw bad('control character');
+  for (const segment of name.split('/')) {
+    if (segment === '') throw bad('empty segment (leading, trailing or double "/")');
+    if (segment === '.' || segment === '..') throw bad(`"${segment}" segment`);
+    if (segment.startsWith(TEMP_PREFIX)) throw bad(`"${TEMP_PREFIX}" segments are reserved`);
+  }
+  return name;
+}
+
+/** Names sort by code unit, the same order in every store. */
+export function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

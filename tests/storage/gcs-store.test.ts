@@ -1,0 +1,107 @@
+import { Defaults } from '@hourglass/common';
+import type { RunningGcsFake } from '@hourglass/gcs-fake';
+import { GcsStore } from '@hourglass/storage';
+import { describeObjectStoreContract } from './contract';
+import { startFake, storeOn, uniquePrefix } from './gcs-support';
+
+let fake: RunningGcsFake;
+beforeAll(async () => {
+  fake = await startFake();
+});
+afterAll(async () => {
+  await fake.stop();
+});
+
+describeObjectStoreContract('GcsStore (real client → GCS fake over HTTP)', {
+  store: async () => storeOn(fake),
+  bigObjectBytes: Defaults.gcsResumableThreshold + 1024 * 1024 + 13,
+});
+
+describe('GcsStore on the fake', () => {
+  beforeEach(() => {
+    fake.faults.reset();
+    fake.requests.reset();
+  });
+
+  test('small objects go in one multipart request, big ones as a chunked resumable upload', async () => {
+    const store = storeOn(fake);
+    await store.createIfAbsent('small', Buffer.alloc(Defaults.gcsResumableThreshold, 1));
+    expect(fake.requests.snapshot()).toEqual({ 'upload.multipart': 1 });
+
+    fake.requests.reset();
+    const big = Buffer.alloc(Defaults.gcsResumableThreshold + 1, 2);
+    expect(await store.createIfAbsent('big', big)).toBe(true);
+    // One session, then an 8 MiB chunk and the 1-byte remainder.
+    expect(fake.requests.snapshot()).toEqual({ 'upload.resumable.start': 1, 'upload.resumable.chunk': 2 });
+    expect((await store.get('big'))?.equals(big)).toBe(true);
+  });
+
+  test('objects are stored under the prefix, and stores with other prefixes do not see them', async () => {
+    const prefix = uniquePrefix();
+    const a = storeOn(fake, { prefix: `${prefix}/a` });
+    const b = storeOn(fake, { prefix: `${prefix}/b` });
+    expect(a.url).toBe(`gs://hourglass-test/${prefix}/a`);
+    await a.createIfAbsent('x/1', Buffer.from('a1'));
+    await b.createIfAbsent('x/1', Buffer.from('b1'));
+    expect(fake.object('hourglass-test', `${prefix}/a/x/1`)?.data.toString()).toBe('a1');
+    expect(await a.list('')).toEqual([{ name: 'x/1', size: 2 }]);
+    expect((await b.get('x/1'))?.toString()).toBe('b1');
+  });
+
+  test('list pages past 1000 objects (GCS page limit) and with a small page size', async () => {
+    const store = storeOn(fake);
+    const names = Array.from({ length: 1234 }, (_, i) => `_staging/t/part-${String(i).padStart(5, '0')}`);
+    for (let i = 0; i < names.length; i += 50) {
+      await Promise.all(names.slice(i, i + 50).map((n) => store.createIfAbsent(n, Buffer.from(n))));
+    }
+    fake.requests.reset();
+    const all = await store.list('_staging/');
+    expect(all.map((o) => o.name)).toEqual(names);
+    expect(fake.requests.count('object.list')).toBe(2);
+
+    fake.requests.reset();
+    const paged = await storeOn(fake, { prefix: undefined, listPageSize: 100 }).list('');
+    const mine = paged.filter((o) => all.some((a) => o.name.endsWith(a.name)));
+    expect(mine).toHaveLength(1234);
+    expect(fake.requests.count('object.list')).toBe(Math.ceil(paged.length / 100));
+  });
+
+  test('the client reaches the fake both through apiEndpoint (/storage/v1/b/...) and STORAGE_EMULATOR_HOST (/b/...)', async () => {
+    const paths: string[] = [];
+    const logged = await startFake({ onRequest: (e) => paths.push(`${e.method} ${e.url.split('?')[0]}`) });
+    const saved = process.env.STORAGE_EMULATOR_HOST;
+    try {
+      const viaEndpoint = storeOn(logged, { prefix: 'p' });
+      await viaEndpoint.createIfAbsent('one', Buffer.from('1'));
+      expect(await viaEndpoint.get('one')).toEqual(Buffer.from('1'));
+
+      process.env.STORAGE_EMULATOR_HOST = logged.url;
+      const viaEnv = new GcsStore({ bucket: 'hourglass-test', prefix: 'p', storage: { projectId: 'p' } });
+      expect(await viaEnv.get('one')).toEqual(Buffer.from('1'));
+      expect(await viaEnv.list('')).toEqual([{ name: 'one', size: 1 }]);
+    } finally {
+      if (saved === undefined) delete process.env.STORAGE_EMULATOR_HOST;
+      else process.env.STORAGE_EMULATOR_HOST = saved;
+      await logged.stop();
+    }
+    expect(paths).toEqual([
+      'POST /upload/storage/v1/b/hourglass-test/o',
+      'GET /storage/v1/b/hourglass-test/o/p%2Fone',
+      'GET /b/hourglass-test/o/p%2Fone',
+      'GET /b/hourglass-test/o',
+    ]);
+  });
+
+  test('a missing bucket is a permanent error, not "object missing"', async () => {
+    const strict = await startFake({ autoCreateBuckets: false, buckets: ['exists'] });
+    try {
+      const store = storeOn(strict, { bucket: 'no-such-bucket' });
+      await expect(store.createIfAbsent('x', Buffer.from('x'))).rejects.toMatchObject({ code: 'STORAGE_REJECTED' });
+      await expect(store.put('x', Buffer.from('x'))).rejects.toMatchObject({ code: 'STORAGE_REJECTED' });
+      await expect(store.list('')).rejects.toMatchObject({ code: 'STORAGE_REJECTED' });
+      expect(await storeOn(strict, { bucket: 'exists' }).createIfAbsent('x', Buffer.from('x'))).toBe(true);
+    } finally {
+      await strict.stop();
+    }
+  });
+});

@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { start, type GcsFakeOptions, type RunningGcsFake } from '@hourglass/gcs-fake';
+import { GcsStore, type GcsStoreOptions } from '@hourglass/storage';
+
+// The client must never look for a GCE metadata server in tests.
+process.env.METADATA_SERVER_DETECTION = 'none';
+
+export async function startFake(options: GcsFakeOptions = {}): Promise<RunningGcsFake> {
+  return start(options);
+}
+
+/** A unique prefix per test, so tests sharing a fake never see each other's objects. */
+export function uniquePrefix(): string {
+  return `t-${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * A GcsStore on the fake through the real client over HTTP (apiEndpoint), with retries
+ * tuned for tests: backoff capped at the client's 1 s minimum, a few attempts.
+ */
+export function storeOn(
+  fake: RunningGcsFake,
+  options: Partial<GcsStoreOptions> & { maxRetries?: number; timeoutMs?: number } = {},
+): GcsStore {
+  const { maxRetries = 3, timeoutMs, storage, ...rest } = options;
+  return new GcsStore({
+    bucket: 'hourglass-test',
+    prefix: uniquePrefix(),
+    ...rest,
+    storage: {
+      apiEndpoint: fake.url,
+      projectId: 'hourglass-local',
+      ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
+      ...storage,
+      retryOptions: { maxRetries, maxRetryDelay: 1, totalTimeout: 30, ...storage?.retryOptions },
+    },
+  });
+}
