@@ -1,0 +1,150 @@
+'use strict';
+/**
+ * Load generator for bench/gateway.js, run in its own process so it does not share the
+ * gateway's event loop. Sends pre-built 100-event JSON bodies over keep-alive sockets,
+ * either closed-loop (N requests always in flight: the maximum rate) or open-loop at a
+ * fixed event rate (latency measured from each request's scheduled time, so a slow
+ * server cannot hide its queueing). Prints one JSON line with its counts.
+ *
+ * Usage: node bench/gateway-loadgen.js '<json options>'
+ *   { url, token?, concurrency, durationMs, warmupMs, rate? (events/s), eventsPerRequest, bodies, seed }
+ */
+const http = require('node:http');
+const path = require('node:path');
+const root = path.join(__dirname, '..');
+const { SchemaRegistry } = require(path.join(root, 'packages/schemas/dist/index.js'));
+const { EventGenerator } = require(path.join(root, 'packages/client/dist/index.js'));
+const { randomUUID } = require('node:crypto');
+
+const opts = JSON.parse(process.argv[2] || '{}');
+const url = new URL('/v1/events', opts.url);
+const perRequest = opts.eventsPerRequest || 100;
+const registry = SchemaRegistry.load(path.join(root, 'schemas'));
+const generator = new EventGenerator(registry, { seed: opts.seed || 1 });
+const bodies = [];
+for (let i = 0; i < (opts.bodies || 200); i++) {
+  const events = generator.batch(perRequest).map((e) => ({ ...e, id: randomUUID(), client_ts: Date.now() }));
+  bodies.push(Buffer.from(JSON.stringify({ events })));
+}
+const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency || 16 });
+const baseHeaders = { 'content-type': 'application/json' };
+if (opts.token) baseHeaders.authorization = `Bearer ${opts.token}`;
+
+let measuring = false;
+const stats = { requests: 0, events: 0, accepted: 0, statuses: {}, errors: 0, latencies: [], skipped: 0 };
+let next = 0;
+
+function send(scheduledAt) {
+  return new Promise((resolve) => {
+    const body = bodies[next++ % bodies.length];
+    const start = scheduledAt ?? performance.now();
+    const req = http.request(
+      url,
+      { method: 'POST', agent, headers: { ...baseHeaders, 'content-length': body.length } },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          if (measuring) {
+            stats.requests++;
+            stats.events += perRequest;
+            stats.statuses[res.statusCode] = (stats.statuses[res.statusCode] || 0) + 1;
+            stats.latencies.push(performance.now() - start);
+            // By the gateway's contract 200 means every event accepted; only other answers need parsing.
+            if (res.statusCode === 200) stats.accepted += perRequest;
+            else {
+              try {
+                stats.accepted += JSON.parse(Buffer.concat(chunks).toString()).accepted || 0;
+              } catch {
+                /* not an answer body: nothing accepted */
+              }
+            }
+          }
+          resolve();
+        });
+      },
+    );
+    req.on('error', () => {
+      if (measuring) stats.errors++;
+      resolve();
+    });
+    req.end(body);
+  });
+}
+
+async function closedLoop(until) {
+  const workers = [];
+  for (let i = 0; i < opts.concurrency; i++) {
+    workers.push(
+      (async () => {
+        while (performance.now() < until) await send();
+      })(),
+    );
+  }
+  await Promise.all(workers);
+}
+
+async function openLoop(until) {
+  const intervalMs = (1000 * perRequest) / opts.rate;
+  const maxInFlight = opts.concurrency * 4;
+  let inFlight = 0;
+  const pending = new Set();
+  let due = performance.now();
+  while (due < until) {
+    const now = performance.now();
+    if (now < due) {
+      await new Promise((r) => setTimeout(r, Math.max(0, due - now - 0.5)));
+      continue;
+    }
+    if (inFlight >= maxInFlight) {
+      if (measuring) stats.skipped++;
+    } else {
+      inFlight++;
+      const p = send(due).then(() => {
+        inFlight--;
+        pending.delete(p);
+      });
+      pending.add(p);
+    }
+    due += intervalMs;
+  }
+  await Promise.all(pending);
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+(async () => {
+  const run = opts.rate ? openLoop : closedLoop;
+  await run(performance.now() + (opts.warmupMs ?? 2000));
+  measuring = true;
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  await run(t0 + opts.durationMs);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  measuring = false;
+  const sorted = stats.latencies.sort((a, b) => a - b);
+  const out = {
+    seconds,
+    requests: stats.requests,
+    events: stats.events,
+    accepted: stats.accepted,
+    eventsPerSecond: stats.events / seconds,
+    acceptedPerSecond: stats.accepted / seconds,
+    statuses: stats.statuses,
+    errors: stats.errors,
+    skipped: stats.skipped,
+    loadgenCpuCores: (cpu.user + cpu.system) / 1e6 / seconds,
+    latencyMs: {
+      p50: percentile(sorted, 50),
+      p90: percentile(sorted, 90),
+      p99: percentile(sorted, 99),
+      max: sorted[sorted.length - 1] || 0,
+    },
+  };
+  process.stdout.write(JSON.stringify(out) + '\n');
+  agent.destroy();
+})();

@@ -1,0 +1,299 @@
+'use strict';
+/**
+ * Gateway benchmark (run after `npx tsc -b`): `node bench/gateway.js`.
+ *
+ * Over loopback, with a load generator in its own process sending 100-event JSON batches
+ * (closed loop: BENCH_CONCURRENCY requests always in flight):
+ *   1. ceiling  - a bare fastify route parsing the same bodies, publishing nothing (max rate);
+ *   2. gateway  - the built gateway (dist/server.js) publishing to a Pub/Sub emulator (max rate);
+ *   3. half     - the gateway at half the rate it reached in 2 (open loop), for answer latency;
+ *   4. emulator - the Pub/Sub client alone publishing the gateway's bundles at the rate of 3:
+ *                 the latency ceiling the emulator sets.
+ * Prints events/s, p50/p99 answer latency, gateway RSS, CPU per process (and the gateway's
+ * request thread alone), the ratio to the ceiling, and writes bench/results/gateway.json.
+ *
+ * Env: BENCH_SECONDS (default 15) per measurement, BENCH_CONCURRENCY (default 64),
+ * PUBSUB_EMULATOR_HOST to use a running emulator (default: start one), BENCH_CPU_PROF=1 to
+ * write a --cpu-prof of the gateway to bench/results/, BENCH_GATEWAY_ENV='{"K":"V"}' for extra settings.
+ */
+const { spawn } = require('node:child_process');
+const { mkdirSync, readFileSync, writeFileSync, mkdtempSync } = require('node:fs');
+const { tmpdir } = require('node:os');
+const path = require('node:path');
+const { createHash, randomBytes } = require('node:crypto');
+
+const root = path.join(__dirname, '..');
+const { startEmulator, freePort } = require(path.join(root, 'packages/emulator/dist/index.js'));
+const { SchemaRegistry } = require(path.join(root, 'packages/schemas/dist/index.js'));
+const { Defaults, resourceNames } = require(path.join(root, 'packages/common/dist/index.js'));
+
+const seconds = Number(process.env.BENCH_SECONDS || 15);
+const concurrency = Number(process.env.BENCH_CONCURRENCY || 64);
+const resultsDir = path.join(root, 'bench', 'results');
+const prefix = `bench${randomBytes(3).toString('hex')}`;
+const TICKS = 100; // /proc clock ticks per second on Linux
+
+function rssMb(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds of a process, or of one of its threads when `tid` is given. */
+function cpuSeconds(pid, tid) {
+  try {
+    const file = tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`;
+    const fields = readFileSync(file, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+function spawnNode(args, env) {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c) => (out += c));
+  child.stderr.on('data', (c) => (err += c));
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, out, err })));
+  return { child, exited, output: () => ({ out, err }) };
+}
+
+async function waitFor(url, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
+}
+
+/** Runs the load generator while sampling the server's RSS and CPU (whole process and request thread). */
+async function load(label, serverPid, options, emulatorPid) {
+  let maxRss = 0;
+  const cpu0 = cpuSeconds(serverPid);
+  const main0 = cpuSeconds(serverPid, serverPid);
+  const emu0 = emulatorPid ? cpuSeconds(emulatorPid) : 0;
+  const timer = setInterval(() => (maxRss = Math.max(maxRss, rssMb(serverPid))), 250);
+  const started = Date.now();
+  const gen = spawnNode([path.join(__dirname, 'gateway-loadgen.js'), JSON.stringify(options)]);
+  const result = await gen.exited;
+  clearInterval(timer);
+  if (result.code !== 0) throw new Error(`load generator failed: ${result.err}`);
+  const stats = JSON.parse(result.out.trim().split('\n').pop());
+  // CPU is averaged over the whole run including the generator's warm-up, like RSS.
+  const wall = (Date.now() - started) / 1000;
+  stats.cpuCores = {
+    server: (cpuSeconds(serverPid) - cpu0) / wall,
+    serverRequestThread: (cpuSeconds(serverPid, serverPid) - main0) / wall,
+    loadgen: stats.loadgenCpuCores,
+    ...(emulatorPid ? { emulator: (cpuSeconds(emulatorPid) - emu0) / wall } : {}),
+  };
+  delete stats.loadgenCpuCores;
+  stats.serverMaxRssMb = maxRss;
+  const l = stats.latencyMs;
+  const c = stats.cpuCores;
+  console.log(
+    `${label.padEnd(8)} ${Math.round(stats.acceptedPerSecond).toLocaleString('en').padStart(9)} events/s accepted` +
+      ` (${Math.round(stats.eventsPerSecond).toLocaleString('en')} sent)  p50 ${l.p50.toFixed(1)} ms  p99 ${l.p99.toFixed(1)} ms` +
+      `  RSS ${maxRss.toFixed(0)} MB  CPU cores: server ${c.server.toFixed(2)} (request thread ${c.serverRequestThread.toFixed(2)})` +
+      `${c.emulator === undefined ? '' : ` emulator ${c.emulator.toFixed(2)}`} loadgen ${c.loadgen.toFixed(2)}` +
+      `  ${JSON.stringify(stats.statuses)}${stats.errors ? ` errors ${stats.errors}` : ''}${stats.skipped ? ` skipped ${stats.skipped}` : ''}`,
+  );
+  return stats;
+}
+
+/** Sums every series of one metric in Prometheus text. */
+function sumMetric(text, name) {
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(`${name}{`)) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
+/** Cumulative histogram buckets (le -> count) summed over series. */
+function buckets(text, name) {
+  const out = new Map();
+  for (const line of text.split('\n')) {
+    const m = new RegExp(`^${name}_bucket\\{.*le="([^"]+)"\\} (\\S+)`).exec(line);
+    if (m) out.set(m[1], (out.get(m[1]) || 0) + Number(m[2]));
+  }
+  return out;
+}
+
+/** Upper bucket bound holding quantile q of the observations between two snapshots. */
+function quantileBound(before, after, name, q) {
+  const b0 = buckets(before, name);
+  const b1 = buckets(after, name);
+  const total = (b1.get('+Inf') || 0) - (b0.get('+Inf') || 0);
+  for (const [le, n] of b1) if (total > 0 && n - (b0.get(le) || 0) >= q * total) return le;
+  return 'n/a';
+}
+
+async function main() {
+  process.env.METADATA_SERVER_DETECTION = 'none';
+  mkdirSync(resultsDir, { recursive: true });
+  const registry = SchemaRegistry.load(path.join(root, 'schemas'));
+  const types = registry.eventTypes();
+  const load0 = { durationMs: seconds * 1000, warmupMs: 2000, concurrency, eventsPerRequest: 100 };
+  console.log(
+    `gateway benchmark: ${seconds} s per measurement, ${concurrency} requests in flight, 100 events per request`,
+  );
+
+  // The emulator first, warmed up (its JIT needs a few seconds of traffic) before anything is measured.
+  let emulator;
+  if (!process.env.PUBSUB_EMULATOR_HOST) {
+    emulator = await startEmulator({ heapMb: 1024, logFile: path.join(tmpdir(), 'hourglass-bench-emulator.log') });
+    process.env.PUBSUB_EMULATOR_HOST = emulator.host;
+  }
+  const emulatorPid = emulator ? emulator.pid : Number(process.env.BENCH_EMULATOR_PID || 0) || undefined;
+  {
+    const { PubSub } = require('@google-cloud/pubsub');
+    const pubsub = new PubSub({ projectId: Defaults.projectId });
+    // Topics only, no subscription: the emulator then drops messages instead of keeping them in memory.
+    for (const t of types) await pubsub.createTopic(resourceNames(prefix, t).topic);
+    await pubsub.close();
+    const warm = spawnNode([
+      path.join(__dirname, 'gateway-emulator-probe.js'),
+      JSON.stringify({ prefix, types, rate: 2000, bytes: 10_000, durationMs: 1000, warmupMs: 5000 }),
+    ]);
+    if ((await warm.exited).code !== 0) throw new Error('emulator warm-up failed');
+  }
+
+  // 1. Ceiling.
+  const ceilingPort = await freePort();
+  const ceiling = spawnNode([path.join(__dirname, 'gateway-ceiling.js'), String(ceilingPort)]);
+  await waitFor(`http://127.0.0.1:${ceilingPort}/healthz`);
+  const ceilingStats = await load('ceiling', ceiling.child.pid, { ...load0, url: `http://127.0.0.1:${ceilingPort}` });
+  ceiling.child.kill('SIGTERM');
+  await ceiling.exited;
+
+  // 2-4. Gateway on the emulator.
+  let gateway;
+  try {
+    const token = randomBytes(24).toString('base64url');
+    const dir = mkdtempSync(path.join(tmpdir(), 'hourglass-bench-'));
+    const keysFile = path.join(dir, 'keys.json');
+    const sha256 = createHash('sha256').update(token).digest('hex');
+    writeFileSync(keysFile, JSON.stringify([{ name: 'bench', sha256, types: ['*'], ratePerSecond: 1e9 }]));
+    const port = await freePort();
+    const args = [];
+    if (process.env.BENCH_CPU_PROF) args.push('--cpu-prof', `--cpu-prof-dir=${resultsDir}`);
+    args.push(path.join(root, 'services/gateway/dist/server.js'));
+    gateway = spawnNode(args, {
+      HOURGLASS_GATEWAY_HOST: '127.0.0.1',
+      HOURGLASS_GATEWAY_PORT: String(port),
+      HOURGLASS_PREFIX: prefix,
+      HOURGLASS_API_KEYS_FILE: keysFile,
+      HOURGLASS_SCHEMAS_DIR: path.join(root, 'schemas'),
+      HOURGLASS_LOG_LEVEL: 'warn',
+      ...JSON.parse(process.env.BENCH_GATEWAY_ENV || '{}'),
+    });
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor(`${url}/readyz`);
+    const metrics = async () => (await fetch(`${url}/metrics`)).text();
+
+    const full = await load('gateway', gateway.child.pid, { ...load0, url, token }, emulatorPid);
+    const halfRate = Math.max(1000, Math.round(full.acceptedPerSecond / 2));
+    const before = await metrics();
+    const half = await load('half', gateway.child.pid, { ...load0, url, token, rate: halfRate }, emulatorPid);
+    const after = await metrics();
+    const bundles =
+      sumMetric(after, 'hourglass_gateway_bundle_events_count') -
+      sumMetric(before, 'hourglass_gateway_bundle_events_count');
+    const bundleEvents =
+      sumMetric(after, 'hourglass_gateway_bundle_events_sum') -
+      sumMetric(before, 'hourglass_gateway_bundle_events_sum');
+    const bundleBytes =
+      sumMetric(after, 'hourglass_gateway_bundle_bytes_sum') - sumMetric(before, 'hourglass_gateway_bundle_bytes_sum');
+    const halfWall = half.seconds + load0.warmupMs / 1000;
+    half.bundles = {
+      perSecond: bundles / halfWall,
+      averageEvents: bundleEvents / bundles,
+      averageBytes: bundleBytes / bundles,
+      publishLatencyP50BoundMs: quantileBound(before, after, 'hourglass_gateway_publish_latency', 0.5),
+      publishLatencyP99BoundMs: quantileBound(before, after, 'hourglass_gateway_publish_latency', 0.99),
+    };
+    console.log(
+      `         half load: ${half.bundles.perSecond.toFixed(0)} bundles/s of ${half.bundles.averageEvents.toFixed(1)} events ` +
+        `(${(half.bundles.averageBytes / 1024).toFixed(1)} KiB); publish latency p50 <= ${half.bundles.publishLatencyP50BoundMs} ms, ` +
+        `p99 <= ${half.bundles.publishLatencyP99BoundMs} ms`,
+    );
+    gateway.child.kill('SIGTERM');
+    const exit = await gateway.exited;
+
+    const probeRun = spawnNode([
+      path.join(__dirname, 'gateway-emulator-probe.js'),
+      JSON.stringify({
+        prefix,
+        types,
+        rate: half.bundles.perSecond,
+        bytes: half.bundles.averageBytes,
+        durationMs: seconds * 1000,
+        warmupMs: 2000,
+      }),
+    ]);
+    const probeResult = await probeRun.exited;
+    if (probeResult.code !== 0) throw new Error(`emulator probe failed: ${probeResult.err}`);
+    const probe = JSON.parse(probeResult.out.trim().split('\n').pop());
+    console.log(
+      `emulator ${probe.rate.toFixed(0)} msgs/s of ${(probe.bytes / 1024).toFixed(1)} KiB straight from the Pub/Sub client: ` +
+        `publish p50 ${probe.p50.toFixed(1)} ms  p99 ${probe.p99.toFixed(1)} ms (the latency ceiling)`,
+    );
+
+    const ratio = full.acceptedPerSecond / ceilingStats.eventsPerSecond;
+    const rss = Math.max(full.serverMaxRssMb, half.serverMaxRssMb);
+    const result = {
+      machine: { cpus: require('node:os').cpus().length, node: process.version, loadavg: require('node:os').loadavg() },
+      settings: {
+        seconds,
+        concurrency,
+        eventsPerRequest: 100,
+        prefix,
+        gatewayEnv: JSON.parse(process.env.BENCH_GATEWAY_ENV || '{}'),
+      },
+      ceiling: ceilingStats,
+      gateway: full,
+      half: { targetEventsPerSecond: halfRate, ...half },
+      emulatorLatencyCeiling: probe,
+      gatewayMaxRssMb: rss,
+      ratioToCeiling: ratio,
+      gatewayExit: { code: exit.code, signal: exit.signal },
+      targets: {
+        acceptedPerSecond: {
+          target: 150_000,
+          measured: full.acceptedPerSecond,
+          met: full.acceptedPerSecond >= 150_000,
+        },
+        halfLoadP99Ms: { target: 50, measured: half.latencyMs.p99, met: half.latencyMs.p99 < 50 },
+        rssMb: { target: 300, measured: rss, met: rss < 300 },
+        ratio: { target: 0.5, measured: ratio, met: ratio >= 0.5 },
+      },
+    };
+    writeFileSync(path.join(resultsDir, 'gateway.json'), JSON.stringify(result, null, 2) + '\n');
+    console.log(
+      `ratio to ceiling ${ratio.toFixed(2)}; gateway exit code ${exit.code}; wrote bench/results/gateway.json`,
+    );
+    for (const [name, t] of Object.entries(result.targets)) {
+      console.log(
+        `  ${t.met ? 'met ' : 'MISS'} ${name}: ${t.measured.toFixed(name === 'ratio' ? 2 : 1)} (target ${t.target})`,
+      );
+    }
+  } finally {
+    if (gateway && gateway.child.exitCode === null) gateway.child.kill('SIGKILL');
+    if (emulator) await emulator.stop();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,227 @@
+import type { Clock, Duration, Logger } from '@hourglass/common';
+import { encodeBundle, type BundleCodec, type SchemaVersion } from '@hourglass/schemas';
+import type { BatchAnswer, EventProblem } from './batch-answer.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { OutstandingBudget } from './outstanding.js';
+import type { MessagePublisher } from './publisher.js';
+import type { RequestTrace } from './traceparent.js';
+
+/**
+ * Packs events of one writer schema, from any number of concurrent requests, into one
+ * Pub/Sub message (encodeBundle) and settles every member with the message's result.
+ *
+ * The publish deadline counts from the earliest member's gateway_ts: an event whose
+ * publish has not been acked within `publishTimeout` of its receive time is answered
+ * `retry`, never `accepted`, even if the ack arrives a moment later. The consumer's
+ * idle watermark relies on exactly this bound.
+ */
+export interface BundlerOptions {
+  publisher: MessagePublisher;
+  budget: OutstandingBudget;
+  clock: Clock;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  maxEvents: number;
+  maxBytes: number;
+  linger: Duration;
+  codec: BundleCodec;
+  publishTimeout: Duration;
+  /** Types published one event per message (plain Avro, for a topic schema or a BigQuery subscription). */
+  unbundledTypes: ReadonlySet<string>;
+}
+
+class OpenBundle {
+  readonly datums: Buffer[] = [];
+  readonly answers: BatchAnswer[] = [];
+  readonly indexes: number[] = [];
+  bytes = 0;
+  minGatewayTs = Number.MAX_SAFE_INTEGER;
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly writer: SchemaVersion,
+    readonly maxEvents: number,
+    readonly firstEventId: string,
+    readonly traceparent: string,
+  ) {}
+}
+
+const TIMEOUT_PROBLEM_REASON = 'Pub/Sub did not ack within the publish timeout; retry with the same id';
+
+export class Bundler {
+  private readonly open = new Map<string, OpenBundle>();
+  private inFlight = 0;
+  private draining = false;
+  private idleWaiters: (() => void)[] = [];
+  private lastFailureLog = 0;
+  private failuresSinceLog = 0;
+  private readonly timeoutProblem: EventProblem = { code: 'PUBLISH_TIMEOUT', reason: TIMEOUT_PROBLEM_REASON };
+  private readonly flushOnLinger = (bundle: OpenBundle): void => {
+    bundle.timer = undefined;
+    if (this.open.get(bundle.writer.fingerprint) === bundle) this.flush(bundle);
+  };
+
+  constructor(private readonly options: BundlerOptions) {}
+
+  /** Adds one encoded event; its result arrives through `answer.settle(index, ...)`. */
+  add(
+    writer: SchemaVersion,
+    datum: Buffer,
+    eventId: string,
+    gatewayTs: number,
+    trace: RequestTrace,
+    answer: BatchAnswer,
+    index: number,
+  ): void {
+    const key = writer.fingerprint;
+    let bundle = this.open.get(key);
+    if (bundle && bundle.bytes + datum.length > this.options.maxBytes) {
+      this.flush(bundle);
+      bundle = undefined;
+    }
+    if (!bundle) {
+      const maxEvents = this.options.unbundledTypes.has(writer.eventType) ? 1 : this.options.maxEvents;
+      bundle = new OpenBundle(writer, maxEvents, eventId, trace.traceparent);
+      this.open.set(key, bundle);
+      if (maxEvents > 1 && !this.draining && this.options.linger > 0) {
+        bundle.timer = setTimeout(this.flushOnLinger, this.options.linger, bundle);
+      }
+    }
+    bundle.datums.push(datum);
+    bundle.answers.push(answer);
+    bundle.indexes.push(index);
+    bundle.bytes += datum.length;
+    if (gatewayTs < bundle.minGatewayTs) bundle.minGatewayTs = gatewayTs;
+    if (bundle.datums.length >= bundle.maxEvents || this.draining || this.options.linger === 0) this.flush(bundle);
+  }
+
+  /** Shutdown: send every open bundle now and stop lingering. */
+  drain(): void {
+    this.draining = true;
+    for (const bundle of [...this.open.values()]) this.flush(bundle);
+  }
+
+  /** Resolves when no bundle is open or in flight. */
+  idle(): Promise<void> {
+    if (this.open.size === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private flush(bundle: OpenBundle): void {
+    if (this.open.get(bundle.writer.fingerprint) === bundle) this.open.delete(bundle.writer.fingerprint);
+    if (bundle.timer) clearTimeout(bundle.timer);
+    const { clock, metrics, budget } = this.options;
+    const eventType = bundle.writer.eventType;
+    const count = bundle.datums.length;
+    const deadline = bundle.minGatewayTs + this.options.publishTimeout;
+    const remaining = deadline - clock.now();
+    if (remaining <= 0) {
+      // Already too late to be acked within the bound: publishing would only make a duplicate.
+      budget.release(bundle.bytes, count);
+      this.settle(bundle, this.timeoutProblem);
+      this.checkIdle();
+      return;
+    }
+    let encoded;
+    try {
+      encoded = encodeBundle({
+        writer: bundle.writer,
+        datums: bundle.datums,
+        firstEventId: bundle.firstEventId,
+        minGatewayTs: bundle.minGatewayTs,
+        codec: bundle.maxEvents === 1 ? 'null' : this.options.codec,
+        traceparent: bundle.traceparent,
+      });
+    } catch (e) {
+      this.options.logger.error({ err: e, eventType }, 'bundle encoding failed');
+      budget.release(bundle.bytes, count);
+      this.settle(bundle, { code: 'INTERNAL', reason: 'internal error; retry with the same id' });
+      this.checkIdle();
+      return;
+    }
+    metrics.bundle(eventType, count, encoded.data.length);
+    this.inFlight++;
+    const startedAt = clock.now();
+    let answered = false;
+    const timer = setTimeout(() => {
+      answered = true;
+      this.settle(bundle, this.timeoutProblem);
+    }, remaining);
+    const done = (problem: EventProblem | undefined): void => {
+      clearTimeout(timer);
+      budget.release(bundle.bytes, count);
+      this.inFlight--;
+      const now = clock.now();
+      if (problem === undefined) metrics.publishLatency(eventType, now - startedAt);
+      if (!answered) {
+        answered = true;
+        // An ack that comes after the deadline is not good enough for an `accepted` answer.
+        this.settle(bundle, problem ?? (now > deadline ? this.timeoutProblem : undefined));
+      }
+      this.checkIdle();
+    };
+    let publishing: Promise<string>;
+    try {
+      publishing = this.options.publisher.publish(eventType, encoded);
+    } catch (e) {
+      publishing = Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+    publishing.then(
+      () => done(undefined),
+      (e: unknown) => {
+        this.logPublishFailure(e, eventType, count);
+        done({
+          code: 'PUBLISH_FAILED',
+          reason: `Pub/Sub did not accept the publish${grpcStatusName(e)}; retry with the same id`,
+        });
+      },
+    );
+  }
+
+  /** During an outage every bundle fails: log the first failure, then one line per second with a count. */
+  private logPublishFailure(e: unknown, eventType: string, events: number): void {
+    const now = Date.now();
+    this.failuresSinceLog++;
+    if (now - this.lastFailureLog < 1000) return;
+    const grpcCode = (e as { code?: unknown }).code;
+    const message = e instanceof Error ? e.message.slice(0, 300) : String(e).slice(0, 300);
+    this.options.logger.warn(
+      { eventType, events, grpcCode, failedPublishes: this.failuresSinceLog, error: message },
+      'publish failed',
+    );
+    this.lastFailureLog = now;
+    this.failuresSinceLog = 0;
+  }
+
+  private settle(bundle: OpenBundle, problem: EventProblem | undefined): void {
+    const { answers, indexes } = bundle;
+    for (let i = 0; i < answers.length; i++) answers[i]!.settle(indexes[i]!, problem);
+    this.options.metrics.events(bundle.writer.eventType, problem ? 'retry' : 'accepted', answers.length);
+  }
+
+  private checkIdle(): void {
+    if (this.open.size > 0 || this.inFlight > 0 || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+const GRPC_STATUS_NAMES: Record<number, string> = {
+  1: 'CANCELLED',
+  2: 'UNKNOWN',
+  4: 'DEADLINE_EXCEEDED',
+  5: 'NOT_FOUND',
+  7: 'PERMISSION_DENIED',
+  8: 'RESOURCE_EXHAUSTED',
+  13: 'INTERNAL',
+  14: 'UNAVAILABLE',
+  16: 'UNAUTHENTICATED',
+};
+
+/** Only the gRPC status name goes to clients: enough to tell outage from misconfiguration, no internals. */
+function grpcStatusName(e: unknown): string {
+  const code = (e as { code?: unknown }).code;
+  const name = typeof code === 'number' ? GRPC_STATUS_NAMES[code] : undefined;
+  return name ? ` (${name})` : '';
+}

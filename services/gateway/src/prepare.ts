@@ -1,0 +1,278 @@
+import { randomUUID } from 'node:crypto';
+import { HourglassError } from '@hourglass/common';
+import { buildRecord, checkRecord, metaType, type SchemaRegistry, type SchemaVersion } from '@hourglass/schemas';
+import { keyAllows, type ApiKey } from './api-keys.js';
+import type { BatchAnswer } from './batch-answer.js';
+import type { DatumArena } from './datum-arena.js';
+import type { GatewayMetrics } from './metrics.js';
+
+/**
+ * Turns a request's events into Avro datums, each encoded exactly once, ready for the
+ * bundler. Events that fail are rejected on the answer with a field path and a reason;
+ * the rest are collected in parallel arrays (no per-event objects beyond the datum).
+ */
+export interface PrepareContext {
+  registry: SchemaRegistry;
+  gatewayId: string;
+  maxEventBytes: number;
+  metrics: GatewayMetrics;
+  arena: DatumArena;
+}
+
+export class PreparedEvents {
+  readonly writers: SchemaVersion[] = [];
+  readonly datums: Buffer[] = [];
+  readonly ids: string[] = [];
+  readonly indexes: number[] = [];
+  bytes = 0;
+
+  push(writer: SchemaVersion, datum: Buffer, id: string, index: number): void {
+    this.writers.push(writer);
+    this.datums.push(datum);
+    this.ids.push(id);
+    this.indexes.push(index);
+    this.bytes += datum.length;
+  }
+
+  get count(): number {
+    return this.datums.length;
+  }
+}
+
+const ENVELOPE_FIELDS = new Set(['type', 'id', 'client_ts', 'payload']);
+const DASH = 45;
+
+/** The UUID in canonical lower case (the dedup key), or undefined when `s` is not a UUID. */
+export function canonicalUuid(s: string): string | undefined {
+  if (s.length !== 36) return undefined;
+  let upper = false;
+  for (let i = 0; i < 36; i++) {
+    const c = s.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== DASH) return undefined;
+    } else if (c >= 65 && c <= 70) {
+      upper = true;
+    } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) {
+      return undefined;
+    }
+  }
+  return upper ? s.toLowerCase() : s;
+}
+
+/** A client id is kept when it is a UUID; absent means a new one. */
+function eventIdOf(raw: unknown): string | undefined {
+  if (raw === undefined || raw === null) return randomUUID();
+  return typeof raw === 'string' ? canonicalUuid(raw) : undefined;
+}
+
+/** Epoch milliseconds, or an ISO 8601 / RFC 3339 string; null when absent. */
+function clientTsOf(raw: unknown): number | null | undefined {
+  if (raw === undefined || raw === null) return null;
+  if (typeof raw === 'number') return Number.isSafeInteger(raw) && raw >= 0 ? raw : undefined;
+  if (typeof raw === 'string') {
+    const ms = Date.parse(raw);
+    return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+  }
+  return undefined;
+}
+
+export function prepareJson(
+  ctx: PrepareContext,
+  key: ApiKey,
+  events: readonly unknown[],
+  gatewayTs: number,
+  answer: BatchAnswer,
+): PreparedEvents {
+  const out = new PreparedEvents();
+  const { registry, gatewayId, maxEventBytes, metrics, arena } = ctx;
+  for (let i = 0; i < events.length; i++) {
+    const ev = events[i];
+    if (ev === null || typeof ev !== 'object' || Array.isArray(ev)) {
+      answer.rejectEvent(i, { code: 'EVENT_INVALID', reason: 'an event must be a JSON object' });
+      metrics.events('', 'rejected', 1);
+      continue;
+    }
+    const e = ev as Record<string, unknown>;
+    const type = e.type;
+    if (typeof type !== 'string') {
+      answer.rejectEvent(i, { code: 'EVENT_INVALID', path: 'type', reason: 'is required: expected a string' });
+      metrics.events('', 'rejected', 1);
+      continue;
+    }
+    const schemas = registry.tryGet(type);
+    if (!schemas) {
+      answer.rejectEvent(i, {
+        code: 'SCHEMA_UNKNOWN_TYPE',
+        path: 'type',
+        reason: `unknown event type ${JSON.stringify(type.slice(0, 64))}`,
+      });
+      metrics.events('', 'rejected', 1);
+      continue;
+    }
+    if (!keyAllows(key, type)) {
+      answer.rejectEvent(i, {
+        code: 'HTTP_FORBIDDEN',
+        path: 'type',
+        reason: `the API key does not cover event type ${type}`,
+      });
+      metrics.events(type, 'rejected', 1);
+      continue;
+    }
+    let extra: string | undefined;
+    for (const k in e) {
+      if (!ENVELOPE_FIELDS.has(k)) {
+        extra = k;
+        break;
+      }
+    }
+    if (extra !== undefined) {
+      answer.rejectEvent(i, {
+        code: 'EVENT_INVALID',
+        path: extra.slice(0, 64),
+        reason: 'is not an event field (type, id, client_ts, payload)',
+      });
+      metrics.events(type, 'rejected', 1);
+      continue;
+    }
+    const id = eventIdOf(e.id);
+    if (id === undefined) {
+      answer.rejectEvent(i, {
+        code: 'EVENT_INVALID',
+        path: 'id',
+        reason: 'must be a UUID (or absent, and the gateway assigns one)',
+      });
+      metrics.events(type, 'rejected', 1);
+      continue;
+    }
+    const clientTs = clientTsOf(e.client_ts);
+    if (clientTs === undefined) {
+      answer.rejectEvent(i, {
+        code: 'EVENT_INVALID',
+        path: 'client_ts',
+        reason: 'must be epoch milliseconds or an ISO 8601 time',
+      });
+      metrics.events(type, 'rejected', 1);
+      continue;
+    }
+    const writer = schemas.latest;
+    const built = buildRecord(
+      writer,
+      { event_id: id, gateway_ts: gatewayTs, client_ts: clientTs, gateway_id: gatewayId },
+      e.payload,
+    );
+    if (!built.ok) {
+      answer.rejectEvent(i, { code: 'EVENT_INVALID', path: built.path, reason: built.reason });
+      metrics.events(type, 'rejected', 1);
+      continue;
+    }
+    const datum = arena.encode(writer.type, built.record);
+    if (datum.length > maxEventBytes) {
+      answer.rejectEvent(i, {
+        code: 'HTTP_EVENT_TOO_LARGE',
+        path: 'payload',
+        reason: `encodes to ${datum.length} bytes, over the limit of ${maxEventBytes}`,
+      });
+      metrics.events(type, 'rejected', 1);
+      continue;
+    }
+    out.push(writer, datum, id, i);
+  }
+  return out;
+}
+
+export interface AvroDatumSpan {
+  start: number;
+  end: number;
+  record: Record<string, unknown>;
+}
+
+/**
+ * Splits a binary body into datums of `writer` (full records, meta included). A body
+ * that cannot be split is refused whole: no datum boundary after the bad one can be trusted.
+ */
+export function splitDatums(writer: SchemaVersion, body: Buffer, maxEvents: number): AvroDatumSpan[] {
+  const spans: AvroDatumSpan[] = [];
+  let pos = 0;
+  while (pos < body.length) {
+    if (spans.length >= maxEvents) {
+      throw new HourglassError('HTTP_BATCH_TOO_LARGE', `the body holds more than ${maxEvents} datums`);
+    }
+    let decoded: { value: unknown; offset: number };
+    try {
+      decoded = writer.type.decode(body, pos);
+    } catch (e) {
+      throw new HourglassError(
+        'HTTP_BAD_REQUEST',
+        `datum ${spans.length} (at byte ${pos}) cannot be decoded as ${writer.eventType} v${writer.version}: ${(e as Error).message}`,
+      );
+    }
+    if (decoded.offset < 0) {
+      throw new HourglassError(
+        'HTTP_BAD_REQUEST',
+        `datum ${spans.length} (at byte ${pos}) is truncated for ${writer.eventType} v${writer.version}`,
+      );
+    }
+    spans.push({ start: pos, end: decoded.offset, record: decoded.value as Record<string, unknown> });
+    pos = decoded.offset;
+  }
+  if (spans.length === 0) throw new HourglassError('HTTP_BAD_REQUEST', 'the body holds no datums');
+  return spans;
+}
+
+/**
+ * Re-stamps each datum's meta (gateway_ts, gateway_id; event_id kept when it is a UUID,
+ * assigned when empty) and keeps the payload bytes exactly as sent.
+ */
+export function prepareAvro(
+  ctx: PrepareContext,
+  writer: SchemaVersion,
+  body: Buffer,
+  spans: readonly AvroDatumSpan[],
+  gatewayTs: number,
+  answer: BatchAnswer,
+): PreparedEvents {
+  const out = new PreparedEvents();
+  const { gatewayId, maxEventBytes, metrics, arena } = ctx;
+  const type = writer.type;
+  for (let i = 0; i < spans.length; i++) {
+    const { start, end, record } = spans[i]!;
+    if (!type.isValid(record)) {
+      const problem = checkRecord(type, record);
+      answer.rejectEvent(i, {
+        code: 'EVENT_INVALID',
+        path: problem?.path ?? 'payload',
+        reason: problem?.reason ?? 'does not match the schema',
+      });
+      metrics.events(writer.eventType, 'rejected', 1);
+      continue;
+    }
+    const meta = record.meta as { event_id: string; client_ts: number | null };
+    const id = meta.event_id === '' ? randomUUID() : canonicalUuid(meta.event_id);
+    if (id === undefined) {
+      answer.rejectEvent(i, {
+        code: 'EVENT_INVALID',
+        path: 'meta.event_id',
+        reason: 'must be a UUID, or empty for the gateway to assign one',
+      });
+      metrics.events(writer.eventType, 'rejected', 1);
+      continue;
+    }
+    const metaEnd = metaType.decode(body, start).offset;
+    const datum = arena.encodeWithTail(
+      metaType,
+      { event_id: id, gateway_ts: gatewayTs, client_ts: meta.client_ts, gateway_id: gatewayId },
+      body.subarray(metaEnd, end),
+    );
+    if (datum.length > maxEventBytes) {
+      answer.rejectEvent(i, {
+        code: 'HTTP_EVENT_TOO_LARGE',
+        path: 'payload',
+        reason: `encodes to ${datum.length} bytes, over the limit of ${maxEventBytes}`,
+      });
+      metrics.events(writer.eventType, 'rejected', 1);
+      continue;
+    }
+    out.push(writer, datum, id, i);
+  }
+  return out;
+}

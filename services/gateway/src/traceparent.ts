@@ -1,0 +1,39 @@
+import { randomBytes } from 'node:crypto';
+import { isSpanContextValid, type SpanContext } from '@opentelemetry/api';
+
+/**
+ * The W3C traceparent a bundle carries in its message attributes. With an OpenTelemetry
+ * SDK installed it is the request span's context; without one (the default) the gateway
+ * continues the caller's trace id from its `traceparent` header, or starts a new trace,
+ * so subscribers can still correlate a message with the request that produced it.
+ * Computed lazily: only the request that opens a bundle needs one.
+ */
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const ZERO_TRACE = '0'.repeat(32);
+
+export function formatTraceparent(sc: SpanContext): string {
+  return `00-${sc.traceId}-${sc.spanId}-${sc.traceFlags.toString(16).padStart(2, '0')}`;
+}
+
+export class RequestTrace {
+  private value: string | undefined;
+
+  constructor(
+    private readonly span: SpanContext,
+    private readonly incoming: string | string[] | undefined,
+  ) {}
+
+  get traceparent(): string {
+    this.value ??= traceparentFor(this.span, this.incoming);
+    return this.value;
+  }
+}
+
+export function traceparentFor(span: SpanContext, incoming: string | string[] | undefined): string {
+  if (isSpanContextValid(span)) return formatTraceparent(span);
+  const random = randomBytes(24).toString('hex');
+  const spanId = random.slice(0, 16);
+  const m = typeof incoming === 'string' ? TRACEPARENT.exec(incoming.trim()) : null;
+  if (m && m[1] !== ZERO_TRACE) return `00-${m[1]}-${spanId}-${m[3]}`;
+  return `00-${random.slice(16)}-${spanId}-00`;
+}
