@@ -17,10 +17,12 @@ deps: $(NODE_MODULES) ## install npm dependencies
 build: deps ## compile every workspace (tsc -b)
 	npx tsc -b
 
-lint: deps ## eslint + prettier + terraform fmt
+lint: build ## type-check tests, eslint, prettier, terraform fmt, infra inputs current
+	npx tsc -p tests
 	npx eslint .
 	npx prettier --check .
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive infra; fi
+	node packages/cli/bin/hourglass.js infra check
 
 test: build ## run every test (starts its own Pub/Sub emulator)
 	npx jest --ci

@@ -26,6 +26,19 @@ for (let i = 0; i < (opts.bodies || 200); i++) {
   const events = generator.batch(perRequest).map((e) => ({ ...e, id: randomUUID(), client_ts: Date.now() }));
   bodies.push(Buffer.from(JSON.stringify({ events })));
 }
+// uniqueIds: overwrite the first 8 hex digits of every event id with a run-wide counter
+// before each send, so re-sent bodies carry new events (the end-to-end bench dedups by id).
+const idOffsets = bodies.map((b) => {
+  const offsets = [];
+  const needle = Buffer.from('"id":"');
+  for (let i = b.indexOf(needle); i >= 0; i = b.indexOf(needle, i + 1)) offsets.push(i + needle.length);
+  return offsets;
+});
+let idCounter = 0;
+function freshIds(index) {
+  const body = bodies[index];
+  for (const o of idOffsets[index]) body.write((idCounter++ >>> 0).toString(16).padStart(8, '0'), o, 'latin1');
+}
 const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency || 16 });
 const baseHeaders = { 'content-type': 'application/json' };
 if (opts.token) baseHeaders.authorization = `Bearer ${opts.token}`;
@@ -36,7 +49,9 @@ let next = 0;
 
 function send(scheduledAt) {
   return new Promise((resolve) => {
-    const body = bodies[next++ % bodies.length];
+    const index = next++ % bodies.length;
+    if (opts.uniqueIds) freshIds(index);
+    const body = bodies[index];
     const start = scheduledAt ?? performance.now();
     const req = http.request(
       url,

@@ -149,7 +149,11 @@ describe('GCS fake: resumable protocol', () => {
     const data = randomBytes(KiB256 * 2 + 100);
     const session = await startSession('chunked');
     const put = (range: string, body?: Buffer): Promise<Response> =>
-      fetch(session, { method: 'PUT', headers: { 'content-range': range }, body });
+      fetch(session, {
+        method: 'PUT',
+        headers: { 'content-range': range },
+        body: body ? new Uint8Array(body) : undefined,
+      });
 
     const first = await put(`bytes 0-${KiB256 - 1}/*`, data.subarray(0, KiB256));
     expect([first.status, first.headers.get('range')]).toEqual([308, `bytes=0-${KiB256 - 1}`]);

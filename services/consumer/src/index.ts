@@ -1,1 +1,21 @@
-export {};
+export { startConsumer, type ConsumerDeps, type RunningConsumer, type TypeStatus } from './consumer.js';
+export {
+  consumerConfig,
+  consumerSettings,
+  checkConsumerConfig,
+  graceFor,
+  loadConsumerConfig,
+  type ConsumerConfig,
+} from './config.js';
+export * from './windows.js';
+export * from './watermark.js';
+export * from './layout.js';
+export * from './manifest.js';
+export { OcfWriter, readOcfHeader, ocfBlocks, syncMarkerFor, schemaText, schemaTextOf } from './avro-file.js';
+export { scanContainer, type ScannedDatum } from './datums.js';
+export { finalizeWindow, cleanupStaging, sha256, type FinalizeContext, type FinalizeStep } from './finalize.js';
+export { Stager, type InboundMessage, type StagerOptions, type StagerStats } from './stager.js';
+export { readCursor, readLeases, writeLease, type ClosedCursor } from './coordination.js';
+export { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
+export { TypeRuntime, type WindowClosed } from './type-runtime.js';
+export { crashHookFromEnv } from './test-hooks.js';

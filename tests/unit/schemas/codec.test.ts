@@ -22,7 +22,7 @@ const codecs: BundleCodec[] = ['null', 'deflate'];
 const batchSizes = [1, 2, 37, 1000];
 
 function randomRecords(version: SchemaVersion, n: number): EventRecord[] {
-  return Array.from({ length: n }, () => version.type.random() as EventRecord);
+  return Array.from({ length: n }, () => version.type.random() as unknown as EventRecord);
 }
 
 /** Deterministic PRNG (mulberry32) so a failing mutation can be replayed from its seed. */

@@ -56,7 +56,7 @@ describe.each(pairs)('%s', (_name, old, latest) => {
   });
 
   test.each(['null', 'deflate'] as const)('random old records decode into the newest shape (%s)', (codec) => {
-    const records = Array.from({ length: 200 }, () => old.type.random() as EventRecord);
+    const records = Array.from({ length: 200 }, () => old.type.random() as unknown as EventRecord);
     const bundle = encodeRecords(old, records, codec);
     const decoded = decodeBundle(registry, bundle.data, bundle.attributes);
     expect(decoded.writer).toBe(old);

@@ -1,0 +1,357 @@
+'use strict';
+/**
+ * Consumer benchmark (run after `npx tsc -b`): `node bench/consumer.js`.
+ *
+ *   0. warm-up  - 300,000 events published and pulled on a throwaway subscription (emulator JIT).
+ *   1. backlog  - BENCH_EVENTS events (default 1,000,000) of track_played, all in one one-minute
+ *                 window, encoded as bundles of 100 and published straight to the emulator topic
+ *                 (timed: the emulator's publish rate for these bundles).
+ *   2. ceiling  - the same bundles through the consumer's own staging code in this process, no
+ *                 Pub/Sub: decode (resolution included) + route + Avro container write (deflate)
+ *                 + fsynced create-if-absent on the local store.
+ *   3. consumer - the built consumer (services/consumer/dist/main.js) draining the backlog from
+ *                 the subscription to durable staged files: events/s from ready to all staged,
+ *                 ratio to the ceiling, RSS sampled every 250 ms.
+ *   4. finalize - the consumer then closes the window (idle watermark): time to finalize the
+ *                 window of BENCH_EVENTS events (from its log) and RSS during it.
+ * Writes bench/results/consumer.json.
+ *
+ * Env: BENCH_EVENTS, BENCH_BUNDLE (default 100), PUBSUB_EMULATOR_HOST to use a running emulator
+ * (default: start one with BENCH_EMULATOR_HEAP_MB, default 3072), BENCH_CONSUMER_ENV='{"K":"V"}'.
+ */
+const { spawn } = require('node:child_process');
+const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
+const { tmpdir, cpus, loadavg } = require('node:os');
+const path = require('node:path');
+const { randomBytes, randomUUID } = require('node:crypto');
+
+const root = path.join(__dirname, '..');
+const dist = (p) => require(path.join(root, p, 'dist/index.js'));
+const { startEmulator } = dist('packages/emulator');
+const { SchemaRegistry, encodeRecords } = dist('packages/schemas');
+const { Defaults, ManualClock, silentLogger } = dist('packages/common');
+const { LocalDirectoryStore } = dist('packages/storage');
+const { provisionTopology } = dist('packages/cli');
+const { Stager, ReplicaWatermark, createConsumerMetrics } = dist('services/consumer');
+
+const EVENTS = Number(process.env.BENCH_EVENTS || 1_000_000);
+const BUNDLE = Number(process.env.BENCH_BUNDLE || 100);
+const TYPE = 'track_played';
+const MINUTE = 60_000;
+const resultsDir = path.join(root, 'bench', 'results');
+const prefix = `bench${randomBytes(3).toString('hex')}`;
+
+function rssMb(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+function record(i, ts) {
+  return {
+    meta: { event_id: randomUUID(), gateway_ts: ts, client_ts: ts - 250, gateway_id: 'bench-gw' },
+    user_id: `user-${i % 100000}`,
+    track_id: `spotify:track:${(i * 7919) % 1000000}`,
+    ms_played: 180000 + (i % 1000),
+    reason_start: 'TRACK_DONE',
+    reason_end: 'TRACK_DONE',
+    shuffle: i % 2 === 0,
+    platform: 'ANDROID',
+    country: 'SE',
+    offline: false,
+    context_uri: i % 3 ? null : `spotify:playlist:${i % 5000}`,
+  };
+}
+
+/** Every bundle of the backlog, encoded once and used by both the publisher and the ceiling. */
+function buildBundles(registry, windowStart) {
+  const writer = registry.get(TYPE).latest;
+  const bundles = [];
+  for (let i = 0; i < EVENTS; i += BUNDLE) {
+    const records = [];
+    for (let j = i; j < Math.min(i + BUNDLE, EVENTS); j++) records.push(record(j, windowStart + (j % MINUTE)));
+    bundles.push(encodeRecords(writer, records, 'null'));
+  }
+  return bundles;
+}
+
+/** The emulator's JIT needs traffic before it streams at full speed: publish and pull a throwaway backlog. */
+async function warmUp(bundles) {
+  const { PubSub } = require('@google-cloud/pubsub');
+  const pubsub = new PubSub({ projectId: Defaults.projectId });
+  const [topic] = await pubsub.createTopic(`${prefix}-warmup`);
+  const [sub] = await topic.createSubscription(`${prefix}-warmup-sub`);
+  const sample = bundles.slice(0, Math.min(bundles.length, 3000));
+  await publish(sample, `${prefix}-warmup`);
+  let received = 0;
+  await new Promise((resolve) => {
+    sub.on('message', (m) => {
+      m.ack();
+      if (++received >= sample.length) resolve();
+    });
+  });
+  await sub.close();
+  await pubsub.close();
+}
+
+async function publish(bundles, topicName = `${prefix}-${TYPE}`) {
+  const { PubSub } = require('@google-cloud/pubsub');
+  const pubsub = new PubSub({ projectId: Defaults.projectId });
+  const topic = pubsub.topic(topicName, {
+    batching: { maxMessages: 100, maxMilliseconds: 10, maxBytes: 9 * 1024 * 1024 },
+  });
+  const started = process.hrtime.bigint();
+  const inFlight = new Set();
+  for (const b of bundles) {
+    const p = topic.publishMessage(b).then(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size >= 2000) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await pubsub.close();
+  const events = bundles.reduce((n, b) => n + Number(b.attributes.count), 0);
+  return { seconds, eventsPerSecond: events / seconds, messagesPerSecond: bundles.length / seconds };
+}
+
+/** The consumer's staging code alone on the same bundles: decode + route + container write + fsync. */
+async function ceiling(registry, bundles) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'hourglass-bench-ceiling-'));
+  const store = new LocalDirectoryStore(dir);
+  const clock = new ManualClock(Date.now());
+  const stager = new Stager(
+    {
+      eventType: TYPE,
+      replicaId: 'ceiling',
+      incarnation: 'bench',
+      windowMs: MINUTE,
+      graceMs: 2000,
+      maxEvents: Defaults.stageMaxEvents,
+      maxBytes: Defaults.stageMaxBytes,
+      maxAgeMs: Defaults.stageMaxAge,
+      blockBytes: Defaults.avroBlockBytes,
+      deflateLevel: Defaults.stageDeflateLevel,
+      writeAttempts: 1,
+      maxHoldMs: Defaults.maxAckExtension,
+    },
+    {
+      store,
+      registry,
+      clock,
+      logger: silentLogger,
+      metrics: createConsumerMetrics(),
+      watermark: new ReplicaWatermark({ idleAfterMs: 5000, maxPublishDelayMs: 1000 }, clock.now()),
+      lastClosed: () => undefined,
+      ensureLease: async () => undefined,
+    },
+  );
+  let acked = 0;
+  const cpu0 = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  let n = 0;
+  for (const b of bundles) {
+    stager.handle({ id: String(n), data: b.data, attributes: b.attributes, ack: () => acked++, nack: () => undefined });
+    // let writes and deflate callbacks run, as the event loop would between messages
+    if (++n % 50 === 0) await new Promise((r) => setImmediate(r));
+  }
+  await stager.flushAll();
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  rmSync(dir, { recursive: true, force: true });
+  if (acked !== bundles.length || stager.stats.staged !== EVENTS) throw new Error('ceiling lost messages');
+  return {
+    seconds,
+    eventsPerSecond: EVENTS / seconds,
+    cpuCores: (cpu.user + cpu.system) / 1e6 / seconds,
+    stagedFiles: stager.stats.stagedFiles,
+    stagedBytes: stager.stats.stagedBytes,
+  };
+}
+
+function sumMetric(text, name) {
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(`${name}{`)) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
+async function metricsOf(port) {
+  try {
+    return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  } catch {
+    return '';
+  }
+}
+
+async function main() {
+  process.env.METADATA_SERVER_DETECTION = 'none';
+  mkdirSync(resultsDir, { recursive: true });
+  const registry = SchemaRegistry.load(path.join(root, 'schemas'));
+  const windowStart = Math.floor(Date.now() / MINUTE) * MINUTE - 10 * MINUTE;
+  console.log(
+    `consumer benchmark: ${EVENTS.toLocaleString('en')} events of ${TYPE} in bundles of ${BUNDLE}, one window`,
+  );
+
+  let emulator;
+  if (!process.env.PUBSUB_EMULATOR_HOST) {
+    emulator = await startEmulator({
+      heapMb: Number(process.env.BENCH_EMULATOR_HEAP_MB || 3072),
+      logFile: path.join(tmpdir(), 'hourglass-bench-consumer-emulator.log'),
+    });
+    process.env.PUBSUB_EMULATOR_HOST = emulator.host;
+  }
+  const result = {
+    machine: { cpus: cpus().length, node: process.version, loadavg: loadavg() },
+    settings: { events: EVENTS, bundle: BUNDLE, prefix },
+  };
+  let consumer;
+  try {
+    await provisionTopology({ projectId: Defaults.projectId, prefix, eventTypes: [TYPE] });
+    const bundles = buildBundles(registry, windowStart);
+    const bytes = bundles.reduce((n, b) => n + b.data.length, 0);
+    console.log(`bundles: ${bundles.length.toLocaleString('en')} messages, ${(bytes / 1e6).toFixed(1)} MB of Avro`);
+
+    // 1. the backlog (after warming the emulator up)
+    await warmUp(bundles);
+    result.publish = await publish(bundles);
+    console.log(
+      `publish  ${Math.round(result.publish.eventsPerSecond).toLocaleString('en').padStart(9)} events/s` +
+        `  (${Math.round(result.publish.messagesPerSecond).toLocaleString('en')} messages/s, ${result.publish.seconds.toFixed(1)} s)`,
+    );
+
+    // 2. ceiling, before the consumer runs so the two never share the CPU
+    result.ceiling = await ceiling(registry, bundles);
+    console.log(
+      `ceiling  ${Math.round(result.ceiling.eventsPerSecond).toLocaleString('en').padStart(9)} events/s` +
+        `  decode + stage in-process, ${result.ceiling.cpuCores.toFixed(2)} CPU cores, ${result.ceiling.stagedFiles} staged files`,
+    );
+    bundles.length = 0;
+
+    // 3. the consumer draining the backlog
+    const store = mkdtempSync(path.join(tmpdir(), 'hourglass-bench-store-'));
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const env = {
+      ...process.env,
+      HOURGLASS_STORE: store,
+      HOURGLASS_PREFIX: prefix,
+      HOURGLASS_EVENT_TYPES: TYPE,
+      HOURGLASS_SCHEMAS_DIR: path.join(root, 'schemas'),
+      HOURGLASS_WINDOW: '1m',
+      HOURGLASS_GRACE: '2s',
+      HOURGLASS_PUBLISH_TIMEOUT: '1s',
+      HOURGLASS_IDLE_AFTER: '3s',
+      HOURGLASS_CONSUMER_HOST: '127.0.0.1',
+      HOURGLASS_CONSUMER_PORT: String(port),
+      HOURGLASS_REPLICA_ID: 'bench',
+      HOURGLASS_LOG_LEVEL: 'info',
+      ...JSON.parse(process.env.BENCH_CONSUMER_ENV || '{}'),
+    };
+    const child = spawn(process.execPath, [path.join(root, 'services/consumer/dist/main.js')], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    consumer = child;
+    let log = '';
+    child.stdout.on('data', (c) => (log += c));
+    child.stderr.on('data', (c) => (log += c));
+    const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    const deadline = Date.now() + 60_000;
+    while (
+      !(await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ))
+    ) {
+      if (Date.now() > deadline) throw new Error(`consumer not ready:\n${log}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const readyAt = process.hrtime.bigint();
+    const cpu0 = cpuSeconds(child.pid);
+    let drainRss = 0;
+    let staged = 0;
+    while (staged < EVENTS) {
+      await new Promise((r) => setTimeout(r, 250));
+      drainRss = Math.max(drainRss, rssMb(child.pid));
+      staged = sumMetric(await metricsOf(port), 'hourglass_consumer_events_staged_total');
+      if (Date.now() > deadline + 600_000) throw new Error(`staging did not finish (${staged} staged)`);
+    }
+    const drainSeconds = Number(process.hrtime.bigint() - readyAt) / 1e9;
+    result.consumer = {
+      seconds: drainSeconds,
+      eventsPerSecond: EVENTS / drainSeconds,
+      ratioToCeiling: EVENTS / drainSeconds / result.ceiling.eventsPerSecond,
+      cpuCores: (cpuSeconds(child.pid) - cpu0) / drainSeconds,
+      maxRssMb: drainRss,
+    };
+    console.log(
+      `consumer ${Math.round(result.consumer.eventsPerSecond).toLocaleString('en').padStart(9)} events/s` +
+        `  subscription -> staged deflate files, ratio ${result.consumer.ratioToCeiling.toFixed(2)},` +
+        ` ${result.consumer.cpuCores.toFixed(2)} CPU cores, max RSS ${drainRss.toFixed(0)} MB`,
+    );
+
+    // 4. the window closes once the consumer is idle; finalize time from its own log
+    let finalizeRss = 0;
+    let closed;
+    while (!closed) {
+      await new Promise((r) => setTimeout(r, 100));
+      finalizeRss = Math.max(finalizeRss, rssMb(child.pid));
+      closed = log
+        .split('\n')
+        .filter((l) => l.includes('"window closed"'))
+        .map((l) => JSON.parse(l))
+        .find((l) => l.records > 0);
+      if (Date.now() > deadline + 900_000) throw new Error('window did not close');
+    }
+    const manifest = JSON.parse(readFileSync(path.join(store, manifestPath(windowStart)), 'utf8'));
+    result.finalize = {
+      records: closed.records,
+      durationSeconds: closed.durationMs / 1000,
+      maxRssMb: finalizeRss,
+      files: manifest.files.map((f) => ({ path: f.path, records: f.records, bytes: f.bytes })),
+    };
+    console.log(
+      `finalize ${closed.records.toLocaleString('en')} events in ${(closed.durationMs / 1000).toFixed(2)} s` +
+        `, max RSS ${finalizeRss.toFixed(0)} MB, ${manifest.files.length} final file(s) of ${manifest.files
+          .map((f) => `${(f.bytes / 1e6).toFixed(1)} MB`)
+          .join(', ')}`,
+    );
+    if (manifest.counts.records !== EVENTS) throw new Error(`manifest has ${manifest.counts.records} records`);
+    child.kill('SIGTERM');
+    await exited;
+    consumer = undefined;
+    rmSync(store, { recursive: true, force: true });
+
+    result.targets = {
+      stagedEventsPerSecond: { target: 150_000, measured: Math.round(result.consumer.eventsPerSecond) },
+      ratioToCeiling: { target: 0.5, measured: Number(result.consumer.ratioToCeiling.toFixed(3)) },
+      finalizeSeconds: { target: 10, measured: Number(result.finalize.durationSeconds.toFixed(2)), events: EVENTS },
+      maxRssMb: { target: 500, measured: Math.round(Math.max(result.consumer.maxRssMb, result.finalize.maxRssMb)) },
+    };
+    writeFileSync(path.join(resultsDir, 'consumer.json'), `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`wrote ${path.relative(root, path.join(resultsDir, 'consumer.json'))}`);
+  } finally {
+    if (consumer) consumer.kill('SIGKILL');
+    if (emulator) await emulator.stop();
+  }
+}
+
+function manifestPath(windowStart) {
+  const d = new Date(windowStart).toISOString();
+  return path.join(TYPE, `dt=${d.slice(0, 10)}`, `hour=${d.slice(11, 13)}`, `minute=${d.slice(14, 16)}`, '_SUCCESS');
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,263 @@
+'use strict';
+/**
+ * End-to-end benchmark (run after `npx tsc -b`): `node bench/e2e.js`.
+ *
+ * Gateway, emulator, consumer and load generator all share this machine, as in the issue.
+ * The load generator (bench/gateway-loadgen.js, its own process) sends 100-event JSON
+ * requests with fresh event ids at BENCH_E2E_RATE events/s (open loop) for BENCH_E2E_SECONDS.
+ * Measured: events/s accepted and staged, p50/p99 from gateway receive to durable staging
+ * (the consumer's `hourglass_consumer_stage_latency_seconds` histogram: gateway_ts → staged
+ * file durable, an upper bound of answer → staged), how long after its end + grace each
+ * window closed, RSS of every process, and the raw ceilings of the same run
+ * (bench/ceilings.js: avsc, disk, emulator publish rate). Writes bench/results/e2e.json.
+ */
+const { spawn } = require('node:child_process');
+const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, readdirSync } = require('node:fs');
+const { tmpdir, cpus, loadavg } = require('node:os');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const dist = (p) => require(path.join(root, p, 'dist/index.js'));
+const { startEmulator, freePort } = dist('packages/emulator');
+const { SchemaRegistry } = dist('packages/schemas');
+const { Defaults } = dist('packages/common');
+const { provisionTopology } = dist('packages/cli');
+const { measureCeilings } = require('./ceilings.js');
+
+const seconds = Number(process.env.BENCH_E2E_SECONDS || 60);
+const rate = Number(process.env.BENCH_E2E_RATE || 100_000);
+const graceSeconds = 10;
+const resultsDir = path.join(root, 'bench', 'results');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function rssMb(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function spawnService(script, env, log) {
+  const out = require('node:fs').openSync(log, 'a');
+  return spawn(process.execPath, [path.join(root, script)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', out, out],
+  });
+}
+
+async function waitReady(url) {
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      /* not yet */
+    }
+    await sleep(200);
+  }
+  throw new Error(`${url} not ready`);
+}
+
+async function metrics(port) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const sum = (name, filter = () => true) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(name) && filter(l))
+      .reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+  const buckets = text
+    .split('\n')
+    .filter((l) => l.startsWith('hourglass_consumer_stage_latency_seconds_bucket'))
+    .map((l) => ({ le: /le="([^"]+)"/.exec(l)[1], count: Number(l.split(' ').pop()) }));
+  return { staged: sum('hourglass_consumer_events_staged_total'), buckets };
+}
+
+/** p-quantile from cumulative Prometheus buckets summed over label sets. */
+function quantile(buckets, q) {
+  const byLe = new Map();
+  for (const b of buckets) byLe.set(b.le, (byLe.get(b.le) || 0) + b.count);
+  const les = [...byLe.keys()].sort((a, b) => (a === '+Inf' ? 1 : b === '+Inf' ? -1 : Number(a) - Number(b)));
+  const total = byLe.get('+Inf') || 0;
+  if (total === 0) return null;
+  for (const le of les) if (byLe.get(le) >= q * total) return le === '+Inf' ? Infinity : Number(le);
+  return null;
+}
+
+function runLoadgen(options) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'gateway-loadgen.js'), JSON.stringify(options)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`loadgen exit ${code}`)),
+    );
+  });
+}
+
+function manifests(dir) {
+  const out = [];
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        if (!e.name.startsWith('_')) walk(p);
+      } else if (e.name === '_SUCCESS')
+        out.push({ m: JSON.parse(readFileSync(p, 'utf8')), mtimeMs: statSync(p).mtimeMs });
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+async function main() {
+  mkdirSync(resultsDir, { recursive: true });
+  const work = mkdtempSync(path.join(tmpdir(), 'hg-e2e-'));
+  const emulator = await startEmulator({ heapMb: 6144, logFile: path.join(work, 'emulator.log') });
+  process.env.PUBSUB_EMULATOR_HOST = emulator.host;
+  process.env.METADATA_SERVER_DETECTION = 'none';
+  const children = [];
+  try {
+    process.stdout.write('e2e: measuring ceilings (avsc, disk, emulator publish)...\n');
+    const ceilings = await measureCeilings({ seconds: 5 });
+    const registry = SchemaRegistry.load(path.join(root, 'schemas'));
+    await provisionTopology({
+      projectId: Defaults.projectId,
+      prefix: Defaults.prefix,
+      eventTypes: registry.eventTypes(),
+    });
+    const gatewayPort = await freePort();
+    const consumerPort = await freePort();
+    const env = {
+      PUBSUB_EMULATOR_HOST: emulator.host,
+      METADATA_SERVER_DETECTION: 'none',
+      HOURGLASS_SCHEMAS_DIR: path.join(root, 'schemas'),
+    };
+    const gateway = spawnService(
+      'services/gateway/dist/server.js',
+      { ...env, HOURGLASS_GATEWAY_PORT: String(gatewayPort), HOURGLASS_AUTH: 'disabled', HOURGLASS_LOG_LEVEL: 'warn' },
+      path.join(work, 'gateway.log'),
+    );
+    const dataDir = path.join(work, 'data');
+    const consumer = spawnService(
+      'services/consumer/dist/main.js',
+      {
+        ...env,
+        HOURGLASS_STORE: dataDir,
+        HOURGLASS_WINDOW: '1m',
+        HOURGLASS_GRACE: `${graceSeconds}s`,
+        HOURGLASS_CONSUMER_PORT: String(consumerPort),
+        HOURGLASS_IDLE_AFTER: '2s',
+        HOURGLASS_LOG_LEVEL: 'warn',
+      },
+      path.join(work, 'consumer.log'),
+    );
+    children.push(gateway, consumer);
+    await waitReady(`http://127.0.0.1:${gatewayPort}/readyz`);
+    await waitReady(`http://127.0.0.1:${consumerPort}/readyz`);
+
+    process.stdout.write(
+      `e2e: ${rate} events/s offered for ${seconds}s (gateway, emulator, consumer, load generator on ${cpus().length} cores)...\n`,
+    );
+    const rss = { gateway: 0, consumer: 0, emulator: 0 };
+    const samples = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        rss.gateway = Math.max(rss.gateway, rssMb(gateway.pid));
+        rss.consumer = Math.max(rss.consumer, rssMb(consumer.pid));
+        rss.emulator = Math.max(rss.emulator, rssMb(emulator.pid));
+        try {
+          samples.push({ t: Date.now(), staged: (await metrics(consumerPort)).staged });
+        } catch {
+          /* consumer busy; next sample */
+        }
+        await sleep(2000);
+      }
+    })();
+    const loadStart = Date.now();
+    const load = await runLoadgen({
+      url: `http://127.0.0.1:${gatewayPort}`,
+      concurrency: 128,
+      durationMs: seconds * 1000,
+      warmupMs: 0,
+      rate,
+      eventsPerRequest: 100,
+      uniqueIds: true,
+      bodies: 400,
+    });
+    const loadEnd = Date.now();
+    // Drain: everything accepted must be staged.
+    let m = await metrics(consumerPort);
+    const drainDeadline = Date.now() + 300_000;
+    while (m.staged < load.accepted && Date.now() < drainDeadline) {
+      await sleep(1000);
+      m = await metrics(consumerPort);
+    }
+    const drainedAt = Date.now();
+    // Every window touched by the load must close.
+    const lastWindowEnd = Math.floor(loadEnd / 60_000) * 60_000 + 60_000;
+    const types = registry.eventTypes();
+    for (;;) {
+      const closed = manifests(dataDir).filter((x) => x.m.window.endMs >= lastWindowEnd);
+      if (new Set(closed.map((x) => x.m.eventType)).size === types.length || Date.now() > lastWindowEnd + 180_000)
+        break;
+      await sleep(1000);
+    }
+    sampling = false;
+    await sampler;
+    const all = manifests(dataDir).filter((x) => x.m.window.endMs > loadStart && x.m.window.startMs < loadEnd);
+    const closeDelays = all.map((x) => (x.mtimeMs - x.m.window.endMs) / 1000);
+    const storedRecords = all.reduce((a, x) => a + x.m.counts.records, 0);
+    const inLoad = samples.filter((s) => s.t >= loadStart && s.t <= loadEnd);
+    const stagedDuringLoad =
+      inLoad.length > 1
+        ? (inLoad[inLoad.length - 1].staged - inLoad[0].staged) / ((inLoad[inLoad.length - 1].t - inLoad[0].t) / 1000)
+        : null;
+    const result = {
+      machine: { cpus: cpus().length, node: process.version, loadavg: loadavg() },
+      settings: { offeredEventsPerSec: rate, seconds, window: '1m', graceSeconds },
+      ceilings,
+      acceptedPerSec: load.acceptedPerSecond,
+      statuses: load.statuses,
+      answerLatencyMs: load.latencyMs,
+      stagedPerSecDuringLoad: stagedDuringLoad,
+      drainAfterLoadSeconds: (drainedAt - loadEnd) / 1000,
+      stageLatencySeconds: { p50: quantile(m.buckets, 0.5), p99: quantile(m.buckets, 0.99) },
+      windowsClosed: all.length,
+      maxCloseDelayAfterEndSeconds: closeDelays.length ? Math.max(...closeDelays) : null,
+      closeTargetSeconds: graceSeconds + 10,
+      storedRecords,
+      accepted: load.accepted,
+      rssMb: rss,
+      ratioAcceptedToEmulatorBundledPublish: load.acceptedPerSecond / ceilings.emulatorPublishEventsPerSecBundle100,
+    };
+    writeFileSync(path.join(resultsDir, 'e2e.json'), JSON.stringify(result, null, 2) + '\n');
+    const f = (n) => (n === null || n === undefined ? '-' : Math.round(n).toLocaleString('en-US'));
+    process.stdout.write(
+      [
+        `e2e accepted            ${f(result.acceptedPerSec)} events/s (offered ${f(rate)}; target >= 100,000 sustained ${seconds}s)`,
+        `e2e staged during load  ${f(stagedDuringLoad)} events/s; drained ${result.drainAfterLoadSeconds.toFixed(1)}s after the load stopped`,
+        `stage latency           p50 <= ${result.stageLatencySeconds.p50}s, p99 <= ${result.stageLatencySeconds.p99}s (gateway receive -> durable staged; target p99 < 2s)`,
+        `windows closed          ${all.length}, latest ${result.maxCloseDelayAfterEndSeconds?.toFixed(1)}s after window end (target <= grace ${graceSeconds}s + 10s)`,
+        `stored                  ${f(storedRecords)} of ${f(load.accepted)} accepted`,
+        `answer latency          p50 ${load.latencyMs.p50.toFixed(1)} ms, p99 ${load.latencyMs.p99.toFixed(1)} ms`,
+        `RSS max                 gateway ${f(rss.gateway)} MB, consumer ${f(rss.consumer)} MB, emulator ${f(rss.emulator)} MB`,
+        `ceilings (same run)     emulator publish ${f(ceilings.emulatorPublishEventsPerSecBundle100)} ev/s in bundles of 100, ${f(ceilings.emulatorPublishEventsPerSecBundle1)} ev/s one per message; avsc encode ${f(ceilings.avscEncodePerSec)}/s, decode ${f(ceilings.avscDecodePerSec)}/s; disk ${f(ceilings.diskWriteMBps)} MB/s`,
+      ].join('\n') + '\n',
+    );
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await sleep(2000);
+    await emulator.stop();
+    if (!process.env.BENCH_KEEP) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

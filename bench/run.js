@@ -1,0 +1,100 @@
+'use strict';
+/**
+ * `make bench`: runs the gateway, consumer and end-to-end benchmarks one after another
+ * (each measures its own raw ceiling in the same run), then prints one table and writes
+ * bench/results/summary.json. BENCH_ONLY=gateway,consumer,e2e picks a subset.
+ */
+const { spawnSync } = require('node:child_process');
+const { readFileSync, writeFileSync } = require('node:fs');
+const path = require('node:path');
+
+const only = (process.env.BENCH_ONLY || 'gateway,consumer,e2e').split(',');
+const results = path.join(__dirname, 'results');
+const read = (name) => {
+  try {
+    return JSON.parse(readFileSync(path.join(results, `${name}.json`), 'utf8'));
+  } catch {
+    return undefined;
+  }
+};
+
+for (const name of only) {
+  process.stdout.write(`\n=== bench/${name}.js ===\n`);
+  const run = spawnSync(process.execPath, [path.join(__dirname, `${name}.js`)], { stdio: 'inherit' });
+  if (run.status !== 0) process.stdout.write(`bench/${name}.js failed (exit ${run.status})\n`);
+}
+
+const g = read('gateway');
+const c = read('consumer');
+const e = read('e2e');
+const pick = (o, p) => p.split('.').reduce((a, k) => (a === undefined || a === null ? undefined : a[k]), o);
+const rows = [
+  ['figure', 'measured', 'raw ceiling (same run)', 'ratio', 'target'],
+  [
+    'gateway events/s accepted',
+    pick(g, 'gateway.acceptedPerSecond'),
+    pick(g, 'ceiling.eventsPerSecond'),
+    pick(g, 'ratioToCeiling'),
+    '>= 150,000, ratio >= 0.5',
+  ],
+  [
+    'gateway p99 at half load (ms)',
+    pick(g, 'half.latencyMs.p99'),
+    pick(g, 'emulatorLatencyCeiling.p99'),
+    undefined,
+    '< 50',
+  ],
+  ['gateway RSS (MB)', pick(g, 'gatewayMaxRssMb'), undefined, undefined, '< 300'],
+  [
+    'consumer events/s staged',
+    pick(c, 'consumer.eventsPerSecond'),
+    pick(c, 'ceiling.eventsPerSecond'),
+    pick(c, 'consumer.ratioToCeiling'),
+    '>= 150,000, ratio >= 0.5',
+  ],
+  ['finalize 1M-event window (s)', pick(c, 'finalize.durationSeconds'), undefined, undefined, '< 10'],
+  ['consumer RSS draining / finalizing (MB)', pick(c, 'finalize.maxRssMb'), undefined, undefined, '< 500'],
+  [
+    'e2e events/s accepted',
+    pick(e, 'acceptedPerSec'),
+    pick(e, 'ceilings.emulatorPublishEventsPerSecBundle100'),
+    pick(e, 'ratioAcceptedToEmulatorBundledPublish'),
+    '>= 100,000 for 60 s',
+  ],
+  ['e2e p99 receive -> staged (s)', pick(e, 'stageLatencySeconds.p99'), undefined, undefined, '< 2'],
+  [
+    'e2e latest window close after end (s)',
+    pick(e, 'maxCloseDelayAfterEndSeconds'),
+    undefined,
+    undefined,
+    '<= grace + 10 = 20',
+  ],
+];
+const fmt = (v) =>
+  v === undefined || v === null
+    ? '-'
+    : typeof v === 'number'
+      ? Math.abs(v) >= 100
+        ? Math.round(v).toLocaleString('en-US')
+        : v.toFixed(2)
+      : String(v);
+const table = rows.map((r) => r.map(fmt));
+const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
+process.stdout.write('\n' + table.map((r) => r.map((c2, i) => c2.padEnd(widths[i])).join('  ')).join('\n') + '\n');
+writeFileSync(
+  path.join(results, 'summary.json'),
+  JSON.stringify(
+    {
+      at: new Date().toISOString(),
+      rows: rows.slice(1).map((r) => ({
+        figure: r[0],
+        measured: r[1] ?? null,
+        ceiling: r[2] ?? null,
+        ratio: r[3] ?? null,
+        target: r[4],
+      })),
+    },
+    null,
+    2,
+  ) + '\n',
+);

@@ -1,0 +1,176 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { Defaults, type Logger } from '@hourglass/common';
+import { startEmulator, type RunningEmulator } from '@hourglass/emulator';
+import { SchemaRegistry } from '@hourglass/schemas';
+import { sha256Hex } from '@hourglass/gateway';
+import { provisionTopology } from '../provision.js';
+import { repoRoot } from '../paths.js';
+import { runDemoTraffic } from './demo-traffic.js';
+import { watchClosedWindows } from './window-watch.js';
+
+/**
+ * `hourglass up` (make run / make demo): starts the Pub/Sub emulator, provisions every
+ * topic, starts the gateway and the consumer as child processes on local defaults, and
+ * stops all of them — the emulator by its JVM pid — on Ctrl-C. `--demo` uses one-minute
+ * windows, a short grace and a built-in traffic generator with a few bad events.
+ */
+interface UpOptions {
+  demo?: boolean;
+  data: string;
+  port: string;
+  rate: string;
+}
+
+export function registerUpCommand(program: Command, log: Logger): void {
+  program
+    .command('up')
+    .description('run the whole pipeline locally: emulator, topics, gateway, consumer (Ctrl-C stops all)')
+    .option('--demo', 'one-minute windows, 10 s grace and generated traffic')
+    .option('--data <dir>', 'local object store directory', Defaults.storeRoot)
+    .option('--port <port>', 'gateway port', String(Defaults.gatewayPort))
+    .option('--rate <eventsPerSec>', 'demo traffic rate', '2000')
+    .action(async (opts: UpOptions) => up(opts, log));
+}
+
+async function up(opts: UpOptions, log: Logger): Promise<void> {
+  const root = repoRoot();
+  const runDir = resolve(root, '.run');
+  const dataDir = resolve(opts.data);
+  mkdirSync(runDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true });
+  const say = (line: string): void => void process.stdout.write(`${line}\n`);
+
+  const children: ChildProcess[] = [];
+  // Filled in as things start; Ctrl-C stops whatever has started so far.
+  const started: { emulator?: RunningEmulator; stopDemo?: () => Promise<void>; stopWatch?: () => void } = {};
+  let stopping = false;
+  const stopAll = async (code: number): Promise<never> => {
+    if (!stopping) {
+      stopping = true;
+      say('\nstopping: traffic, gateway (drains in-flight publishes), consumer (flushes staged files), emulator');
+      await started.stopDemo?.();
+      started.stopWatch?.();
+      for (const child of children) await stopChild(child);
+      await started.emulator?.stop();
+      say('stopped');
+    }
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void stopAll(0));
+  process.once('SIGTERM', () => void stopAll(0));
+
+  const registry = SchemaRegistry.load(resolve(root, Defaults.schemasDir));
+  say(`hourglass: starting the Pub/Sub emulator (log: ${runDir}/emulator.log)`);
+  const emulator = await startEmulator({ heapMb: 2048, logFile: resolve(runDir, 'emulator.log') });
+  started.emulator = emulator;
+  writeFileSync(resolve(runDir, 'emulator.pid'), `${emulator.pid}\n`);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PUBSUB_EMULATOR_HOST: emulator.host,
+    METADATA_SERVER_DETECTION: 'none',
+    HOURGLASS_SCHEMAS_DIR: resolve(root, Defaults.schemasDir),
+  };
+  process.env.PUBSUB_EMULATOR_HOST = emulator.host;
+  process.env.METADATA_SERVER_DETECTION = 'none';
+  await provisionTopology({
+    projectId: Defaults.projectId,
+    prefix: Defaults.prefix,
+    eventTypes: registry.eventTypes(),
+    logger: log,
+  });
+  say(`hourglass: emulator on ${emulator.host}; topics provisioned for ${registry.eventTypes().join(', ')}`);
+
+  // A fresh local key each run: auth stays on, as in production, and the key is only printed here.
+  const apiKey = `hg_local_${randomBytes(16).toString('hex')}`;
+  const keysFile = resolve(runDir, 'api-keys.json');
+  writeFileSync(keysFile, JSON.stringify([{ name: 'local', sha256: sha256Hex(apiKey), types: ['*'] }], null, 2));
+  const gatewayUrl = `http://127.0.0.1:${opts.port}`;
+
+  children.push(
+    startService(root, 'gateway', 'services/gateway/dist/server.js', runDir, {
+      ...env,
+      HOURGLASS_GATEWAY_PORT: opts.port,
+      HOURGLASS_API_KEYS_FILE: keysFile,
+    }),
+  );
+  const consumerPort = String(Defaults.consumerPort);
+  children.push(
+    startService(root, 'consumer', 'services/consumer/dist/main.js', runDir, {
+      ...env,
+      HOURGLASS_STORE: dataDir,
+      HOURGLASS_CONSUMER_PORT: consumerPort,
+      ...(opts.demo ? { HOURGLASS_WINDOW: '1m', HOURGLASS_GRACE: '10s', HOURGLASS_STAGE_MAX_AGE: '1s' } : {}),
+    }),
+  );
+  for (const child of children) {
+    child.once('exit', (code, signal) => {
+      if (!stopping) {
+        process.stderr.write(`hourglass: a service exited (${code ?? signal}); see ${runDir}/*.log\n`);
+        void stopAll(1);
+      }
+    });
+  }
+  await waitReady(`${gatewayUrl}/readyz`);
+  await waitReady(`http://127.0.0.1:${consumerPort}/readyz`);
+
+  say('');
+  say(`gateway   ${gatewayUrl}  (metrics ${gatewayUrl}/metrics, log .run/gateway.log)`);
+  say(`consumer  http://127.0.0.1:${consumerPort}/metrics  (log .run/consumer.log)`);
+  say(`buckets   ${dataDir}/<type>/dt=YYYY-MM-DD/hour=HH/  (complete when _SUCCESS exists)`);
+  say(`api key   ${apiKey}`);
+  say('');
+  say('send an event:');
+  say(
+    `  curl -s -H 'authorization: Bearer ${apiKey}' -H 'content-type: application/json' ${gatewayUrl}/v1/events \\\n` +
+      `    -d '{"events":[{"type":"ab_exposure","payload":{"user_id":"u1","experiment_id":"e1","variant":"A","first_exposure":true}}]}'`,
+  );
+  say(
+    `look:  npx hourglass ls ab_exposure --data ${opts.data}    (windows ${opts.demo ? 'of one minute close ~10 s after their end' : 'close 5 min after each hour'})`,
+  );
+  say('Ctrl-C stops everything.');
+  say('');
+
+  started.stopWatch = watchClosedWindows(dataDir, registry.eventTypes(), (line) => say(line));
+  if (opts.demo) {
+    started.stopDemo = runDemoTraffic({ registry, url: gatewayUrl, apiKey, ratePerSec: Number(opts.rate), say });
+  }
+  await new Promise<never>(() => undefined);
+}
+
+function startService(
+  root: string,
+  name: string,
+  script: string,
+  runDir: string,
+  env: NodeJS.ProcessEnv,
+): ChildProcess {
+  const out = openSync(resolve(runDir, `${name}.log`), 'a');
+  return spawn(process.execPath, [resolve(root, script)], { env, stdio: ['ignore', out, out] });
+}
+
+async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} did not become ready within ${timeoutMs / 1000}s`);
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(killer);
+}

@@ -1,0 +1,166 @@
+import { hostname } from 'node:os';
+import {
+  Defaults,
+  HourglassError,
+  PREFIX_PATTERN,
+  checkPrefix,
+  loadConfig,
+  parseDuration,
+  setting,
+  type Duration,
+  type Setting,
+} from '@hourglass/common';
+import { REPLICA_ID_PATTERN, sanitizeReplicaId } from './layout.js';
+import { checkWindowSize } from './windows.js';
+
+/** Per-type grace overrides: "track_played=10m,page_viewed=30s". */
+function graceOverrides(env: string): Setting<Record<string, Duration>> {
+  return {
+    env,
+    default: {},
+    expect: 'a comma-separated list of <event_type>=<duration>, e.g. track_played=10m',
+    parse: (raw) => {
+      const out: Record<string, Duration> = {};
+      for (const item of raw.split(',').map((s) => s.trim())) {
+        if (!item) continue;
+        const [type, value] = item.split('=');
+        const d = value === undefined ? undefined : parseDuration(value);
+        if (!type || d === undefined) return undefined;
+        out[type.trim()] = d;
+      }
+      return out;
+    },
+  };
+}
+
+/** An ISO-8601 instant, e.g. 2026-01-01T00:00:00Z, as epoch ms. */
+function optionalInstant(env: string): Setting<number | undefined> {
+  return {
+    env,
+    default: undefined,
+    expect: 'an ISO-8601 instant such as 2026-01-01T00:00:00Z',
+    parse: (raw) => {
+      const t = Date.parse(raw);
+      return Number.isNaN(t) ? undefined : t;
+    },
+  };
+}
+
+/** Every consumer setting: environment variable, parser, default (docs/operations.md lists them). */
+export const consumerSettings = {
+  /** A directory path (or file:// URL) or a gs://bucket/prefix URL. */
+  store: setting.string('HOURGLASS_STORE', Defaults.storeRoot),
+  schemasDir: setting.string('HOURGLASS_SCHEMAS_DIR', Defaults.schemasDir),
+  projectId: setting.string('HOURGLASS_PROJECT_ID', Defaults.projectId),
+  prefix: setting.string('HOURGLASS_PREFIX', Defaults.prefix, PREFIX_PATTERN),
+  /** Subset of event types this process serves; empty = every type in the registry. */
+  eventTypes: setting.list('HOURGLASS_EVENT_TYPES', []),
+  replicaId: setting.string(
+    'HOURGLASS_REPLICA_ID',
+    sanitizeReplicaId(`${hostname()}-${process.pid}`),
+    REPLICA_ID_PATTERN,
+  ),
+  host: setting.string('HOURGLASS_CONSUMER_HOST', Defaults.gatewayHost),
+  port: setting.int('HOURGLASS_CONSUMER_PORT', Defaults.consumerPort, 0, 65535),
+  window: setting.duration('HOURGLASS_WINDOW', Defaults.window, 60_000),
+  grace: setting.duration('HOURGLASS_GRACE', Defaults.grace),
+  graceByType: graceOverrides('HOURGLASS_GRACE_BY_TYPE'),
+  /** Windows before this instant are never closed empty; default: from the first staged window on. */
+  startAt: optionalInstant('HOURGLASS_START'),
+  stageMaxEvents: setting.int('HOURGLASS_STAGE_MAX_EVENTS', Defaults.stageMaxEvents, 1, 10_000_000),
+  stageMaxBytes: setting.bytes('HOURGLASS_STAGE_MAX_BYTES', Defaults.stageMaxBytes, 1024),
+  stageMaxAge: setting.duration('HOURGLASS_STAGE_MAX_AGE', Defaults.stageMaxAge, 1),
+  flowMaxMessages: setting.int('HOURGLASS_FLOW_MAX_MESSAGES', Defaults.flowMaxMessages, 1, 1_000_000),
+  flowMaxBytes: setting.bytes('HOURGLASS_FLOW_MAX_BYTES', Defaults.flowMaxBytes, 1024),
+  /**
+   * Where flow control is enforced: `server` (Pub/Sub stops sending), `client` (the client
+   * pauses its streams), or `auto`: client on the emulator (PUBSUB_EMULATOR_HOST), server
+   * otherwise. With server-side flow control the emulator did not redeliver a killed subscriber's
+   * held messages to another one within 40 s; with client-side flow control, within 12 s.
+   */
+  flowControl: setting.string('HOURGLASS_FLOW_CONTROL', 'auto', /^(auto|server|client)$/),
+  /** The gateway's publish timeout: the idle watermark is now minus this. Must match the gateway. */
+  maxPublishDelay: setting.duration('HOURGLASS_PUBLISH_TIMEOUT', Defaults.publishTimeout),
+  idleAfter: setting.duration('HOURGLASS_IDLE_AFTER', Defaults.idleAfter, 1),
+  leaseTtl: setting.duration('HOURGLASS_LEASE_TTL', Defaults.leaseTtl, 1),
+  /** The subscriptions' ack deadline; the client keeps every held message's deadline at this. */
+  ackDeadline: setting.duration('HOURGLASS_ACK_DEADLINE', Defaults.ackDeadline, 10_000),
+  maxAckExtension: setting.duration('HOURGLASS_MAX_ACK_EXTENSION', Defaults.maxAckExtension, 10_000),
+  /** Added to the ack deadline in leases: how late an expired message may come back. */
+  redeliveryAllowance: setting.duration('HOURGLASS_REDELIVERY_ALLOWANCE', Defaults.redeliveryAllowance),
+  tick: setting.duration('HOURGLASS_TICK', Defaults.tick, 1),
+  finalFileBytes: setting.bytes('HOURGLASS_FINAL_FILE_BYTES', Defaults.finalFileBytes, 1024),
+  blockBytes: setting.bytes('HOURGLASS_AVRO_BLOCK_BYTES', Defaults.avroBlockBytes, 1024),
+  /** false: this replica stages and publishes its lease but never finalizes. */
+  closer: setting.bool('HOURGLASS_CLOSER', true),
+};
+
+export interface ConsumerConfig {
+  store: string;
+  schemasDir: string;
+  projectId: string;
+  prefix: string;
+  eventTypes: string[];
+  replicaId: string;
+  host: string;
+  port: number;
+  window: Duration;
+  grace: Duration;
+  graceByType: Record<string, Duration>;
+  startAt: number | undefined;
+  stageMaxEvents: number;
+  stageMaxBytes: number;
+  stageMaxAge: Duration;
+  flowMaxMessages: number;
+  flowMaxBytes: number;
+  flowControl: string;
+  maxPublishDelay: Duration;
+  idleAfter: Duration;
+  leaseTtl: Duration;
+  ackDeadline: Duration;
+  maxAckExtension: Duration;
+  redeliveryAllowance: Duration;
+  tick: Duration;
+  finalFileBytes: number;
+  blockBytes: number;
+  closer: boolean;
+}
+
+export function loadConsumerConfig(env: Record<string, string | undefined> = process.env): ConsumerConfig {
+  const config: ConsumerConfig = loadConfig(consumerSettings, env);
+  checkConsumerConfig(config);
+  return config;
+}
+
+/** Cross-setting checks; also used for configs built in code (tests, `hourglass up`). */
+export function checkConsumerConfig(config: ConsumerConfig): void {
+  const fail = (path: string, message: string): never => {
+    throw new HourglassError('CONFIG_INVALID', `${path}: ${message}`, { path });
+  };
+  const prefixProblem = checkPrefix(config.prefix);
+  if (prefixProblem) fail('HOURGLASS_PREFIX', prefixProblem);
+  const windowProblem = checkWindowSize(config.window);
+  if (windowProblem) fail('HOURGLASS_WINDOW', windowProblem);
+  if (!REPLICA_ID_PATTERN.test(config.replicaId))
+    fail('HOURGLASS_REPLICA_ID', `must match ${REPLICA_ID_PATTERN.source}`);
+  if (config.maxAckExtension < config.ackDeadline) {
+    fail('HOURGLASS_MAX_ACK_EXTENSION', 'must be at least HOURGLASS_ACK_DEADLINE');
+  }
+  if (config.leaseTtl < config.tick * 2) {
+    fail(
+      'HOURGLASS_LEASE_TTL',
+      `must be at least two ticks (${config.tick * 2}ms) so a healthy replica never looks dead`,
+    );
+  }
+}
+
+/** Config with every default, for tests and in-process use; `overrides` wins. */
+export function consumerConfig(overrides: Partial<ConsumerConfig> = {}): ConsumerConfig {
+  const config = { ...loadConfig(consumerSettings, {}), ...overrides };
+  checkConsumerConfig(config);
+  return config;
+}
+
+export function graceFor(config: ConsumerConfig, eventType: string): Duration {
+  return config.graceByType[eventType] ?? config.grace;
+}

@@ -1,0 +1,238 @@
+import { randomBytes } from 'node:crypto';
+import { Duration, type Message, PubSub, type Subscription } from '@google-cloud/pubsub';
+import { type Clock, HourglassError, type Logger, installTelemetry, resourceNames } from '@hourglass/common';
+import { SchemaRegistry } from '@hourglass/schemas';
+import type { ObjectStore } from '@hourglass/storage';
+import { type ConsumerConfig, checkConsumerConfig, graceFor } from './config.js';
+import type { FinalizeStep } from './finalize.js';
+import { startHttp, type HttpServer } from './http.js';
+import { createConsumerMetrics } from './metrics.js';
+import type { InboundMessage, StagerStats } from './stager.js';
+import { TypeRuntime, type WindowClosed } from './type-runtime.js';
+
+/**
+ * The consumer process: one subscription per served event type (all replicas share it),
+ * staging, watermark leases and window closing for each type, and /healthz /readyz /metrics.
+ */
+export interface ConsumerDeps {
+  clock: Clock;
+  store: ObjectStore;
+  logger: Logger;
+  /** Default: SchemaRegistry.load(config.schemasDir). */
+  registry?: SchemaRegistry;
+  /** false: no timer; the caller drives `tick()` (tests with a ManualClock). Default true. */
+  autoTick?: boolean;
+  /** false: no HTTP server. Default true. */
+  http?: boolean;
+  /** Test hook after each finalize step (crash tests). */
+  onFinalizeStep?: (step: FinalizeStep, detail: string) => void | Promise<void>;
+}
+
+export interface TypeStatus {
+  eventType: string;
+  subscription: string;
+  watermark: { local: number; published: number | undefined; global: number | undefined };
+  heldEvents: number;
+  stats: StagerStats;
+  windowsClosed: number;
+}
+
+export interface RunningConsumer {
+  readonly replicaId: string;
+  /** The HTTP port (0 when http is off). */
+  readonly port: number;
+  eventTypes(): string[];
+  status(): TypeStatus[];
+  /** Windows this replica closed, per type, in order. */
+  closedWindows(): WindowClosed[];
+  /** One tick for every type: flush aged part files, advance watermarks, renew leases, close windows. */
+  tick(): Promise<void>;
+  isReady(): boolean;
+  /** Graceful stop: nack new messages, stage and ack what is held, write leases, close. */
+  stop(): Promise<void>;
+}
+
+export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps): Promise<RunningConsumer> {
+  checkConsumerConfig(config);
+  const telemetry = installTelemetry();
+  const metrics = createConsumerMetrics();
+  const log = deps.logger.child({ replicaId: config.replicaId });
+  const registry = deps.registry ?? SchemaRegistry.load(config.schemasDir);
+  const eventTypes = config.eventTypes.length > 0 ? config.eventTypes : registry.eventTypes();
+  for (const t of eventTypes) {
+    if (!registry.has(t)) {
+      throw new HourglassError('CONFIG_INVALID', `HOURGLASS_EVENT_TYPES names unknown type "${t}"`, {
+        path: 'HOURGLASS_EVENT_TYPES',
+      });
+    }
+  }
+  const incarnation = `${deps.clock.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const runtimes = eventTypes.map(
+    (eventType) =>
+      new TypeRuntime(
+        {
+          eventType,
+          replicaId: config.replicaId,
+          incarnation,
+          windowMs: config.window,
+          graceMs: graceFor(config, eventType),
+          startAt: config.startAt,
+          leaseTtlMs: config.leaseTtl,
+          // how long after its last renewal a dead replica's messages may still come back
+          ackDeadlineMs: config.ackDeadline + config.redeliveryAllowance,
+          maxAckExtensionMs: config.maxAckExtension,
+          maxPublishDelayMs: config.maxPublishDelay,
+          idleAfterMs: config.idleAfter,
+          stageMaxEvents: config.stageMaxEvents,
+          stageMaxBytes: config.stageMaxBytes,
+          stageMaxAgeMs: config.stageMaxAge,
+          blockBytes: config.blockBytes,
+          finalFileBytes: config.finalFileBytes,
+          closer: config.closer,
+        },
+        {
+          store: deps.store,
+          registry,
+          clock: deps.clock,
+          logger: log,
+          metrics,
+          ...(deps.onFinalizeStep ? { onFinalizeStep: deps.onFinalizeStep } : {}),
+        },
+      ),
+  );
+  for (const rt of runtimes) await rt.start();
+
+  metrics.watermarkLag.addCallback((result) => {
+    const now = deps.clock.now();
+    for (const rt of runtimes) {
+      const g = rt.watermarks().global;
+      if (g !== undefined && Number.isFinite(g)) result.observe((now - g) / 1000, { event_type: rt.eventType });
+    }
+  });
+  metrics.heldEvents.addCallback((result) => {
+    for (const rt of runtimes) result.observe(rt.stager.heldEvents(), { event_type: rt.eventType });
+  });
+
+  const pubsub = new PubSub({ projectId: config.projectId });
+  const ackDeadline = Duration.from({ milliseconds: config.ackDeadline });
+  const subscriptions: { rt: TypeRuntime; name: string; sub: Subscription }[] = [];
+  let subscriptionError: Error | undefined;
+  for (const rt of runtimes) {
+    const name = resourceNames(config.prefix, rt.eventType).subscription;
+    const sub = pubsub.subscription(name, {
+      // A message is a bundle of up to ~100 events: these bound memory whatever the backlog.
+      flowControl: { maxMessages: config.flowMaxMessages, maxBytes: config.flowMaxBytes, allowExcessMessages: false },
+      useLegacyFlowControl: clientSideFlowControl(config),
+      // The client keeps extending a held message's deadline by exactly the subscription's ack
+      // deadline (the lease promises others that, plus the redelivery allowance), and gives up after
+      // maxAckExtension (staging takes seconds; the stuck-write check logs long before).
+      minAckDeadline: ackDeadline,
+      maxAckDeadline: ackDeadline,
+      maxExtensionTime: Duration.from({ milliseconds: config.maxAckExtension }),
+    });
+    sub.on('message', (m: Message) => rt.stager.handle(inbound(m)));
+    sub.on('error', (e: Error) => {
+      subscriptionError = e;
+      log.error({ err: e, subscription: name }, 'subscription error');
+    });
+    subscriptions.push({ rt, name, sub });
+  }
+
+  let ticking: Promise<void> | undefined;
+  let lastProgressLog = 0;
+  const tick = (): Promise<void> => {
+    const now = deps.clock.now();
+    if (now - lastProgressLog >= PROGRESS_LOG_INTERVAL) {
+      lastProgressLog = now;
+      log.debug({ status: status() }, 'progress');
+    }
+    if (!ticking) {
+      ticking = Promise.all(
+        runtimes.map(async (rt) => {
+          await rt.tick();
+          if (!stopping) void rt.closeWindows();
+        }),
+      )
+        .then(() => undefined)
+        .finally(() => {
+          ticking = undefined;
+        });
+    }
+    return ticking;
+  };
+  let stopping = false;
+  const timer = deps.autoTick === false ? undefined : setInterval(() => void tick(), config.tick);
+  timer?.unref();
+
+  const status = (): TypeStatus[] =>
+    subscriptions.map(({ rt, name }) => ({
+      eventType: rt.eventType,
+      subscription: name,
+      watermark: rt.watermarks(),
+      heldEvents: rt.stager.heldEvents(),
+      stats: { ...rt.stager.stats },
+      windowsClosed: rt.closed.length,
+    }));
+
+  const isReady = (): boolean =>
+    !stopping && subscriptionError === undefined && runtimes.every((rt) => rt.leaseStateNow() === 'live');
+
+  let http: HttpServer | undefined;
+  if (deps.http !== false) {
+    http = await startHttp({ host: config.host, port: config.port, telemetry, isReady, logger: log });
+  }
+  log.info(
+    { eventTypes, window: config.window, store: deps.store.url, port: http?.port ?? 0, incarnation },
+    'consumer started',
+  );
+
+  return {
+    replicaId: config.replicaId,
+    port: http?.port ?? 0,
+    eventTypes: () => [...eventTypes],
+    status,
+    closedWindows: () => runtimes.flatMap((rt) => rt.closed),
+    tick: async () => {
+      await tick();
+      await Promise.all(runtimes.map((rt) => rt.closeWindows()));
+    },
+    isReady,
+    stop: async () => {
+      if (stopping) return;
+      stopping = true;
+      if (timer) clearInterval(timer);
+      await ticking;
+      // Stage everything held and ack it before closing the streams (close nacks the rest).
+      await Promise.all(runtimes.map((rt) => rt.stager.drain()));
+      await Promise.all(subscriptions.map(({ sub }) => sub.close()));
+      await Promise.all(runtimes.map((rt) => rt.stop()));
+      await pubsub.close();
+      await http?.close();
+      log.info(
+        { status: subscriptions.map(({ rt }) => ({ type: rt.eventType, ...rt.stager.stats })) },
+        'consumer stopped',
+      );
+    },
+  };
+}
+
+/** See the HOURGLASS_FLOW_CONTROL setting: `auto` means client-side on the emulator. */
+function clientSideFlowControl(config: ConsumerConfig): boolean {
+  if (config.flowControl === 'auto') return Boolean(process.env.PUBSUB_EMULATOR_HOST);
+  return config.flowControl === 'client';
+}
+
+/** How often the debug log shows every type's counters and watermarks. */
+const PROGRESS_LOG_INTERVAL = 2_000;
+
+function inbound(m: Message): InboundMessage {
+  return {
+    id: m.id,
+    data: m.data,
+    attributes: m.attributes,
+    publishTime: m.publishTime,
+    deliveryAttempt: m.deliveryAttempt,
+    ack: () => m.ack(),
+    nack: () => m.nack(),
+  };
+}

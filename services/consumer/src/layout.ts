@@ -1,0 +1,95 @@
+import { type IntervalWindow, parsePartition, partitionPath } from './windows.js';
+
+/**
+ * Every object name the consumer reads or writes, in one place (the storage layout of the
+ * design brief). All names are deterministic functions of type, window and file identity.
+ *
+ *   <type>/dt=YYYY-MM-DD/hour=HH[/minute=MM]/part-NNNNN.avro   final on-time records
+ *   <type>/dt=YYYY-MM-DD/hour=HH[/minute=MM]/late-NNNNN.avro   final late records (older gateway_ts)
+ *   <type>/dt=YYYY-MM-DD/hour=HH[/minute=MM]/_SUCCESS          manifest, written last
+ *   _staging/<type>/<partition>/<replica>.<incarnation>.<seq>.avro        staged on-time events
+ *   _staging/<type>/<partition>/late-<replica>.<incarnation>.<seq>.avro   staged late events
+ *   _staging/<type>/<partition>/_plan.json                    the input list a finalize committed to
+ *   _watermarks/<type>/<replicaId>.json                       a replica's lease
+ *   _watermarks/<type>/_closed.json                           the last closed window (cursor)
+ *   _deadletter/<type>/dt=YYYY-MM-DD/<messageId>.json         an undecodable message
+ */
+export const STAGING = '_staging';
+export const WATERMARKS = '_watermarks';
+export const DEADLETTER = '_deadletter';
+export const LATE_PREFIX = 'late-';
+
+export function stagingDir(eventType: string, w: IntervalWindow): string {
+  return `${STAGING}/${partitionPath(eventType, w)}/`;
+}
+
+export function stagingTypePrefix(eventType: string): string {
+  return `${STAGING}/${eventType}/`;
+}
+
+export function stagedFileName(
+  eventType: string,
+  w: IntervalWindow,
+  late: boolean,
+  replicaId: string,
+  incarnation: string,
+  seq: number,
+): string {
+  return `${stagingDir(eventType, w)}${late ? LATE_PREFIX : ''}${replicaId}.${incarnation}.${String(seq).padStart(8, '0')}.avro`;
+}
+
+export function planName(eventType: string, w: IntervalWindow): string {
+  return `${stagingDir(eventType, w)}_plan.json`;
+}
+
+/** A staged object name split into its window and file name; undefined for foreign names. */
+export function parseStagedName(
+  eventType: string,
+  name: string,
+  windowMs: number,
+): { window: IntervalWindow; file: string } | undefined {
+  const prefix = stagingTypePrefix(eventType);
+  if (!name.startsWith(prefix)) return undefined;
+  const rest = name.slice(prefix.length);
+  const slash = rest.lastIndexOf('/');
+  if (slash < 0) return undefined;
+  const window = parsePartition(rest.slice(0, slash), windowMs);
+  if (!window) return undefined;
+  return { window, file: rest.slice(slash + 1) };
+}
+
+export function isStagedDataFile(file: string): boolean {
+  return file.endsWith('.avro') && !file.startsWith('_') && !file.startsWith('.');
+}
+
+export function finalFileName(eventType: string, w: IntervalWindow, late: boolean, index: number): string {
+  return `${partitionPath(eventType, w)}/${late ? 'late' : 'part'}-${String(index).padStart(5, '0')}.avro`;
+}
+
+export function manifestName(eventType: string, w: IntervalWindow): string {
+  return `${partitionPath(eventType, w)}/_SUCCESS`;
+}
+
+export function leasePrefix(eventType: string): string {
+  return `${WATERMARKS}/${eventType}/`;
+}
+
+export function leaseName(eventType: string, replicaId: string): string {
+  return `${leasePrefix(eventType)}${replicaId}.json`;
+}
+
+export function cursorName(eventType: string): string {
+  return `${leasePrefix(eventType)}_closed.json`;
+}
+
+export function deadLetterName(eventType: string, day: string, messageId: string): string {
+  return `${DEADLETTER}/${eventType}/dt=${day}/${messageId.replace(/[^A-Za-z0-9._-]/g, '_')}.json`;
+}
+
+/** Replica ids become object names: keep them to safe characters. */
+export const REPLICA_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,99}$/;
+
+export function sanitizeReplicaId(raw: string): string {
+  const cleaned = raw.replace(/[^A-Za-z0-9.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  return (cleaned || 'replica').slice(0, 100);
+}

@@ -1,0 +1,388 @@
+import { type Clock, HourglassError, type Logger, isHourglassError } from '@hourglass/common';
+import { Attr, type EventRecord, type SchemaRegistry, decodeBundle } from '@hourglass/schemas';
+import type { ObjectStore } from '@hourglass/storage';
+import { OcfWriter, schemaTextOf, syncMarkerFor } from './avro-file.js';
+import { deadLetterName, stagedFileName } from './layout.js';
+import type { ConsumerMetrics } from './metrics.js';
+import { type IntervalWindow, routeEvent } from './windows.js';
+import type { ReplicaWatermark } from './watermark.js';
+
+/**
+ * Staging for one event type on one replica: decode each Pub/Sub message, route its events
+ * to windows, append them to in-memory part files, and write each part file to
+ * `_staging/...` when it reaches its event, byte or age limit. A message is acked only when
+ * every part file holding one of its events is durable (end-to-end acknowledgement); if a
+ * write fails for good its messages are nacked and come back. Undecodable messages go to
+ * `_deadletter/` and are acked.
+ */
+export interface InboundMessage {
+  id: string;
+  data: Buffer;
+  attributes: Readonly<Record<string, string>>;
+  publishTime?: Date;
+  deliveryAttempt?: number;
+  ack(): void;
+  nack(): void;
+}
+
+export interface StagerOptions {
+  eventType: string;
+  replicaId: string;
+  /** Distinguishes this process's staged file names from an earlier run with the same replica id. */
+  incarnation: string;
+  windowMs: number;
+  graceMs: number;
+  maxEvents: number;
+  maxBytes: number;
+  maxAgeMs: number;
+  blockBytes: number;
+  deflateLevel: number;
+  writeAttempts: number;
+  /** The Pub/Sub client stops extending a held message after this (maxExtensionTime). */
+  maxHoldMs: number;
+}
+
+export interface StagerDeps {
+  store: ObjectStore;
+  registry: SchemaRegistry;
+  clock: Clock;
+  logger: Logger;
+  metrics: ConsumerMetrics;
+  watermark: ReplicaWatermark;
+  /** The last window known closed for the type (routing never targets it or anything before). */
+  lastClosed: () => IntervalWindow | undefined;
+  /** Resolves when this replica's lease counts for others; rejects with LEASE_EXPIRED if it cannot. */
+  ensureLease: () => Promise<void>;
+}
+
+export interface StagerStats {
+  messages: number;
+  events: number;
+  staged: number;
+  late: number;
+  stagedFiles: number;
+  stagedBytes: number;
+  deadLettered: number;
+  acked: number;
+  nacked: number;
+  failedWrites: number;
+  /** Messages settled after the client had stopped extending them (they were redelivered meanwhile). */
+  overheld: number;
+}
+
+class MessageTracker {
+  pending = 0;
+  settled = false;
+  constructor(
+    readonly message: InboundMessage,
+    readonly receivedAt: number,
+    private readonly stager: Stager,
+  ) {}
+  partDone(): void {
+    if (this.settled || --this.pending > 0) return;
+    this.settled = true;
+    this.stager.settled(this, true);
+  }
+  fail(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.stager.settled(this, false);
+  }
+}
+
+interface PartBuffer {
+  window: IntervalWindow;
+  late: boolean;
+  writer: OcfWriter;
+  events: number;
+  minTs: number;
+  openedAt: number;
+  /** When its write started (clock ms). */
+  flushedAt: number;
+  trackers: MessageTracker[];
+}
+
+export class Stager {
+  readonly stats: StagerStats = {
+    messages: 0,
+    events: 0,
+    staged: 0,
+    late: 0,
+    stagedFiles: 0,
+    stagedBytes: 0,
+    deadLettered: 0,
+    acked: 0,
+    nacked: 0,
+    failedWrites: 0,
+    overheld: 0,
+  };
+  private readonly open = new Map<string, PartBuffer>();
+  private readonly writing = new Set<PartBuffer>();
+  private readonly writes = new Set<Promise<void>>();
+  /** Extra watermark holds (e.g. an orphan being moved): gateway_ts → count. */
+  private readonly holds = new Map<number, number>();
+  private seq = 0;
+  private draining = false;
+
+  constructor(
+    private readonly options: StagerOptions,
+    private readonly deps: StagerDeps,
+  ) {}
+
+  /** Smallest gateway_ts this replica holds unstaged (buffers, writes in flight, holds). */
+  heldMin(): number | undefined {
+    let min = Infinity;
+    for (const b of this.open.values()) if (b.minTs < min) min = b.minTs;
+    for (const b of this.writing) if (b.minTs < min) min = b.minTs;
+    for (const ts of this.holds.keys()) if (ts < min) min = ts;
+    return min === Infinity ? undefined : min;
+  }
+
+  heldEvents(): number {
+    let n = 0;
+    for (const b of this.open.values()) n += b.events;
+    for (const b of this.writing) n += b.events;
+    return n;
+  }
+
+  /** Pins the watermark at or below `ts` until the returned release is called. */
+  hold(ts: number): () => void {
+    this.holds.set(ts, (this.holds.get(ts) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.holds.get(ts) ?? 1) - 1;
+      if (n <= 0) this.holds.delete(ts);
+      else this.holds.set(ts, n);
+    };
+  }
+
+  handle(message: InboundMessage): void {
+    if (this.draining) {
+      message.nack();
+      return;
+    }
+    this.stats.messages++;
+    let records: EventRecord[];
+    try {
+      const decoded = decodeBundle(this.deps.registry, message.data, message.attributes);
+      if (decoded.eventType !== this.options.eventType) {
+        throw new HourglassError(
+          'MESSAGE_CORRUPT',
+          `message of type ${decoded.eventType} on the subscription of ${this.options.eventType}`,
+        );
+      }
+      records = decoded.records;
+    } catch (e) {
+      const write = this.deadLetter(message, e).finally(() => this.writes.delete(write));
+      this.writes.add(write);
+      return;
+    }
+    const { windowMs, graceMs, eventType } = this.options;
+    const now = this.deps.clock.now();
+    let minTs = Infinity;
+    for (const r of records) if (r.meta.gateway_ts < minTs) minTs = r.meta.gateway_ts;
+    this.deps.watermark.observe(minTs, now);
+    const wm = this.deps.watermark.value;
+    const lastClosed = this.deps.lastClosed();
+    const tracker = new MessageTracker(message, now, this);
+    const touched: PartBuffer[] = [];
+    let late = 0;
+    for (const record of records) {
+      const ts = record.meta.gateway_ts;
+      const route = routeEvent(ts, wm, windowMs, graceMs, lastClosed);
+      const buffer = this.bufferFor(route.window, route.late, now);
+      buffer.writer.appendRecord(record);
+      buffer.events++;
+      if (ts < buffer.minTs) buffer.minTs = ts;
+      if (route.late) late++;
+      if (buffer.trackers[buffer.trackers.length - 1] !== tracker) {
+        buffer.trackers.push(tracker);
+        tracker.pending++;
+        touched.push(buffer);
+      }
+    }
+    this.stats.events += records.length;
+    this.stats.late += late;
+    if (late > 0) this.deps.metrics.lateEvents.add(late, { event_type: eventType });
+    for (const buffer of touched) {
+      if (buffer.events >= this.options.maxEvents || buffer.writer.rawBytes >= this.options.maxBytes) {
+        this.flush(buffer);
+      }
+    }
+  }
+
+  private bufferFor(window: IntervalWindow, late: boolean, now: number): PartBuffer {
+    const key = `${window.start}:${late ? 'late' : 'on'}`;
+    let buffer = this.open.get(key);
+    if (!buffer) {
+      const latest = this.deps.registry.get(this.options.eventType).latest;
+      buffer = {
+        window,
+        late,
+        writer: new OcfWriter({
+          type: latest.type,
+          schema: schemaTextOf(latest),
+          syncMarker: syncMarkerFor(`${this.options.replicaId}.${this.options.incarnation}.${this.seq}.${key}`),
+          deflateLevel: this.options.deflateLevel,
+          blockBytes: this.options.blockBytes,
+        }),
+        events: 0,
+        minTs: Infinity,
+        openedAt: now,
+        flushedAt: 0,
+        trackers: [],
+      };
+      this.open.set(key, buffer);
+    }
+    return buffer;
+  }
+
+  /** Acks or nacks a message whose part files are all written (or one failed). */
+  settled(tracker: MessageTracker, ok: boolean): void {
+    const heldMs = this.deps.clock.now() - tracker.receivedAt;
+    if (heldMs > this.options.maxHoldMs) {
+      // Never silent: the client gave up extending this message, so Pub/Sub has redelivered it;
+      // the copy is staged again and dropped at finalize, but holding this long means staging is stuck.
+      this.stats.overheld++;
+      this.deps.metrics.overheld.add(1, { event_type: this.options.eventType });
+      this.deps.logger.error(
+        { messageId: tracker.message.id, heldMs, maxHoldMs: this.options.maxHoldMs },
+        'message held beyond its maximum lease extension',
+      );
+    }
+    if (ok) {
+      this.stats.acked++;
+      tracker.message.ack();
+      const gatewayTs = Number(tracker.message.attributes[Attr.gatewayTs]);
+      if (Number.isFinite(gatewayTs)) {
+        this.deps.metrics.stageLatency.record((this.deps.clock.now() - gatewayTs) / 1000, {
+          event_type: this.options.eventType,
+        });
+      }
+    } else {
+      this.stats.nacked++;
+      tracker.message.nack();
+    }
+  }
+
+  /** Age of the oldest part file still being written (0 when none): the stuck-write check. */
+  oldestWriteAgeMs(now: number): number {
+    let oldest = now;
+    for (const w of this.writing) if (w.flushedAt < oldest) oldest = w.flushedAt;
+    return now - oldest;
+  }
+
+  /** Writes every part file older than the age limit. */
+  flushAged(now: number): void {
+    for (const buffer of [...this.open.values()]) {
+      if (now - buffer.openedAt >= this.options.maxAgeMs) this.flush(buffer);
+    }
+  }
+
+  private flush(buffer: PartBuffer): void {
+    this.open.delete(`${buffer.window.start}:${buffer.late ? 'late' : 'on'}`);
+    buffer.flushedAt = this.deps.clock.now();
+    this.writing.add(buffer);
+    const write = this.write(buffer).finally(() => {
+      this.writing.delete(buffer);
+      this.writes.delete(write);
+    });
+    this.writes.add(write);
+  }
+
+  private async write(buffer: PartBuffer): Promise<void> {
+    const { eventType, replicaId, incarnation } = this.options;
+    const name = stagedFileName(eventType, buffer.window, buffer.late, replicaId, incarnation, this.seq++);
+    try {
+      const data = await buffer.writer.finish();
+      await this.writeDurably(name, data);
+      this.stats.staged += buffer.events;
+      this.stats.stagedFiles++;
+      this.stats.stagedBytes += data.length;
+      const attrs = { event_type: eventType, late: String(buffer.late) };
+      this.deps.metrics.stagedEvents.add(buffer.events, attrs);
+      this.deps.metrics.stagedBytes.add(data.length, { event_type: eventType });
+      for (const t of buffer.trackers) t.partDone();
+    } catch (e) {
+      this.stats.failedWrites++;
+      this.deps.metrics.storeErrors.add(1, { event_type: eventType, operation: 'stage' });
+      this.deps.logger.warn(
+        { err: e, eventType, name, events: buffer.events, messages: buffer.trackers.length },
+        'staging failed; nacking its messages',
+      );
+      for (const t of buffer.trackers) t.fail();
+    }
+  }
+
+  /** create-if-absent with retries; a retry that finds our own earlier bytes counts as success. */
+  private async writeDurably(name: string, data: Buffer): Promise<void> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < this.options.writeAttempts; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      try {
+        await this.deps.ensureLease();
+        if (await this.deps.store.createIfAbsent(name, data)) return;
+        const existing = await this.deps.store.get(name);
+        if (existing && existing.equals(data)) return;
+        throw new HourglassError('STORAGE_PRECONDITION_FAILED', `${name} exists with other bytes`);
+      } catch (e) {
+        lastError = e;
+        if (isHourglassError(e, 'STORAGE_PRECONDITION_FAILED')) break;
+      }
+    }
+    throw lastError;
+  }
+
+  private async deadLetter(message: InboundMessage, reason: unknown): Promise<void> {
+    const { eventType, replicaId } = this.options;
+    const now = this.deps.clock.now();
+    const name = deadLetterName(eventType, new Date(now).toISOString().slice(0, 10), message.id);
+    const body = {
+      messageId: message.id,
+      subscriptionType: eventType,
+      publishTime: message.publishTime?.toISOString() ?? null,
+      deliveryAttempt: message.deliveryAttempt ?? null,
+      receivedAt: new Date(now).toISOString(),
+      replicaId,
+      reason: {
+        code: isHourglassError(reason) ? reason.code : 'INTERNAL',
+        message: (reason as Error).message ?? String(reason),
+      },
+      attributes: message.attributes,
+      dataBytes: message.data.length,
+      dataBase64: message.data.toString('base64'),
+    };
+    try {
+      // A redelivered message finds its dead letter already written: that is success too.
+      await this.deps.store.createIfAbsent(name, Buffer.from(`${JSON.stringify(body, null, 2)}\n`));
+      this.stats.deadLettered++;
+      this.deps.metrics.deadLettered.add(1, { event_type: eventType, reason: body.reason.code });
+      this.deps.logger.warn({ eventType, messageId: message.id, reason: body.reason, name }, 'message dead-lettered');
+      this.stats.acked++;
+      message.ack();
+    } catch (e) {
+      this.deps.metrics.storeErrors.add(1, { event_type: eventType, operation: 'deadletter' });
+      this.deps.logger.warn({ err: e, eventType, messageId: message.id }, 'dead-letter write failed; nacking');
+      this.stats.nacked++;
+      message.nack();
+    }
+  }
+
+  /** Stops taking messages (new ones are nacked) and writes every open part file. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    await this.flushAll();
+  }
+
+  async flushAll(): Promise<void> {
+    for (const buffer of [...this.open.values()]) this.flush(buffer);
+    while (this.writes.size > 0) await Promise.allSettled([...this.writes]);
+  }
+
+  /** Oldest part file still being written, for the stuck-write check. */
+  pendingWrites(): number {
+    return this.writes.size;
+  }
+}

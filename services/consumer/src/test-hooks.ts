@@ -1,0 +1,25 @@
+import type { FinalizeStep } from './finalize.js';
+
+/**
+ * TEST ONLY. HOURGLASS_TEST_CRASH_AFTER=<step>[:<n>] kills this process with SIGKILL right
+ * after the n-th (default first) finalize step of that kind: plan-written, part-written,
+ * manifest-written or staging-deleted. The crash tests use it to prove that a rerun on any
+ * replica produces the same final bytes. Never set it in production.
+ */
+export function crashHookFromEnv(
+  env: Record<string, string | undefined> = process.env,
+): ((step: FinalizeStep, detail: string) => void) | undefined {
+  const spec = env.HOURGLASS_TEST_CRASH_AFTER;
+  if (!spec) return undefined;
+  const [step, countText] = spec.split(':');
+  const steps: readonly string[] = ['plan-written', 'part-written', 'manifest-written', 'staging-deleted'];
+  if (!step || !steps.includes(step)) {
+    throw new Error(`HOURGLASS_TEST_CRASH_AFTER=${spec}: expected one of ${steps.join(', ')}[:n]`);
+  }
+  let remaining = countText ? Number(countText) : 1;
+  return (s, detail) => {
+    if (s !== step || --remaining > 0) return;
+    process.stderr.write(`HOURGLASS_TEST_CRASH_AFTER: killing myself after ${s} ${detail}\n`);
+    process.kill(process.pid, 'SIGKILL');
+  };
+}

@@ -1,0 +1,416 @@
+import { type Clock, Defaults, HourglassError, type Logger } from '@hourglass/common';
+import type { SchemaRegistry } from '@hourglass/schemas';
+import type { ObjectStore } from '@hourglass/storage';
+import {
+  type ClosedCursor,
+  deleteExpiredLeases,
+  readCursor,
+  readLeases,
+  writeCursor,
+  writeLease,
+} from './coordination.js';
+import { type FinalizeContext, type FinalizeStep, finalizeWindow } from './finalize.js';
+import { parseStagedName, stagingDir, stagingTypePrefix } from './layout.js';
+import type { ConsumerMetrics } from './metrics.js';
+import { Stager } from './stager.js';
+import { type Lease, ReplicaWatermark, closerOf, globalWatermark, leaseState } from './watermark.js';
+import {
+  type IntervalWindow,
+  assignWindow,
+  earliestOpenWindow,
+  isClosable,
+  nextWindow,
+  windowLabel,
+} from './windows.js';
+
+/**
+ * Everything one replica does for one event type: staging (Stager), its watermark, its lease
+ * `_watermarks/<type>/<replicaId>.json`, and — when it is the type's closer — closing windows.
+ */
+export interface TypeRuntimeOptions {
+  eventType: string;
+  replicaId: string;
+  incarnation: string;
+  windowMs: number;
+  graceMs: number;
+  startAt: number | undefined;
+  leaseTtlMs: number;
+  ackDeadlineMs: number;
+  maxAckExtensionMs: number;
+  maxPublishDelayMs: number;
+  idleAfterMs: number;
+  stageMaxEvents: number;
+  stageMaxBytes: number;
+  stageMaxAgeMs: number;
+  blockBytes: number;
+  finalFileBytes: number;
+  closer: boolean;
+}
+
+export interface TypeRuntimeDeps {
+  store: ObjectStore;
+  registry: SchemaRegistry;
+  clock: Clock;
+  logger: Logger;
+  metrics: ConsumerMetrics;
+  onFinalizeStep?: (step: FinalizeStep, detail: string) => void | Promise<void>;
+}
+
+export interface WindowClosed {
+  eventType: string;
+  window: IntervalWindow;
+  records: number;
+  created: boolean;
+  durationMs: number;
+}
+
+export class TypeRuntime {
+  readonly watermark: ReplicaWatermark;
+  readonly stager: Stager;
+  /** Windows this replica closed (manifest created or found), in order. */
+  readonly closed: WindowClosed[] = [];
+  private published: Lease | undefined;
+  /** Other replicas' leases as last read (every tick). */
+  private others: Lease[] = [];
+  /** This replica's lease from before a restart, counted as stale until its messages have come back. */
+  private previousIncarnation: Lease | undefined;
+  private cursor: ClosedCursor | undefined;
+  private global: number | undefined;
+  private renewing: Promise<void> | undefined;
+  private closing: Promise<number> | undefined;
+  private stopping = false;
+  private readonly log: Logger;
+  private readonly finalizeContext: FinalizeContext;
+
+  constructor(
+    private readonly options: TypeRuntimeOptions,
+    private readonly deps: TypeRuntimeDeps,
+  ) {
+    this.log = deps.logger.child({ eventType: options.eventType });
+    this.watermark = new ReplicaWatermark(
+      { idleAfterMs: options.idleAfterMs, maxPublishDelayMs: options.maxPublishDelayMs },
+      deps.clock.now(),
+    );
+    this.stager = new Stager(
+      {
+        eventType: options.eventType,
+        replicaId: options.replicaId,
+        incarnation: options.incarnation,
+        windowMs: options.windowMs,
+        graceMs: options.graceMs,
+        maxEvents: options.stageMaxEvents,
+        maxBytes: options.stageMaxBytes,
+        maxAgeMs: options.stageMaxAgeMs,
+        blockBytes: options.blockBytes,
+        deflateLevel: Defaults.stageDeflateLevel,
+        writeAttempts: Defaults.stageWriteAttempts,
+        maxHoldMs: options.maxAckExtensionMs,
+      },
+      {
+        store: deps.store,
+        registry: deps.registry,
+        clock: deps.clock,
+        logger: this.log,
+        metrics: deps.metrics,
+        watermark: this.watermark,
+        lastClosed: () => this.cursor?.lastClosed,
+        ensureLease: () => this.ensureLease(),
+      },
+    );
+    this.finalizeContext = {
+      store: deps.store,
+      registry: deps.registry,
+      eventType: options.eventType,
+      windowMs: options.windowMs,
+      graceMs: options.graceMs,
+      format: {
+        finalFileBytes: options.finalFileBytes,
+        blockBytes: options.blockBytes,
+        deflateLevel: Defaults.finalDeflateLevel,
+      },
+      logger: this.log,
+      ...(deps.onFinalizeStep ? { onStep: deps.onFinalizeStep } : {}),
+      sweepOrphan: (name, from) => this.sweepOrphan(name, from),
+    };
+  }
+
+  get eventType(): string {
+    return this.options.eventType;
+  }
+
+  /** What this replica knows: its own watermark, the one it published, and the type's global one. */
+  watermarks(): { local: number; published: number | undefined; global: number | undefined } {
+    return { local: this.watermark.value, published: this.published?.watermark, global: this.global };
+  }
+
+  lastClosed(): IntervalWindow | undefined {
+    return this.cursor?.lastClosed;
+  }
+
+  /**
+   * Before the first message: start no lower than what is already closed (the cursor's
+   * watermark) or what live replicas publish, and publish a lease, so a joining replica
+   * never routes an event into a window another replica may be closing.
+   */
+  async start(): Promise<void> {
+    const now = this.deps.clock.now();
+    this.noteCursor(await readCursor(this.deps.store, this.options.eventType));
+    const leases = await readLeases(this.deps.store, this.options.eventType);
+    const others = leases.filter((l) => l.replicaId !== this.options.replicaId);
+    this.others = others;
+    // A lease under our own id is an earlier incarnation of this replica (a restart with a
+    // fixed HOURGLASS_REPLICA_ID). It is dead for sure, and the messages it held come back
+    // within its ack deadline: hold our watermark at its value until then, exactly like a
+    // stale lease of another replica — otherwise we would overwrite the only record of it.
+    const own = leases.find((l) => l.replicaId === this.options.replicaId);
+    if (own && leaseState(own, now) !== 'expired') {
+      this.previousIncarnation = { ...own, ttlMs: 0, ackDeadlineMs: own.ttlMs + own.ackDeadlineMs };
+    }
+    // never start above the earlier incarnation's watermark: its events are coming back
+    const fromOthers = globalWatermark(this.previousIncarnation ? [...others, this.previousIncarnation] : others, now);
+    if (fromOthers !== undefined) this.watermark.raiseTo(fromOthers);
+    await this.renewLease();
+  }
+
+  private noteCursor(cursor: ClosedCursor | undefined): void {
+    if (!cursor) return;
+    if (!this.cursor || cursor.lastClosed.start > this.cursor.lastClosed.start) this.cursor = cursor;
+    // Safe to raise: windows up to the cursor are closed whatever this replica still holds.
+    this.watermark.raiseTo(cursor.watermark);
+    if (this.global === undefined || cursor.watermark > this.global) this.global = cursor.watermark;
+  }
+
+  /** One step: flush aged part files, read the cursor and the other leases, advance the watermark, renew the lease. */
+  async tick(): Promise<void> {
+    const now = this.deps.clock.now();
+    this.stager.flushAged(now);
+    const writeAge = this.stager.oldestWriteAgeMs(now);
+    if (writeAge > this.options.maxAckExtensionMs / 2) {
+      this.log.error({ writeAgeMs: writeAge }, 'a staged file write has been running for half the max lease extension');
+    }
+    try {
+      this.noteCursor(await readCursor(this.deps.store, this.options.eventType));
+      this.others = (await readLeases(this.deps.store, this.options.eventType)).filter(
+        (l) => l.replicaId !== this.options.replicaId,
+      );
+    } catch (e) {
+      this.storeError('read', e);
+    }
+    const at = this.deps.clock.now();
+    const held = this.previousIncarnation ? [...this.others, this.previousIncarnation] : this.others;
+    this.watermark.advance(at, this.stager.heldMin(), staleCeiling(held, at));
+    try {
+      await this.renewLease();
+    } catch (e) {
+      this.storeError('lease', e);
+    }
+  }
+
+  private storeError(operation: string, e: unknown): void {
+    this.deps.metrics.storeErrors.add(1, { event_type: this.options.eventType, operation });
+    this.log.warn({ err: e, operation }, 'store operation failed; retrying next tick');
+  }
+
+  private renewLease(): Promise<void> {
+    if (!this.renewing) {
+      const lease: Lease = {
+        replicaId: this.options.replicaId,
+        eventType: this.options.eventType,
+        watermark: this.watermark.value,
+        renewedAt: this.deps.clock.now(),
+        ttlMs: this.options.leaseTtlMs,
+        ackDeadlineMs: this.options.ackDeadlineMs,
+      };
+      this.renewing = writeLease(this.deps.store, lease)
+        .then(() => {
+          this.published = lease;
+        })
+        .finally(() => {
+          this.renewing = undefined;
+        });
+    }
+    return this.renewing;
+  }
+
+  private leaseFresh(): boolean {
+    return this.published !== undefined && this.deps.clock.now() < this.published.renewedAt + this.published.ttlMs;
+  }
+
+  /**
+   * Self-fencing: a staged file is written only while this replica's lease is live, so no
+   * closer can have stopped counting this replica (that takes ttl + ack deadline).
+   */
+  async ensureLease(): Promise<void> {
+    if (this.leaseFresh()) return;
+    await this.renewLease();
+    if (!this.leaseFresh()) {
+      throw new HourglassError('LEASE_EXPIRED', `lease of ${this.options.replicaId} for ${this.options.eventType}`);
+    }
+  }
+
+  /** One closer pass unless one is running; resolves to the number of windows closed. */
+  closeWindows(): Promise<number> {
+    if (!this.closing) {
+      this.closing = this.closePass()
+        .catch((e: unknown) => {
+          this.storeError('close', e);
+          return 0;
+        })
+        .finally(() => {
+          this.closing = undefined;
+        });
+    }
+    return this.closing;
+  }
+
+  private async closePass(): Promise<number> {
+    const { eventType, replicaId, graceMs } = this.options;
+    const own = this.published;
+    if (!own) return 0;
+    const now = this.deps.clock.now();
+    // the other leases as read by the tick that precedes every close pass
+    const others = this.others;
+    const leases = [...others, own];
+    this.global = globalWatermark(leases, now, this.global);
+    if (!this.options.closer || closerOf(leases, now) !== replicaId) return 0;
+    await deleteExpiredLeases(this.deps.store, others, now);
+    this.noteCursor(await readCursor(this.deps.store, eventType));
+
+    const prefix = stagingTypePrefix(eventType);
+    const stagedWindows = new Map<number, IntervalWindow>();
+    for (const o of await this.deps.store.list(prefix)) {
+      const parsed = parseStagedName(eventType, o.name, this.options.windowMs);
+      if (parsed) stagedWindows.set(parsed.window.start, parsed.window);
+    }
+    const global = this.global;
+    let closes = 0;
+    let w: IntervalWindow | undefined = this.cursor
+      ? nextWindow(this.cursor.lastClosed)
+      : this.options.startAt !== undefined
+        ? assignWindow(this.options.startAt, this.options.windowMs)
+        : [...stagedWindows.values()].sort((a, b) => a.start - b.start)[0];
+    while (
+      w &&
+      global !== undefined &&
+      isClosable(w, global, graceMs) &&
+      closes < Defaults.maxClosesPerTick &&
+      !this.stopping
+    ) {
+      await this.close(w, global);
+      this.cursor = { eventType, lastClosed: w, watermark: global, updatedAt: this.deps.clock.now() };
+      await writeCursor(this.deps.store, this.cursor);
+      stagedWindows.delete(w.start);
+      closes++;
+      w = nextWindow(w);
+    }
+    // Staged data at or before the cursor: leftovers of a crashed cleanup, orphans that missed a
+    // plan, or a window before the type's first closed one. finalizeWindow handles each case.
+    const cursor = this.cursor;
+    if (cursor && global !== undefined) {
+      for (const left of [...stagedWindows.values()].sort((a, b) => a.start - b.start)) {
+        if (this.stopping || left.start > cursor.lastClosed.start) continue;
+        await this.close(left, global);
+      }
+    }
+    return closes;
+  }
+
+  private async close(w: IntervalWindow, global: number): Promise<void> {
+    const started = performance.now();
+    const result = await finalizeWindow(this.finalizeContext, w, global);
+    const durationMs = performance.now() - started;
+    const { eventType, graceMs } = this.options;
+    const attrs = { event_type: eventType };
+    this.closed.push({
+      eventType,
+      window: w,
+      records: result.manifest.counts.records,
+      created: result.created,
+      durationMs,
+    });
+    if (result.created) {
+      this.deps.metrics.windowsClosed.add(1, attrs);
+      this.deps.metrics.duplicatesDropped.add(result.manifest.counts.duplicatesDropped, attrs);
+      this.deps.metrics.closeDelay.record(Math.max(0, this.deps.clock.now() - (w.end + graceMs)) / 1000, attrs);
+      this.deps.metrics.finalizeDuration.record(durationMs / 1000, attrs);
+      this.log.info(
+        {
+          window: windowLabel(w),
+          records: result.manifest.counts.records,
+          late: result.manifest.counts.late,
+          duplicatesDropped: result.manifest.counts.duplicatesDropped,
+          files: result.manifest.files.length,
+          watermark: new Date(global).toISOString(),
+          durationMs: Math.round(durationMs),
+        },
+        'window closed',
+      );
+    }
+  }
+
+  /**
+   * A staged file found in a closed window's staging after its manifest: its events are
+   * copied (same bytes) as a late file into the earliest open window, then it is deleted.
+   * The watermark is held while copying so the target window stays open.
+   */
+  private async sweepOrphan(name: string, from: IntervalWindow): Promise<void> {
+    const release = this.stager.hold(this.watermark.value);
+    try {
+      const { eventType, windowMs, graceMs } = this.options;
+      let notBefore = nextWindow(from);
+      if (this.cursor && this.cursor.lastClosed.start >= notBefore.start)
+        notBefore = nextWindow(this.cursor.lastClosed);
+      const target = earliestOpenWindow(this.watermark.value, windowMs, graceMs, notBefore);
+      const file = name.slice(name.lastIndexOf('/') + 1);
+      const moved = `${stagingDir(eventType, target)}late-orphan-${from.start}-${file}`;
+      const data = await this.deps.store.get(name);
+      if (!data) return;
+      await this.ensureLease();
+      if (!(await this.deps.store.createIfAbsent(moved, data))) {
+        const existing = await this.deps.store.get(moved);
+        if (!existing?.equals(data)) throw new HourglassError('STORAGE_PRECONDITION_FAILED', `${moved} exists`);
+      }
+      await this.deps.store.delete(name);
+      this.log.warn({ orphan: name, movedTo: moved, from: windowLabel(from), to: windowLabel(target) }, 'orphan moved');
+    } finally {
+      release();
+    }
+  }
+
+  /** Graceful stop: no new messages, stage what is held, finish the current close, last lease. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.stager.drain();
+    await this.closing;
+    this.watermark.advance(this.deps.clock.now(), this.stager.heldMin());
+    // ttl 0: the replica is gone; the lease still counts for one ack deadline, while the
+    // messages nacked during the drain find another replica.
+    const lease: Lease = {
+      replicaId: this.options.replicaId,
+      eventType: this.options.eventType,
+      watermark: this.watermark.value,
+      renewedAt: this.deps.clock.now(),
+      ttlMs: 0,
+      ackDeadlineMs: this.options.ackDeadlineMs,
+    };
+    try {
+      await writeLease(this.deps.store, lease);
+      this.published = lease;
+    } catch (e) {
+      this.storeError('lease', e);
+    }
+  }
+
+  leaseStateNow(): ReturnType<typeof leaseState> | undefined {
+    return this.published ? leaseState(this.published, this.deps.clock.now()) : undefined;
+  }
+}
+
+/** The lowest watermark among stale leases (replicas that stopped renewing), or Infinity. */
+function staleCeiling(others: readonly Lease[], now: number): number {
+  let ceiling = Infinity;
+  for (const lease of others) {
+    if (leaseState(lease, now) === 'stale' && lease.watermark < ceiling) ceiling = lease.watermark;
+  }
+  return ceiling;
+}

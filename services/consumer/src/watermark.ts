@@ -1,0 +1,154 @@
+/**
+ * Watermarks, as pure functions of what a replica observed and the time it is given.
+ *
+ * A replica's watermark for one event type is a lower bound on the gateway_ts of every
+ * event it may still stage. It only moves forward: wm = max(previous wm, candidate), where
+ *  - while it holds events not yet in a durable staged file: candidate = min gateway_ts held;
+ *  - while messages keep arriving but nothing is held: the min gateway_ts seen since the last step;
+ *  - when idle (nothing received for `idleAfter`, nothing held): now − maxPublishDelay, because the
+ *    gateway never acks an event whose publish took longer than that, so anything older is already
+ *    in Pub/Sub — held by some replica, whose own lease then holds the global watermark back.
+ * Every candidate is capped at now − maxPublishDelay (an event whose publish is still in flight
+ * may be that old) and at the watermark of any stale lease of another replica (its messages
+ * come back here within the ack deadline; without the cap an idle replica would call them late).
+ *
+ * Why closing is safe: a replica routes an event to window W only while W.end + grace > its wm,
+ * and then holds the event until its staged file is durable. While held, the candidate is
+ * ≤ its gateway_ts < W.end + grace, so this replica's wm — and the lease it publishes, and the
+ * global minimum over leases — cannot reach W.end + grace before the staged file exists. A late
+ * event is routed to the earliest window with end + grace > wm and, being older than the wm, pins
+ * the wm where it is until staged: the same argument keeps that window open.
+ */
+export interface ReplicaWatermarkOptions {
+  idleAfterMs: number;
+  maxPublishDelayMs: number;
+}
+
+export class ReplicaWatermark {
+  private wm: number;
+  private lastReceivedAt: number | undefined;
+  private seenMin = Infinity;
+
+  /**
+   * `startedAt`: when the replica subscribed. It is not idle until `idleAfter` has passed
+   * since then without a message: a backlog takes a moment to start flowing.
+   */
+  constructor(
+    private readonly options: ReplicaWatermarkOptions,
+    startedAt?: number,
+  ) {
+    this.wm = -Infinity;
+    this.lastReceivedAt = startedAt;
+  }
+
+  get value(): number {
+    return this.wm;
+  }
+
+  /** A message arrived at `now` whose smallest gateway_ts is `minGatewayTs`. */
+  observe(minGatewayTs: number, now: number): void {
+    this.lastReceivedAt = now;
+    if (minGatewayTs < this.seenMin) this.seenMin = minGatewayTs;
+  }
+
+  /** Raises the watermark to at least `bound` (e.g. the last closed window learnt from the store). */
+  raiseTo(bound: number): void {
+    if (bound > this.wm) this.wm = bound;
+  }
+
+  /**
+   * One step at `now`; `heldMin` is the smallest gateway_ts of events held unstaged (undefined
+   * when none); `ceiling` caps the candidate (the stale leases of other replicas: the messages
+   * a dead replica held come back to this one, and should find their windows open). Returns
+   * the new watermark.
+   */
+  advance(now: number, heldMin: number | undefined, ceiling = Infinity): number {
+    const cap = now - this.options.maxPublishDelayMs;
+    let candidate: number;
+    if (heldMin !== undefined) candidate = heldMin;
+    else if (!this.isIdle(now)) candidate = this.seenMin === Infinity ? -Infinity : this.seenMin;
+    else candidate = cap;
+    this.seenMin = Infinity;
+    const next = Math.min(candidate, cap, ceiling);
+    if (next > this.wm) this.wm = next;
+    return this.wm;
+  }
+
+  isIdle(now: number): boolean {
+    return this.lastReceivedAt === undefined || now - this.lastReceivedAt >= this.options.idleAfterMs;
+  }
+}
+
+/** A replica's published watermark: `_watermarks/<type>/<replicaId>.json`. */
+export interface Lease {
+  replicaId: string;
+  eventType: string;
+  watermark: number;
+  renewedAt: number;
+  /** The lease is live until renewedAt + ttlMs. */
+  ttlMs: number;
+  /** After the lease stops, messages the replica held come back to others within this (ack deadline + redelivery allowance). */
+  ackDeadlineMs: number;
+}
+
+export type LeaseState = 'live' | 'stale' | 'expired';
+
+/**
+ * live: renewed within its ttl. stale: not renewed, but messages its replica held may not
+ * have come back yet (their ack deadline has not passed): it still counts. expired: ignored.
+ */
+export function leaseState(lease: Lease, now: number): LeaseState {
+  if (lease.renewedAt + lease.ttlMs > now) return 'live';
+  if (lease.renewedAt + lease.ttlMs + lease.ackDeadlineMs > now) return 'stale';
+  return 'expired';
+}
+
+/**
+ * Global watermark of one event type: the minimum over the leases that count (live or
+ * stale), never below `previous`. Undefined when no lease counts (nobody knows anything).
+ */
+export function globalWatermark(leases: readonly Lease[], now: number, previous?: number): number | undefined {
+  let min: number | undefined;
+  for (const lease of leases) {
+    if (leaseState(lease, now) === 'expired') continue;
+    if (min === undefined || lease.watermark < min) min = lease.watermark;
+  }
+  if (min === undefined) return previous;
+  return previous !== undefined && previous > min ? previous : min;
+}
+
+/** The replica that closes windows of a type: the smallest id among live leases (any may; one saves work). */
+export function closerOf(leases: readonly Lease[], now: number): string | undefined {
+  let leader: string | undefined;
+  for (const lease of leases) {
+    if (leaseState(lease, now) !== 'live') continue;
+    if (leader === undefined || lease.replicaId < leader) leader = lease.replicaId;
+  }
+  return leader;
+}
+
+/** JSON has no -Infinity: a replica that knows nothing yet publishes `watermark: null`. */
+export function serializeLease(lease: Lease): Buffer {
+  const watermark = Number.isFinite(lease.watermark) ? lease.watermark : null;
+  return Buffer.from(`${JSON.stringify({ ...lease, watermark })}\n`);
+}
+
+export function parseLease(data: Buffer): Lease | undefined {
+  try {
+    const v = JSON.parse(data.toString('utf8')) as Omit<Partial<Lease>, 'watermark'> & { watermark?: number | null };
+    if (v.watermark === null) v.watermark = -Infinity;
+    if (
+      typeof v.replicaId === 'string' &&
+      typeof v.eventType === 'string' &&
+      typeof v.watermark === 'number' &&
+      typeof v.renewedAt === 'number' &&
+      typeof v.ttlMs === 'number' &&
+      typeof v.ackDeadlineMs === 'number'
+    ) {
+      return v as Lease;
+    }
+  } catch {
+    /* a torn or foreign object is not a lease */
+  }
+  return undefined;
+}

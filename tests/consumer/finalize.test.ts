@@ -1,0 +1,408 @@
+import { cpSync, readdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { ManualClock, silentLogger } from '@hourglass/common';
+import { SchemaRegistry, encodeRecords, type EventRecord } from '@hourglass/schemas';
+import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
+import {
+  type FinalizeContext,
+  type FinalizeStep,
+  type InboundMessage,
+  TypeRuntime,
+  assignWindow,
+  createConsumerMetrics,
+  finalizeWindow,
+  manifestName,
+  parseManifest,
+  sha256,
+  stagingDir,
+} from '@hourglass/consumer';
+import { MINUTE, T0, auditType, countAgainst, decodeWithEmbeddedSchema, makeRecord, tempDir } from './support';
+
+/**
+ * Staging and finalize on the real filesystem, without Pub/Sub: messages are handed to the
+ * type runtime directly and time is a ManualClock. Counts every event, checks every byte.
+ */
+const registry = SchemaRegistry.load('schemas');
+const TYPE = 'track_played';
+const v1 = registry.get(TYPE).versions[0]!;
+const v2 = registry.get(TYPE).latest;
+const GRACE = 10_000;
+
+interface FakeMessageLog {
+  acked: number;
+  nacked: number;
+}
+
+function message(log: FakeMessageLog, data: Buffer, attributes: Record<string, string>): InboundMessage {
+  let settled = false;
+  return {
+    id: randomUUID(),
+    data,
+    attributes,
+    ack: () => {
+      if (settled) throw new Error('settled twice');
+      settled = true;
+      log.acked++;
+    },
+    nack: () => {
+      if (settled) throw new Error('settled twice');
+      settled = true;
+      log.nacked++;
+    },
+  };
+}
+
+function bundle(log: FakeMessageLog, records: EventRecord[], writer = v2): InboundMessage {
+  const { data, attributes } = encodeRecords(writer, records, 'deflate');
+  return message(log, data, attributes);
+}
+
+function runtime(
+  store: ObjectStore,
+  clock: ManualClock,
+  replicaId = 'r1',
+  onStep?: FinalizeContext['onStep'],
+  maxAckExtensionMs = 600_000,
+) {
+  return new TypeRuntime(
+    {
+      eventType: TYPE,
+      replicaId,
+      incarnation: 'test',
+      windowMs: MINUTE,
+      graceMs: GRACE,
+      startAt: undefined,
+      leaseTtlMs: 5_000,
+      ackDeadlineMs: 10_000,
+      maxAckExtensionMs,
+      maxPublishDelayMs: 1_000,
+      idleAfterMs: 2_000,
+      stageMaxEvents: 40,
+      stageMaxBytes: 1 << 20,
+      stageMaxAgeMs: 1_000,
+      blockBytes: 4096,
+      finalFileBytes: 8 * 1024,
+      closer: true,
+    },
+    {
+      store,
+      registry,
+      clock,
+      logger: silentLogger,
+      metrics: createConsumerMetrics(),
+      ...(onStep ? { onFinalizeStep: onStep } : {}),
+    },
+  );
+}
+
+function records(n: number, start: number, span: number, writer = v2): EventRecord[] {
+  return Array.from({ length: n }, (_, i) => makeRecord(writer, randomUUID(), start + Math.floor((i * span) / n), i));
+}
+
+describe('staging', () => {
+  test('a message is acked only once every part file holding its events is durable', async () => {
+    const store = new LocalDirectoryStore(tempDir('stage'));
+    const clock = new ManualClock(T0 + 2 * MINUTE);
+    const rt = runtime(store, clock);
+    await rt.start();
+    const log = { acked: 0, nacked: 0 };
+    // one bundle across two windows (out of order), one from an older writer
+    rt.stager.handle(bundle(log, [...records(5, T0 + MINUTE, 1000), ...records(5, T0, 1000)]));
+    rt.stager.handle(bundle(log, records(3, T0, 1000, v1), v1));
+    expect(log).toEqual({ acked: 0, nacked: 0 });
+    expect(rt.stager.heldEvents()).toBe(13);
+    expect(await store.list('_staging/')).toEqual([]);
+    // held events pin the watermark at the oldest of them
+    clock.advance(500);
+    await rt.tick();
+    expect(rt.watermarks().published).toBeLessThanOrEqual(T0);
+    clock.advance(600); // past stageMaxAge
+    await rt.tick();
+    await rt.stager.flushAll();
+    expect(log).toEqual({ acked: 2, nacked: 0 });
+    const staged = await store.list('_staging/');
+    expect(staged.map((o) => o.name.split('/').slice(2, 5).join('/')).sort()).toEqual([
+      'dt=2026-01-01/hour=00/minute=00',
+      'dt=2026-01-01/hour=00/minute=01',
+    ]);
+    // staged files are standard container files in the newest schema
+    let total = 0;
+    for (const o of staged) {
+      const { records: rs, schema } = await decodeWithEmbeddedSchema((await store.get(o.name))!);
+      expect((schema as { fields: { name: string }[] }).fields.map((f) => f.name)).toContain('context_uri');
+      total += rs.length;
+    }
+    expect(total).toBe(13);
+  });
+
+  test('a message held beyond the max lease extension is still acked, and counted loudly', async () => {
+    const store = new LocalDirectoryStore(tempDir('overheld'));
+    const clock = new ManualClock(T0 + 2 * MINUTE);
+    const rt = runtime(store, clock, 'r1', undefined, 10_000);
+    await rt.start();
+    const log = { acked: 0, nacked: 0 };
+    rt.stager.handle(bundle(log, records(3, T0, 1000)));
+    clock.advance(10_001); // e.g. the store hung this long
+    await rt.stager.flushAll();
+    expect(log).toEqual({ acked: 1, nacked: 0 });
+    expect(rt.stager.stats.overheld).toBe(1);
+  });
+
+  test('undecodable messages go to _deadletter with raw bytes, attributes and reason, and are acked', async () => {
+    const store = new LocalDirectoryStore(tempDir('dead'));
+    const rt = runtime(store, new ManualClock(T0));
+    await rt.start();
+    const log = { acked: 0, nacked: 0 };
+    const good = encodeRecords(v2, records(2, T0, 10));
+    rt.stager.handle(message(log, Buffer.from('not avro at all'), { ...good.attributes, count: '3' }));
+    rt.stager.handle(message(log, good.data, { ...good.attributes, schema_fingerprint: 'f'.repeat(64) }));
+    rt.stager.handle(message(log, good.data, { ...good.attributes, event_type: 'page_viewed' }));
+    await rt.stager.flushAll();
+    expect(log).toEqual({ acked: 3, nacked: 0 });
+    const dead = await store.list('_deadletter/track_played/');
+    expect(dead).toHaveLength(3);
+    const bodies = await Promise.all(dead.map(async (o) => JSON.parse((await store.get(o.name))!.toString())));
+    const reasons = bodies.map((b: { reason: { code: string } }) => b.reason.code).sort();
+    expect(reasons).toEqual(['MESSAGE_CORRUPT', 'MESSAGE_CORRUPT', 'SCHEMA_UNKNOWN_FINGERPRINT']);
+    const raw = bodies.find(
+      (b: { dataBase64: string }) => Buffer.from(b.dataBase64, 'base64').toString() === 'not avro at all',
+    );
+    expect(raw.attributes.count).toBe('3');
+    expect(rt.stager.stats.deadLettered).toBe(3);
+    expect(await store.list('_staging/')).toEqual([]);
+  });
+});
+
+describe('finalize', () => {
+  /** Stages `n` events (with duplicates) into window 0 and returns the distinct ids. */
+  async function stageWindow(store: ObjectStore, clock: ManualClock, n: number): Promise<Set<string>> {
+    const rt = runtime(store, clock);
+    await rt.start();
+    const log = { acked: 0, nacked: 0 };
+    const rs = records(n, T0, MINUTE);
+    const ids = new Set(rs.map((r) => r.meta.event_id));
+    for (let i = 0; i < rs.length; i += 7) rt.stager.handle(bundle(log, rs.slice(i, i + 7)));
+    rt.stager.handle(bundle(log, rs.slice(0, 20))); // 20 duplicates, in other part files
+    await rt.stager.flushAll();
+    expect(log.acked).toBe(Math.ceil(n / 7) + 1);
+    return ids;
+  }
+
+  function context(store: ObjectStore, onStep?: FinalizeContext['onStep']): FinalizeContext {
+    return {
+      store,
+      registry,
+      eventType: TYPE,
+      windowMs: MINUTE,
+      graceMs: GRACE,
+      format: { finalFileBytes: 8 * 1024, blockBytes: 4096, deflateLevel: 6 },
+      logger: silentLogger,
+      ...(onStep ? { onStep } : {}),
+      sweepOrphan: async () => {
+        throw new Error('no orphans expected here');
+      },
+    };
+  }
+
+  async function finalBytes(store: ObjectStore): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const o of await store.list(`${TYPE}/`)) out.set(o.name, sha256((await store.get(o.name))!));
+    return out;
+  }
+
+  test('dedups by event_id, rolls files at the target size, writes a manifest that matches', async () => {
+    const root = tempDir('fin');
+    const store = new LocalDirectoryStore(root);
+    const ids = await stageWindow(store, new ManualClock(T0 + 2 * MINUTE), 300);
+    const w = assignWindow(T0, MINUTE);
+    const result = await finalizeWindow(context(store), w, w.end + GRACE);
+    expect(result.created).toBe(true);
+    const m = result.manifest;
+    expect(m.counts).toMatchObject({ records: 300, onTime: 300, late: 0, duplicatesDropped: 20, stagedRecords: 320 });
+    expect(m.files.length).toBeGreaterThan(1); // 8 KiB of records per file
+    expect(m.files.map((f) => f.path)).toEqual(
+      m.files.map((_, i) => `${TYPE}/dt=2026-01-01/hour=00/minute=00/part-${String(i).padStart(5, '0')}.avro`),
+    );
+    expect(await store.list(stagingDir(TYPE, w))).toEqual([]);
+    const audit = await auditType(store, TYPE, MINUTE);
+    expect(audit.problems).toEqual([]);
+    expect(
+      countAgainst(
+        audit,
+        [...ids].map((id) => ({ id, ts: 0 })),
+      ),
+    ).toMatchObject({
+      lost: 0,
+      duplicated: 0,
+      unexpected: 0,
+    });
+    // a second run stops at the manifest
+    const again = await finalizeWindow(context(store), w, w.end + GRACE + 999);
+    expect(again.created).toBe(false);
+    expect(again.manifest).toEqual(m);
+  });
+
+  test.each<FinalizeStep>(['plan-written', 'part-written', 'manifest-written', 'staging-deleted'])(
+    'a crash after %s: the rerun produces the same final bytes as an uninterrupted run',
+    async (crashStep) => {
+      const root = tempDir('crash');
+      const store = new LocalDirectoryStore(root);
+      await stageWindow(store, new ManualClock(T0 + 2 * MINUTE), 200);
+      const referenceRoot = tempDir('ref');
+      cpSync(root, referenceRoot, { recursive: true });
+      const reference = new LocalDirectoryStore(referenceRoot);
+      const w = assignWindow(T0, MINUTE);
+      await finalizeWindow(context(reference), w, w.end + GRACE);
+
+      const crash = new Error('simulated crash');
+      await expect(
+        finalizeWindow(
+          context(store, (step) => {
+            if (step === crashStep) throw crash;
+          }),
+          w,
+          w.end + GRACE,
+        ),
+      ).rejects.toBe(crash);
+      // a later staged file (an orphan-to-be) must not change the output of the rerun
+      if (crashStep === 'plan-written' || crashStep === 'part-written') {
+        const late = records(1, T0 + 5, 1);
+        const rt = runtime(store, new ManualClock(T0 + 2 * MINUTE), 'r2');
+        await rt.start();
+        rt.stager.handle(bundle({ acked: 0, nacked: 0 }, late));
+        await rt.stager.flushAll();
+        const ctx = context(store);
+        const moved: string[] = [];
+        ctx.sweepOrphan = async (name) => {
+          moved.push(name);
+          await store.delete(name);
+        };
+        await finalizeWindow(ctx, w, w.end + GRACE + 5_000);
+        expect(moved).toHaveLength(1);
+      } else {
+        await finalizeWindow(context(store), w, w.end + GRACE + 5_000);
+      }
+      expect(await finalBytes(store)).toEqual(await finalBytes(reference));
+      expect(readdirSync(root)).toContain('_staging');
+      expect(await store.list('_staging/')).toEqual([]);
+    },
+  );
+
+  test('an empty window gets a manifest with zero records and no files', async () => {
+    const store = new LocalDirectoryStore(tempDir('empty'));
+    const w = assignWindow(T0 + 7 * MINUTE, MINUTE);
+    const { manifest } = await finalizeWindow(context(store), w, w.end + GRACE);
+    expect(manifest.files).toEqual([]);
+    expect(manifest.counts.records).toBe(0);
+    expect(manifest.gatewayTs).toEqual({ min: null, max: null });
+    expect(parseManifest((await store.get(manifestName(TYPE, w)))!, 'm')).toEqual(manifest);
+  });
+});
+
+describe('closing through the type runtime', () => {
+  test('late events go to the earliest open window; late copies of closed events are dropped', async () => {
+    const store = new LocalDirectoryStore(tempDir('late'));
+    const clock = new ManualClock(T0 + 3 * MINUTE);
+    const rt = runtime(store, clock);
+    await rt.start();
+    const log = { acked: 0, nacked: 0 };
+    const first = [...records(50, T0, MINUTE), ...records(50, T0 + MINUTE, MINUTE)];
+    rt.stager.handle(bundle(log, first));
+    await rt.stager.flushAll();
+    // idle: the watermark follows the clock (now - 1 s) and windows 0 and 1 close
+    clock.advance(3_000);
+    await rt.tick();
+    await rt.closeWindows();
+    expect(rt.closed.map((c) => c.window.start)).toEqual([T0, T0 + MINUTE]);
+    expect(rt.lastClosed()).toEqual({ start: T0 + MINUTE, end: T0 + 2 * MINUTE });
+
+    // window 0 and 1 are closed: new old events are late, and copies of closed events are duplicates
+    const lateNew = records(10, T0 + 1000, 1000);
+    const lateCopies = first.slice(0, 5).concat(first.slice(60, 65));
+    rt.stager.handle(bundle(log, [...lateNew, ...lateCopies]));
+    const onTime = records(10, T0 + 3 * MINUTE, 1000);
+    rt.stager.handle(bundle(log, onTime));
+    await rt.stager.flushAll();
+    expect(rt.stager.stats.late).toBe(20);
+    clock.advance(2 * MINUTE);
+    await rt.tick();
+    await rt.closeWindows();
+
+    const audit = await auditType(store, TYPE, MINUTE);
+    expect(audit.problems).toEqual([]);
+    expect(audit.windows.map((w) => w.manifest.window.startMs)).toEqual([0, 1, 2, 3].map((i) => T0 + i * MINUTE));
+    const w2 = audit.windows[2]!.manifest; // earliest open window when the late events came
+    expect(w2.counts).toMatchObject({ onTime: 0, late: 10, duplicatesDropped: 10, duplicatesOfClosedWindows: 10 });
+    expect(audit.windows[3]!.manifest.counts).toMatchObject({ onTime: 10, late: 0 });
+    const published = [...first, ...lateNew, ...onTime].map((r) => ({ id: r.meta.event_id, ts: r.meta.gateway_ts }));
+    expect(countAgainst(audit, published)).toEqual({
+      expected: 120,
+      present: 120,
+      lost: 0,
+      duplicated: 0,
+      unexpected: 0,
+    });
+    expect(log).toEqual({ acked: 3, nacked: 0 });
+  });
+
+  test("a restart under the same replica id holds the watermark until the old incarnation's messages are back", async () => {
+    const store = new LocalDirectoryStore(tempDir('restart'));
+    const clock = new ManualClock(T0 + 3 * MINUTE);
+    const first = runtime(store, clock, 'same');
+    await first.start();
+    first.stager.handle(bundle({ acked: 0, nacked: 0 }, records(5, T0 + MINUTE, 1000))); // held, never staged
+    clock.advance(100);
+    await first.tick();
+    expect(first.watermarks().published).toBe(T0 + MINUTE);
+    // the process dies; a new one starts with the same id and soon goes idle
+    const second = runtime(store, clock, 'same');
+    await second.start();
+    clock.advance(3_000);
+    await second.tick();
+    await second.closeWindows();
+    expect(second.watermarks().local).toBe(T0 + MINUTE);
+    expect(second.closed).toEqual([]);
+    // the old lease would have expired (ttl 5 s + ack deadline 10 s): the watermark follows the clock
+    clock.advance(12_001);
+    await second.tick();
+    expect(second.watermarks().local).toBe(clock.now() - 1_000);
+  });
+
+  test('a staged file that lands in a closed window is moved, as late data, to an open window', async () => {
+    const store = new LocalDirectoryStore(tempDir('orphan'));
+    const clock = new ManualClock(T0 + 3 * MINUTE);
+    const closer = runtime(store, clock, 'a-closer');
+    await closer.start();
+    const log = { acked: 0, nacked: 0 };
+    const early = records(20, T0, MINUTE);
+    closer.stager.handle(bundle(log, early));
+    await closer.stager.flushAll();
+    clock.advance(3_000);
+    await closer.tick();
+    await closer.closeWindows();
+    expect(closer.lastClosed()?.start).toBe(T0 + MINUTE);
+    // a replica whose lease did not count (the race leases make rare) stages into closed window 0
+    const straggler = runtime(store, clock, 'z-straggler');
+    const orphanEvents = records(5, T0 + 10, 100);
+    straggler.stager.handle(bundle(log, [...orphanEvents, early[0]!]));
+    await straggler.stager.flushAll();
+    expect(await store.list(stagingDir(TYPE, assignWindow(T0, MINUTE)))).toHaveLength(1);
+    await closer.closeWindows(); // sweeps the orphan
+    expect(await store.list(stagingDir(TYPE, assignWindow(T0, MINUTE)))).toEqual([]);
+    clock.advance(2 * MINUTE);
+    await closer.tick();
+    await straggler.tick();
+    await closer.closeWindows();
+    const audit = await auditType(store, TYPE, MINUTE);
+    expect(audit.problems).toEqual([]);
+    const published = [...early, ...orphanEvents].map((r) => ({ id: r.meta.event_id, ts: r.meta.gateway_ts }));
+    expect(countAgainst(audit, published)).toEqual({
+      expected: 25,
+      present: 25,
+      lost: 0,
+      duplicated: 0,
+      unexpected: 0,
+    });
+    expect(audit.late).toBe(5);
+  });
+});

@@ -1,0 +1,212 @@
+import { ManualClock } from '@hourglass/common';
+import {
+  type Lease,
+  ReplicaWatermark,
+  assignWindow,
+  checkWindowSize,
+  closerOf,
+  earliestOpenWindow,
+  globalWatermark,
+  isClosable,
+  leaseState,
+  parseLease,
+  parsePartition,
+  partitionPath,
+  routeEvent,
+  serializeLease,
+} from '@hourglass/consumer';
+
+/** Window assignment and watermark rules as pure functions, time from a ManualClock. */
+const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+
+describe('windows', () => {
+  test('an event belongs to the window [start, end) holding its gateway_ts', () => {
+    expect(assignWindow(T0, HOUR)).toEqual({ start: T0, end: T0 + HOUR });
+    expect(assignWindow(T0 + HOUR - 1, HOUR)).toEqual({ start: T0, end: T0 + HOUR });
+    expect(assignWindow(T0 + HOUR, HOUR)).toEqual({ start: T0 + HOUR, end: T0 + 2 * HOUR });
+    expect(assignWindow(T0 + 61_000, MIN)).toEqual({ start: T0 + MIN, end: T0 + 2 * MIN });
+  });
+
+  test('window sizes are whole minutes dividing a day', () => {
+    for (const ok of [MIN, 5 * MIN, 15 * MIN, HOUR, 2 * HOUR, 24 * HOUR]) expect(checkWindowSize(ok)).toBeUndefined();
+    for (const bad of [30_000, 7 * MIN, 5 * HOUR, 0]) expect(checkWindowSize(bad)).toMatch(/whole number of minutes/);
+  });
+
+  test('Hive partitions: dt/hour for hourly windows, plus minute for shorter ones, and back', () => {
+    const hourly = { start: T0 + 17 * HOUR, end: T0 + 18 * HOUR };
+    expect(partitionPath('track_played', hourly)).toBe('track_played/dt=2026-01-01/hour=17');
+    const minute = { start: T0 + 17 * HOUR + 5 * MIN, end: T0 + 17 * HOUR + 6 * MIN };
+    expect(partitionPath('track_played', minute)).toBe('track_played/dt=2026-01-01/hour=17/minute=05');
+    expect(parsePartition('dt=2026-01-01/hour=17', HOUR)).toEqual(hourly);
+    expect(parsePartition('dt=2026-01-01/hour=17/minute=05', MIN)).toEqual(minute);
+    expect(parsePartition('dt=2026-01-01/hour=17/minute=05', 10 * MIN)).toBeUndefined();
+    expect(parsePartition('nonsense', MIN)).toBeUndefined();
+  });
+
+  test('nothing closes before the watermark reaches end + grace', () => {
+    const w = assignWindow(T0, HOUR);
+    const grace = 5 * MIN;
+    expect(isClosable(w, w.end, grace)).toBe(false);
+    expect(isClosable(w, w.end + grace - 1, grace)).toBe(false);
+    expect(isClosable(w, w.end + grace, grace)).toBe(true);
+  });
+
+  test('late events go to the earliest open window and keep their time', () => {
+    const grace = 5 * MIN;
+    const wm = T0 + HOUR + 7 * MIN; // window 0 closable (end + grace = 01:05), window 1 open
+    const late = routeEvent(T0 + 30 * MIN, wm, HOUR, grace);
+    expect(late).toEqual({ window: { start: T0 + HOUR, end: T0 + 2 * HOUR }, late: true });
+    const onTime = routeEvent(T0 + 30 * MIN, T0 + HOUR + 4 * MIN, HOUR, grace);
+    expect(onTime).toEqual({ window: { start: T0, end: T0 + HOUR }, late: false });
+    // far behind: still the first open window, not the event's own or one after it
+    expect(routeEvent(T0 - 10 * HOUR, wm, HOUR, grace).window.start).toBe(T0 + HOUR);
+    expect(earliestOpenWindow(wm, HOUR, grace)).toEqual({ start: T0 + HOUR, end: T0 + 2 * HOUR });
+    expect(earliestOpenWindow(T0 + HOUR + grace, HOUR, grace).start).toBe(T0 + HOUR);
+  });
+
+  test('a window known closed (the cursor) is never a target, whatever the local watermark', () => {
+    const lastClosed = { start: T0 + HOUR, end: T0 + 2 * HOUR };
+    const r = routeEvent(T0 + HOUR + 1, -Infinity, HOUR, 5 * MIN, lastClosed);
+    expect(r).toEqual({ window: { start: T0 + 2 * HOUR, end: T0 + 3 * HOUR }, late: true });
+    const open = routeEvent(T0 + 2 * HOUR + 1, -Infinity, HOUR, 5 * MIN, lastClosed);
+    expect(open).toEqual({ window: { start: T0 + 2 * HOUR, end: T0 + 3 * HOUR }, late: false });
+  });
+});
+
+describe('replica watermark', () => {
+  const options = { idleAfterMs: 5_000, maxPublishDelayMs: 10_000 };
+
+  test('holding events: the watermark stays at the oldest held gateway_ts', () => {
+    const clock = new ManualClock(T0 + HOUR);
+    const wm = new ReplicaWatermark(options);
+    wm.observe(T0 + 10 * MIN, clock.now());
+    expect(wm.advance(clock.now(), T0 + 10 * MIN)).toBe(T0 + 10 * MIN);
+    clock.advance(30 * MIN);
+    wm.observe(T0 + 50 * MIN, clock.now());
+    // still holding the old event: no movement, however much time passes
+    expect(wm.advance(clock.now(), T0 + 10 * MIN)).toBe(T0 + 10 * MIN);
+  });
+
+  test('receiving but holding nothing: the smallest gateway_ts seen since the last step', () => {
+    const clock = new ManualClock(T0 + HOUR);
+    const wm = new ReplicaWatermark(options);
+    wm.observe(T0 + 20 * MIN, clock.now());
+    wm.observe(T0 + 15 * MIN, clock.now());
+    expect(wm.advance(clock.now(), undefined)).toBe(T0 + 15 * MIN);
+    clock.advance(1_000);
+    // nothing new since the last step but not idle yet: no movement
+    expect(wm.advance(clock.now(), undefined)).toBe(T0 + 15 * MIN);
+  });
+
+  test('idle: now minus the max publish delay', () => {
+    const clock = new ManualClock(T0 + HOUR);
+    const wm = new ReplicaWatermark(options);
+    expect(wm.isIdle(clock.now())).toBe(true);
+    expect(wm.advance(clock.now(), undefined)).toBe(T0 + HOUR - 10_000);
+  });
+
+  test('a replica that just subscribed is not idle yet: a backlog takes a moment to flow', () => {
+    const clock = new ManualClock(T0 + HOUR);
+    const wm = new ReplicaWatermark(options, clock.now());
+    expect(wm.advance(clock.now(), undefined)).toBe(-Infinity);
+    clock.advance(4_999);
+    expect(wm.advance(clock.now(), undefined)).toBe(-Infinity);
+    clock.advance(1);
+    expect(wm.advance(clock.now(), undefined)).toBe(T0 + HOUR + 5_000 - 10_000);
+  });
+
+  test('idle again after messages stop for idleAfter', () => {
+    const clock = new ManualClock(T0 + HOUR);
+    const wm = new ReplicaWatermark(options);
+    wm.advance(clock.now(), undefined);
+    wm.observe(T0, clock.now());
+    clock.advance(4_999);
+    expect(wm.isIdle(clock.now())).toBe(false);
+    clock.advance(1);
+    expect(wm.isIdle(clock.now())).toBe(true);
+    expect(wm.advance(clock.now(), undefined)).toBe(T0 + HOUR + 5_000 - 10_000);
+  });
+
+  test('monotonic: an older held event or an old message never moves it back', () => {
+    const clock = new ManualClock(T0 + HOUR);
+    const wm = new ReplicaWatermark(options);
+    const first = wm.advance(clock.now(), undefined);
+    wm.observe(T0, clock.now());
+    expect(wm.advance(clock.now(), T0)).toBe(first);
+    expect(wm.advance(clock.now(), undefined)).toBe(first);
+    wm.raiseTo(first - 1);
+    expect(wm.value).toBe(first);
+  });
+
+  test('never beyond a ceiling: the stale lease of a dead replica whose messages come back here', () => {
+    const clock = new ManualClock(T0 + HOUR);
+    const wm = new ReplicaWatermark(options);
+    expect(wm.advance(clock.now(), undefined, T0 + 5 * MIN)).toBe(T0 + 5 * MIN);
+    clock.advance(MIN);
+    expect(wm.advance(clock.now(), undefined, T0 + 5 * MIN)).toBe(T0 + 5 * MIN);
+    expect(wm.advance(clock.now(), undefined)).toBe(T0 + HOUR + MIN - 10_000);
+  });
+
+  test('never beyond now minus the publish delay: a publish still in flight may be that old', () => {
+    const clock = new ManualClock(T0);
+    const wm = new ReplicaWatermark(options);
+    wm.observe(T0, clock.now());
+    expect(wm.advance(clock.now(), undefined)).toBe(T0 - 10_000);
+  });
+});
+
+describe('leases and the global watermark', () => {
+  const lease = (replicaId: string, watermark: number, renewedAt: number): Lease => ({
+    replicaId,
+    eventType: 'track_played',
+    watermark,
+    renewedAt,
+    ttlMs: 30_000,
+    ackDeadlineMs: 60_000,
+  });
+
+  test('live, then stale (still counted until held messages can come back), then expired', () => {
+    const l = lease('a', T0, T0);
+    expect(leaseState(l, T0 + 29_999)).toBe('live');
+    expect(leaseState(l, T0 + 30_000)).toBe('stale');
+    expect(leaseState(l, T0 + 89_999)).toBe('stale');
+    expect(leaseState(l, T0 + 90_000)).toBe('expired');
+  });
+
+  test('global = min over live and stale leases; expired ones are ignored', () => {
+    const clock = new ManualClock(T0 + 10 * MIN);
+    const leases = [
+      lease('a', T0 + 5 * MIN, clock.now()),
+      lease('b', T0 + 3 * MIN, clock.now() - 40_000), // stale: still counts
+      lease('c', T0, clock.now() - 100_000), // expired: ignored
+    ];
+    expect(globalWatermark(leases, clock.now())).toBe(T0 + 3 * MIN);
+    clock.advance(50_000); // b expires too
+    expect(globalWatermark(leases, clock.now())).toBe(T0 + 5 * MIN);
+  });
+
+  test('monotonic: a lower lease appearing later does not move it back', () => {
+    const now = T0 + 10 * MIN;
+    expect(globalWatermark([lease('a', T0 + 5 * MIN, now), lease('new', T0, now)], now, T0 + 5 * MIN)).toBe(
+      T0 + 5 * MIN,
+    );
+    expect(globalWatermark([], now, T0)).toBe(T0);
+    expect(globalWatermark([], now)).toBeUndefined();
+  });
+
+  test('the closer is the smallest replica id among live leases', () => {
+    const now = T0;
+    expect(closerOf([lease('b', 0, now), lease('a', 0, now - 31_000), lease('c', 0, now)], now)).toBe('b');
+    expect(closerOf([], now)).toBeUndefined();
+  });
+
+  test('a replica that knows nothing publishes null and reads back -Infinity', () => {
+    const l = lease('a', -Infinity, T0);
+    const text = serializeLease(l).toString();
+    expect(JSON.parse(text).watermark).toBeNull();
+    expect(parseLease(Buffer.from(text))).toEqual(l);
+    expect(parseLease(Buffer.from('{"torn'))).toBeUndefined();
+  });
+});

@@ -1,0 +1,407 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import avro from 'avsc';
+import { Defaults } from '@hourglass/common';
+import { freePort, startEmulator, type RunningEmulator } from '@hourglass/emulator';
+import { SchemaRegistry } from '@hourglass/schemas';
+import { createStore, type ObjectStore } from '@hourglass/storage';
+import { start as startGcsFake, type RunningGcsFake } from '@hourglass/gcs-fake';
+import { HourglassClient, EventGenerator, type SendReport } from '@hourglass/client';
+import { provisionTopology } from '@hourglass/cli';
+
+/**
+ * The nothing-lost harness: the whole pipeline as real processes — its own Pub/Sub
+ * emulator, the built gateway (services/gateway/dist/server.js) and consumer replicas
+ * (services/consumer/dist/main.js), a local or GCS-fake store — driven by the real
+ * client, with a ledger of every event id sent and acknowledged. `tally()` reads every
+ * closed window back with a plain Avro reader and counts lost, duplicated and unexpected.
+ */
+const ROOT = resolve(__dirname, '..', '..');
+export const EVENT_TYPES = ['track_played', 'ab_exposure'];
+export const WINDOW_MS = 60_000;
+export const GRACE = '3s';
+export const PUBLISH_TIMEOUT = '2s';
+
+export interface PipelineOptions {
+  consumers: number;
+  store: 'local' | 'gcs';
+  consumerEnv?: Record<string, string>;
+}
+
+export class ServiceProcess {
+  child: ChildProcess;
+  constructor(
+    readonly name: string,
+    private readonly script: string,
+    private readonly env: NodeJS.ProcessEnv,
+    readonly logFile: string,
+  ) {
+    this.child = this.spawn();
+  }
+
+  private spawn(): ChildProcess {
+    const out = openSync(this.logFile, 'a');
+    return spawn(process.execPath, [join(ROOT, this.script)], { env: this.env, stdio: ['ignore', out, out] });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  restart(extraEnv: Record<string, string> = {}): void {
+    if (this.running) throw new Error(`${this.name} is still running`);
+    Object.assign(this.env, extraEnv);
+    for (const k of Object.keys(extraEnv)) if (extraEnv[k] === '') delete this.env[k];
+    this.child = this.spawn();
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.running) this.child.kill(sig);
+  }
+
+  async exited(timeoutMs = 60_000): Promise<void> {
+    if (!this.running) return;
+    await new Promise<void>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`${this.name} did not exit within ${timeoutMs} ms`)), timeoutMs);
+      this.child.once('exit', () => {
+        clearTimeout(timer);
+        res();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.signal('SIGCONT');
+    this.signal('SIGTERM');
+    await this.exited(30_000).catch(() => this.signal('SIGKILL'));
+  }
+}
+
+export async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).ok) return;
+    } catch {
+      /* not yet */
+    }
+    await sleep(200);
+  }
+  throw new Error(`${url} not ready after ${timeoutMs} ms`);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class Pipeline {
+  readonly registry = SchemaRegistry.load(join(ROOT, 'schemas'));
+  readonly consumers: ServiceProcess[] = [];
+  gateway!: ServiceProcess;
+  gatewayUrl = '';
+  store!: ObjectStore;
+  private storeUrl = '';
+  private gcs: RunningGcsFake | undefined;
+  emulator!: RunningEmulator;
+  readonly dir = mkdtempSync(join(tmpdir(), 'hg-faults-'));
+  private baseEnv: NodeJS.ProcessEnv = {};
+
+  static async start(options: PipelineOptions): Promise<Pipeline> {
+    const p = new Pipeline();
+    await p.init(options);
+    return p;
+  }
+
+  private async init(o: PipelineOptions): Promise<void> {
+    this.emulator = await startEmulator({ heapMb: 1024, logFile: join(this.dir, 'emulator.log') });
+    // This jest worker talks only to this scenario's emulator (each scenario is its own file).
+    process.env.PUBSUB_EMULATOR_HOST = this.emulator.host;
+    process.env.METADATA_SERVER_DETECTION = 'none';
+    // Every type: the gateway is ready only when all its topics exist; the consumers serve EVENT_TYPES.
+    await provisionTopology({
+      projectId: Defaults.projectId,
+      prefix: Defaults.prefix,
+      eventTypes: this.registry.eventTypes(),
+    });
+    this.baseEnv = {
+      ...process.env,
+      PUBSUB_EMULATOR_HOST: this.emulator.host,
+      METADATA_SERVER_DETECTION: 'none',
+      HOURGLASS_SCHEMAS_DIR: join(ROOT, 'schemas'),
+      HOURGLASS_PUBLISH_TIMEOUT: PUBLISH_TIMEOUT,
+      HOURGLASS_LOG_LEVEL: 'info',
+    };
+    if (o.store === 'gcs') {
+      this.gcs = await startGcsFake({ buckets: ['hourglass-faults'] });
+      this.baseEnv.STORAGE_EMULATOR_HOST = this.gcs.url;
+      this.storeUrl = 'gs://hourglass-faults/data';
+      process.env.STORAGE_EMULATOR_HOST = this.gcs.url;
+    } else {
+      this.storeUrl = join(this.dir, 'data');
+    }
+    this.store = createStore(this.storeUrl);
+    await this.startGateway();
+    for (let i = 0; i < o.consumers; i++) await this.addConsumer(o.consumerEnv ?? {});
+  }
+
+  get gcsFake(): RunningGcsFake | undefined {
+    return this.gcs;
+  }
+
+  async startGateway(): Promise<void> {
+    const port = this.gatewayUrl ? Number(new URL(this.gatewayUrl).port) : await freePort();
+    this.gatewayUrl = `http://127.0.0.1:${port}`;
+    this.gateway = new ServiceProcess(
+      'gateway',
+      'services/gateway/dist/server.js',
+      {
+        ...this.baseEnv,
+        HOURGLASS_GATEWAY_PORT: String(port),
+        HOURGLASS_AUTH: 'disabled',
+        HOURGLASS_GATEWAY_ID: 'gw-faults',
+      },
+      join(this.dir, 'gateway.log'),
+    );
+    await waitReady(`${this.gatewayUrl}/readyz`);
+  }
+
+  async addConsumer(extraEnv: Record<string, string> = {}): Promise<ServiceProcess> {
+    const i = this.consumers.length;
+    const port = await freePort();
+    const c = new ServiceProcess(
+      `consumer-${i}`,
+      'services/consumer/dist/main.js',
+      {
+        ...this.baseEnv,
+        HOURGLASS_STORE: this.storeUrl,
+        HOURGLASS_EVENT_TYPES: EVENT_TYPES.join(','),
+        HOURGLASS_WINDOW: '1m',
+        HOURGLASS_GRACE: GRACE,
+        HOURGLASS_IDLE_AFTER: '1s',
+        HOURGLASS_STAGE_MAX_AGE: '500ms',
+        HOURGLASS_TICK: '500ms',
+        HOURGLASS_LEASE_TTL: '5s',
+        HOURGLASS_ACK_DEADLINE: '10s',
+        HOURGLASS_MAX_ACK_EXTENSION: '10s',
+        HOURGLASS_REPLICA_ID: `replica-${i}`,
+        HOURGLASS_CONSUMER_PORT: String(port),
+        ...extraEnv,
+      },
+      join(this.dir, `consumer-${i}.log`),
+    );
+    this.consumers.push(c);
+    await waitReady(`http://127.0.0.1:${port}/readyz`);
+    return c;
+  }
+
+  log(name: string): string {
+    try {
+      return readFileSync(join(this.dir, `${name}.log`), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.consumers) await c.stop();
+    await this.gateway?.stop();
+    await this.emulator?.stop();
+    await this.gcs?.stop();
+    if (!process.env.HOURGLASS_KEEP_FAULT_DIRS) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Every id sent and how the gateway answered it, across all sends of a scenario. */
+export class Ledger {
+  readonly sent = new Set<string>();
+  readonly accepted = new Set<string>();
+  readonly rejected = new Set<string>();
+  readonly failed = new Set<string>();
+  retried = 0;
+  firstSendMs = Number.POSITIVE_INFINITY;
+  lastAnswerMs = 0;
+
+  record(report: SendReport, startedMs: number): void {
+    this.firstSendMs = Math.min(this.firstSendMs, startedMs);
+    this.lastAnswerMs = Math.max(this.lastAnswerMs, Date.now());
+    this.retried += report.retried;
+    for (const o of report.outcomes) {
+      this.sent.add(o.id);
+      if (o.status === 'accepted') this.accepted.add(o.id);
+      else if (o.status === 'rejected') this.rejected.add(o.id);
+      else this.failed.add(o.id);
+    }
+  }
+}
+
+/**
+ * Sends generated events at `ratePerSec` for `durationMs` (batches of 200, in parallel
+ * rounds), calling `during(elapsedMs)` between rounds so a scenario can inject faults.
+ * Resolves once every send — including the client's retries — has its final answer.
+ */
+export async function runTraffic(
+  p: Pipeline,
+  ledger: Ledger,
+  o: { durationMs: number; ratePerSec: number; during?: (elapsedMs: number) => Promise<void> | void },
+): Promise<void> {
+  const client = new HourglassClient({
+    url: p.gatewayUrl,
+    batchSize: 200,
+    concurrency: 4,
+    deadlineMs: 90_000,
+    maxBackoffMs: 2000,
+  });
+  const generator = new EventGenerator(p.registry, { types: EVENT_TYPES, seed: 42 });
+  const started = Date.now();
+  const inflight = new Set<Promise<void>>();
+  const roundMs = 250;
+  try {
+    while (Date.now() - started < o.durationMs) {
+      const roundStart = Date.now();
+      await o.during?.(roundStart - started);
+      const n = Math.max(1, Math.round((o.ratePerSec * roundMs) / 1000));
+      const sendStart = Date.now();
+      const job = client.send(generator.batch(n)).then((r) => ledger.record(r, sendStart));
+      inflight.add(job);
+      void job.finally(() => inflight.delete(job));
+      await sleep(Math.max(0, roundMs - (Date.now() - roundStart)));
+    }
+    await Promise.all(inflight);
+  } finally {
+    client.close();
+  }
+}
+
+export interface Tally {
+  sent: number;
+  accepted: number;
+  rejected: number;
+  failedAtDeadline: number;
+  stored: number;
+  late: number;
+  lost: number;
+  duplicated: number;
+  unexpected: number;
+  windows: number;
+  manifestMismatches: string[];
+}
+
+/** Waits until every window from the first send to the last answer has its _SUCCESS. */
+export async function waitForClosedWindows(p: Pipeline, ledger: Ledger, timeoutMs = 180_000): Promise<void> {
+  const first = Math.floor(ledger.firstSendMs / WINDOW_MS) * WINDOW_MS;
+  const last = Math.floor(ledger.lastAnswerMs / WINDOW_MS) * WINDOW_MS;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const missing: string[] = [];
+    for (const type of EVENT_TYPES) {
+      for (let w = first; w <= last; w += WINDOW_MS) {
+        if (!(await p.store.exists(`${partition(type, w)}/_SUCCESS`)))
+          missing.push(`${type}@${new Date(w).toISOString()}`);
+      }
+    }
+    if (missing.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`windows not closed within ${timeoutMs} ms: ${missing.join(', ')}`);
+    await sleep(1000);
+  }
+}
+
+export function partition(type: string, windowStart: number): string {
+  const d = new Date(windowStart);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${type}/dt=${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}/hour=${pad(d.getUTCHours())}/minute=${pad(d.getUTCMinutes())}`;
+}
+
+interface ManifestLike {
+  files: { path: string; records: number }[];
+  counts: { records: number; late: number };
+}
+
+/**
+ * Tallies once every window of the traffic has closed; while acked events are still
+ * missing it keeps waiting (up to `settleMs`) for them to show up as late events in later
+ * windows — a message redelivered after its window closed is late, not lost.
+ */
+export async function settle(p: Pipeline, ledger: Ledger, settleMs = 150_000): Promise<Tally> {
+  await waitForClosedWindows(p, ledger);
+  const deadline = Date.now() + settleMs;
+  for (;;) {
+    const t = await tally(p, ledger);
+    if (t.lost === 0 || Date.now() > deadline) return t;
+    await sleep(5000);
+  }
+}
+
+/** Reads every closed window with a plain Avro reader (schema from the file only) and counts. */
+export async function tally(p: Pipeline, ledger: Ledger): Promise<Tally> {
+  const seen = new Map<string, number>();
+  let stored = 0;
+  let late = 0;
+  let windows = 0;
+  const manifestMismatches: string[] = [];
+  for (const type of EVENT_TYPES) {
+    for (const o of await p.store.list(`${type}/`)) {
+      if (!o.name.endsWith('/_SUCCESS')) continue;
+      windows++;
+      const m = JSON.parse((await p.store.get(o.name))!.toString('utf8')) as ManifestLike;
+      late += m.counts.late;
+      let inWindow = 0;
+      for (const f of m.files) {
+        const records = await readContainer((await p.store.get(f.path))!);
+        if (records.length !== f.records)
+          manifestMismatches.push(`${f.path}: manifest ${f.records}, file ${records.length}`);
+        inWindow += records.length;
+        for (const r of records) seen.set(r.meta.event_id, (seen.get(r.meta.event_id) ?? 0) + 1);
+      }
+      if (inWindow !== m.counts.records)
+        manifestMismatches.push(`${o.name}: manifest ${m.counts.records}, files ${inWindow}`);
+      stored += inWindow;
+    }
+  }
+  let lost = 0;
+  for (const id of ledger.accepted) if (!seen.has(id)) lost++;
+  let duplicated = 0;
+  let unexpected = 0;
+  for (const [id, n] of seen) {
+    if (n > 1) duplicated += n - 1;
+    if (!ledger.sent.has(id)) unexpected++;
+  }
+  return {
+    sent: ledger.sent.size,
+    accepted: ledger.accepted.size,
+    rejected: ledger.rejected.size,
+    failedAtDeadline: ledger.failed.size,
+    stored,
+    late,
+    lost,
+    duplicated,
+    unexpected,
+    windows,
+    manifestMismatches,
+  };
+}
+
+async function readContainer(buf: Buffer): Promise<{ meta: { event_id: string } }[]> {
+  return new Promise((res, rej) => {
+    const out: { meta: { event_id: string } }[] = [];
+    const decoder = new avro.streams.BlockDecoder();
+    decoder.on('data', (r: { meta: { event_id: string } }) => out.push(r));
+    decoder.on('end', () => res(out));
+    decoder.on('error', rej);
+    decoder.end(buf);
+  });
+}
+
+/** One line for the test log, Jepsen style. */
+export function describeTally(name: string, t: Tally): string {
+  return (
+    `${name}: sent ${t.sent}, acked ${t.accepted}, rejected ${t.rejected}, failed-at-deadline ${t.failedAtDeadline}, ` +
+    `stored ${t.stored} (late ${t.late}) in ${t.windows} closed windows, lost ${t.lost}, duplicated ${t.duplicated}, unexpected ${t.unexpected}`
+  );
+}
+
+/** CI runs the short form; `make test-faults` sets HOURGLASS_FAULTS=full for longer loads. */
+export const FULL = process.env.HOURGLASS_FAULTS === 'full';

@@ -1,0 +1,44 @@
+import { Ledger, Pipeline, describeTally, runTraffic, settle, FULL } from './pipeline';
+
+/**
+ * Pub/Sub unreachable for ten seconds under load. The emulator keeps messages only in
+ * memory, so killing it would lose what Cloud Pub/Sub would have kept durably; instead we
+ * freeze its JVM (SIGSTOP/SIGCONT): publishes time out, the gateway answers `retry`,
+ * the consumer's pulls stall. Clients retry with the same ids; nothing accepted is lost.
+ * (tests/gateway covers a real emulator stop and restart for the gateway alone.)
+ */
+jest.setTimeout(420_000);
+
+test('Pub/Sub frozen for 10 s under load: clients retry, lost 0, duplicated 0', async () => {
+  const p = await Pipeline.start({ consumers: 1, store: 'local' });
+  const ledger = new Ledger();
+  try {
+    let frozenAt: number | undefined;
+    let thawed = false;
+    await runTraffic(p, ledger, {
+      durationMs: FULL ? 90_000 : 30_000,
+      ratePerSec: FULL ? 4000 : 2000,
+      during: (elapsed) => {
+        if (frozenAt === undefined && elapsed > 8_000) {
+          frozenAt = elapsed;
+          process.kill(p.emulator.pid, 'SIGSTOP');
+        } else if (frozenAt !== undefined && !thawed && elapsed - frozenAt >= 10_000) {
+          thawed = true;
+          process.kill(p.emulator.pid, 'SIGCONT');
+        }
+      },
+    });
+    expect(thawed).toBe(true);
+    const t = await settle(p, ledger);
+    process.stdout.write(`${describeTally('pubsub-frozen-10s', t)}, client re-sends ${ledger.retried}\n`);
+    expect(ledger.retried).toBeGreaterThan(0);
+    expect(t.failedAtDeadline).toBe(0);
+    expect(t.manifestMismatches).toEqual([]);
+    expect(t.lost).toBe(0);
+    expect(t.duplicated).toBe(0);
+    expect(t.unexpected).toBe(0);
+  } finally {
+    process.kill(p.emulator.pid, 'SIGCONT');
+    await p.stop();
+  }
+});
