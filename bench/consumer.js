@@ -20,6 +20,7 @@
  * (default: start one with BENCH_EMULATOR_HEAP_MB, default 3072), BENCH_CONSUMER_ENV='{"K":"V"}'.
  */
 const { spawn } = require('node:child_process');
+const { rssMb } = require('./lib.js');
 const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir, cpus, loadavg } = require('node:os');
 const path = require('node:path');
@@ -40,15 +41,6 @@ const TYPE = 'track_played';
 const MINUTE = 60_000;
 const resultsDir = path.join(root, 'bench', 'results');
 const prefix = `bench${randomBytes(3).toString('hex')}`;
-
-function rssMb(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
 
 function cpuSeconds(pid) {
   try {

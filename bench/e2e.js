@@ -12,6 +12,7 @@
  * (bench/ceilings.js: avsc, disk, emulator publish rate). Writes bench/results/e2e.json.
  */
 const { spawn } = require('node:child_process');
+const { rssMb } = require('./lib.js');
 const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, readdirSync } = require('node:fs');
 const { tmpdir, cpus, loadavg } = require('node:os');
 const path = require('node:path');
@@ -30,15 +31,6 @@ const graceSeconds = 10;
 const resultsDir = path.join(root, 'bench', 'results');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function rssMb(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
 
 function spawnService(script, env, log) {
   const out = require('node:fs').openSync(log, 'a');

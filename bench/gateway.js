@@ -17,6 +17,7 @@
  * write a --cpu-prof of the gateway to bench/results/, BENCH_GATEWAY_ENV='{"K":"V"}' for extra settings.
  */
 const { spawn } = require('node:child_process');
+const { rssMb } = require('./lib.js');
 const { mkdirSync, readFileSync, writeFileSync, mkdtempSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const path = require('node:path');
@@ -32,15 +33,6 @@ const concurrency = Number(process.env.BENCH_CONCURRENCY || 64);
 const resultsDir = path.join(root, 'bench', 'results');
 const prefix = `bench${randomBytes(3).toString('hex')}`;
 const TICKS = 100; // /proc clock ticks per second on Linux
-
-function rssMb(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
 
 /** CPU seconds of a process, or of one of its threads when `tid` is given. */
 function cpuSeconds(pid, tid) {

@@ -395,6 +395,15 @@ async function readContainer(buf: Buffer): Promise<{ meta: { event_id: string } 
   });
 }
 
+/** The nothing-lost verdict every scenario ends with: prints the tally, then asserts. */
+export function expectNothingLost(name: string, t: Tally, extra = ''): void {
+  process.stdout.write(`${describeTally(name, t)}${extra}\n`);
+  expect(t.manifestMismatches).toEqual([]);
+  expect(t.lost).toBe(0);
+  expect(t.duplicated).toBe(0);
+  expect(t.unexpected).toBe(0);
+}
+
 /** One line for the test log, Jepsen style. */
 export function describeTally(name: string, t: Tally): string {
   return (
