@@ -1,10 +1,15 @@
 import { Ledger, Pipeline, expectNothingLost, runTraffic, settle, sleep, FULL } from './pipeline';
 
 /**
- * A consumer SIGKILLed mid-window (held messages unacked, staged files half written), then
+ * A consumer SIGKILLed mid-window (holding messages not yet in a durable staged file),
  * restarted with a crash hook that kills it again right after it writes its first final
  * file (mid-finalize), then restarted for good. Every acked event must be in a closed
- * window exactly once.
+ * window exactly once, and the crashed finalize must be completed by the rerun.
+ *
+ * The kill comes right after the last publish: this emulator (it logs NoSuchMethodError in
+ * onRstStreamRead when a subscriber's connection is reset) can park messages published
+ * *after* a subscriber died on the dead stream for minutes, which Cloud Pub/Sub does not
+ * do. Kills under continuing traffic are covered by two-replicas.test.ts.
  */
 jest.setTimeout(420_000);
 
@@ -13,22 +18,13 @@ test('consumer SIGKILL mid-window and mid-finalize: lost 0, duplicated 0', async
   const ledger = new Ledger();
   try {
     const consumer = p.consumers[0]!;
-    let killedMidWindow = false;
-    await runTraffic(p, ledger, {
-      durationMs: FULL ? 90_000 : 25_000,
-      ratePerSec: FULL ? 4000 : 2000,
-      during: async (elapsed) => {
-        if (!killedMidWindow && elapsed > 8_000) {
-          killedMidWindow = true;
-          consumer.signal('SIGKILL');
-          await consumer.exited();
-          // Mid-finalize: the restarted replica kills itself after its first final file.
-          consumer.restart({ HOURGLASS_TEST_CRASH_AFTER: 'part-written' });
-        }
-      },
-    });
-    // Wait for the hook to fire (it fires at the first finalize), then restart without it.
-    await consumer.exited(150_000);
+    await runTraffic(p, ledger, { durationMs: FULL ? 90_000 : 25_000, ratePerSec: FULL ? 4000 : 2000 });
+    // Mid-window: the window is open and the consumer still holds the last part files' messages.
+    consumer.signal('SIGKILL');
+    await consumer.exited();
+    // Mid-finalize: the restarted replica kills itself after its first final file.
+    consumer.restart({ HOURGLASS_TEST_CRASH_AFTER: 'part-written' });
+    await consumer.exited(180_000);
     expect(p.log('consumer-0')).toContain('HOURGLASS_TEST_CRASH_AFTER');
     consumer.restart({ HOURGLASS_TEST_CRASH_AFTER: '' });
     await sleep(1000);
