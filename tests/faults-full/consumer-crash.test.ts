@@ -1,4 +1,4 @@
-import { Ledger, Pipeline, expectNothingLost, runTraffic, settle, sleep, FULL } from './pipeline';
+import { Ledger, Pipeline, expectNothingLost, runTraffic, settle, sleep, FULL } from '../faults/pipeline';
 
 /**
  * A consumer SIGKILLed mid-window (holding messages not yet in a durable staged file),
@@ -6,10 +6,12 @@ import { Ledger, Pipeline, expectNothingLost, runTraffic, settle, sleep, FULL } 
  * file (mid-finalize), then restarted for good. Every acked event must be in a closed
  * window exactly once, and the crashed finalize must be completed by the rerun.
  *
- * The kill comes right after the last publish: this emulator (it logs NoSuchMethodError in
- * onRstStreamRead when a subscriber's connection is reset) can park messages published
- * *after* a subscriber died on the dead stream for minutes, which Cloud Pub/Sub does not
- * do. Kills under continuing traffic are covered by two-replicas.test.ts.
+ * Not in CI's `make test` (only `make test-faults`): this emulator logs NoSuchMethodError in
+ * onRstStreamRead when a subscriber's connection is reset, and then sometimes never hands the
+ * dead subscriber's unacked messages to the restarted one within minutes (2 of 4 runs in the
+ * CI form left 45 and 500 acked events undelivered by Pub/Sub after 150 s; 3 local runs
+ * passed). Cloud Pub/Sub redelivers after the ack deadline. The same kill is covered in CI by
+ * tests/consumer/crash.test.ts (published before the kill) and tests/faults/two-replicas.test.ts.
  */
 jest.setTimeout(420_000);
 
