@@ -25,7 +25,8 @@ lint: build ## type-check tests, eslint, prettier, terraform fmt, infra inputs c
 	node packages/cli/bin/hourglass.js infra check
 
 test: build ## run every test (starts its own Pub/Sub emulator)
-	npx jest --ci
+	@mkdir -p .run
+	npx jest --ci --json --outputFile=.run/jest-results.json
 
 run: build ## start emulator, topics, gateway and consumer on local defaults (Ctrl-C stops all)
 	bash scripts/run.sh
