@@ -10,6 +10,7 @@
  * file durable, an upper bound of answer → staged), how long after its end + grace each
  * window closed, RSS of every process, and the raw ceilings of the same run
  * (bench/ceilings.js: avsc, disk, emulator publish rate). Writes bench/results/e2e.json.
+ * BENCH_E2E_CONSUMER_ENV='{"HOURGLASS_STAGE_MAX_AGE":"500ms"}' overrides consumer settings.
  */
 const { spawn } = require('node:child_process');
 const { rssMb } = require('./lib.js');
@@ -143,6 +144,7 @@ async function main() {
         HOURGLASS_GRACE: `${graceSeconds}s`,
         HOURGLASS_CONSUMER_PORT: String(consumerPort),
         HOURGLASS_IDLE_AFTER: '2s',
+        ...JSON.parse(process.env.BENCH_E2E_CONSUMER_ENV || '{}'),
         HOURGLASS_LOG_LEVEL: 'warn',
       },
       path.join(work, 'consumer.log'),
@@ -211,7 +213,13 @@ async function main() {
         : null;
     const result = {
       machine: { cpus: cpus().length, node: process.version, loadavg: loadavg() },
-      settings: { offeredEventsPerSec: rate, seconds, window: '1m', graceSeconds },
+      settings: {
+        offeredEventsPerSec: rate,
+        seconds,
+        window: '1m',
+        graceSeconds,
+        consumerEnv: JSON.parse(process.env.BENCH_E2E_CONSUMER_ENV || '{}'),
+      },
       ceilings,
       acceptedPerSec: load.acceptedPerSecond,
       statuses: load.statuses,
