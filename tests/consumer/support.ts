@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import avro from 'avsc';
 import { PubSub } from '@google-cloud/pubsub';
-import { Defaults, resourceNames } from '@hourglass/common';
+import { Defaults, resourceNames, seededRandom } from '@hourglass/common';
 import { type EventRecord, type SchemaRegistry, type SchemaVersion, encodeRecords } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import { type Manifest, assignWindow, parseManifest } from '@hourglass/consumer';
@@ -22,18 +22,6 @@ export function uniquePrefix(): string {
 
 export function tempDir(label: string): string {
   return mkdtempSync(join(tmpdir(), `hourglass-${label}-`));
-}
-
-/** A deterministic pseudo-random generator, so a failing run can be replayed. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A valid record of `version` of a type, with the given id and gateway time. */
@@ -85,7 +73,7 @@ export function generateBundles(
   eventType: string,
   options: { events: number; start: number; spanMs: number; maxBundle: number; dupRate: number; seed: number },
 ): { bundles: Bundle[]; distinct: PublishedEvent[] } {
-  const random = rng(options.seed);
+  const random = seededRandom(options.seed);
   const versions = registry.get(eventType).versions;
   const distinct: PublishedEvent[] = [];
   const items: { id: string; ts: number; n: number }[] = [];

@@ -1,4 +1,5 @@
 import avro from 'avsc';
+import { seededRandom } from '@hourglass/common';
 import type { SchemaRegistry } from '@hourglass/schemas';
 import type { ClientEvent } from './client.js';
 
@@ -20,18 +21,6 @@ const WORDS = ['love', 'night', 'summer', 'rock', 'jazz', 'chill', 'workout', 'f
 const CURRENCIES = ['USD', 'EUR', 'SEK', 'GBP', 'BRL', 'JPY'];
 const VARIANTS = ['control', 'A', 'B', 'C'];
 const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-
-/** mulberry32: tiny, fast, good enough for test data. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class EventGenerator {
   private readonly rnd: () => number;

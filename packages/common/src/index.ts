@@ -6,3 +6,4 @@ export * from './logger.js';
 export * from './defaults.js';
 export * from './config.js';
 export * from './telemetry.js';
+export * from './random.js';

@@ -1,4 +1,4 @@
-import { seededRandom } from './random.js';
+import { seededRandom } from '@hourglass/common';
 import { type Route, UploadRoutes, WriteRoutes } from './routes.js';
 
 /** Which requests a fault applies to; all routes when `routes` is absent. */

@@ -1,5 +1,5 @@
 import { deflateRawSync } from 'node:zlib';
-import { isHourglassError, type ErrorCode } from '@hourglass/common';
+import { isHourglassError, seededRandom, type ErrorCode } from '@hourglass/common';
 import {
   Attr,
   SchemaRegistry,
@@ -23,18 +23,6 @@ const batchSizes = [1, 2, 37, 1000];
 
 function randomRecords(version: SchemaVersion, n: number): EventRecord[] {
   return Array.from({ length: n }, () => version.type.random() as unknown as EventRecord);
-}
-
-/** Deterministic PRNG (mulberry32) so a failing mutation can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Runs decode and returns the error code it threw, failing on anything but an HourglassError. */
@@ -182,7 +170,7 @@ describe('corrupt messages end in a catalogued error', () => {
 
   test('random byte damage either decodes or throws a catalogued error, never a raw exception', () => {
     const seed = 20240601;
-    const random = prng(seed);
+    const random = seededRandom(seed);
     const outcomes = new Map<string, number>();
     for (const v of newest) {
       for (let i = 0; i < 200; i++) {

@@ -1,4 +1,7 @@
-/** mulberry32: a tiny seeded PRNG, so a fault schedule replays identically from its seed. */
+/**
+ * mulberry32: a tiny seeded PRNG. Test data, load generators and fault schedules use it so
+ * that a run replays identically from its seed. Not for anything secret.
+ */
 export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
