@@ -23,7 +23,7 @@ const dist = (p) => require(path.join(root, p, 'dist/index.js'));
 const { startEmulator, freePort } = dist('packages/emulator');
 const { SchemaRegistry } = dist('packages/schemas');
 const { Defaults } = dist('packages/common');
-const { provisionTopology } = dist('packages/cli');
+const { provisionTopology, waitReady } = dist('packages/cli');
 const { measureCeilings } = require('./ceilings.js');
 
 const seconds = Number(process.env.BENCH_E2E_SECONDS || 60);
@@ -39,18 +39,6 @@ function spawnService(script, env, log) {
     env: { ...process.env, ...env },
     stdio: ['ignore', out, out],
   });
-}
-
-async function waitReady(url) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      /* not yet */
-    }
-    await sleep(200);
-  }
-  throw new Error(`${url} not ready`);
 }
 
 async function metrics(port) {

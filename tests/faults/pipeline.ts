@@ -2,14 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import avro from 'avsc';
 import { Defaults } from '@hourglass/common';
 import { freePort, startEmulator, type RunningEmulator } from '@hourglass/emulator';
 import { SchemaRegistry } from '@hourglass/schemas';
 import { createStore, type ObjectStore } from '@hourglass/storage';
 import { start as startGcsFake, type RunningGcsFake } from '@hourglass/gcs-fake';
 import { HourglassClient, EventGenerator, type SendReport } from '@hourglass/client';
-import { provisionTopology } from '@hourglass/cli';
+import { decodeContainer, provisionTopology, waitReady } from '@hourglass/cli';
+import { manifestName, parseManifest } from '@hourglass/consumer';
 
 /**
  * The nothing-lost harness: the whole pipeline as real processes — its own Pub/Sub
@@ -81,19 +81,6 @@ export class ServiceProcess {
     this.signal('SIGTERM');
     await this.exited(30_000).catch(() => this.signal('SIGKILL'));
   }
-}
-
-export async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).ok) return;
-    } catch {
-      /* not yet */
-    }
-    await sleep(200);
-  }
-  throw new Error(`${url} not ready after ${timeoutMs} ms`);
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -299,7 +286,7 @@ export async function waitForClosedWindows(p: Pipeline, ledger: Ledger, timeoutM
     const missing: string[] = [];
     for (const type of EVENT_TYPES) {
       for (let w = first; w <= last; w += WINDOW_MS) {
-        if (!(await p.store.exists(`${partition(type, w)}/_SUCCESS`)))
+        if (!(await p.store.exists(manifestName(type, { start: w, end: w + WINDOW_MS }))))
           missing.push(`${type}@${new Date(w).toISOString()}`);
       }
     }
@@ -307,17 +294,6 @@ export async function waitForClosedWindows(p: Pipeline, ledger: Ledger, timeoutM
     if (Date.now() > deadline) throw new Error(`windows not closed within ${timeoutMs} ms: ${missing.join(', ')}`);
     await sleep(1000);
   }
-}
-
-export function partition(type: string, windowStart: number): string {
-  const d = new Date(windowStart);
-  const pad = (n: number): string => String(n).padStart(2, '0');
-  return `${type}/dt=${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}/hour=${pad(d.getUTCHours())}/minute=${pad(d.getUTCMinutes())}`;
-}
-
-interface ManifestLike {
-  files: { path: string; records: number }[];
-  counts: { records: number; late: number };
 }
 
 /**
@@ -346,11 +322,11 @@ export async function tally(p: Pipeline, ledger: Ledger): Promise<Tally> {
     for (const o of await p.store.list(`${type}/`)) {
       if (!o.name.endsWith('/_SUCCESS')) continue;
       windows++;
-      const m = JSON.parse((await p.store.get(o.name))!.toString('utf8')) as ManifestLike;
+      const m = parseManifest((await p.store.get(o.name))!, o.name);
       late += m.counts.late;
       let inWindow = 0;
       for (const f of m.files) {
-        const records = await readContainer((await p.store.get(f.path))!);
+        const records = (await decodeContainer((await p.store.get(f.path))!)) as { meta: { event_id: string } }[];
         if (records.length !== f.records)
           manifestMismatches.push(`${f.path}: manifest ${f.records}, file ${records.length}`);
         inWindow += records.length;
@@ -382,17 +358,6 @@ export async function tally(p: Pipeline, ledger: Ledger): Promise<Tally> {
     windows,
     manifestMismatches,
   };
-}
-
-async function readContainer(buf: Buffer): Promise<{ meta: { event_id: string } }[]> {
-  return new Promise((res, rej) => {
-    const out: { meta: { event_id: string } }[] = [];
-    const decoder = new avro.streams.BlockDecoder();
-    decoder.on('data', (r: { meta: { event_id: string } }) => out.push(r));
-    decoder.on('end', () => res(out));
-    decoder.on('error', rej);
-    decoder.end(buf);
-  });
 }
 
 /** The nothing-lost verdict every scenario ends with: prints the tally, then asserts. */

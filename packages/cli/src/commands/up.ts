@@ -8,6 +8,7 @@ import { startEmulator, type RunningEmulator } from '@hourglass/emulator';
 import { SchemaRegistry } from '@hourglass/schemas';
 import { sha256Hex } from '@hourglass/gateway';
 import { provisionTopology } from '../provision.js';
+import { stopChild, waitReady } from '../processes.js';
 import { repoRoot } from '../paths.js';
 import { runDemoTraffic } from './demo-traffic.js';
 import { watchClosedWindows } from './window-watch.js';
@@ -150,27 +151,4 @@ function startService(
 ): ChildProcess {
   const out = openSync(resolve(runDir, `${name}.log`), 'a');
   return spawn(process.execPath, [resolve(root, script)], { env, stdio: ['ignore', out, out] });
-}
-
-async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${url} did not become ready within ${timeoutMs / 1000}s`);
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(killer);
 }
