@@ -10,21 +10,10 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { randomUUID } = require('node:crypto');
 
-function sampleTrackPlayed(i) {
-  return {
-    meta: { event_id: randomUUID(), gateway_ts: 1_800_000_000_000 + i, client_ts: null, gateway_id: 'bench-gw' },
-    user_id: `user-${i % 100000}`,
-    track_id: `spotify:track:${(i * 7919) % 1000000}`,
-    ms_played: 180000 + (i % 1000),
-    reason_start: 'TRACK_DONE',
-    reason_end: 'TRACK_DONE',
-    shuffle: i % 2 === 0,
-    platform: 'ANDROID',
-    country: 'SE',
-    offline: false,
-    context_uri: null,
-  };
-}
+const { trackPlayed } = require('./lib.js');
+
+/** Records of the same shape the consumer benchmark publishes. */
+const sampleTrackPlayed = (i) => trackPlayed(i, 1_800_000_000_000 + i);
 
 function timeIt(seconds, fn) {
   const end = process.hrtime.bigint() + BigInt(Math.round(seconds * 1e9));

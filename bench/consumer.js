@@ -20,11 +20,11 @@
  * (default: start one with BENCH_EMULATOR_HEAP_MB, default 3072), BENCH_CONSUMER_ENV='{"K":"V"}'.
  */
 const { spawn } = require('node:child_process');
-const { rssMb } = require('./lib.js');
+const { rssMb, trackPlayed: record } = require('./lib.js');
 const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir, cpus, loadavg } = require('node:os');
 const path = require('node:path');
-const { randomBytes, randomUUID } = require('node:crypto');
+const { randomBytes } = require('node:crypto');
 
 const root = path.join(__dirname, '..');
 const dist = (p) => require(path.join(root, p, 'dist/index.js'));
@@ -49,22 +49,6 @@ function cpuSeconds(pid) {
   } catch {
     return 0;
   }
-}
-
-function record(i, ts) {
-  return {
-    meta: { event_id: randomUUID(), gateway_ts: ts, client_ts: ts - 250, gateway_id: 'bench-gw' },
-    user_id: `user-${i % 100000}`,
-    track_id: `spotify:track:${(i * 7919) % 1000000}`,
-    ms_played: 180000 + (i % 1000),
-    reason_start: 'TRACK_DONE',
-    reason_end: 'TRACK_DONE',
-    shuffle: i % 2 === 0,
-    platform: 'ANDROID',
-    country: 'SE',
-    offline: false,
-    context_uri: i % 3 ? null : `spotify:playlist:${i % 5000}`,
-  };
 }
 
 /** Every bundle of the backlog, encoded once and used by both the publisher and the ceiling. */

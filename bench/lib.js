@@ -1,6 +1,7 @@
 'use strict';
 /** Small helpers shared by the benchmarks. */
 const { readFileSync } = require('node:fs');
+const { randomUUID } = require('node:crypto');
 
 /** Resident set size of a process in MB, from /proc (0 once it has exited). */
 function rssMb(pid) {
@@ -12,4 +13,21 @@ function rssMb(pid) {
   }
 }
 
-module.exports = { rssMb };
+/** A realistic track_played record (newest schema) for event number `i`, stamped `gatewayTs`. */
+function trackPlayed(i, gatewayTs) {
+  return {
+    meta: { event_id: randomUUID(), gateway_ts: gatewayTs, client_ts: gatewayTs - 250, gateway_id: 'bench-gw' },
+    user_id: `user-${i % 100000}`,
+    track_id: `spotify:track:${(i * 7919) % 1000000}`,
+    ms_played: 180000 + (i % 1000),
+    reason_start: 'TRACK_DONE',
+    reason_end: 'TRACK_DONE',
+    shuffle: i % 2 === 0,
+    platform: 'ANDROID',
+    country: 'SE',
+    offline: false,
+    context_uri: i % 3 ? null : `spotify:playlist:${i % 5000}`,
+  };
+}
+
+module.exports = { rssMb, trackPlayed };
