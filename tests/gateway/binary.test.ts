@@ -15,6 +15,7 @@ import {
   startTestGateway,
   tally,
   uniquePrefix,
+  type Answer,
 } from './support';
 
 /**
@@ -22,14 +23,6 @@ import {
  * re-stamps meta (gateway_ts, gateway_id; keeps a UUID event_id, assigns one for ""),
  * keeps the payload bytes as sent and publishes them under the writer's fingerprint.
  */
-interface Answer {
-  accepted: number;
-  rejected: number;
-  retry: number;
-  results: { status: string; id?: string; code?: string; path?: string }[];
-  error?: { code: string };
-}
-
 const tracks = registry.get('track_played');
 const v1 = tracks.versions[0]!;
 const v2 = tracks.versions[1]!;

@@ -14,6 +14,7 @@ import {
   startTestGateway,
   tally,
   uniquePrefix,
+  type Answer,
 } from './support';
 
 /**
@@ -21,13 +22,6 @@ import {
  * sent (meta filled by the gateway, payload untouched), with the documented attributes;
  * rejected events are not there.
  */
-interface Answer {
-  accepted: number;
-  rejected: number;
-  retry: number;
-  results: { status: string; id?: string; code?: string; path?: string; reason?: string }[];
-}
-
 describe('gateway publishes what it accepts', () => {
   const prefix = uniquePrefix('ingest');
   let subs: Map<string, string>;

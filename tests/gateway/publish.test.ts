@@ -12,6 +12,7 @@ import {
   startTestGateway,
   tally,
   uniquePrefix,
+  type Answer,
 } from './support';
 
 /**
@@ -19,14 +20,6 @@ import {
  * Pub/Sub acked it within the publish timeout (counted from receive time); otherwise
  * `retry`, never `accepted`. Beyond the outstanding bound the gateway says OVERLOADED.
  */
-interface Answer {
-  accepted: number;
-  rejected: number;
-  retry: number;
-  results: { status: string; id?: string; code?: string; reason?: string }[];
-  error?: { code: string; message: string };
-}
-
 const events = (n: number, type = 'ab_exposure') => ({
   events: Array.from({ length: n }, () => ({ type, payload: samplePayloads[type] })),
 });

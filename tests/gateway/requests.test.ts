@@ -14,6 +14,7 @@ import {
   tally,
   uniquePrefix,
   type HttpResponse,
+  type Answer,
 } from './support';
 
 /**
@@ -21,14 +22,6 @@ import {
  * documented answer (status, error code, per-event result), and the gateway keeps
  * serving: a valid request after each one still succeeds.
  */
-interface Answer {
-  accepted: number;
-  rejected: number;
-  retry: number;
-  results: { status: string; id?: string; code?: string; path?: string; reason?: string }[];
-  error?: { code: string; message: string };
-}
-
 const track = () => ({ type: 'track_played', payload: samplePayloads.track_played });
 
 describe('requests the gateway refuses', () => {

@@ -15,6 +15,7 @@ import {
   startTestGateway,
   tally,
   uniquePrefix,
+  type Answer,
 } from './support';
 
 /**
@@ -24,11 +25,6 @@ import {
  */
 const SERVER = join(__dirname, '../../services/gateway/dist/server.js');
 jest.setTimeout(60_000);
-
-interface Answer {
-  results?: { status: string; id?: string }[];
-  error?: { code: string };
-}
 
 function post(
   agent: http.Agent,

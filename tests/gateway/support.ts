@@ -187,6 +187,15 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Gat
   return gateway;
 }
 
+/** The JSON answer of POST /v1/events (see docs/http-api.md), as the tests read it. */
+export interface Answer {
+  accepted: number;
+  rejected: number;
+  retry: number;
+  results: { status: string; id?: string; code?: string; path?: string; reason?: string }[];
+  error?: { code: string; message: string };
+}
+
 export const auth = (token: string = TOKENS.all) => ({ authorization: `Bearer ${token}` });
 
 export interface HttpResponse {
