@@ -25,13 +25,11 @@ interface SendOptions {
   json?: boolean;
 }
 
-export interface LoadReport {
-  sent: number;
-  accepted: number;
-  rejected: number;
-  failed: number;
-  retried: number;
-  requests: number;
+/** The client's counters summed over the run, plus rate figures. */
+export interface LoadReport extends Pick<
+  SendReport,
+  'sent' | 'accepted' | 'rejected' | 'failed' | 'retried' | 'requests'
+> {
   seconds: number;
   acceptedPerSecond: number;
   /** Batches that started later than the rate asked for (the gateway or this machine could not keep up). */
