@@ -7,3 +7,4 @@ export * from './defaults.js';
 export * from './config.js';
 export * from './telemetry.js';
 export * from './random.js';
+export * from './process.js';

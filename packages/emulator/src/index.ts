@@ -2,7 +2,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, realpathSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { HourglassError } from '@hourglass/common';
+import { HourglassError, stopChild } from '@hourglass/common';
+
+/** The JVM shuts down in well under a second; SIGKILL after this. */
+const STOP_GRACE_MS = 5000;
 
 /**
  * Starts the Pub/Sub emulator that ships with the Google Cloud SDK.
@@ -119,12 +122,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
         `${exitReason} (port ${port}); see ${options.logFile ?? 'its output'}`,
       );
     if (Date.now() > deadline) {
-      await stopChild(child);
+      await stopChild(child, STOP_GRACE_MS);
       throw new HourglassError('EMULATOR_START_FAILED', `emulator did not answer on ${host} within the start timeout`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { host, port, pid: child.pid ?? -1, stop: () => stopChild(child) };
+  return { host, port, pid: child.pid ?? -1, stop: () => stopChild(child, STOP_GRACE_MS) };
 }
 
 function listening(port: number): Promise<boolean> {
@@ -145,16 +148,6 @@ async function answers(host: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  // No pid: spawn itself failed, so there is no process and no 'exit' will come.
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const done = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await done;
-  clearTimeout(timer);
 }
 
 /** Stops an emulator started by another process (make run writes its pid). */

@@ -3,12 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { Defaults, type Logger } from '@hourglass/common';
+import { Defaults, stopChild, type Logger } from '@hourglass/common';
 import { startEmulator, type RunningEmulator } from '@hourglass/emulator';
 import { SchemaRegistry } from '@hourglass/schemas';
 import { sha256Hex } from '@hourglass/gateway';
 import { provisionTopology } from '../provision.js';
-import { stopChild, waitReady } from '../processes.js';
+import { waitReady } from '../processes.js';
 import { repoRoot } from '../paths.js';
 import { runDemoTraffic } from './demo-traffic.js';
 import { watchClosedWindows } from './window-watch.js';
@@ -19,6 +19,9 @@ import { watchClosedWindows } from './window-watch.js';
  * stops all of them — the emulator by its JVM pid — on Ctrl-C. `--demo` uses one-minute
  * windows, a short grace and a built-in traffic generator with a few bad events.
  */
+/** The gateway drains in-flight publishes and the consumer flushes staged files before exiting. */
+const SERVICE_STOP_GRACE_MS = 30_000;
+
 interface UpOptions {
   demo?: boolean;
   data: string;
@@ -55,7 +58,7 @@ async function up(opts: UpOptions, log: Logger): Promise<void> {
       say('\nstopping: traffic, gateway (drains in-flight publishes), consumer (flushes staged files), emulator');
       await started.stopDemo?.();
       started.stopWatch?.();
-      for (const child of children) await stopChild(child);
+      for (const child of children) await stopChild(child, SERVICE_STOP_GRACE_MS);
       await started.emulator?.stop();
       say('stopped');
     }
