@@ -2,14 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Defaults } from '@hourglass/common';
+import { Defaults, resourceNames } from '@hourglass/common';
 import { freePort, startEmulator, type RunningEmulator } from '@hourglass/emulator';
-import { SchemaRegistry } from '@hourglass/schemas';
+import { SchemaRegistry, decodeBundle } from '@hourglass/schemas';
 import { createStore, type ObjectStore } from '@hourglass/storage';
 import { start as startGcsFake, type RunningGcsFake } from '@hourglass/gcs-fake';
 import { HourglassClient, EventGenerator, type SendReport } from '@hourglass/client';
 import { decodeContainer, provisionTopology, waitReady } from '@hourglass/cli';
 import { manifestName, parseManifest } from '@hourglass/consumer';
+import { pullAll } from '../support/pubsub';
 
 /**
  * The nothing-lost harness: the whole pipeline as real processes — its own Pub/Sub
@@ -275,6 +276,10 @@ export interface Tally {
   unexpected: number;
   windows: number;
   manifestMismatches: string[];
+  /** Acked ids in no closed window. */
+  missing: string[];
+  /** Where the missing ids were found, when some were (see diagnoseLoss). */
+  diagnosis?: string;
 }
 
 /** Waits until every window from the first send to the last answer has its _SUCCESS. */
@@ -306,7 +311,8 @@ export async function settle(p: Pipeline, ledger: Ledger, settleMs = 150_000): P
   const deadline = Date.now() + settleMs;
   for (;;) {
     const t = await tally(p, ledger);
-    if (t.lost === 0 || Date.now() > deadline) return t;
+    if (t.lost === 0) return t;
+    if (Date.now() > deadline) return { ...t, diagnosis: await diagnoseLoss(p, t.missing) };
     await sleep(5000);
   }
 }
@@ -337,8 +343,8 @@ export async function tally(p: Pipeline, ledger: Ledger): Promise<Tally> {
       stored += inWindow;
     }
   }
-  let lost = 0;
-  for (const id of ledger.accepted) if (!seen.has(id)) lost++;
+  const missing = [...ledger.accepted].filter((id) => !seen.has(id));
+  const lost = missing.length;
   let duplicated = 0;
   let unexpected = 0;
   for (const [id, n] of seen) {
@@ -357,12 +363,59 @@ export async function tally(p: Pipeline, ledger: Ledger): Promise<Tally> {
     unexpected,
     windows,
     manifestMismatches,
+    missing,
   };
+}
+
+/**
+ * For a failed settle: where are the acked events that no closed window holds? Three places
+ * tell a Hourglass bug from a Pub/Sub that has not redelivered yet:
+ *  - staged files still in `_staging/` (staged and acked, but no finalize took them: a bug);
+ *  - the consumers' subscriptions, pulled synchronously while the consumers still run (the
+ *    messages were deliverable, yet no streaming pull got them), then again after the
+ *    consumers drained and stopped;
+ *  - nowhere: acked by a consumer without being stored, or acked by the gateway without being
+ *    published (a bug either way).
+ */
+export async function diagnoseLoss(p: Pipeline, missingIds: readonly string[]): Promise<string> {
+  const missing = new Set(missingIds);
+  const found = (ids: Iterable<string>): Set<string> => new Set([...ids].filter((id) => missing.has(id)));
+  const staged = new Set<string>();
+  const stagedFiles: string[] = [];
+  for (const type of EVENT_TYPES) {
+    for (const o of await p.store.list(`_staging/${type}/`)) {
+      if (!o.name.endsWith('.avro')) continue;
+      const records = (await decodeContainer((await p.store.get(o.name))!)) as { meta: { event_id: string } }[];
+      const hits = found(records.map((r) => r.meta.event_id));
+      if (hits.size > 0) stagedFiles.push(`${o.name} (${hits.size})`);
+      for (const id of hits) staged.add(id);
+    }
+  }
+  const pulled = async (): Promise<Set<string>> => {
+    const ids: string[] = [];
+    for (const type of EVENT_TYPES) {
+      for (const m of await pullAll(resourceNames(Defaults.prefix, type).subscription, p.emulator.host)) {
+        for (const r of decodeBundle(p.registry, m.data, m.attributes).records) ids.push(r.meta.event_id);
+      }
+    }
+    return found(ids);
+  };
+  const inPubsubWhileRunning = await pulled();
+  for (const c of p.consumers) await c.stop();
+  const inPubsubAfterStop = await pulled();
+  const nowhere = missingIds.filter(
+    (id) => !staged.has(id) && !inPubsubWhileRunning.has(id) && !inPubsubAfterStop.has(id),
+  );
+  return (
+    `\nmissing ${missing.size}: in _staging ${staged.size} [${stagedFiles.slice(0, 5).join(', ')}], ` +
+    `pulled from Pub/Sub while consumers ran ${inPubsubWhileRunning.size}, after they stopped ${inPubsubAfterStop.size}, ` +
+    `nowhere ${nowhere.length} (e.g. ${nowhere.slice(0, 3).join(', ')})`
+  );
 }
 
 /** The nothing-lost verdict every scenario ends with: prints the tally, then asserts. */
 export function expectNothingLost(name: string, t: Tally, extra = ''): void {
-  process.stdout.write(`${describeTally(name, t)}${extra}\n`);
+  process.stdout.write(`${describeTally(name, t)}${extra}${t.diagnosis ?? ''}\n`);
   expect(t.manifestMismatches).toEqual([]);
   expect(t.lost).toBe(0);
   expect(t.duplicated).toBe(0);

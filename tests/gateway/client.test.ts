@@ -3,7 +3,7 @@ import { Defaults, ManualClock } from '@hourglass/common';
 import { HourglassClient, type ClientEvent } from '@hourglass/client';
 import { freePort } from '@hourglass/emulator';
 import { PubSubPublisher, type Gateway, type MessagePublisher } from '@hourglass/gateway';
-import { TOKENS, provision, pullEvents, samplePayloads, send, startTestGateway, tally, uniquePrefix } from './support';
+import { TOKENS, provision, pullEvents, samplePayloads, urlOf, startTestGateway, tally, uniquePrefix } from './support';
 
 /**
  * The client library: re-sends only `retry` results, with the SAME ids, after a jittered
@@ -17,11 +17,6 @@ const valid = (n: number): ClientEvent[] =>
   }));
 const invalid = (n: number): ClientEvent[] =>
   Array.from({ length: n }, () => ({ type: 'ab_exposure', payload: { ...samplePayloads.ab_exposure, variant: 7 } }));
-
-async function urlOf(gateway: Gateway): Promise<string> {
-  await send(gateway, { method: 'GET', url: '/healthz' });
-  return `http://127.0.0.1:${(gateway.app.server.address() as { port: number }).port}`;
-}
 
 describe('HourglassClient', () => {
   const prefix = uniquePrefix('client');

@@ -11,6 +11,7 @@ import {
   pullEvents,
   registry,
   send,
+  portOf,
   startTestGateway,
   uniquePrefix,
   type FoundEvent,
@@ -67,8 +68,7 @@ describe('Pub/Sub stops and restarts mid-load', () => {
         apiEndpoint: relay.host,
       }),
     });
-    await send(gateway, { method: 'GET', url: '/healthz' }); // starts listening
-    const port = (gateway.app.server.address() as { port: number }).port;
+    const port = await portOf(gateway);
     client = new HourglassClient({
       url: `http://127.0.0.1:${port}`,
       apiKey: TOKENS.all,

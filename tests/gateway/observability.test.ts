@@ -3,7 +3,17 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { resourceNames } from '@hourglass/common';
 import type { Gateway } from '@hourglass/gateway';
-import { TOKENS, auth, provision, pubsubFor, samplePayloads, send, startTestGateway, uniquePrefix } from './support';
+import {
+  TOKENS,
+  auth,
+  provision,
+  pubsubFor,
+  samplePayloads,
+  send,
+  portOf,
+  startTestGateway,
+  uniquePrefix,
+} from './support';
 
 /** /healthz, /readyz (topics checked at start and on every re-check), /metrics; and `hourglass send`. */
 describe('probes and metrics', () => {
@@ -78,8 +88,7 @@ describe('hourglass send', () => {
     await provision(prefix);
     const gateway = await startTestGateway({ prefix });
     try {
-      await send(gateway, { method: 'GET', url: '/healthz' });
-      const port = (gateway.app.server.address() as { port: number }).port;
+      const port = await portOf(gateway);
       // Asynchronously: spawnSync would block the gateway that lives in this process.
       const run = await new Promise<{ status: number | null; stdout: string }>((resolve) => {
         const child = spawn(

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { ms } from '@hourglass/common';
 import { freePort } from '@hourglass/emulator';
@@ -11,7 +11,8 @@ import {
   provision,
   pullEvents,
   samplePayloads,
-  send,
+  portOf,
+  sendOverSocket,
   startTestGateway,
   tally,
   uniquePrefix,
@@ -161,10 +162,9 @@ describe('draining', () => {
     const prefix = uniquePrefix('drain');
     const subs = await provision(prefix, { types: ['ab_exposure'] });
     const gateway = await startTestGateway({ prefix, config: { bundleLinger: ms(300) } });
-    await send(gateway, { method: 'GET', url: '/healthz' });
-    const port = (gateway.app.server.address() as AddressInfo).port;
+    const port = await portOf(gateway);
     // One request in flight (lingering in a bundle) and one whose headers are still arriving.
-    const inFlight = send(gateway, {
+    const inFlight = sendOverSocket(gateway, {
       url: '/v1/events',
       headers: auth(),
       payload: { events: [{ type: 'ab_exposure', payload: samplePayloads.ab_exposure }] },

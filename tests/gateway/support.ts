@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { PubSub } from '@google-cloud/pubsub';
 import { provisionTopology } from '@hourglass/cli';
 import { Defaults, ManualClock, resourceNames, silentLogger, type Clock } from '@hourglass/common';
 import {
@@ -15,6 +14,9 @@ import {
   type MessagePublisher,
 } from '@hourglass/gateway';
 import { SchemaRegistry, decodeBundle, type DecodedBundle } from '@hourglass/schemas';
+import { pubsubFor, pullAll, type PulledMessage } from '../support/pubsub';
+
+export { pubsubFor, pullAll, type PulledMessage };
 
 /** Shared helpers for the gateway suites: real emulator, unique names, pulling messages back. */
 process.env.METADATA_SERVER_DETECTION = 'none';
@@ -52,61 +54,6 @@ export async function provision(
     await pubsub.close();
   }
   return subs;
-}
-
-export function pubsubFor(apiEndpoint?: string): PubSub {
-  return new PubSub({ projectId: Defaults.projectId, ...(apiEndpoint ? { apiEndpoint } : {}) });
-}
-
-export interface PulledMessage {
-  data: Buffer;
-  attributes: Record<string, string>;
-}
-
-interface PullResponse {
-  receivedMessages?: {
-    ackId?: string;
-    message?: { data?: Uint8Array | string; attributes?: Record<string, string> };
-  }[];
-}
-
-/**
- * Pulls (and acks) everything on a subscription. Every publish the gateway acked is
- * already stored, so synchronous pulls until two empty answers see all of it.
- */
-export async function pullAll(subscription: string, apiEndpoint?: string): Promise<PulledMessage[]> {
-  const pubsub = pubsubFor(apiEndpoint);
-  const name = pubsub.subscription(subscription).name;
-  const out: PulledMessage[] = [];
-  const call = <T>(method: string, reqOpts: object): Promise<T> =>
-    new Promise((resolve, reject) =>
-      pubsub.request<T>({ client: 'SubscriberClient', method, reqOpts, gaxOpts: { timeout: 10_000 } }, (err, res) =>
-        err ? reject(err) : resolve(res as T),
-      ),
-    );
-  try {
-    let empties = 0;
-    while (empties < 2) {
-      const res = await call<PullResponse>('pull', { subscription: name, maxMessages: 1000, returnImmediately: true });
-      const received = res.receivedMessages ?? [];
-      if (received.length === 0) {
-        empties++;
-        continue;
-      }
-      empties = 0;
-      for (const r of received) {
-        const data = r.message?.data;
-        out.push({
-          data: typeof data === 'string' ? Buffer.from(data, 'base64') : Buffer.from(data ?? new Uint8Array()),
-          attributes: { ...(r.message?.attributes ?? {}) },
-        });
-      }
-      await call('acknowledge', { subscription: name, ackIds: received.map((r) => r.ackId) });
-    }
-  } finally {
-    await pubsub.close();
-  }
-  return out;
 }
 
 export interface FoundEvent {
@@ -213,13 +160,37 @@ export interface HttpRequest {
   payload?: unknown;
 }
 
-const listening = new WeakMap<Gateway, Promise<number>>();
-
 /**
- * Real HTTP against the gateway on a loopback port (fastify's inject() pulls in an
- * ESM-only dependency that jest cannot load on Node 20).
+ * In-process HTTP through fastify's `inject()` (light-my-request): the full request
+ * lifecycle — content-type parsing, body limits, hooks, error handler — without a socket.
+ * Tests about connections themselves (shutdown, Connection: close) use `request()` on a port.
  */
 export async function send(gateway: Gateway, req: HttpRequest): Promise<HttpResponse> {
+  const headers: Record<string, string> = { ...req.headers };
+  let payload: Buffer | string | undefined;
+  if (Buffer.isBuffer(req.payload) || typeof req.payload === 'string') payload = req.payload;
+  else if (req.payload !== undefined) {
+    payload = JSON.stringify(req.payload);
+    headers['content-type'] ??= 'application/json';
+  }
+  const res = await gateway.app.inject({
+    method: (req.method ?? 'POST') as 'POST',
+    url: req.url,
+    headers,
+    ...(payload !== undefined ? { payload } : {}),
+  });
+  return {
+    statusCode: res.statusCode,
+    headers: res.headers as http.IncomingHttpHeaders,
+    body: res.body,
+    json: <T>() => JSON.parse(res.body) as T,
+  };
+}
+
+const listening = new WeakMap<Gateway, Promise<number>>();
+
+/** The gateway's loopback port, listening on first use (for clients and connection tests). */
+export function portOf(gateway: Gateway): Promise<number> {
   let port = listening.get(gateway);
   if (!port) {
     port = gateway.app
@@ -227,7 +198,16 @@ export async function send(gateway: Gateway, req: HttpRequest): Promise<HttpResp
       .then(() => (gateway.app.server.address() as AddressInfo).port);
     listening.set(gateway, port);
   }
-  return request(await port, req);
+  return port;
+}
+
+export async function urlOf(gateway: Gateway): Promise<string> {
+  return `http://127.0.0.1:${await portOf(gateway)}`;
+}
+
+/** Real HTTP against the gateway on a loopback port. */
+export async function sendOverSocket(gateway: Gateway, req: HttpRequest): Promise<HttpResponse> {
+  return request(await portOf(gateway), req);
 }
 
 export function request(port: number, req: HttpRequest): Promise<HttpResponse> {
