@@ -10,7 +10,7 @@ import { start as startGcsFake, type RunningGcsFake } from '@hourglass/gcs-fake'
 import { HourglassClient, EventGenerator, type SendReport } from '@hourglass/client';
 import { decodeContainer, provisionTopology, waitReady } from '@hourglass/cli';
 import { manifestName, parseManifest } from '@hourglass/consumer';
-import { pullAll } from '../support/pubsub';
+import { pubsubFor, pullAll } from '../support/pubsub';
 
 /**
  * The nothing-lost harness: the whole pipeline as real processes — its own Pub/Sub
@@ -24,6 +24,8 @@ export const EVENT_TYPES = ['track_played', 'ab_exposure'];
 export const WINDOW_MS = 60_000;
 export const GRACE = '3s';
 export const PUBLISH_TIMEOUT = '2s';
+
+const auditSubscription = (type: string): string => `${resourceNames(Defaults.prefix, type).subscription}-audit`;
 
 export interface PipelineOptions {
   consumers: number;
@@ -115,6 +117,17 @@ export class Pipeline {
       prefix: Defaults.prefix,
       eventTypes: this.registry.eventTypes(),
     });
+    // An audit subscription per type that no consumer reads: what Pub/Sub really received.
+    const pubsub = pubsubFor(this.emulator.host);
+    try {
+      for (const type of EVENT_TYPES) {
+        await pubsub
+          .topic(resourceNames(Defaults.prefix, type).topic)
+          .createSubscription(auditSubscription(type), { ackDeadlineSeconds: 600 });
+      }
+    } finally {
+      await pubsub.close();
+    }
     this.baseEnv = {
       ...process.env,
       PUBSUB_EMULATOR_HOST: this.emulator.host,
@@ -176,6 +189,8 @@ export class Pipeline {
         HOURGLASS_ACK_DEADLINE: '10s',
         HOURGLASS_MAX_ACK_EXTENSION: '10s',
         HOURGLASS_REPLICA_ID: `replica-${i}`,
+        // message ids in and out, staged files: diagnoseLoss follows a missing event through them
+        HOURGLASS_LOG_LEVEL: 'trace',
         HOURGLASS_CONSUMER_PORT: String(port),
         ...extraEnv,
       },
@@ -368,49 +383,81 @@ export async function tally(p: Pipeline, ledger: Ledger): Promise<Tally> {
 }
 
 /**
- * For a failed settle: where are the acked events that no closed window holds? Three places
- * tell a Hourglass bug from a Pub/Sub that has not redelivered yet:
- *  - staged files still in `_staging/` (staged and acked, but no finalize took them: a bug);
- *  - the consumers' subscriptions, pulled synchronously while the consumers still run (the
- *    messages were deliverable, yet no streaming pull got them), then again after the
- *    consumers drained and stopped;
- *  - nowhere: acked by a consumer without being stored, or acked by the gateway without being
- *    published (a bug either way).
+ * For a failed settle: where did the acked events that no closed window holds go? It follows
+ * each missing event through every place that could tell a Hourglass bug from a Pub/Sub that
+ * has not redelivered:
+ *  - the audit subscription (no consumer reads it): was the event published at all, in which message;
+ *  - the consumers' trace logs: which incarnation received that message, settled (acked) it,
+ *    and which staged file held it;
+ *  - `_staging/`: staged and acked, but no finalize took the file;
+ *  - the consumers' subscriptions, pulled synchronously after the consumers stopped: still unacked.
  */
 export async function diagnoseLoss(p: Pipeline, missingIds: readonly string[]): Promise<string> {
   const missing = new Set(missingIds);
-  const found = (ids: Iterable<string>): Set<string> => new Set([...ids].filter((id) => missing.has(id)));
-  const staged = new Set<string>();
-  const stagedFiles: string[] = [];
+  const lines: string[] = [`missing ${missing.size}`];
+  const messageOf = new Map<string, string>();
+  for (const type of EVENT_TYPES) {
+    for (const m of await pullAll(auditSubscription(type), p.emulator.host)) {
+      for (const r of decodeBundle(p.registry, m.data, m.attributes).records) {
+        if (missing.has(r.meta.event_id)) messageOf.set(r.meta.event_id, m.id);
+      }
+    }
+  }
+  const messages = new Set(messageOf.values());
+  lines.push(`published (on the audit subscription) ${messageOf.size} of them, in ${messages.size} messages`);
+
+  // Each consumer log: lines of successive incarnations of one replica.
+  const fates = new Map<string, string[]>();
+  const note = (id: string, what: string): void => {
+    if (messages.has(id)) fates.set(id, [...(fates.get(id) ?? []), what]);
+  };
+  p.consumers.forEach((c, i) => {
+    let incarnation = 0;
+    for (const line of p.log(`consumer-${i}`).split('\n')) {
+      if (!line.startsWith('{')) continue;
+      let entry: { msg?: string; messageId?: string; ok?: boolean; name?: string; messageIds?: string[] };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        continue; // the last line of a SIGKILLed process may be torn
+      }
+      const who = `${c.name}#${incarnation}`;
+      if (entry.msg === 'consumer started') incarnation++;
+      else if (entry.msg === 'message received') note(entry.messageId!, `received by ${who}`);
+      else if (entry.msg === 'message settled') note(entry.messageId!, `${entry.ok ? 'acked' : 'nacked'} by ${who}`);
+      else if (entry.msg === 'staged file written')
+        for (const id of entry.messageIds ?? []) note(id, `staged by ${who} in ${entry.name}`);
+    }
+  });
+  const byFate = new Map<string, number>();
+  for (const id of messages) {
+    const fate = (fates.get(id) ?? ['never received']).map((f) => f.replace(/ in \S+$/, '')).join(' > ');
+    byFate.set(fate, (byFate.get(fate) ?? 0) + 1);
+  }
+  for (const [fate, n] of byFate) lines.push(`  ${n} messages: ${fate}`);
+  const example = [...messages][0];
+  if (example) lines.push(`  e.g. message ${example}: ${(fates.get(example) ?? ['never received']).join(' > ')}`);
+
+  let staged = 0;
   for (const type of EVENT_TYPES) {
     for (const o of await p.store.list(`_staging/${type}/`)) {
       if (!o.name.endsWith('.avro')) continue;
       const records = (await decodeContainer((await p.store.get(o.name))!)) as { meta: { event_id: string } }[];
-      const hits = found(records.map((r) => r.meta.event_id));
-      if (hits.size > 0) stagedFiles.push(`${o.name} (${hits.size})`);
-      for (const id of hits) staged.add(id);
+      staged += records.filter((r) => missing.has(r.meta.event_id)).length;
     }
   }
-  const pulled = async (): Promise<Set<string>> => {
-    const ids: string[] = [];
-    for (const type of EVENT_TYPES) {
-      for (const m of await pullAll(resourceNames(Defaults.prefix, type).subscription, p.emulator.host)) {
-        for (const r of decodeBundle(p.registry, m.data, m.attributes).records) ids.push(r.meta.event_id);
-      }
-    }
-    return found(ids);
-  };
-  const inPubsubWhileRunning = await pulled();
+  lines.push(`in _staging now ${staged}`);
   for (const c of p.consumers) await c.stop();
-  const inPubsubAfterStop = await pulled();
-  const nowhere = missingIds.filter(
-    (id) => !staged.has(id) && !inPubsubWhileRunning.has(id) && !inPubsubAfterStop.has(id),
-  );
-  return (
-    `\nmissing ${missing.size}: in _staging ${staged.size} [${stagedFiles.slice(0, 5).join(', ')}], ` +
-    `pulled from Pub/Sub while consumers ran ${inPubsubWhileRunning.size}, after they stopped ${inPubsubAfterStop.size}, ` +
-    `nowhere ${nowhere.length} (e.g. ${nowhere.slice(0, 3).join(', ')})`
-  );
+  let unacked = 0;
+  for (const type of EVENT_TYPES) {
+    for (const m of await pullAll(resourceNames(Defaults.prefix, type).subscription, p.emulator.host)) {
+      unacked += decodeBundle(p.registry, m.data, m.attributes).records.filter((r) =>
+        missing.has(r.meta.event_id),
+      ).length;
+    }
+  }
+  lines.push(`pulled from the consumers' subscriptions after they stopped ${unacked}`);
+  return `\n${lines.join('\n')}`;
 }
 
 /** The nothing-lost verdict every scenario ends with: prints the tally, then asserts. */

@@ -7,6 +7,7 @@ export function pubsubFor(apiEndpoint?: string): PubSub {
 }
 
 export interface PulledMessage {
+  id: string;
   data: Buffer;
   attributes: Record<string, string>;
 }
@@ -14,7 +15,7 @@ export interface PulledMessage {
 interface PullResponse {
   receivedMessages?: {
     ackId?: string;
-    message?: { data?: Uint8Array | string; attributes?: Record<string, string> };
+    message?: { messageId?: string; data?: Uint8Array | string; attributes?: Record<string, string> };
   }[];
 }
 
@@ -45,6 +46,7 @@ export async function pullAll(subscription: string, apiEndpoint?: string): Promi
       for (const r of received) {
         const data = r.message?.data;
         out.push({
+          id: r.message?.messageId ?? '',
           data: typeof data === 'string' ? Buffer.from(data, 'base64') : Buffer.from(data ?? new Uint8Array()),
           attributes: { ...(r.message?.attributes ?? {}) },
         });

@@ -27,6 +27,15 @@ export const setting = {
       parse: (raw) => (raw.length > 0 && (!pattern || pattern.test(raw)) ? raw : undefined),
     };
   },
+  /** One of a fixed set of words, typed as that union. */
+  oneOf<T extends string>(env: string, def: T, values: readonly T[]): Setting<T> {
+    return {
+      env,
+      default: def,
+      expect: `one of ${values.join(', ')}`,
+      parse: (raw) => ((values as readonly string[]).includes(raw) ? (raw as T) : undefined),
+    };
+  },
   optionalString(env: string): Setting<string | undefined> {
     return { env, default: undefined, expect: 'a string', parse: (raw) => raw };
   },

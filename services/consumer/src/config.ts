@@ -73,12 +73,11 @@ export const consumerSettings = {
   flowMaxMessages: setting.int('HOURGLASS_FLOW_MAX_MESSAGES', Defaults.flowMaxMessages, 1, 1_000_000),
   flowMaxBytes: setting.bytes('HOURGLASS_FLOW_MAX_BYTES', Defaults.flowMaxBytes, 1024),
   /**
-   * Where flow control is enforced: `server` (Pub/Sub stops sending), `client` (the client
-   * pauses its streams), or `auto`: client on the emulator (PUBSUB_EMULATOR_HOST), server
-   * otherwise. With server-side flow control the emulator did not redeliver a killed subscriber's
-   * held messages to another one within 40 s; with client-side flow control, within 12 s.
+   * How subscriptions are read: `unary` Pull RPCs (default) or `streaming` pull. On the emulator a
+   * SIGKILLed streaming subscriber's messages are never redelivered, so the kill tests — and every
+   * other test — run unary pull (see unary-pull.ts).
    */
-  flowControl: setting.string('HOURGLASS_FLOW_CONTROL', 'auto', /^(auto|server|client)$/),
+  pull: setting.oneOf('HOURGLASS_PULL', Defaults.pullMode, ['unary', 'streaming']),
   /** The gateway's publish timeout: the idle watermark is now minus this. Must match the gateway. */
   maxPublishDelay: setting.duration('HOURGLASS_PUBLISH_TIMEOUT', Defaults.publishTimeout),
   idleAfter: setting.duration('HOURGLASS_IDLE_AFTER', Defaults.idleAfter, 1),
@@ -113,7 +112,7 @@ export interface ConsumerConfig {
   stageMaxAge: Duration;
   flowMaxMessages: number;
   flowMaxBytes: number;
-  flowControl: string;
+  pull: 'unary' | 'streaming';
   maxPublishDelay: Duration;
   idleAfter: Duration;
   leaseTtl: Duration;

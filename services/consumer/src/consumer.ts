@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Duration, type Message, PubSub, type Subscription } from '@google-cloud/pubsub';
-import { type Clock, HourglassError, type Logger, installTelemetry, resourceNames } from '@hourglass/common';
+import { Duration, type Message, PubSub, type Subscription, type SubscriberOptions, v1 } from '@google-cloud/pubsub';
+import { type Clock, Defaults, HourglassError, type Logger, installTelemetry, resourceNames } from '@hourglass/common';
 import { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import { type ConsumerConfig, checkConsumerConfig, graceFor } from './config.js';
@@ -9,6 +9,7 @@ import { startHttp, type HttpServer } from './http.js';
 import { createConsumerMetrics } from './metrics.js';
 import type { InboundMessage, StagerStats } from './stager.js';
 import { TypeRuntime, type WindowClosed } from './type-runtime.js';
+import { UnaryPullSource } from './unary-pull.js';
 
 /**
  * The consumer process: one subscription per served event type (all replicas share it),
@@ -114,28 +115,16 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
   });
 
   const pubsub = new PubSub({ projectId: config.projectId });
-  const ackDeadline = Duration.from({ milliseconds: config.ackDeadline });
-  const subscriptions: { rt: TypeRuntime; name: string; sub: Subscription }[] = [];
-  let subscriptionError: Error | undefined;
+  const subscriptions: { rt: TypeRuntime; name: string; source: MessageSource }[] = [];
   for (const rt of runtimes) {
     const name = resourceNames(config.prefix, rt.eventType).subscription;
-    const sub = pubsub.subscription(name, {
-      // A message is a bundle of up to ~100 events: these bound memory whatever the backlog.
-      flowControl: { maxMessages: config.flowMaxMessages, maxBytes: config.flowMaxBytes, allowExcessMessages: false },
-      useLegacyFlowControl: clientSideFlowControl(config),
-      // The client keeps extending a held message's deadline by exactly the subscription's ack
-      // deadline (the lease promises others that, plus the redelivery allowance), and gives up after
-      // maxAckExtension (staging takes seconds; the stuck-write check logs long before).
-      minAckDeadline: ackDeadline,
-      maxAckDeadline: ackDeadline,
-      maxExtensionTime: Duration.from({ milliseconds: config.maxAckExtension }),
-    });
-    sub.on('message', (m: Message) => rt.stager.handle(inbound(m)));
-    sub.on('error', (e: Error) => {
-      subscriptionError = e;
-      log.error({ err: e, subscription: name }, 'subscription error');
-    });
-    subscriptions.push({ rt, name, sub });
+    // unary: a client (gRPC channel) per subscription, closed with its source
+    const source =
+      config.pull === 'unary'
+        ? unarySource(await subscriberClientFor(pubsub), pubsub.subscription(name).name, config, log)
+        : streamingSource(pubsub.subscription(name, streamingOptions(config)), log.child({ subscription: name }));
+    source.start((m) => rt.stager.handle(m));
+    subscriptions.push({ rt, name, source });
   }
 
   let ticking: Promise<void> | undefined;
@@ -175,7 +164,9 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
     }));
 
   const isReady = (): boolean =>
-    !stopping && subscriptionError === undefined && runtimes.every((rt) => rt.leaseStateNow() === 'live');
+    !stopping &&
+    subscriptions.every(({ source }) => source.error === undefined) &&
+    runtimes.every((rt) => rt.leaseStateNow() === 'live');
 
   let http: HttpServer | undefined;
   if (deps.http !== false) {
@@ -204,7 +195,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
       await ticking;
       // Stage everything held and ack it before closing the streams (close nacks the rest).
       await Promise.all(runtimes.map((rt) => rt.stager.drain()));
-      await Promise.all(subscriptions.map(({ sub }) => sub.close()));
+      await Promise.all(subscriptions.map(({ source }) => source.close()));
       await Promise.all(runtimes.map((rt) => rt.stop()));
       await pubsub.close();
       await http?.close();
@@ -216,10 +207,70 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
   };
 }
 
-/** See the HOURGLASS_FLOW_CONTROL setting: `auto` means client-side on the emulator. */
-function clientSideFlowControl(config: ConsumerConfig): boolean {
-  if (config.flowControl === 'auto') return Boolean(process.env.PUBSUB_EMULATOR_HOST);
-  return config.flowControl === 'client';
+/** What consumer.ts needs of a subscription reader, whichever pull mode. */
+interface MessageSource {
+  start(handle: (m: InboundMessage) => void): void;
+  /** Stops reading; held messages are released (nacked). */
+  close(): Promise<void>;
+  /** Set while the subscription cannot be read: the replica is not ready. */
+  readonly error: Error | undefined;
+}
+
+/** The generated client with the same endpoint and credentials as `pubsub` (emulator included). */
+async function subscriberClientFor(pubsub: PubSub): Promise<v1.SubscriberClient> {
+  const { port, ...rest } = await pubsub.getClientConfig();
+  return new v1.SubscriberClient({ ...rest, ...(port !== undefined ? { port: Number(port) } : {}) });
+}
+
+function unarySource(
+  client: v1.SubscriberClient,
+  subscription: string,
+  config: ConsumerConfig,
+  log: Logger,
+): MessageSource {
+  return new UnaryPullSource(
+    client,
+    {
+      subscription,
+      maxMessages: config.flowMaxMessages,
+      maxBytes: config.flowMaxBytes,
+      ackDeadlineMs: config.ackDeadline,
+      maxExtensionMs: config.maxAckExtension,
+      pullBatch: Defaults.pullBatchMessages,
+      pullWaitMs: Defaults.pullWait,
+    },
+    log.child({ subscription }),
+  );
+}
+
+function streamingOptions(config: ConsumerConfig): SubscriberOptions {
+  const ackDeadline = Duration.from({ milliseconds: config.ackDeadline });
+  return {
+    // A message is a bundle of up to ~100 events: these bound memory whatever the backlog.
+    flowControl: { maxMessages: config.flowMaxMessages, maxBytes: config.flowMaxBytes, allowExcessMessages: false },
+    // The client keeps extending a held message's deadline by exactly the subscription's ack
+    // deadline (the lease promises others that, plus the redelivery allowance), and gives up after
+    // maxAckExtension (staging takes seconds; the stuck-write check logs long before).
+    minAckDeadline: ackDeadline,
+    maxAckDeadline: ackDeadline,
+    maxExtensionTime: Duration.from({ milliseconds: config.maxAckExtension }),
+  };
+}
+
+/** nodejs-pubsub's streaming Subscriber behind the same interface (HOURGLASS_PULL=streaming). */
+function streamingSource(sub: Subscription, log: Logger): MessageSource {
+  const source = {
+    error: undefined as Error | undefined,
+    start(handle: (m: InboundMessage) => void): void {
+      sub.on('message', (m: Message) => handle(inbound(m)));
+      sub.on('error', (e: Error) => {
+        source.error = e;
+        log.error({ err: e }, 'subscription error');
+      });
+    },
+    close: () => sub.close(),
+  };
+  return source;
 }
 
 /** How often the debug log shows every type's counters and watermarks. */

@@ -19,3 +19,4 @@ export { readCursor, readLeases, writeLease, type ClosedCursor } from './coordin
 export { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
 export { TypeRuntime, type WindowClosed } from './type-runtime.js';
 export { crashHookFromEnv } from './test-hooks.js';
+export { UnaryPullSource, type UnaryPullOptions } from './unary-pull.js';

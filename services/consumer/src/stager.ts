@@ -203,6 +203,11 @@ export class Stager {
         touched.push(buffer);
       }
     }
+    // trace: one line per message in and out, for following a message id through a fault test
+    this.deps.logger.trace(
+      { messageId: message.id, events: records.length, late, deliveryAttempt: message.deliveryAttempt },
+      'message received',
+    );
     this.stats.events += records.length;
     this.stats.late += late;
     if (late > 0) this.deps.metrics.lateEvents.add(late, { event_type: eventType });
@@ -252,6 +257,7 @@ export class Stager {
         'message held beyond its maximum lease extension',
       );
     }
+    this.deps.logger.trace({ messageId: tracker.message.id, ok, heldMs }, 'message settled');
     if (ok) {
       this.stats.acked++;
       tracker.message.ack();
@@ -298,6 +304,10 @@ export class Stager {
     try {
       const data = await buffer.writer.finish();
       await this.writeDurably(name, data);
+      this.deps.logger.trace(
+        { name, events: buffer.events, messageIds: buffer.trackers.map((t) => t.message.id) },
+        'staged file written',
+      );
       this.stats.staged += buffer.events;
       this.stats.stagedFiles++;
       this.stats.stagedBytes += data.length;

@@ -21,6 +21,13 @@ export function checkWindowSize(sizeMs: number): string | undefined {
   return undefined;
 }
 
+/** Every allowed window size, smallest first: the windows that may hold an instant, whatever the size. */
+export function windowSizes(): number[] {
+  const sizes: number[] = [];
+  for (let size = MINUTE; size <= DAY; size += MINUTE) if (DAY % size === 0) sizes.push(size);
+  return sizes;
+}
+
 export function assignWindow(gatewayTs: number, sizeMs: number): IntervalWindow {
   const start = Math.floor(gatewayTs / sizeMs) * sizeMs;
   return { start, end: start + sizeMs };

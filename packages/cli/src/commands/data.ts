@@ -4,12 +4,15 @@ import type { Command } from 'commander';
 import { Defaults, HourglassError } from '@hourglass/common';
 import { createStore, type ObjectStore } from '@hourglass/storage';
 import {
+  assignWindow,
   leaseState,
   globalWatermark,
+  manifestName,
   parseManifest,
   readCursor,
   readLeases,
   STAGING,
+  windowSizes,
   type Manifest,
 } from '@hourglass/consumer';
 
@@ -51,7 +54,7 @@ export function registerDataCommands(program: Command): void {
     program
       .command('cat')
       .argument('<type>', 'event type')
-      .argument('<window>', 'partition (dt=YYYY-MM-DD/hour=HH[/minute=MM]) or a time inside it'),
+      .argument('<window>', 'partition (dt=YYYY-MM-DD/hour=HH[/minute=MM]) or an ISO 8601 time inside it'),
   )
     .description('records of a closed window as JSON lines (read with the schema embedded in each file)')
     .action(async (type: string, window: string, opts: StoreOption) => {
@@ -59,12 +62,21 @@ export function registerDataCommands(program: Command): void {
       const { manifest } = await findManifest(store, type, window);
       for (const f of manifest.files) {
         const data = await mustGet(store, f.path);
-        for (const r of await decodeContainer(data)) process.stdout.write(`${JSON.stringify(r, bigintSafe)}\n`);
+        const records = await decodeContainer(data).catch((e: unknown) => {
+          throw new HourglassError(
+            'MANIFEST_MISMATCH',
+            `${f.path}: ${unreadable(e)} (see hourglass verify ${type} ${window})`,
+          );
+        });
+        for (const r of records) process.stdout.write(`${JSON.stringify(r, bigintSafe)}\n`);
       }
     });
 
   storeOption(
-    program.command('verify').argument('<type>', 'event type').argument('<window>', 'partition or a time inside it'),
+    program
+      .command('verify')
+      .argument('<type>', 'event type')
+      .argument('<window>', 'partition or an ISO 8601 time inside it'),
   )
     .description('re-read the final files of a closed window and check them against its manifest')
     .action(async (type: string, window: string, opts: StoreOption) => {
@@ -155,6 +167,8 @@ export async function listWindows(store: ObjectStore, type: string): Promise<Win
 }
 
 const PARTITION = /^dt=\d{4}-\d{2}-\d{2}\/hour=\d{2}(\/minute=\d{2})?$/;
+/** An ISO 8601 date or date-time, as Date.parse reads it (no offset: local time). */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 async function findManifest(
   store: ObjectStore,
@@ -163,16 +177,19 @@ async function findManifest(
 ): Promise<{ manifest: Manifest; name: string }> {
   let partition = window.replace(/^\/+|\/+$/g, '');
   if (!PARTITION.test(partition)) {
-    const t = Date.parse(window);
+    // Date.parse alone also takes "dt=2026-01-01", "hour=00" or "12" as some (local) time.
+    const t = ISO_TIME.test(window) ? Date.parse(window) : NaN;
     if (Number.isNaN(t))
       throw new HourglassError(
         'CONFIG_INVALID',
-        `window "${window}" is neither dt=YYYY-MM-DD/hour=HH[/minute=MM] nor a time`,
+        `window "${window}" is neither dt=YYYY-MM-DD/hour=HH[/minute=MM] nor a time (YYYY-MM-DD[THH:MM[:SS[.sss]][Z|±HH:MM]])`,
       );
-    const closed = (await store.list(`${type}/`)).filter((o) => o.name.endsWith('/_SUCCESS'));
+    // One manifest name per allowed window size (36 at most), not a listing of the whole type.
     const found = await (async () => {
-      for (const o of closed) {
-        const m = parseManifest(await mustGet(store, o.name), o.name);
+      for (const name of new Set(windowSizes().map((size) => manifestName(type, assignWindow(t, size))))) {
+        const data = await store.get(name);
+        if (!data) continue;
+        const m = parseManifest(data, name);
         if (m.window.startMs <= t && t < m.window.endMs) return m.partition.slice(type.length + 1);
       }
       return undefined;
@@ -212,7 +229,13 @@ export async function verifyManifest(
     if (data.length !== f.bytes) problems.push(`${f.path}: ${data.length} bytes, manifest says ${f.bytes}`);
     const sha = createHash('sha256').update(data).digest('hex');
     if (sha !== f.sha256) problems.push(`${f.path}: sha256 ${sha}, manifest says ${f.sha256}`);
-    const rows = (await decodeContainer(data)) as { meta: { gateway_ts: number } }[];
+    let rows: { meta: { gateway_ts: number } }[];
+    try {
+      rows = (await decodeContainer(data)) as typeof rows;
+    } catch (e) {
+      problems.push(`${f.path}: ${unreadable(e)}`);
+      continue;
+    }
     if (rows.length !== f.records) problems.push(`${f.path}: ${rows.length} records, manifest says ${f.records}`);
     for (const r of rows) {
       const ts = Number(r.meta.gateway_ts);
@@ -232,6 +255,9 @@ export async function verifyManifest(
   if (late !== m.counts.late) problems.push(`late files hold ${late} records, manifest counts ${m.counts.late}`);
   return problems;
 }
+
+const unreadable = (e: unknown): string =>
+  `not a readable Avro container file (${e instanceof Error ? e.message : String(e)})`;
 
 /** Any Avro object container file, read with only the schema embedded in it. */
 export function decodeContainer(buf: Buffer): Promise<unknown[]> {

@@ -1,0 +1,242 @@
+import { type ServiceError, type protos, v1 } from '@google-cloud/pubsub';
+import type { Logger } from '@hourglass/common';
+import type { InboundMessage } from './stager.js';
+
+/**
+ * A subscription read with unary Pull RPCs, with its own flow control, lease extension and
+ * batched acks — the mechanisms nodejs-pubsub's streaming Subscriber provides, for the pull
+ * mode whose redelivery we can test.
+ *
+ * Why not StreamingPull: on the SDK's Pub/Sub emulator, messages outstanding on a streaming pull
+ * whose process is SIGKILLed are never redelivered (none of 1,000 within 240 s, ack deadline
+ * 10 s, in a 60-line experiment without Hourglass), so a killed consumer loses them for good on
+ * the emulator. Messages leased by a unary Pull come back at their ack deadline (all 200 held
+ * by a killed puller arrived 10.0 s after the kill). Cloud Pub/Sub redelivers after the ack
+ * deadline in both modes; unary pull is the one the kill tests exercise everywhere.
+ */
+export interface UnaryPullOptions {
+  /** Full name: projects/<project>/subscriptions/<name>. */
+  subscription: string;
+  /** Flow control: unsettled messages held at once. */
+  maxMessages: number;
+  /** Flow control: unsettled bytes held at once. */
+  maxBytes: number;
+  /** Deadline each lease extension asks for (the subscription's ack deadline). */
+  ackDeadlineMs: number;
+  /** After this, a held message is no longer extended: Pub/Sub redelivers it. */
+  maxExtensionMs: number;
+  /** Messages asked for per Pull (Pub/Sub returns at most 1,000). */
+  pullBatch: number;
+  /** How long one Pull waits for messages before it is repeated (the server long-polls). */
+  pullWaitMs: number;
+}
+
+interface Held {
+  ackId: string;
+  bytes: number;
+  receivedAt: number;
+}
+
+type ReceivedMessage = protos.google.pubsub.v1.IReceivedMessage;
+/** google-gax returns cancellable promises; the generated types do not say so. */
+type Cancellable<P> = P & { cancel?: () => void };
+
+/** gRPC status codes this loop handles by name. */
+const DEADLINE_EXCEEDED = 4;
+const INVALID_ARGUMENT = 3;
+/** Acks and nacks are sent in batches at most this often... */
+const SETTLE_FLUSH_MS = 50;
+/** ...and at most this many ids per request (Pub/Sub's request size limit allows ~2,500). */
+const SETTLE_BATCH = 1000;
+/** Backoff after a failed Pull, doubling up to the max. */
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5000;
+
+export class UnaryPullSource {
+  private readonly held = new Map<string, Held>();
+  private heldBytes = 0;
+  private readonly acks: string[] = [];
+  private readonly nacks: string[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private loop: Promise<void> | undefined;
+  private closed = false;
+  private capacityFreed: (() => void) | undefined;
+  private cancelPull: (() => void) | undefined;
+  /** The last Pull error while pulls keep failing; cleared by the next successful Pull. */
+  error: Error | undefined;
+
+  constructor(
+    private readonly client: v1.SubscriberClient,
+    private readonly options: UnaryPullOptions,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(handle: (m: InboundMessage) => void): void {
+    if (this.loop) return;
+    this.leaseTimer = setInterval(() => void this.extendLeases(), Math.max(1000, this.options.ackDeadlineMs / 3));
+    this.leaseTimer.unref();
+    this.loop = this.pullLoop(handle);
+  }
+
+  /** Messages delivered and not yet acked or nacked. */
+  get outstanding(): number {
+    return this.held.size;
+  }
+
+  private async pullLoop(handle: (m: InboundMessage) => void): Promise<void> {
+    let retryMs = RETRY_MIN_MS;
+    while (!this.closed) {
+      const room = Math.min(this.options.pullBatch, this.options.maxMessages - this.held.size);
+      if (room <= 0 || this.heldBytes >= this.options.maxBytes) {
+        await new Promise<void>((resolve) => (this.capacityFreed = resolve));
+        continue;
+      }
+      let received: ReceivedMessage[];
+      try {
+        const call: Cancellable<Promise<[protos.google.pubsub.v1.IPullResponse, ...unknown[]]>> = this.client.pull(
+          { subscription: this.options.subscription, maxMessages: room },
+          { timeout: this.options.pullWaitMs, retry: null },
+        );
+        this.cancelPull = () => call.cancel?.();
+        const [response] = await call.finally(() => (this.cancelPull = undefined));
+        received = response.receivedMessages ?? [];
+        this.error = undefined;
+        retryMs = RETRY_MIN_MS;
+      } catch (e) {
+        if ((e as ServiceError).code === DEADLINE_EXCEEDED) continue; // an empty long poll
+        if (this.closed) break;
+        this.error = e as Error;
+        this.logger.warn({ err: e, subscription: this.options.subscription, retryMs }, 'pull failed; retrying');
+        await new Promise((r) => setTimeout(r, retryMs));
+        retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
+        continue;
+      }
+      for (const r of received) {
+        if (!r.ackId || !r.message) continue;
+        if (this.closed) {
+          this.settle(r.ackId, false);
+          continue;
+        }
+        handle(this.inbound(r));
+      }
+    }
+  }
+
+  private inbound(r: ReceivedMessage): InboundMessage {
+    const ackId = r.ackId!;
+    const m = r.message!;
+    const data = Buffer.from(m.data ?? new Uint8Array());
+    const held: Held = { ackId, bytes: data.length, receivedAt: this.now() };
+    this.held.set(ackId, held);
+    this.heldBytes += held.bytes;
+    const seconds = Number(m.publishTime?.seconds ?? 0);
+    const publishTime = m.publishTime
+      ? new Date(seconds * 1000 + Math.floor((m.publishTime.nanos ?? 0) / 1e6))
+      : undefined;
+    return {
+      id: m.messageId ?? ackId,
+      data,
+      attributes: { ...(m.attributes ?? {}) },
+      ...(publishTime ? { publishTime } : {}),
+      ...(r.deliveryAttempt ? { deliveryAttempt: r.deliveryAttempt } : {}),
+      ack: () => this.settle(ackId, true),
+      nack: () => this.settle(ackId, false),
+    };
+  }
+
+  private settle(ackId: string, ok: boolean): void {
+    const held = this.held.get(ackId);
+    if (held) {
+      this.held.delete(ackId);
+      this.heldBytes -= held.bytes;
+      const wake = this.capacityFreed;
+      this.capacityFreed = undefined;
+      wake?.();
+    }
+    (ok ? this.acks : this.nacks).push(ackId);
+    if (this.acks.length + this.nacks.length >= SETTLE_BATCH) void this.flush();
+    else this.flushTimer ??= setTimeout(() => void this.flush(), SETTLE_FLUSH_MS);
+  }
+
+  /** Sends queued acks and nacks (a nack is a deadline of 0: redeliver now). */
+  private flush(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const acks = this.acks.splice(0);
+    const nacks = this.nacks.splice(0);
+    this.flushing = this.flushing.then(async () => {
+      const subscription = this.options.subscription;
+      for (let i = 0; i < acks.length; i += SETTLE_BATCH) {
+        const ackIds = acks.slice(i, i + SETTLE_BATCH);
+        await this.send('ack', ackIds, (ids) => this.client.acknowledge({ subscription, ackIds: ids }));
+      }
+      for (let i = 0; i < nacks.length; i += SETTLE_BATCH) {
+        const ackIds = nacks.slice(i, i + SETTLE_BATCH);
+        await this.send('nack', ackIds, (ids) =>
+          this.client.modifyAckDeadline({ subscription, ackIds: ids, ackDeadlineSeconds: 0 }),
+        );
+      }
+    });
+    return this.flushing;
+  }
+
+  /**
+   * One settle request with a retry. A batch holding an expired ack id fails as a whole
+   * (INVALID_ARGUMENT): then each id is sent alone, and the expired ones are dropped — their
+   * messages were redelivered, and a second staged copy is dropped at finalize.
+   */
+  private async send(what: string, ackIds: string[], call: (ids: string[]) => Promise<unknown>): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await call(ackIds);
+        return;
+      } catch (e) {
+        if ((e as ServiceError).code === INVALID_ARGUMENT && ackIds.length > 1) {
+          let expired = 0;
+          for (const id of ackIds) await call([id]).catch(() => expired++);
+          if (expired > 0) this.logger.warn({ expired, what }, 'settling expired ack ids: their messages come back');
+          return;
+        }
+        if (attempt === 2) {
+          this.logger.warn({ err: e, what, ids: ackIds.length }, 'settle failed: these messages come back');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, RETRY_MIN_MS * 2 ** attempt));
+      }
+    }
+  }
+
+  /** Keeps every held message's deadline at the ack deadline, until its maximum extension. */
+  private async extendLeases(): Promise<void> {
+    const now = this.now();
+    const ackIds: string[] = [];
+    for (const h of this.held.values()) if (now - h.receivedAt < this.options.maxExtensionMs) ackIds.push(h.ackId);
+    const ackDeadlineSeconds = Math.ceil(this.options.ackDeadlineMs / 1000);
+    for (let i = 0; i < ackIds.length; i += SETTLE_BATCH) {
+      const batch = ackIds.slice(i, i + SETTLE_BATCH);
+      await this.send('extend', batch, (ids) =>
+        this.client.modifyAckDeadline({ subscription: this.options.subscription, ackIds: ids, ackDeadlineSeconds }),
+      );
+    }
+  }
+
+  /**
+   * Stops pulling, sends every queued ack, releases (nacks) what is still held, closes the
+   * client. The long poll in flight is cancelled first: nacked messages handed to it would
+   * only come back at their deadline.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.capacityFreed?.();
+    this.cancelPull?.();
+    await this.loop?.catch(() => undefined);
+    for (const ackId of [...this.held.keys()]) this.settle(ackId, false);
+    await this.flush();
+    await this.client.close();
+  }
+}

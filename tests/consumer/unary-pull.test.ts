@@ -1,0 +1,201 @@
+import { spawn } from 'node:child_process';
+import { PubSub, v1 } from '@google-cloud/pubsub';
+import { Defaults, silentLogger } from '@hourglass/common';
+import { UnaryPullSource, type InboundMessage, type UnaryPullOptions } from '@hourglass/consumer';
+import { uniquePrefix } from './support';
+
+/**
+ * The consumer's subscription reader on the real emulator: flow control bounds what is held,
+ * every message arrives and an ack settles it for good, a nack or close() hands it back at
+ * once, held messages are extended past their ack deadline, an expired ack id does not spoil
+ * the acks batched with it, and a SIGKILLed reader's messages come back at the ack deadline —
+ * the property the consumer's kill tests rest on (StreamingPull on this emulator lacks it).
+ */
+jest.setTimeout(120_000);
+
+const ACK_DEADLINE_S = 10; // the emulator's minimum
+
+const pubsub = new PubSub({ projectId: Defaults.projectId });
+const clients: v1.SubscriberClient[] = [];
+
+async function client(): Promise<v1.SubscriberClient> {
+  const { port, ...rest } = await pubsub.getClientConfig();
+  const c = new v1.SubscriberClient({ ...rest, ...(port !== undefined ? { port: Number(port) } : {}) });
+  clients.push(c);
+  return c;
+}
+
+/** A topic with one subscription and `n` messages whose data is their index. */
+async function subscriptionWith(n: number): Promise<string> {
+  const name = uniquePrefix();
+  const [topic] = await pubsub.createTopic(`${name}-topic`);
+  const [sub] = await topic.createSubscription(`${name}-sub`, { ackDeadlineSeconds: ACK_DEADLINE_S });
+  const publishes: Promise<string>[] = [];
+  for (let i = 0; i < n; i++) publishes.push(topic.publishMessage({ data: Buffer.from(String(i)) }));
+  await Promise.all(publishes);
+  return sub.name;
+}
+
+async function source(subscription: string, options: Partial<UnaryPullOptions> = {}): Promise<UnaryPullSource> {
+  return new UnaryPullSource(
+    await client(),
+    {
+      subscription,
+      maxMessages: 1000,
+      maxBytes: 1 << 30,
+      ackDeadlineMs: ACK_DEADLINE_S * 1000,
+      maxExtensionMs: 600_000,
+      pullBatch: 1000,
+      pullWaitMs: 2000,
+      ...options,
+    },
+    silentLogger,
+  );
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+/** Collects every delivery; acks each one unless `settle` says otherwise. */
+function collector(settle: (m: InboundMessage) => 'ack' | 'nack' | 'hold' = () => 'ack') {
+  const deliveries: string[] = [];
+  const held: InboundMessage[] = [];
+  return {
+    deliveries,
+    held,
+    distinct: () => new Set(deliveries).size,
+    handle: (m: InboundMessage): void => {
+      deliveries.push(m.data.toString());
+      const what = settle(m);
+      if (what === 'ack') m.ack();
+      else if (what === 'nack') m.nack();
+      else held.push(m);
+    },
+  };
+}
+
+afterAll(async () => {
+  for (const c of clients) await c.close().catch(() => undefined);
+  await pubsub.close();
+});
+
+test('flow control: never more than maxMessages held; acked messages arrive once each', async () => {
+  const sub = await subscriptionWith(500);
+  const c = collector(() => 'hold');
+  const s = await source(sub, { maxMessages: 50, pullBatch: 30 });
+  s.start(c.handle);
+  await until(() => c.held.length === 50);
+  await sleep(1000);
+  expect(c.held.length).toBe(50); // no Pull while 50 are held
+  expect(s.outstanding).toBe(50);
+  // Ack in steps: each freed slot is refilled until all 500 arrived.
+  while (c.distinct() < 500) {
+    for (const m of c.held.splice(0)) m.ack();
+    await until(() => c.held.length > 0 || c.distinct() === 500);
+    expect(s.outstanding).toBeLessThanOrEqual(50);
+  }
+  for (const m of c.held.splice(0)) m.ack();
+  await s.close();
+  expect(c.deliveries.length).toBe(500); // nothing redelivered: every ack reached Pub/Sub in time
+  // and nothing is left on the subscription
+  const after = collector();
+  const s2 = await source(sub);
+  s2.start(after.handle);
+  await sleep(3000);
+  await s2.close();
+  expect(after.deliveries).toEqual([]);
+});
+
+test('a nack hands the message back at once; close() releases what is held', async () => {
+  const sub = await subscriptionWith(20);
+  let nacked = 0;
+  const first = collector((m) => (m.data.toString() === '7' && nacked++ === 0 ? 'nack' : 'hold'));
+  const s = await source(sub);
+  s.start(first.handle);
+  // '7' is nacked once and comes straight back to the same reader, long before the 10 s deadline
+  await until(() => first.held.length === 20, 5000);
+  expect(first.deliveries.filter((d) => d === '7')).toHaveLength(2);
+  await s.close();
+  const second = collector();
+  const s2 = await source(sub);
+  const t0 = Date.now();
+  s2.start(second.handle);
+  await until(() => second.distinct() === 20, 5000);
+  expect(Date.now() - t0).toBeLessThan(ACK_DEADLINE_S * 1000);
+  await s2.close();
+});
+
+test('held messages are extended past the ack deadline: another reader does not get them', async () => {
+  const sub = await subscriptionWith(10);
+  const holder = collector(() => 'hold');
+  const s = await source(sub);
+  s.start(holder.handle);
+  await until(() => holder.held.length === 10);
+  const other = collector();
+  const s2 = await source(sub);
+  s2.start(other.handle);
+  await sleep((ACK_DEADLINE_S + 5) * 1000);
+  expect(other.deliveries).toEqual([]);
+  for (const m of holder.held) m.ack();
+  await s.close();
+  await s2.close();
+  expect(holder.deliveries).toHaveLength(10);
+});
+
+test('an ack after the deadline passed does not spoil the acks batched with it', async () => {
+  const sub = await subscriptionWith(2);
+  const stale = collector(() => 'hold');
+  // No extension: the first lease runs out, the message goes to the second reader.
+  const s = await source(sub, { maxExtensionMs: 1 });
+  s.start(stale.handle);
+  await until(() => stale.held.length === 2);
+  await sleep((ACK_DEADLINE_S + 2) * 1000);
+  const fresh = collector();
+  const s2 = await source(sub);
+  s2.start(fresh.handle);
+  await until(() => fresh.distinct() === 2);
+  await s2.close();
+  // Both stale ack ids are now expired: settling them must not throw or wedge the source.
+  for (const m of stale.held) m.ack();
+  await s.close();
+  const after = collector();
+  const s3 = await source(sub);
+  s3.start(after.handle);
+  await sleep(2000);
+  await s3.close();
+  expect(after.deliveries).toEqual([]);
+});
+
+test('a SIGKILLed reader: every message it held comes back at the ack deadline', async () => {
+  const sub = await subscriptionWith(200);
+  // A separate process leases all 200 with a unary Pull and is SIGKILLed while holding them.
+  const script = `
+    const { v1 } = require('@google-cloud/pubsub');
+    const grpc = require('@grpc/grpc-js');
+    const [host, port] = process.env.PUBSUB_EMULATOR_HOST.split(':');
+    const c = new v1.SubscriberClient({ servicePath: host, port: Number(port), sslCreds: grpc.credentials.createInsecure() });
+    (async () => {
+      let n = 0;
+      while (n < 200) n += ((await c.pull({ subscription: process.argv[1], maxMessages: 200 }))[0].receivedMessages || []).length;
+      process.kill(process.pid, 'SIGKILL');
+    })();`;
+  const child = spawn(process.execPath, ['-e', script, sub], { stdio: 'inherit' });
+  await new Promise((r) => child.once('exit', r));
+  expect(child.signalCode).toBe('SIGKILL');
+  const killedAt = Date.now();
+  const survivor = collector();
+  const s = await source(sub);
+  s.start(survivor.handle);
+  await until(() => survivor.distinct() === 200, (ACK_DEADLINE_S + 20) * 1000);
+  const after = Date.now() - killedAt;
+  await s.close();
+  expect(after).toBeGreaterThanOrEqual((ACK_DEADLINE_S - 1) * 1000); // they were leased, not lost...
+  expect(survivor.deliveries).toHaveLength(200); // ...and each came back once
+});
