@@ -206,6 +206,52 @@ describe('publish outcomes', () => {
     }
   });
 
+  test('the Pub/Sub publisher batches messages per topic, acks each message, fails only its topic, and refuses after close', async () => {
+    const prefix = uniquePrefix('batch');
+    const subs = await provision(prefix, { types: ['ab_exposure'] });
+    const publisher = new PubSubPublisher({
+      projectId: Defaults.projectId,
+      prefix,
+      publishTimeout: Defaults.publishTimeout,
+      batchMaxMessages: 4,
+      batchMaxDelay: ms(20),
+    });
+    const type = registry.get('ab_exposure').latest;
+    const records = Array.from({ length: 10 }, (_, i) => ({
+      meta: {
+        event_id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+        gateway_ts: T0,
+        client_ts: null,
+        gateway_id: 'g',
+      },
+      ...samplePayloads.ab_exposure,
+      user_id: `u${i}`,
+    }));
+    try {
+      // Ten messages in one tick: two full batches of four, and two sent at the delay; a
+      // missing topic fails its own publish only.
+      const acks = records.map((r) => publisher.publish('ab_exposure', encodeRecords(type, [r as never])));
+      const missing = publisher.publish('page_viewed', encodeRecords(type, [records[0] as never]));
+      const ids = await Promise.all(acks);
+      await expect(missing).rejects.toMatchObject({ code: 5 });
+      expect(ids).toHaveLength(10);
+      expect(ids.every((id) => id.length > 0)).toBe(true); // the emulator numbers ids per request, so not unique here
+      const found = await pullEvents(subs);
+      const users = (rs: readonly { user_id?: unknown }[]): unknown[] => rs.map((r) => r.user_id).sort();
+      expect(users(found.map((f) => f.record))).toEqual(users(records));
+      expect(found.map((f) => f.record)).toEqual(expect.arrayContaining(records));
+      // A batch still waiting for its delay is sent by close, not dropped.
+      const last = publisher.publish('ab_exposure', encodeRecords(type, [records[0] as never]));
+      await publisher.close();
+      expect(await last).not.toBe('');
+    } finally {
+      await publisher.close();
+    }
+    await expect(publisher.publish('ab_exposure', encodeRecords(type, [records[0] as never]))).rejects.toThrow(
+      /closed/,
+    );
+  });
+
   test('the threaded publisher carries acks and gRPC errors across the thread and refuses after close', async () => {
     const prefix = uniquePrefix('thread');
     const subs = await provision(prefix, { types: ['ab_exposure'] });

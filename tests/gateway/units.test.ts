@@ -5,6 +5,7 @@ import { RateLimiter } from '@hourglass/gateway/rate-limiter';
 import { canonicalUuid } from '@hourglass/gateway/prepare';
 import { traceparentFor } from '@hourglass/gateway/traceparent';
 import { DatumArena } from '@hourglass/gateway/datum-arena';
+import { compiledWriterOf } from '@hourglass/schemas';
 import { errorBody, classify } from '@hourglass/gateway/http-errors';
 import { decodeContent } from '@hourglass/gateway/body';
 import { OutstandingBudget } from '@hourglass/gateway/outstanding';
@@ -140,6 +141,25 @@ describe('small pieces', () => {
     const big = { ...records[0], country: 'x'.repeat(100_000) };
     expect(type.fromBuffer(arena.encode(type, big))).toEqual(big);
     expect(type.fromBuffer(datums[0]!)).toEqual(records[0]);
+  });
+
+  test('datum arena: compiled events encode to the record bytes across chunk boundaries; one too big for a chunk is declined', () => {
+    const arena = new DatumArena();
+    const version = registry.get('track_played').latest;
+    const writer = compiledWriterOf(version)!;
+    for (let i = 0; i < 5000; i++) {
+      const meta = { event_id: `id-${i}`, gateway_ts: i, client_ts: i % 2 ? null : i, gateway_id: 'g' };
+      const payload = { ...samplePayloads.track_played, user_id: `user-${i}`.repeat(1 + (i % 7)) };
+      expect(writer.accepts(meta, payload)).toBe(true);
+      const datum = arena.encodeEvent(writer, meta, payload)!;
+      expect(datum.equals(version.type.toBuffer({ meta, ...payload }))).toBe(true);
+    }
+    const meta = { event_id: 'big', gateway_ts: 1, client_ts: null, gateway_id: 'g' };
+    expect(arena.encodeEvent(writer, meta, { ...samplePayloads.track_played, country: 'x'.repeat(300_000) })).toBe(
+      undefined,
+    );
+    const after = arena.encodeEvent(writer, meta, samplePayloads.track_played as object)!;
+    expect(after.equals(version.type.toBuffer({ meta, ...samplePayloads.track_played }))).toBe(true);
   });
 
   test('error bodies: 5xx say only "internal error"; fastify errors map to the catalogue', () => {

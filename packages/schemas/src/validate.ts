@@ -1,5 +1,5 @@
 import avro from 'avsc';
-import type { EventMeta, EventRecord } from './meta.js';
+import { metaType, type EventMeta, type EventRecord } from './meta.js';
 import type { SchemaVersion } from './registry.js';
 
 export type ValidationResult = { ok: true; record: EventRecord } | { ok: false; path: string; reason: string };
@@ -31,7 +31,7 @@ export function buildRecord(version: SchemaVersion, meta: EventMeta, payload: un
 
 /** Validates a whole record (meta included) and names the first bad field. */
 export function checkRecord(type: avro.Type, record: unknown): { path: string; reason: string } | undefined {
-  // The gateway's hot path: avsc's check plus a key count for what it lets through.
+  // avsc's check, plus hasExtraKeys for what it lets through.
   if (type.isValid(record, checkOptions) && !hasExtraKeys(type, record)) return undefined;
   // Unknown fields first: a misspelt field also makes the real one "missing", and the
   // misspelling is what the client needs to see.
@@ -42,10 +42,17 @@ export function checkRecord(type: avro.Type, record: unknown): { path: string; r
 
 /**
  * For a value avsc accepted: is there an own key avsc mistook for a declared field (see
- * firstUndeclaredField)? Only descends into fields that can hold records, to stay cheap.
+ * firstUndeclaredField), or an enum value it mistook for a symbol (avsc looks symbols up
+ * in a plain object too, so "constructor" passed and was written as symbol 0)? Only
+ * descends into fields that can hold records or enums, to stay cheap.
  */
 function hasExtraKeys(type: avro.Type, value: unknown): boolean {
-  if (value === null || typeof value !== 'object') return false;
+  if (value === undefined) return false; // a field left to its default
+  if (type instanceof avro.types.EnumType) return !symbolsOf(type).has(value as string);
+  if (value === null || typeof value !== 'object') {
+    const branch = typeof value === 'string' ? enumBranchOf(type) : undefined;
+    return branch !== undefined && !symbolsOf(branch).has(value as string);
+  }
   if (type instanceof avro.types.RecordType) {
     const declared = declaredOf(type);
     for (const key of Object.keys(value)) if (!declared.has(key)) return true;
@@ -76,17 +83,35 @@ function nestedFieldsOf(type: avro.types.RecordType): avro.types.Field[] {
   return fields;
 }
 
+/** Can a value of `type` hold a record or an enum symbol (what avsc's own check lets slip)? */
 function mayHoldRecords(type: avro.Type): boolean {
-  if (type instanceof avro.types.RecordType) return true;
+  if (type instanceof avro.types.RecordType || type instanceof avro.types.EnumType) return true;
   if (type instanceof avro.types.ArrayType) return mayHoldRecords(type.itemsType);
   if (type instanceof avro.types.MapType) return mayHoldRecords(type.valuesType as avro.Type);
-  return objectBranchOf(type) !== undefined;
+  return objectBranchOf(type) !== undefined || enumBranchOf(type) !== undefined;
 }
 
 /** The branch of an optional (unwrapped) union that takes objects, if any. */
 function objectBranchOf(type: avro.Type): avro.Type | undefined {
   if (!(type instanceof avro.types.UnwrappedUnionType)) return undefined;
   return type.types.find((t) => t instanceof avro.types.RecordType || t instanceof avro.types.MapType);
+}
+
+/** The branch of an unwrapped union that takes strings when it is an enum, if any. */
+function enumBranchOf(type: avro.Type): avro.types.EnumType | undefined {
+  if (!(type instanceof avro.types.UnwrappedUnionType)) return undefined;
+  return type.types.find((t): t is avro.types.EnumType => t instanceof avro.types.EnumType);
+}
+
+const enumSymbols = new WeakMap<avro.types.EnumType, Set<string>>();
+
+function symbolsOf(type: avro.types.EnumType): Set<string> {
+  let symbols = enumSymbols.get(type);
+  if (!symbols) {
+    symbols = new Set(type.symbols);
+    enumSymbols.set(type, symbols);
+  }
+  return symbols;
 }
 
 /**
@@ -159,7 +184,52 @@ function firstProblem(type: avro.Type, value: unknown): { path: string; reason: 
       found = { path: displayPath(path), reason: describe(any, t) };
     },
   });
-  return found ?? { path: 'payload', reason: 'does not match the schema' };
+  if (found) return found;
+  const loose = looseSymbol(type, value);
+  if (loose) return { path: displayPath(loose.reversedPath.reverse()), reason: describe(loose.value, loose.type) };
+  return { path: 'payload', reason: 'does not match the schema' };
+}
+
+/** The first enum value avsc took for a symbol without being one (see hasExtraKeys), with its path. */
+function looseSymbol(
+  type: avro.Type,
+  value: unknown,
+): { reversedPath: string[]; value: unknown; type: avro.types.EnumType } | undefined {
+  let found: ReturnType<typeof looseSymbol>;
+  if (value === undefined) return undefined; // a field left to its default
+  if (type instanceof avro.types.EnumType) {
+    return symbolsOf(type).has(value as string) ? undefined : { reversedPath: [], value, type };
+  }
+  if (value === null || typeof value !== 'object') {
+    const branch = typeof value === 'string' ? enumBranchOf(type) : undefined;
+    return branch ? looseSymbol(branch, value) : undefined;
+  }
+  if (type instanceof avro.types.RecordType) {
+    for (const field of type.fields) {
+      if ((found = looseSymbol(field.type, (value as Record<string, unknown>)[field.name]))) {
+        found.reversedPath.push(field.name);
+        return found;
+      }
+    }
+  } else if (type instanceof avro.types.ArrayType && Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if ((found = looseSymbol(type.itemsType, value[i]))) {
+        found.reversedPath.push(String(i));
+        return found;
+      }
+    }
+  } else if (type instanceof avro.types.MapType && !Array.isArray(value)) {
+    for (const [key, item] of Object.entries(value)) {
+      if ((found = looseSymbol(type.valuesType as avro.Type, item))) {
+        found.reversedPath.push(key);
+        return found;
+      }
+    }
+  } else {
+    const branch = objectBranchOf(type);
+    return branch ? looseSymbol(branch, value) : undefined;
+  }
+  return undefined;
 }
 
 /** Paths inside meta stay `meta.*` (the gateway's fault); everything else is the client's `payload.*`. */
@@ -209,4 +279,174 @@ function kindOf(value: unknown): string {
 function show(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/**
+ * The gateway's hot path for one schema version, generated once: `accepts` validates a
+ * JSON payload and the gateway's meta in one walk, without building the record, and
+ * `encode` writes the datum of `{meta, ...payload}` (defaults filled) straight from them.
+ * It is made for what JSON.parse returns (plain objects, own enumerable keys): true only
+ * when buildRecord would accept; false means "ask buildRecord", which names the problem
+ * (and decides anything unusual this declines, such as an object of another prototype).
+ */
+export interface CompiledWriter {
+  accepts(meta: EventMeta, payload: unknown): boolean;
+  /** Like avsc's Type.encode: the end offset, or a negative number when `buf` is too short. Only for accepted values. */
+  encode(meta: EventMeta, payload: object, buf: Buffer, pos: number): number;
+}
+
+const compiledWriters = new WeakMap<SchemaVersion, CompiledWriter | null>();
+
+/** The version's compiled writer, built on first use; undefined when its schema has a shape this does not compile. */
+export function compiledWriterOf(version: SchemaVersion): CompiledWriter | undefined {
+  let writer = compiledWriters.get(version);
+  if (writer === undefined) {
+    writer = compileWriter(version.type) ?? null;
+    compiledWriters.set(version, writer);
+  }
+  return writer ?? undefined;
+}
+
+/** avsc's safe long range (LongType refuses the two outermost integers of JS's safe range). */
+const MAX_LONG = 9007199254740990;
+
+function compileWriter(type: avro.Type): CompiledWriter | undefined {
+  if (!(type instanceof avro.types.RecordType)) return undefined;
+  const [metaField, ...fields] = type.fields;
+  if (!metaField || metaField.name !== 'meta' || !metaField.type.equals(metaType)) return undefined;
+  const metaRecord = metaField.type as avro.types.RecordType;
+  const payloadType = payloadTypeOf(type);
+  if (!payloadType) return undefined;
+  const compiler = new CheckCompiler();
+  const checkMeta = compiler.record(metaRecord.fields);
+  const checkPayload = compiler.record(fields);
+  if (checkMeta === undefined || checkPayload === undefined) return undefined;
+  const accepts = compiler.build(checkMeta, checkPayload);
+  const writer: CompiledWriter = {
+    accepts,
+    encode(meta, payload, buf, pos) {
+      const end = metaRecord.encode(meta, buf, pos);
+      return end < 0 ? end : payloadType.encode(payload, buf, end);
+    },
+  };
+  return encodesAlike(type, writer) ? writer : undefined;
+}
+
+/** The record without its meta field: its datum is what follows meta's in the full record's. */
+function payloadTypeOf(type: avro.types.RecordType): avro.Type | undefined {
+  const schema = type.schema({ exportAttrs: true }) as { fields: unknown[] };
+  try {
+    return avro.Type.forSchema(
+      { type: 'record', name: 'hourglass.internal.Payload', fields: schema.fields.slice(1) } as avro.Schema,
+      { registry: {} },
+    );
+  } catch {
+    return undefined; // e.g. a payload field that refers to a type named inside meta
+  }
+}
+
+/** Start-up self-check on random records: the two-part encoding must give the record's exact bytes. */
+function encodesAlike(type: avro.types.RecordType, writer: CompiledWriter): boolean {
+  const a = Buffer.alloc(64 * 1024);
+  for (let i = 0; i < 20; i++) {
+    const { meta, ...payload } = type.random() as unknown as EventRecord;
+    const expected = type.toBuffer({ meta, ...payload });
+    const end = writer.encode(meta, payload, a, 0);
+    if (end !== expected.length || !a.subarray(0, end).equals(expected)) return false;
+  }
+  return true;
+}
+
+/**
+ * Generates the check as one JavaScript function, with each field's test inlined. A record
+ * accepts when every field is valid or left to its default and its own keys are exactly
+ * the fields it set (the count avoids a lookup per key). Types without an inline test
+ * (arrays, maps, bytes, wrapped unions, logical types) use avsc's check plus hasExtraKeys,
+ * exactly what buildRecord applies to them.
+ */
+class CheckCompiler {
+  private readonly names: string[] = [];
+  private readonly values: unknown[] = [];
+  private readonly functions: string[] = [];
+
+  private constant(value: unknown): string {
+    this.names.push(`c${this.names.length}`);
+    this.values.push(value);
+    return this.names[this.names.length - 1]!;
+  }
+
+  /** The name of a generated function checking a record with these fields, or undefined. */
+  record(fields: readonly avro.types.Field[]): string | undefined {
+    const name = `r${this.functions.length}`;
+    this.functions.push(''); // reserve the name: nested records get the next ones
+    let body = `function ${name}(v) {\n  if (v === null || typeof v !== 'object' || getPrototypeOf(v) !== objectPrototype) return false;\n  var n = 0, x;\n`;
+    for (const field of fields) {
+      // An inherited name (toString, constructor...) would be read from the prototype.
+      if (field.name in Object.prototype) return undefined;
+      const test = this.test(field.type, 'x');
+      if (test === undefined) return undefined;
+      const hasDefault = field.defaultValue() !== undefined;
+      body += `  x = v[${JSON.stringify(field.name)}];\n`;
+      body += hasDefault
+        ? `  if (x !== undefined) { if (!(${test})) return false; n++; }\n`
+        : `  if (x === undefined || !(${test})) return false;\n  n++;\n`;
+    }
+    body += '  for (var k in v) n--;\n  return n === 0;\n}\n';
+    this.functions[Number(name.slice(1))] = body;
+    return name;
+  }
+
+  /** A JavaScript expression that is true when `x` (not undefined) is a valid value of `type`. */
+  private test(type: avro.Type, x: string): string | undefined {
+    if (type instanceof avro.types.NullType) return `${x} === null`;
+    if (type instanceof avro.types.BooleanType) return `typeof ${x} === 'boolean'`;
+    if (type instanceof avro.types.IntType) return `${x} === (${x} | 0)`;
+    if (type instanceof avro.types.LongType) {
+      return `typeof ${x} === 'number' && ${x} % 1 === 0 && ${x} >= ${-MAX_LONG} && ${x} <= ${MAX_LONG}`;
+    }
+    if (type instanceof avro.types.FloatType || type instanceof avro.types.DoubleType)
+      return `typeof ${x} === 'number'`;
+    if (type instanceof avro.types.StringType) return `typeof ${x} === 'string'`;
+    if (type instanceof avro.types.EnumType) {
+      return `typeof ${x} === 'string' && ${this.constant(new Set(type.symbols))}.has(${x})`;
+    }
+    if (type instanceof avro.types.RecordType) {
+      const fn = this.record(type.fields);
+      return fn === undefined ? undefined : `${fn}(${x})`;
+    }
+    if (type instanceof avro.types.UnwrappedUnionType && type.types.every(isPlain)) {
+      // avsc picks the branch by the value's JS kind, one branch per kind, so "any branch accepts" is the same.
+      const tests = type.types.map((t) => this.test(t, x));
+      if (tests.some((t) => t === undefined)) return undefined;
+      return tests.map((t) => `(${t})`).join(' || ');
+    }
+    const generic = (value: unknown): boolean => type.isValid(value, checkOptions) && !hasExtraKeys(type, value);
+    return `${this.constant(generic)}(${x})`;
+  }
+
+  /** The accepts function of a compiled writer. */
+  build(checkMeta: string, checkPayload: string): (meta: EventMeta, payload: unknown) => boolean {
+    const source =
+      `${this.functions.join('')}` +
+      `return function accepts(m, p) {\n  return ${checkPayload}(p) && ${checkMeta}(m);\n};`;
+    const factory = new Function('getPrototypeOf', 'objectPrototype', ...this.names, source) as (
+      ...args: unknown[]
+    ) => (meta: EventMeta, payload: unknown) => boolean;
+    return factory(Object.getPrototypeOf, Object.prototype, ...this.values);
+  }
+}
+
+/** Union branches with an inline test that are told apart by JS kind (records by prototype). */
+function isPlain(type: avro.Type): boolean {
+  return (
+    type instanceof avro.types.NullType ||
+    type instanceof avro.types.BooleanType ||
+    type instanceof avro.types.IntType ||
+    type instanceof avro.types.LongType ||
+    type instanceof avro.types.FloatType ||
+    type instanceof avro.types.DoubleType ||
+    type instanceof avro.types.StringType ||
+    type instanceof avro.types.EnumType ||
+    type instanceof avro.types.RecordType
+  );
 }

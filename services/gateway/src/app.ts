@@ -251,6 +251,9 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
         const trace = new RequestTrace(span.spanContext(), req.headers.traceparent);
         const answer = new BatchAnswer(events.length);
         const prepared = prepareJson(prepareContext, key, events as unknown[], gatewayTs, answer);
+        // The parsed body is not needed past this point; dropped here, it dies young instead
+        // of being copied by every scavenge until Pub/Sub acks (which showed as GC pauses).
+        req.body = undefined;
         return await handover(reply, prepared, answer, gatewayTs, trace);
       } finally {
         span.end();

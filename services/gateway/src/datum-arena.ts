@@ -1,4 +1,5 @@
 import type avro from 'avsc';
+import type { CompiledWriter, EventMeta } from '@hourglass/schemas';
 
 /**
  * Encodes Avro datums into large shared chunks and hands out views, so an event costs
@@ -22,6 +23,23 @@ export class DatumArena {
       if (needed > LARGE_DATUM) return type.toBuffer(value);
       this.newChunk();
       end = type.encode(value, this.chunk, 0);
+    }
+    const datum = this.chunk.subarray(this.pos, end);
+    this.pos = end;
+    return datum;
+  }
+
+  /**
+   * Encodes an event accepted by `writer` straight from its meta and payload. Undefined
+   * when it does not fit an empty chunk: the caller then takes the general path.
+   */
+  encodeEvent(writer: CompiledWriter, meta: EventMeta, payload: object): Buffer | undefined {
+    let end = writer.encode(meta, payload, this.chunk, this.pos);
+    if (end < 0) {
+      if (this.pos === 0) return undefined;
+      this.newChunk();
+      end = writer.encode(meta, payload, this.chunk, 0);
+      if (end < 0) return undefined;
     }
     const datum = this.chunk.subarray(this.pos, end);
     this.pos = end;

@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { HourglassError } from '@hourglass/common';
-import { buildRecord, checkRecord, metaType, type SchemaRegistry, type SchemaVersion } from '@hourglass/schemas';
+import {
+  buildRecord,
+  checkRecord,
+  compiledWriterOf,
+  metaType,
+  type EventMeta,
+  type SchemaRegistry,
+  type SchemaVersion,
+} from '@hourglass/schemas';
 import { keyAllows, type ApiKey } from './api-keys.js';
 import type { BatchAnswer } from './batch-answer.js';
 import type { DatumArena } from './datum-arena.js';
@@ -39,7 +47,6 @@ export class PreparedEvents {
   }
 }
 
-const ENVELOPE_FIELDS = new Set(['type', 'id', 'client_ts', 'payload']);
 const DASH = 45;
 
 /** The UUID in canonical lower case (the dedup key), or undefined when `s` is not a UUID. */
@@ -120,7 +127,7 @@ export function prepareJson(
     }
     let extra: string | undefined;
     for (const k in e) {
-      if (!ENVELOPE_FIELDS.has(k)) {
+      if (k !== 'payload' && k !== 'type' && k !== 'id' && k !== 'client_ts') {
         extra = k;
         break;
       }
@@ -155,17 +162,20 @@ export function prepareJson(
       continue;
     }
     const writer = schemas.latest;
-    const built = buildRecord(
-      writer,
-      { event_id: id, gateway_ts: gatewayTs, client_ts: clientTs, gateway_id: gatewayId },
-      e.payload,
-    );
-    if (!built.ok) {
-      answer.rejectEvent(i, { code: 'EVENT_INVALID', path: built.path, reason: built.reason });
-      metrics.events(type, 'rejected', 1);
-      continue;
+    const meta: EventMeta = { event_id: id, gateway_ts: gatewayTs, client_ts: clientTs, gateway_id: gatewayId };
+    // The compiled writer validates and encodes without building the record; whatever it
+    // declines (a bad event, or one too big for the arena) takes buildRecord, which names the problem.
+    const compiled = compiledWriterOf(writer);
+    let datum = compiled?.accepts(meta, e.payload) ? arena.encodeEvent(compiled, meta, e.payload as object) : undefined;
+    if (datum === undefined) {
+      const built = buildRecord(writer, meta, e.payload);
+      if (!built.ok) {
+        answer.rejectEvent(i, { code: 'EVENT_INVALID', path: built.path, reason: built.reason });
+        metrics.events(type, 'rejected', 1);
+        continue;
+      }
+      datum = arena.encode(writer.type, built.record);
     }
-    const datum = arena.encode(writer.type, built.record);
     if (datum.length > maxEventBytes) {
       answer.rejectEvent(i, {
         code: 'HTTP_EVENT_TOO_LARGE',

@@ -1,0 +1,210 @@
+'use strict';
+/**
+ * CPU per event of each gateway stage, in one process, on the load generator's bodies
+ * (100-event JSON batches over every type): `node bench/gateway-cpu.js` after `npx tsc -b`.
+ * Complements bench/gateway.js, whose throughput on a shared 2-core machine varies a lot:
+ * CPU time of a fixed workload varies much less, and under `valgrind --tool=callgrind`
+ * its instruction count is repeatable.
+ *
+ * Stages: parse (JSON.parse, the ceiling pays it too), build (buildRecord: validate and
+ * fill defaults), encode (Avro into the datum arena), prepare (prepareJson: envelope
+ * checks + compiled writer or buildRecord + encode), bundle (Bundler + encodeBundle + the
+ * answers, with a publisher that acks at once; about half of it is GC here, more than in
+ * the gateway, so compare it between builds only), publish (the Pub/Sub publisher alone,
+ * bundles of ~100 events, 64 in flight, against an emulator; only with BENCH_PUBLISH=1,
+ * which starts one unless PUBSUB_EMULATOR_HOST is set).
+ *
+ * Env: BENCH_ROUNDS (default 20) passes over 200 bodies per stage; BENCH_STAGES=a,b to run some;
+ * BENCH_BATCH_MESSAGES / BENCH_BATCH_MS for the publisher's batching (default: the gateway's).
+ */
+const path = require('node:path');
+const { randomUUID } = require('node:crypto');
+const root = path.join(__dirname, '..');
+const { SchemaRegistry, buildRecord } = require(path.join(root, 'packages/schemas/dist/index.js'));
+const { EventGenerator } = require(path.join(root, 'packages/client/dist/index.js'));
+const { prepareJson } = require(path.join(root, 'services/gateway/dist/prepare.js'));
+const { DatumArena } = require(path.join(root, 'services/gateway/dist/datum-arena.js'));
+const { Bundler } = require(path.join(root, 'services/gateway/dist/bundler.js'));
+const { BatchAnswer } = require(path.join(root, 'services/gateway/dist/batch-answer.js'));
+const { OutstandingBudget } = require(path.join(root, 'services/gateway/dist/outstanding.js'));
+const { GatewayMetrics } = require(path.join(root, 'services/gateway/dist/metrics.js'));
+const { RequestTrace } = require(path.join(root, 'services/gateway/dist/traceparent.js'));
+
+const rounds = Number(process.env.BENCH_ROUNDS || 20);
+const only = process.env.BENCH_STAGES ? new Set(process.env.BENCH_STAGES.split(',')) : undefined;
+const registry = SchemaRegistry.load(path.join(root, 'schemas'));
+const generator = new EventGenerator(registry, { seed: 1 });
+const texts = [];
+for (let i = 0; i < 200; i++) {
+  const events = generator.batch(100).map((e) => ({ ...e, id: randomUUID(), client_ts: Date.now() }));
+  texts.push(JSON.stringify({ events }));
+}
+const parsed = texts.map((t) => JSON.parse(t).events);
+const eventsPerRound = parsed.reduce((n, b) => n + b.length, 0);
+const metrics = new GatewayMetrics(registry.eventTypes(), new OutstandingBudget(1e12, 1e12));
+const key = { name: 'bench', sha256: '', types: undefined, ratePerSecond: 1e9 };
+const meta = () => ({ event_id: randomUUID(), gateway_ts: Date.now(), client_ts: null, gateway_id: 'bench-gw' });
+const silent = { error() {}, warn() {}, info() {}, debug() {} };
+
+/** Runs `fn` (one round) for warm-up, then `rounds` times, and prints CPU µs per event. */
+async function stage(name, fn, events = eventsPerRound) {
+  if (only && !only.has(name)) return;
+  for (let r = 0; r < Math.max(3, rounds / 4); r++) await fn();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let r = 0; r < rounds; r++) await fn();
+  const cpu = process.cpuUsage(cpu0);
+  const wall = performance.now() - t0;
+  const n = rounds * events;
+  console.log(
+    `${name.padEnd(8)} ${(((cpu.user + cpu.system) / n) * 1).toFixed(2).padStart(6)} µs CPU/event  ` +
+      `${((wall * 1000) / n).toFixed(2).padStart(6)} µs wall/event`,
+  );
+}
+
+function prepareContext() {
+  return { registry, gatewayId: 'bench-gw', maxEventBytes: 65536, metrics, arena: new DatumArena() };
+}
+
+async function main() {
+  await stage('parse', () => {
+    for (const t of texts) JSON.parse(t);
+  });
+
+  const writers = parsed.map((b) => b.map((e) => registry.get(e.type).latest));
+  await stage('build', () => {
+    for (let b = 0; b < parsed.length; b++) {
+      const batch = parsed[b];
+      for (let i = 0; i < batch.length; i++) {
+        const built = buildRecord(writers[b][i], meta(), batch[i].payload);
+        if (!built.ok) throw new Error(`${built.path} ${built.reason}`);
+      }
+    }
+  });
+
+  const records = parsed.map((b, bi) => b.map((e, i) => buildRecord(writers[bi][i], meta(), e.payload).record));
+  const arena = new DatumArena();
+  await stage('encode', () => {
+    for (let b = 0; b < records.length; b++) {
+      const batch = records[b];
+      for (let i = 0; i < batch.length; i++) arena.encode(writers[b][i].type, batch[i]);
+    }
+  });
+
+  const ctx = prepareContext();
+  await stage('prepare', () => {
+    for (const batch of parsed) {
+      const answer = new BatchAnswer(batch.length);
+      const out = prepareJson(ctx, key, batch, Date.now(), answer);
+      if (out.count !== batch.length) throw new Error('an event was rejected');
+    }
+  });
+
+  // Bundler on prepared events, with a publisher that acks at once.
+  const prepared = parsed.map((batch) => prepareJson(ctx, key, batch, Date.now(), new BatchAnswer(batch.length)));
+  const budget = new OutstandingBudget(1e12, 1e12);
+  const bundler = new Bundler({
+    publisher: { publish: () => Promise.resolve('1') },
+    budget,
+    clock: { now: () => Date.now() },
+    metrics,
+    logger: silent,
+    maxEvents: 100,
+    maxBytes: 1_000_000,
+    linger: 5,
+    codec: 'null',
+    publishTimeout: 10_000,
+    unbundledTypes: new Set(),
+  });
+  const trace = new RequestTrace({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 }, undefined);
+  await stage('bundle', async () => {
+    const waits = [];
+    for (const p of prepared) {
+      const answer = new BatchAnswer(p.count);
+      budget.tryReserve(p.bytes, p.count);
+      for (let j = 0; j < p.count; j++) answer.expect(p.indexes[j], p.ids[j]);
+      for (let j = 0; j < p.count; j++) bundler.add(p.writers[j], p.datums[j], p.ids[j], Date.now(), trace, answer, j);
+      waits.push(answer.settled());
+      answer.toJson();
+    }
+    bundler.drain();
+    await Promise.all(waits);
+  });
+
+  if (process.env.BENCH_PUBLISH) await publishStage(prepared);
+}
+
+/** The Pub/Sub publisher alone: 64 bundles of ~100 events in flight, like the gateway under load. */
+async function publishStage(prepared) {
+  const { startEmulator } = require(path.join(root, 'packages/emulator/dist/index.js'));
+  const { Defaults, resourceNames } = require(path.join(root, 'packages/common/dist/index.js'));
+  const { encodeBundle } = require(path.join(root, 'packages/schemas/dist/index.js'));
+  const { PubSubPublisher } = require(path.join(root, 'services/gateway/dist/publisher.js'));
+  process.env.METADATA_SERVER_DETECTION = 'none';
+  let emulator;
+  if (!process.env.PUBSUB_EMULATOR_HOST) {
+    emulator = await startEmulator({ heapMb: 1024 });
+    process.env.PUBSUB_EMULATOR_HOST = emulator.host;
+  }
+  try {
+    const prefix = `cpu${Date.now().toString(36)}`;
+    const { PubSub } = require('@google-cloud/pubsub');
+    const admin = new PubSub({ projectId: Defaults.projectId });
+    for (const t of registry.eventTypes()) await admin.createTopic(resourceNames(prefix, t).topic);
+    await admin.close();
+    // One bundle per type per body: ~20 events each; group five bodies for ~100-event bundles.
+    const bundles = [];
+    for (let b = 0; b + 5 <= prepared.length; b += 5) {
+      const byType = new Map();
+      for (const p of prepared.slice(b, b + 5)) {
+        for (let j = 0; j < p.count; j++) {
+          const w = p.writers[j];
+          if (!byType.has(w)) byType.set(w, { datums: [], id: p.ids[j] });
+          byType.get(w).datums.push(p.datums[j]);
+        }
+      }
+      for (const [writer, { datums, id }] of byType) {
+        const encoded = encodeBundle({
+          writer,
+          datums,
+          firstEventId: id,
+          minGatewayTs: Date.now(),
+          codec: 'null',
+          traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-00`,
+        });
+        bundles.push({ eventType: writer.eventType, encoded, count: datums.length });
+      }
+    }
+    const publisher = new PubSubPublisher({
+      projectId: Defaults.projectId,
+      prefix,
+      publishTimeout: 10_000,
+      batchMaxMessages: Number(process.env.BENCH_BATCH_MESSAGES || Defaults.pubsubBatchMaxMessages),
+      batchMaxDelay: Number(process.env.BENCH_BATCH_MS ?? Defaults.pubsubBatchMaxDelay),
+    });
+    const events = bundles.reduce((n, x) => n + x.count, 0);
+    const inFlight = Number(process.env.BENCH_PUBLISH_IN_FLIGHT || 64);
+    await stage(
+      'publish',
+      async () => {
+        let next = 0;
+        const worker = async () => {
+          while (next < bundles.length) {
+            const x = bundles[next++];
+            await publisher.publish(x.eventType, x.encoded);
+          }
+        };
+        await Promise.all(Array.from({ length: inFlight }, worker));
+      },
+      events,
+    );
+    await publisher.close();
+  } finally {
+    if (emulator) await emulator.stop();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
