@@ -46,7 +46,7 @@ async function source(subscription: string, options: Partial<UnaryPullOptions> =
       ackDeadlineMs: ACK_DEADLINE_S * 1000,
       maxExtensionMs: 600_000,
       pullBatch: 1000,
-      pullWaitMs: 2000,
+      pullWaitMs: Defaults.pullWait, // as in production: close() must cancel the long poll
       ...options,
     },
     silentLogger,

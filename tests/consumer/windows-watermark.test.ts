@@ -129,6 +129,21 @@ describe('replica watermark', () => {
     expect(wm.advance(clock.now(), undefined)).toBe(T0 + HOUR + 5_000 - 10_000);
   });
 
+  test('after a freeze the replica is not idle until idleAfter has passed awake: unread answers may wait', () => {
+    const clock = new ManualClock(T0 + HOUR);
+    const wm = new ReplicaWatermark(options);
+    wm.observe(T0 + HOUR, clock.now());
+    const before = wm.advance(clock.now(), undefined);
+    clock.advance(20_000); // frozen: to the clock, nothing arrived for 20 s
+    wm.resumed(clock.now());
+    expect(wm.isIdle(clock.now())).toBe(false);
+    expect(wm.advance(clock.now(), undefined)).toBe(before);
+    clock.advance(4_999);
+    expect(wm.isIdle(clock.now())).toBe(false);
+    clock.advance(1);
+    expect(wm.advance(clock.now(), undefined)).toBe(clock.now() - 10_000);
+  });
+
   test('monotonic: an older held event or an old message never moves it back', () => {
     const clock = new ManualClock(T0 + HOUR);
     const wm = new ReplicaWatermark(options);

@@ -79,8 +79,12 @@ export const Defaults = {
   pullMode: 'unary' as 'unary' | 'streaming',
   /** Messages per Pull request (Pub/Sub's maximum is 1,000; a message is a bundle of ~100 events). */
   pullBatchMessages: 1000,
-  /** A Pull long-polls this long when nothing is there, then is repeated. */
-  pullWait: seconds(10),
+  /**
+   * Client deadline of one long-polling Pull. Long, because a deadline that fires cancels the call,
+   * and the emulator then keeps messages it had just handed to it for ~60 s (and a process frozen
+   * past it would drop an answer already on its socket); Cloud Pub/Sub answers empty sooner.
+   */
+  pullWait: minutes(5),
   /** Unacked messages held by one consumer: keeps memory bounded whatever the backlog. */
   flowMaxMessages: 2_000,
   /** Unacked bytes held by one consumer. */

@@ -150,7 +150,16 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
     return ticking;
   };
   let stopping = false;
-  const timer = deps.autoTick === false ? undefined : setInterval(() => void tick(), config.tick);
+  // A timer that fires a tick late means the process was frozen or blocked: what a Pull answered
+  // meanwhile is still unread, so no type may count as idle yet (see ReplicaWatermark.resumed).
+  let lastTimerAt = performance.now();
+  const onTimer = (): void => {
+    const awake = performance.now();
+    if (awake - lastTimerAt > 2 * config.tick) for (const rt of runtimes) rt.watermark.resumed(deps.clock.now());
+    lastTimerAt = awake;
+    void tick();
+  };
+  const timer = deps.autoTick === false ? undefined : setInterval(onTimer, config.tick);
   timer?.unref();
 
   const status = (): TypeStatus[] =>

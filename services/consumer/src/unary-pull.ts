@@ -1,4 +1,4 @@
-import { type ServiceError, type protos, v1 } from '@google-cloud/pubsub';
+import { type CallOptions, type ServiceError, type protos, v1 } from '@google-cloud/pubsub';
 import type { Logger } from '@hourglass/common';
 import type { InboundMessage } from './stager.js';
 
@@ -38,8 +38,15 @@ interface Held {
 }
 
 type ReceivedMessage = protos.google.pubsub.v1.IReceivedMessage;
-/** google-gax returns cancellable promises; the generated types do not say so. */
-type Cancellable<P> = P & { cancel?: () => void };
+/**
+ * The generated client's inner Pull: the public `pull()` wraps it in `.then()` for logging, which
+ * drops google-gax's `cancel()`, and closing a client does not end a call in flight — so a long
+ * poll could only be stopped by its deadline, which this emulator punishes (see pullWait).
+ */
+type PullCall = (
+  request: protos.google.pubsub.v1.IPullRequest,
+  options: CallOptions,
+) => Promise<[protos.google.pubsub.v1.IPullResponse]> & { cancel(): void };
 
 /** gRPC status codes this loop handles by name. */
 const DEADLINE_EXCEEDED = 4;
@@ -64,6 +71,7 @@ export class UnaryPullSource {
   private closed = false;
   private capacityFreed: (() => void) | undefined;
   private cancelPull: (() => void) | undefined;
+  private readonly routingHeader: Record<string, string>;
   /** The last Pull error while pulls keep failing; cleared by the next successful Pull. */
   error: Error | undefined;
 
@@ -72,7 +80,15 @@ export class UnaryPullSource {
     private readonly options: UnaryPullOptions,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    // what the public pull() adds: lets Cloud Pub/Sub route the request to the subscription's region
+    this.routingHeader = { 'x-goog-request-params': `subscription=${encodeURIComponent(options.subscription)}` };
+  }
+
+  private async pullCall(): Promise<PullCall> {
+    await this.client.initialize();
+    return this.client.innerApiCalls.pull as PullCall;
+  }
 
   start(handle: (m: InboundMessage) => void): void {
     if (this.loop) return;
@@ -96,11 +112,11 @@ export class UnaryPullSource {
       }
       let received: ReceivedMessage[];
       try {
-        const call: Cancellable<Promise<[protos.google.pubsub.v1.IPullResponse, ...unknown[]]>> = this.client.pull(
+        const call = (await this.pullCall())(
           { subscription: this.options.subscription, maxMessages: room },
-          { timeout: this.options.pullWaitMs, retry: null },
+          { timeout: this.options.pullWaitMs, retry: null, otherArgs: { headers: this.routingHeader } },
         );
-        this.cancelPull = () => call.cancel?.();
+        this.cancelPull = () => call.cancel();
         const [response] = await call.finally(() => (this.cancelPull = undefined));
         received = response.receivedMessages ?? [];
         this.error = undefined;

@@ -51,6 +51,14 @@ export class ReplicaWatermark {
     if (minGatewayTs < this.seenMin) this.seenMin = minGatewayTs;
   }
 
+  /**
+   * The process was not running until `now` (frozen, or its event loop blocked): messages may be
+   * waiting unread in its buffers, so it is not idle until `idleAfter` has passed awake.
+   */
+  resumed(now: number): void {
+    if (this.lastReceivedAt === undefined || now > this.lastReceivedAt) this.lastReceivedAt = now;
+  }
+
   /** Raises the watermark to at least `bound` (e.g. the last closed window learnt from the store). */
   raiseTo(bound: number): void {
     if (bound > this.wm) this.wm = bound;
