@@ -20,11 +20,7 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/tests'],
   testMatch: ['**/*.test.ts'],
-  // tests/faults-full holds scenarios that this Pub/Sub emulator cannot pass reliably in CI
-  // (it sometimes parks a SIGKILLed subscriber's messages for minutes; see the files' comments).
-  // `make test-faults` runs them with HOURGLASS_FAULTS=full.
-  testPathIgnorePatterns:
-    process.env.HOURGLASS_FAULTS === 'full' ? ['/node_modules/'] : ['/node_modules/', '/tests/faults-full/'],
+  testPathIgnorePatterns: ['/node_modules/'],
   transform: {
     '^.+\\.ts$': [
       '@swc/jest',

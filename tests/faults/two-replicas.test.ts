@@ -1,15 +1,11 @@
-import { Ledger, Pipeline, expectNothingLost, runTraffic, settle, FULL } from '../faults/pipeline';
+import { Ledger, Pipeline, expectNothingLost, runTraffic, settle, FULL } from './pipeline';
 
 /**
  * Two consumer replicas share each subscription; one is SIGKILLed for good mid-load.
  * Its unacked messages come back to the survivor after their ack deadline, its lease
  * holds the global watermark until it expires, and then the survivor closes every window.
  *
- * Not in CI's `make test` (only `make test-faults`), for the reason given in
- * consumer-crash.test.ts: in 1 of 6 runs the emulator had not handed 757 of the killed
- * replica's messages to the survivor after 150 s. Open question for the next session: prove
- * with a synchronous pull after the settle that such events are still unacked in Pub/Sub.
- * In CI the same kill runs in tests/consumer/crash.test.ts (published before the kill).
+ * See consumer-crash.test.ts for why this passes only with unary pull on the emulator.
  */
 jest.setTimeout(420_000);
 
