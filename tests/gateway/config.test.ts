@@ -27,7 +27,7 @@ describe('gateway configuration', () => {
     expect(dev).toMatchObject({
       auth: 'disabled',
       port: 8080,
-      publishTimeout: 10_000,
+      publishTimeout: 5_000,
       bundleMaxEvents: 100,
       bundleCodec: 'null',
     });

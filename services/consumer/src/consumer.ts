@@ -161,6 +161,19 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
   };
   const timer = deps.autoTick === false ? undefined : setInterval(onTimer, config.tick);
   timer?.unref();
+  // Part files flush on their own, finer timer: tied to the tick, a file would wait up to
+  // stageMaxAge + tick before its write starts (and its messages before their ack).
+  const flushTimer =
+    deps.autoTick === false
+      ? undefined
+      : setInterval(
+          () => {
+            const now = deps.clock.now();
+            for (const rt of runtimes) rt.stager.flushAged(now);
+          },
+          Math.max(FLUSH_CHECK_MIN, Math.min(config.tick, config.stageMaxAge / 4)),
+        );
+  flushTimer?.unref();
 
   const status = (): TypeStatus[] =>
     subscriptions.map(({ rt, name }) => ({
@@ -201,6 +214,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
       if (stopping) return;
       stopping = true;
       if (timer) clearInterval(timer);
+      if (flushTimer) clearInterval(flushTimer);
       await ticking;
       // Stage everything held and ack it before closing the streams (close nacks the rest).
       await Promise.all(runtimes.map((rt) => rt.stager.drain()));
@@ -281,6 +295,9 @@ function streamingSource(sub: Subscription, log: Logger): MessageSource {
   };
   return source;
 }
+
+/** The finest part-file age check: below this the checks cost more than they save. */
+const FLUSH_CHECK_MIN = 50;
 
 /** How often the debug log shows every type's counters and watermarks. */
 const PROGRESS_LOG_INTERVAL = 2_000;
