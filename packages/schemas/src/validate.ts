@@ -142,35 +142,49 @@ function declaredOf(type: avro.types.RecordType): Set<string> {
 
 function undeclared(type: avro.Type, value: unknown): { reversedPath: string[]; recordName: string } | undefined {
   if (value === null || typeof value !== 'object') return undefined;
-  let found: { reversedPath: string[]; recordName: string } | undefined;
   if (type instanceof avro.types.RecordType) {
     const declared = declaredOf(type);
     for (const key of Object.keys(value)) {
       if (!declared.has(key)) return { reversedPath: [key], recordName: type.name ?? 'the record' };
     }
+  }
+  return firstInChildren(type, value, undeclared);
+}
+
+/**
+ * Depth first into `value` along `type` (record fields, array items, map values, the object
+ * branch of a union): the first child where `visit` finds something, its path segment pushed.
+ */
+function firstInChildren<R extends { reversedPath: string[] }>(
+  type: avro.Type,
+  value: object,
+  visit: (type: avro.Type, value: unknown) => R | undefined,
+): R | undefined {
+  let found: R | undefined;
+  if (type instanceof avro.types.RecordType) {
     for (const field of type.fields) {
-      if ((found = undeclared(field.type, (value as Record<string, unknown>)[field.name]))) {
+      if ((found = visit(field.type, (value as Record<string, unknown>)[field.name]))) {
         found.reversedPath.push(field.name);
         return found;
       }
     }
   } else if (type instanceof avro.types.ArrayType && Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      if ((found = undeclared(type.itemsType, value[i]))) {
+      if ((found = visit(type.itemsType, value[i]))) {
         found.reversedPath.push(String(i));
         return found;
       }
     }
   } else if (type instanceof avro.types.MapType && !Array.isArray(value)) {
     for (const [key, item] of Object.entries(value)) {
-      if ((found = undeclared(type.valuesType as avro.Type, item))) {
+      if ((found = visit(type.valuesType as avro.Type, item))) {
         found.reversedPath.push(key);
         return found;
       }
     }
   } else {
     const branch = objectBranchOf(type);
-    return branch ? undeclared(branch, value) : undefined;
+    return branch ? visit(branch, value) : undefined;
   }
   return undefined;
 }
@@ -195,7 +209,6 @@ function looseSymbol(
   type: avro.Type,
   value: unknown,
 ): { reversedPath: string[]; value: unknown; type: avro.types.EnumType } | undefined {
-  let found: ReturnType<typeof looseSymbol>;
   if (value === undefined) return undefined; // a field left to its default
   if (type instanceof avro.types.EnumType) {
     return symbolsOf(type).has(value as string) ? undefined : { reversedPath: [], value, type };
@@ -204,32 +217,7 @@ function looseSymbol(
     const branch = typeof value === 'string' ? enumBranchOf(type) : undefined;
     return branch ? looseSymbol(branch, value) : undefined;
   }
-  if (type instanceof avro.types.RecordType) {
-    for (const field of type.fields) {
-      if ((found = looseSymbol(field.type, (value as Record<string, unknown>)[field.name]))) {
-        found.reversedPath.push(field.name);
-        return found;
-      }
-    }
-  } else if (type instanceof avro.types.ArrayType && Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      if ((found = looseSymbol(type.itemsType, value[i]))) {
-        found.reversedPath.push(String(i));
-        return found;
-      }
-    }
-  } else if (type instanceof avro.types.MapType && !Array.isArray(value)) {
-    for (const [key, item] of Object.entries(value)) {
-      if ((found = looseSymbol(type.valuesType as avro.Type, item))) {
-        found.reversedPath.push(key);
-        return found;
-      }
-    }
-  } else {
-    const branch = objectBranchOf(type);
-    return branch ? looseSymbol(branch, value) : undefined;
-  }
-  return undefined;
+  return firstInChildren(type, value, looseSymbol);
 }
 
 /** Paths inside meta stay `meta.*` (the gateway's fault); everything else is the client's `payload.*`. */
