@@ -136,7 +136,14 @@ export class UnaryPullSource {
           this.settle(r.ackId, false);
           continue;
         }
-        handle(this.inbound(r));
+        const message = this.inbound(r);
+        try {
+          handle(message);
+        } catch (e) {
+          // never let one message stop the loop: it comes back and, if it keeps failing, dead-letters
+          this.logger.error({ err: e, messageId: message.id }, 'message handler failed; nacking');
+          message.nack();
+        }
       }
     }
   }
