@@ -20,11 +20,7 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/tests'],
   testMatch: ['**/*.test.ts'],
-  // tests/faults-full: kill scenarios this emulator cannot pass reliably enough for CI (a Pull left
-  // pending by a killed process can swallow redelivered messages; see the files' comments).
-  // `make test-faults` runs them with HOURGLASS_FAULTS=full.
-  testPathIgnorePatterns:
-    process.env.HOURGLASS_FAULTS === 'full' ? ['/node_modules/'] : ['/node_modules/', '/tests/faults-full/'],
+  testPathIgnorePatterns: ['/node_modules/'],
   transform: {
     '^.+\\.ts$': [
       '@swc/jest',

@@ -47,6 +47,7 @@ async function source(subscription: string, options: Partial<UnaryPullOptions> =
       maxExtensionMs: 600_000,
       pullBatch: 1000,
       pullWaitMs: Defaults.pullWait, // as in production: close() must cancel the long poll
+      longPoll: true,
       ...options,
     },
     silentLogger,
@@ -86,32 +87,35 @@ afterAll(async () => {
   await pubsub.close();
 });
 
-test('flow control: never more than maxMessages held; acked messages arrive once each', async () => {
-  const sub = await subscriptionWith(500);
-  const c = collector(() => 'hold');
-  const s = await source(sub, { maxMessages: 50, pullBatch: 30 });
-  s.start(c.handle);
-  await until(() => c.held.length === 50);
-  await sleep(1000);
-  expect(c.held.length).toBe(50); // no Pull while 50 are held
-  expect(s.outstanding).toBe(50);
-  // Ack in steps: each freed slot is refilled until all 500 arrived.
-  while (c.distinct() < 500) {
+test.each([true, false])(
+  'flow control (long poll: %s): never more than maxMessages held; acked messages arrive once each',
+  async (longPoll) => {
+    const sub = await subscriptionWith(500);
+    const c = collector(() => 'hold');
+    const s = await source(sub, { maxMessages: 50, pullBatch: 30, longPoll });
+    s.start(c.handle);
+    await until(() => c.held.length === 50);
+    await sleep(1000);
+    expect(c.held.length).toBe(50); // no Pull while 50 are held
+    expect(s.outstanding).toBe(50);
+    // Ack in steps: each freed slot is refilled until all 500 arrived.
+    while (c.distinct() < 500) {
+      for (const m of c.held.splice(0)) m.ack();
+      await until(() => c.held.length > 0 || c.distinct() === 500);
+      expect(s.outstanding).toBeLessThanOrEqual(50);
+    }
     for (const m of c.held.splice(0)) m.ack();
-    await until(() => c.held.length > 0 || c.distinct() === 500);
-    expect(s.outstanding).toBeLessThanOrEqual(50);
-  }
-  for (const m of c.held.splice(0)) m.ack();
-  await s.close();
-  expect(c.deliveries.length).toBe(500); // nothing redelivered: every ack reached Pub/Sub in time
-  // and nothing is left on the subscription
-  const after = collector();
-  const s2 = await source(sub);
-  s2.start(after.handle);
-  await sleep(3000);
-  await s2.close();
-  expect(after.deliveries).toEqual([]);
-});
+    await s.close();
+    expect(c.deliveries.length).toBe(500); // nothing redelivered: every ack reached Pub/Sub in time
+    // and nothing is left on the subscription
+    const after = collector();
+    const s2 = await source(sub);
+    s2.start(after.handle);
+    await sleep(3000);
+    await s2.close();
+    expect(after.deliveries).toEqual([]);
+  },
+);
 
 test('a nack hands the message back at once; close() releases what is held', async () => {
   const sub = await subscriptionWith(20);

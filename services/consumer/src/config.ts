@@ -78,6 +78,12 @@ export const consumerSettings = {
    * other test — run unary pull (see unary-pull.ts).
    */
   pull: setting.oneOf('HOURGLASS_PULL', Defaults.pullMode, ['unary', 'streaming']),
+  /**
+   * Unary pull only: `on` long-polls (a Pull waits for messages), `off` polls with returnImmediately
+   * and a 20–250 ms backoff, `auto` = off on the emulator (PUBSUB_EMULATOR_HOST), on otherwise. On the
+   * emulator a Pull left pending by a killed process keeps taking redelivered messages.
+   */
+  longPoll: setting.oneOf('HOURGLASS_LONG_POLL', 'auto', ['auto', 'on', 'off']),
   /** The gateway's publish timeout: the idle watermark is now minus this. Must match the gateway. */
   maxPublishDelay: setting.duration('HOURGLASS_PUBLISH_TIMEOUT', Defaults.publishTimeout),
   idleAfter: setting.duration('HOURGLASS_IDLE_AFTER', Defaults.idleAfter, 1),
@@ -113,6 +119,7 @@ export interface ConsumerConfig {
   flowMaxMessages: number;
   flowMaxBytes: number;
   pull: 'unary' | 'streaming';
+  longPoll: 'auto' | 'on' | 'off';
   maxPublishDelay: Duration;
   idleAfter: Duration;
   leaseTtl: Duration;

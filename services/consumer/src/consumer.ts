@@ -261,6 +261,7 @@ function unarySource(
       maxExtensionMs: config.maxAckExtension,
       pullBatch: Defaults.pullBatchMessages,
       pullWaitMs: Defaults.pullWait,
+      longPoll: config.longPoll === 'on' || (config.longPoll === 'auto' && !process.env.PUBSUB_EMULATOR_HOST),
     },
     log.child({ subscription }),
   );

@@ -29,6 +29,12 @@ export interface UnaryPullOptions {
   pullBatch: number;
   /** How long one Pull waits for messages before it is repeated (the server long-polls). */
   pullWaitMs: number;
+  /**
+   * false: every Pull returns at once (returnImmediately) and an empty answer is retried after a
+   * short backoff. On the emulator a Pull left pending by a killed process keeps taking messages
+   * that are redelivered, so the emulator gets no long polls (see consumer.ts).
+   */
+  longPoll: boolean;
 }
 
 interface Held {
@@ -58,6 +64,9 @@ const SETTLE_BATCH = 1000;
 /** Backoff after a failed Pull, doubling up to the max. */
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
+/** Without long polls: after an empty answer, wait this long before the next Pull, doubling up to the max. */
+const EMPTY_MIN_MS = 20;
+const EMPTY_MAX_MS = 250;
 
 export class UnaryPullSource {
   private readonly held = new Map<string, Held>();
@@ -104,6 +113,7 @@ export class UnaryPullSource {
 
   private async pullLoop(handle: (m: InboundMessage) => void): Promise<void> {
     let retryMs = RETRY_MIN_MS;
+    let emptyMs = EMPTY_MIN_MS;
     while (!this.closed) {
       const room = Math.min(this.options.pullBatch, this.options.maxMessages - this.held.size);
       if (room <= 0 || this.heldBytes >= this.options.maxBytes) {
@@ -113,7 +123,7 @@ export class UnaryPullSource {
       let received: ReceivedMessage[];
       try {
         const call = (await this.pullCall())(
-          { subscription: this.options.subscription, maxMessages: room },
+          { subscription: this.options.subscription, maxMessages: room, returnImmediately: !this.options.longPoll },
           { timeout: this.options.pullWaitMs, retry: null, otherArgs: { headers: this.routingHeader } },
         );
         this.cancelPull = () => call.cancel();
@@ -121,6 +131,12 @@ export class UnaryPullSource {
         received = response.receivedMessages ?? [];
         this.error = undefined;
         retryMs = RETRY_MIN_MS;
+        if (received.length === 0 && !this.options.longPoll) {
+          await this.idle(emptyMs);
+          emptyMs = Math.min(EMPTY_MAX_MS, emptyMs * 2);
+          continue;
+        }
+        emptyMs = EMPTY_MIN_MS;
       } catch (e) {
         if ((e as ServiceError).code === DEADLINE_EXCEEDED) continue; // an empty long poll
         if (this.closed) break;
@@ -146,6 +162,17 @@ export class UnaryPullSource {
         }
       }
     }
+  }
+
+  /** A pause between short polls that close() cuts short. */
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.cancelPull = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   private inbound(r: ReceivedMessage): InboundMessage {
