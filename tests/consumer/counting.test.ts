@@ -1,9 +1,10 @@
 import { provisionTopology } from '@hourglass/cli';
-import { Defaults, ManualClock, ms, seconds, silentLogger } from '@hourglass/common';
+import { Defaults, ManualClock, seconds, silentLogger } from '@hourglass/common';
 import { SchemaRegistry, encodeRecords } from '@hourglass/schemas';
 import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
 import { type RunningConsumer, consumerConfig, startConsumer } from '@hourglass/consumer';
 import {
+  FAST_CONSUMER,
   MINUTE,
   T0,
   auditType,
@@ -41,17 +42,7 @@ function config(prefix: string, pull: 'unary' | 'streaming') {
     replicaId: 'solo',
     host: '127.0.0.1',
     port: 0,
-    window: ms(MINUTE),
-    grace: seconds(20),
-    maxPublishDelay: seconds(1),
-    idleAfter: seconds(2),
-    leaseTtl: seconds(5),
-    ackDeadline: seconds(10),
-    tick: ms(100),
-    stageMaxEvents: 500,
-    stageMaxAge: seconds(1),
-    finalFileBytes: 64 * 1024,
-    blockBytes: 16 * 1024,
+    ...FAST_CONSUMER,
   });
 }
 

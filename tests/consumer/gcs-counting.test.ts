@@ -1,10 +1,11 @@
 import { provisionTopology } from '@hourglass/cli';
-import { Defaults, ManualClock, ms, seconds, silentLogger } from '@hourglass/common';
+import { Defaults, ManualClock, seconds, silentLogger } from '@hourglass/common';
 import { start, type RunningGcsFake } from '@hourglass/gcs-fake';
 import { SchemaRegistry } from '@hourglass/schemas';
 import { GcsStore } from '@hourglass/storage';
 import { type RunningConsumer, consumerConfig, startConsumer } from '@hourglass/consumer';
 import {
+  FAST_CONSUMER,
   MINUTE,
   T0,
   auditType,
@@ -79,17 +80,7 @@ test('every event exactly once across closed windows, with 503s, lost answers an
       prefix,
       eventTypes: [TYPE],
       replicaId: 'gcs-solo',
-      window: ms(MINUTE),
-      grace: seconds(20),
-      maxPublishDelay: seconds(1),
-      idleAfter: seconds(2),
-      leaseTtl: seconds(5),
-      ackDeadline: seconds(10),
-      tick: ms(100),
-      stageMaxEvents: 500,
-      stageMaxAge: seconds(1),
-      finalFileBytes: 64 * 1024,
-      blockBytes: 16 * 1024,
+      ...FAST_CONSUMER,
     }),
     { clock, store: gcs, logger: silentLogger, autoTick: false, http: false },
   );

@@ -5,16 +5,34 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import avro from 'avsc';
 import { PubSub } from '@google-cloud/pubsub';
-import { Defaults, resourceNames, seededRandom } from '@hourglass/common';
+import { Defaults, ms, resourceNames, seconds, seededRandom } from '@hourglass/common';
 import { type EventRecord, type SchemaRegistry, type SchemaVersion, encodeRecords } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
-import { type Manifest, assignWindow, parseManifest } from '@hourglass/consumer';
+import { type ConsumerConfig, type Manifest, assignWindow, parseManifest } from '@hourglass/consumer';
 
 /** Shared by the consumer suites: event generators, publishing, and the Jepsen-style audit. */
 process.env.METADATA_SERVER_DETECTION = 'none';
 
 export const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);
 export const MINUTE = 60_000;
+
+/**
+ * Consumer settings for the ManualClock counting suites: one-minute windows, fast leases and
+ * ticks, small part and final files so a few thousand events make many of each.
+ */
+export const FAST_CONSUMER: Partial<ConsumerConfig> = {
+  window: ms(MINUTE),
+  grace: seconds(20),
+  maxPublishDelay: seconds(1),
+  idleAfter: seconds(2),
+  leaseTtl: seconds(5),
+  ackDeadline: seconds(10),
+  tick: ms(100),
+  stageMaxEvents: 500,
+  stageMaxAge: seconds(1),
+  finalFileBytes: 64 * 1024,
+  blockBytes: 16 * 1024,
+};
 
 export function uniquePrefix(): string {
   return `t-${randomBytes(4).toString('hex')}`;

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { PubSub, v1 } from '@google-cloud/pubsub';
+import { PubSub, type v1 } from '@google-cloud/pubsub';
 import { Defaults, silentLogger } from '@hourglass/common';
-import { UnaryPullSource, type InboundMessage, type UnaryPullOptions } from '@hourglass/consumer';
+import { UnaryPullSource, subscriberClientFor, type InboundMessage, type UnaryPullOptions } from '@hourglass/consumer';
 import { uniquePrefix } from './support';
 
 /**
@@ -19,8 +19,7 @@ const pubsub = new PubSub({ projectId: Defaults.projectId });
 const clients: v1.SubscriberClient[] = [];
 
 async function client(): Promise<v1.SubscriberClient> {
-  const { port, ...rest } = await pubsub.getClientConfig();
-  const c = new v1.SubscriberClient({ ...rest, ...(port !== undefined ? { port: Number(port) } : {}) });
+  const c = await subscriberClientFor(pubsub);
   clients.push(c);
   return c;
 }
