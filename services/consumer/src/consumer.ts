@@ -240,7 +240,7 @@ interface MessageSource {
 }
 
 /** The generated client with the same endpoint and credentials as `pubsub` (emulator included). */
-async function subscriberClientFor(pubsub: PubSub): Promise<v1.SubscriberClient> {
+export async function subscriberClientFor(pubsub: PubSub): Promise<v1.SubscriberClient> {
   const { port, ...rest } = await pubsub.getClientConfig();
   return new v1.SubscriberClient({ ...rest, ...(port !== undefined ? { port: Number(port) } : {}) });
 }

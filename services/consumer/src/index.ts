@@ -1,4 +1,10 @@
-export { startConsumer, type ConsumerDeps, type RunningConsumer, type TypeStatus } from './consumer.js';
+export {
+  startConsumer,
+  subscriberClientFor,
+  type ConsumerDeps,
+  type RunningConsumer,
+  type TypeStatus,
+} from './consumer.js';
 export {
   consumerConfig,
   consumerSettings,

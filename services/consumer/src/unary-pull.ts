@@ -94,9 +94,11 @@ export class UnaryPullSource {
     this.routingHeader = { 'x-goog-request-params': `subscription=${encodeURIComponent(options.subscription)}` };
   }
 
-  private async pullCall(): Promise<PullCall> {
-    await this.client.initialize();
-    return this.client.innerApiCalls.pull as PullCall;
+  private pull: Promise<PullCall> | undefined;
+
+  private pullCall(): Promise<PullCall> {
+    this.pull ??= this.client.initialize().then(() => this.client.innerApiCalls.pull as PullCall);
+    return this.pull;
   }
 
   start(handle: (m: InboundMessage) => void): void {
@@ -219,18 +221,18 @@ export class UnaryPullSource {
     const nacks = this.nacks.splice(0);
     this.flushing = this.flushing.then(async () => {
       const subscription = this.options.subscription;
-      for (let i = 0; i < acks.length; i += SETTLE_BATCH) {
-        const ackIds = acks.slice(i, i + SETTLE_BATCH);
-        await this.send('ack', ackIds, (ids) => this.client.acknowledge({ subscription, ackIds: ids }));
-      }
-      for (let i = 0; i < nacks.length; i += SETTLE_BATCH) {
-        const ackIds = nacks.slice(i, i + SETTLE_BATCH);
-        await this.send('nack', ackIds, (ids) =>
-          this.client.modifyAckDeadline({ subscription, ackIds: ids, ackDeadlineSeconds: 0 }),
-        );
-      }
+      await this.send('ack', acks, (ackIds) => this.client.acknowledge({ subscription, ackIds }));
+      await this.send('nack', nacks, (ackIds) =>
+        this.client.modifyAckDeadline({ subscription, ackIds, ackDeadlineSeconds: 0 }),
+      );
     });
     return this.flushing;
+  }
+
+  /** Sends `ackIds` in requests of at most SETTLE_BATCH ids. */
+  private async send(what: string, ackIds: string[], call: (ids: string[]) => Promise<unknown>): Promise<void> {
+    for (let i = 0; i < ackIds.length; i += SETTLE_BATCH)
+      await this.sendBatch(what, ackIds.slice(i, i + SETTLE_BATCH), call);
   }
 
   /**
@@ -238,7 +240,7 @@ export class UnaryPullSource {
    * (INVALID_ARGUMENT): then each id is sent alone, and the expired ones are dropped — their
    * messages were redelivered, and a second staged copy is dropped at finalize.
    */
-  private async send(what: string, ackIds: string[], call: (ids: string[]) => Promise<unknown>): Promise<void> {
+  private async sendBatch(what: string, ackIds: string[], call: (ids: string[]) => Promise<unknown>): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         await call(ackIds);
@@ -265,12 +267,9 @@ export class UnaryPullSource {
     const ackIds: string[] = [];
     for (const h of this.held.values()) if (now - h.receivedAt < this.options.maxExtensionMs) ackIds.push(h.ackId);
     const ackDeadlineSeconds = Math.ceil(this.options.ackDeadlineMs / 1000);
-    for (let i = 0; i < ackIds.length; i += SETTLE_BATCH) {
-      const batch = ackIds.slice(i, i + SETTLE_BATCH);
-      await this.send('extend', batch, (ids) =>
-        this.client.modifyAckDeadline({ subscription: this.options.subscription, ackIds: ids, ackDeadlineSeconds }),
-      );
-    }
+    await this.send('extend', ackIds, (ids) =>
+      this.client.modifyAckDeadline({ subscription: this.options.subscription, ackIds: ids, ackDeadlineSeconds }),
+    );
   }
 
   /**
