@@ -17,6 +17,8 @@ const ACK_DEADLINE_S = 10; // the emulator's minimum
 
 const pubsub = new PubSub({ projectId: Defaults.projectId });
 const clients: v1.SubscriberClient[] = [];
+/** Every source a test started: closed after each test, so a failed test leaves no Pull loop behind. */
+const sources: UnaryPullSource[] = [];
 
 async function client(): Promise<v1.SubscriberClient> {
   const c = await subscriberClientFor(pubsub);
@@ -36,7 +38,7 @@ async function subscriptionWith(n: number): Promise<string> {
 }
 
 async function source(subscription: string, options: Partial<UnaryPullOptions> = {}): Promise<UnaryPullSource> {
-  return new UnaryPullSource(
+  const s = new UnaryPullSource(
     await client(),
     {
       subscription,
@@ -51,6 +53,8 @@ async function source(subscription: string, options: Partial<UnaryPullOptions> =
     },
     silentLogger,
   );
+  sources.push(s);
+  return s;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -80,6 +84,10 @@ function collector(settle: (m: InboundMessage) => 'ack' | 'nack' | 'hold' = () =
     },
   };
 }
+
+afterEach(async () => {
+  for (const s of sources.splice(0)) await s.close(); // close() is idempotent
+});
 
 afterAll(async () => {
   for (const c of clients) await c.close().catch(() => undefined);
@@ -155,8 +163,9 @@ test('held messages are extended past the ack deadline: another reader does not 
 test('an ack after the deadline passed does not spoil the acks batched with it', async () => {
   const sub = await subscriptionWith(2);
   const stale = collector(() => 'hold');
-  // No extension: the first lease runs out, the message goes to the second reader.
-  const s = await source(sub, { maxExtensionMs: 1 });
+  // No extension: the first lease runs out, the message goes to the second reader. Holding
+  // both fills its flow control, so no Pull of its own is pending to take them back.
+  const s = await source(sub, { maxExtensionMs: 1, maxMessages: 2 });
   s.start(stale.handle);
   await until(() => stale.held.length === 2);
   await sleep((ACK_DEADLINE_S + 2) * 1000);
