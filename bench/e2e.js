@@ -10,10 +10,11 @@
  * file durable, an upper bound of answer → staged), how long after its end + grace each
  * window closed, RSS of every process, and the raw ceilings of the same run
  * (bench/ceilings.js: avsc, disk, emulator publish rate). Writes bench/results/e2e.json.
- * BENCH_E2E_CONSUMER_ENV='{"HOURGLASS_STAGE_MAX_AGE":"500ms"}' overrides consumer settings.
+ * BENCH_E2E_CONSUMER_ENV='{"HOURGLASS_STAGE_MAX_AGE":"500ms"}' overrides consumer settings,
+ * BENCH_E2E_GATEWAY_ENV gateway settings.
  */
 const { spawn } = require('node:child_process');
-const { rssMb } = require('./lib.js');
+const { cpuSeconds, rssMb } = require('./lib.js');
 const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, readdirSync } = require('node:fs');
 const { tmpdir, cpus, loadavg } = require('node:os');
 const path = require('node:path');
@@ -33,9 +34,13 @@ const resultsDir = path.join(root, 'bench', 'results');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function spawnService(script, env, log) {
+/** BENCH_E2E_PROFILE=gateway,consumer writes V8 CPU profiles of those services to bench/results/. */
+const profiled = new Set((process.env.BENCH_E2E_PROFILE || '').split(',').filter(Boolean));
+
+function spawnService(name, script, env, log) {
   const out = require('node:fs').openSync(log, 'a');
-  return spawn(process.execPath, [path.join(root, script)], {
+  const nodeArgs = profiled.has(name) ? ['--cpu-prof', `--cpu-prof-dir=${resultsDir}`] : [];
+  return spawn(process.execPath, [...nodeArgs, path.join(root, script)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', out, out],
   });
@@ -118,12 +123,23 @@ async function main() {
       HOURGLASS_SCHEMAS_DIR: path.join(root, 'schemas'),
     };
     const gateway = spawnService(
+      'gateway',
       'services/gateway/dist/server.js',
-      { ...env, HOURGLASS_GATEWAY_PORT: String(gatewayPort), HOURGLASS_AUTH: 'disabled', HOURGLASS_LOG_LEVEL: 'warn' },
+      {
+        ...env,
+        HOURGLASS_GATEWAY_PORT: String(gatewayPort),
+        HOURGLASS_AUTH: 'disabled',
+        // One load generator is one (anonymous) client: the default per-key limit (50,000
+        // events/s) would cap the benchmark, and did until this was set.
+        HOURGLASS_RATE_LIMIT_PER_KEY: '1000000000',
+        ...JSON.parse(process.env.BENCH_E2E_GATEWAY_ENV || '{}'),
+        HOURGLASS_LOG_LEVEL: 'warn',
+      },
       path.join(work, 'gateway.log'),
     );
     const dataDir = path.join(work, 'data');
     const consumer = spawnService(
+      'consumer',
       'services/consumer/dist/main.js',
       {
         ...env,
@@ -160,6 +176,10 @@ async function main() {
         await sleep(2000);
       }
     })();
+    // CPU each process used during the load: where the 2 cores go.
+    const cpuPids = { gateway: gateway.pid, consumer: consumer.pid, emulator: emulator.pid };
+    const cpuAtStart = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+    const cpuUsed = {};
     const loadStart = Date.now();
     const load = await runLoadgen({
       url: `http://127.0.0.1:${gatewayPort}`,
@@ -172,6 +192,9 @@ async function main() {
       bodies: 400,
     });
     const loadEnd = Date.now();
+    for (const [k, pid] of Object.entries(cpuPids))
+      cpuUsed[k] = (cpuSeconds(pid) - cpuAtStart[k]) / ((loadEnd - loadStart) / 1000);
+    cpuUsed.loadgen = load.loadgenCpuCores;
     // Drain: everything accepted must be staged.
     let m = await metrics(consumerPort);
     const drainDeadline = Date.now() + 300_000;
@@ -207,6 +230,7 @@ async function main() {
         window: '1m',
         graceSeconds,
         consumerEnv: JSON.parse(process.env.BENCH_E2E_CONSUMER_ENV || '{}'),
+        gatewayEnv: JSON.parse(process.env.BENCH_E2E_GATEWAY_ENV || '{}'),
       },
       ceilings,
       acceptedPerSec: load.acceptedPerSecond,
@@ -221,6 +245,7 @@ async function main() {
       storedRecords,
       accepted: load.accepted,
       rssMb: rss,
+      coresUsedDuringLoad: cpuUsed,
       ratioAcceptedToEmulatorBundledPublish: load.acceptedPerSecond / ceilings.emulatorPublishEventsPerSecBundle100,
     };
     writeFileSync(path.join(resultsDir, 'e2e.json'), JSON.stringify(result, null, 2) + '\n');
@@ -233,6 +258,9 @@ async function main() {
         `windows closed          ${all.length}, latest ${result.maxCloseDelayAfterEndSeconds?.toFixed(1)}s after window end (target <= grace ${graceSeconds}s + 10s)`,
         `stored                  ${f(storedRecords)} of ${f(load.accepted)} accepted`,
         `answer latency          p50 ${load.latencyMs.p50.toFixed(1)} ms, p99 ${load.latencyMs.p99.toFixed(1)} ms`,
+        `cores used during load  ${Object.entries(cpuUsed)
+          .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+          .join(', ')} (of ${cpus().length})`,
         `RSS max                 gateway ${f(rss.gateway)} MB, consumer ${f(rss.consumer)} MB, emulator ${f(rss.emulator)} MB`,
         `ceilings (same run)     emulator publish ${f(ceilings.emulatorPublishEventsPerSecBundle100)} ev/s in bundles of 100, ${f(ceilings.emulatorPublishEventsPerSecBundle1)} ev/s one per message; avsc encode ${f(ceilings.avscEncodePerSec)}/s, decode ${f(ceilings.avscDecodePerSec)}/s; disk ${f(ceilings.diskWriteMBps)} MB/s`,
       ].join('\n') + '\n',

@@ -13,6 +13,17 @@ function rssMb(pid) {
   }
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (0 once it has exited). */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // the name may hold spaces
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
 /** A realistic track_played record (newest schema) for event number `i`, stamped `gatewayTs`. */
 function trackPlayed(i, gatewayTs) {
   return {
@@ -30,4 +41,4 @@ function trackPlayed(i, gatewayTs) {
   };
 }
 
-module.exports = { rssMb, trackPlayed };
+module.exports = { cpuSeconds, rssMb, trackPlayed };

@@ -16,12 +16,12 @@ function records(n: number): EventRecord[] {
   );
 }
 
-function writer(name = 'x'): OcfWriter {
+function writer(name = 'x', deflateLevel = 6): OcfWriter {
   return new OcfWriter({
     type: latest.type,
     schema: schemaTextOf(latest),
     syncMarker: syncMarkerFor(name),
-    deflateLevel: 6,
+    deflateLevel,
     blockBytes: 1024,
   });
 }
@@ -42,22 +42,29 @@ async function readWithAvsc(data: Buffer): Promise<{ records: EventRecord[]; cod
   return { records: out, codec, schema };
 }
 
-test('a standard deflate container file, read by avsc with the embedded schema only', async () => {
-  const rs = records(500);
-  const w = writer();
-  for (const r of rs) w.appendRecord(r);
-  const data = await w.finish();
-  const read = await readWithAvsc(data);
-  expect(read.codec).toBe('deflate');
-  expect(read.records).toHaveLength(500);
-  expect(read.records.map((r) => r.meta.event_id)).toEqual(rs.map((r) => r.meta.event_id));
-  expect(read.records[7]).toEqual(latest.type.fromBuffer(latest.type.toBuffer(rs[7])));
-  // the header is the .avsc itself: logical types, docs and enum defaults, for every reader
-  const header = readOcfHeader(data, 'f');
-  expect(header.schema).toEqual(JSON.parse(readFileSync(latest.file, 'utf8')));
-  expect(JSON.stringify(header.schema)).toContain('"logicalType":"timestamp-millis"');
-  expect([...ocfBlocks(data, header, 'f')].length).toBeGreaterThan(10); // 1 KiB blocks
-});
+test.each([
+  [6, 'deflate'],
+  [1, 'deflate'],
+  [0, 'null'],
+])(
+  'deflate level %i: a standard %s container file, read by avsc with the embedded schema only',
+  async (level, codec) => {
+    const rs = records(500);
+    const w = writer('x', level);
+    for (const r of rs) w.appendRecord(r);
+    const data = await w.finish();
+    const read = await readWithAvsc(data);
+    expect(read.codec).toBe(codec);
+    expect(read.records).toHaveLength(500);
+    expect(read.records.map((r) => r.meta.event_id)).toEqual(rs.map((r) => r.meta.event_id));
+    expect(read.records[7]).toEqual(latest.type.fromBuffer(latest.type.toBuffer(rs[7])));
+    // the header is the .avsc itself: logical types, docs and enum defaults, for every reader
+    const header = readOcfHeader(data, 'f');
+    expect(header.schema).toEqual(JSON.parse(readFileSync(latest.file, 'utf8')));
+    expect(JSON.stringify(header.schema)).toContain('"logicalType":"timestamp-millis"');
+    expect([...ocfBlocks(data, header, 'f')].length).toBeGreaterThan(10); // 1 KiB blocks
+  },
+);
 
 test('raw datums and records give the same bytes; same input and name, same bytes', async () => {
   const rs = records(300);

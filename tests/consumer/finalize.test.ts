@@ -1,6 +1,6 @@
 import { cpSync, readdirSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { ManualClock, silentLogger } from '@hourglass/common';
+import { Defaults, ManualClock, silentLogger } from '@hourglass/common';
 import { SchemaRegistry, encodeRecords, type EventRecord } from '@hourglass/schemas';
 import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
 import {
@@ -82,6 +82,8 @@ function runtime(
       stageMaxAgeMs: 1_000,
       blockBytes: 4096,
       finalFileBytes: 8 * 1024,
+      stageDeflateLevel: 1, // the default stages uncompressed: cover the deflate path here
+      finalDeflateLevel: Defaults.finalDeflateLevel,
       closer: true,
     },
     {

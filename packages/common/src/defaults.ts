@@ -105,10 +105,18 @@ export const Defaults = {
   idleAfter: seconds(5),
   /** Longest the Pub/Sub client extends a held message; staging takes seconds, so more means something is stuck. */
   maxAckExtension: minutes(10),
-  /** Deflate level of staged files: they live seconds to an hour, so speed beats size. */
-  stageDeflateLevel: 1,
-  /** Deflate level of final files: fixed, because a rerun must reproduce the same bytes. */
-  finalDeflateLevel: 6,
+  /**
+   * Deflate level of staged files; 0 writes them uncompressed (Avro's null codec). They are
+   * written and read once within the hour, and at level 1 compressing and inflating them cost
+   * about 1 µs of CPU per event, a tenth of a core at 100,000 events/s.
+   */
+  stageDeflateLevel: 0,
+  /**
+   * Deflate level of final files, recorded in the finalize plan so a rerun reproduces the same
+   * bytes. Level 1 compresses 2.5 times faster than 6 (0.8 against 2.0 µs per event) for
+   * files 5% larger (ratio 0.363 against 0.346 on track_played).
+   */
+  finalDeflateLevel: 1,
   /** Attempts to write one staged file before its messages are nacked (store errors are usually brief). */
   stageWriteAttempts: 3,
   /** Windows one closer finalizes per tick: a long outage catches up over several ticks, leases keep renewing. */

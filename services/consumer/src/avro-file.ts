@@ -64,6 +64,7 @@ export interface OcfWriterOptions {
   /** Schema text for the header (default: avsc's view of `type`); see schemaTextOf. */
   schema?: string;
   syncMarker: Buffer;
+  /** 1–9: the deflate codec at that level; 0: the null codec (blocks stored as they are). */
   deflateLevel: number;
   /** Uncompressed bytes per block. */
   blockBytes: number;
@@ -129,13 +130,14 @@ export class OcfWriter {
     const count = this.blockCount;
     const sync = this.options.syncMarker;
     const level = this.options.deflateLevel;
+    const frame = (data: Buffer): Buffer =>
+      Buffer.concat([longType.toBuffer(count), longType.toBuffer(data.length), data, sync]);
     this.frames.push(
-      new Promise<Buffer>((resolve, reject) => {
-        deflateRaw(raw, { level }, (err, data) => {
-          if (err) reject(err);
-          else resolve(Buffer.concat([longType.toBuffer(count), longType.toBuffer(data.length), data, sync]));
-        });
-      }),
+      level === 0
+        ? Promise.resolve(frame(raw)) // `raw` is a view of this block, which is replaced below, never reused
+        : new Promise<Buffer>((resolve, reject) => {
+            deflateRaw(raw, { level }, (err, data) => (err ? reject(err) : resolve(frame(data))));
+          }),
     );
     this.block = Buffer.allocUnsafe(this.options.blockBytes);
     this.pos = 0;
@@ -147,7 +149,7 @@ export class OcfWriter {
     this.cutBlock();
     const meta: Record<string, Buffer> = {
       'avro.schema': Buffer.from(this.options.schema ?? schemaText(this.options.type)),
-      'avro.codec': Buffer.from('deflate'),
+      'avro.codec': Buffer.from(this.options.deflateLevel === 0 ? 'null' : 'deflate'),
     };
     for (const [k, v] of Object.entries(this.options.metadata ?? {})) meta[k] = Buffer.from(v);
     const header = headerType.toBuffer({ magic: MAGIC, meta, sync: this.options.syncMarker });

@@ -96,6 +96,10 @@ export const consumerSettings = {
   tick: setting.duration('HOURGLASS_TICK', Defaults.tick, 1),
   finalFileBytes: setting.bytes('HOURGLASS_FINAL_FILE_BYTES', Defaults.finalFileBytes, 1024),
   blockBytes: setting.bytes('HOURGLASS_AVRO_BLOCK_BYTES', Defaults.avroBlockBytes, 1024),
+  /** 0 (the default) stages uncompressed; 1–9 deflate staged files. */
+  stageDeflateLevel: setting.int('HOURGLASS_STAGE_DEFLATE_LEVEL', Defaults.stageDeflateLevel, 0, 9),
+  /** Deflate level of final files (0 writes the null codec). */
+  finalDeflateLevel: setting.int('HOURGLASS_FINAL_DEFLATE_LEVEL', Defaults.finalDeflateLevel, 0, 9),
   /** false: this replica stages and publishes its lease but never finalizes. */
   closer: setting.bool('HOURGLASS_CLOSER', true),
 };
@@ -129,6 +133,8 @@ export interface ConsumerConfig {
   tick: Duration;
   finalFileBytes: number;
   blockBytes: number;
+  stageDeflateLevel: number;
+  finalDeflateLevel: number;
   closer: boolean;
 }
 

@@ -89,6 +89,8 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
           stageMaxAgeMs: config.stageMaxAge,
           blockBytes: config.blockBytes,
           finalFileBytes: config.finalFileBytes,
+          stageDeflateLevel: config.stageDeflateLevel,
+          finalDeflateLevel: config.finalDeflateLevel,
           closer: config.closer,
         },
         {

@@ -44,6 +44,9 @@ export interface TypeRuntimeOptions {
   stageMaxAgeMs: number;
   blockBytes: number;
   finalFileBytes: number;
+  /** 0: staged files use Avro's null codec. */
+  stageDeflateLevel: number;
+  finalDeflateLevel: number;
   closer: boolean;
 }
 
@@ -102,7 +105,7 @@ export class TypeRuntime {
         maxBytes: options.stageMaxBytes,
         maxAgeMs: options.stageMaxAgeMs,
         blockBytes: options.blockBytes,
-        deflateLevel: Defaults.stageDeflateLevel,
+        deflateLevel: options.stageDeflateLevel,
         writeAttempts: Defaults.stageWriteAttempts,
         maxHoldMs: options.maxAckExtensionMs,
       },
@@ -126,7 +129,7 @@ export class TypeRuntime {
       format: {
         finalFileBytes: options.finalFileBytes,
         blockBytes: options.blockBytes,
-        deflateLevel: Defaults.finalDeflateLevel,
+        deflateLevel: options.finalDeflateLevel,
       },
       logger: this.log,
       ...(deps.onFinalizeStep ? { onStep: deps.onFinalizeStep } : {}),
