@@ -28,7 +28,7 @@ describe('gateway configuration', () => {
       auth: 'disabled',
       port: 8080,
       publishTimeout: 5_000,
-      bundleMaxEvents: 100,
+      bundleMaxEvents: 500,
       bundleCodec: 'null',
     });
   });

@@ -33,8 +33,13 @@ export const Defaults = {
    * tens of ms (13.7 ms on the emulator, bench/gateway.js); a slower one is answered `retry`.
    */
   publishTimeout: seconds(5),
-  /** Events per Pub/Sub message: ~100 lifts the emulator from ~10k msgs/s to hundreds of thousands of events/s. */
-  bundleMaxEvents: 100,
+  /**
+   * Events per Pub/Sub message: ~100 lifts the emulator from ~10k msgs/s to hundreds of thousands
+   * of events/s. Up to 500 halves the messages again at full load (the linger usually sends a
+   * bundle first), and each message costs a gRPC call in the gateway and the consumer and work in
+   * Pub/Sub: end to end on 2 cores 88,807 → 93,816 events/s accepted, stage p99 30 → 5 s.
+   */
+  bundleMaxEvents: 500,
   /** Bytes per bundle before it is sent; well under Pub/Sub's 10 MB message limit. */
   bundleMaxBytes: 1_000_000,
   /** Linger before a partial bundle is sent: adds at most this to answer latency. */
@@ -81,7 +86,7 @@ export const Defaults = {
   stageMaxAge: seconds(1),
   /** Read subscriptions with unary Pull RPCs: the mode whose redelivery after a kill the tests can check (unary-pull.ts). */
   pullMode: 'unary' as 'unary' | 'streaming',
-  /** Messages per Pull request (Pub/Sub's maximum is 1,000; a message is a bundle of ~100 events). */
+  /** Messages per Pull request (Pub/Sub's maximum is 1,000; a message is a bundle of up to 500 events). */
   pullBatchMessages: 1000,
   /**
    * Client deadline of one long-polling Pull. Long, because a deadline that fires cancels the call,
