@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import avro from 'avsc';
 import { isHourglassError } from '@hourglass/common';
 import { SchemaRegistry, type EventRecord } from '@hourglass/schemas';
-import { OcfWriter, ocfBlocks, readOcfHeader, scanContainer, schemaTextOf, syncMarkerFor } from '@hourglass/consumer';
+import {
+  OcfWriter,
+  eventIdOf,
+  ocfBlocks,
+  readOcfHeader,
+  scanContainer,
+  schemaTextOf,
+  syncMarkerFor,
+} from '@hourglass/consumer';
 import { T0, makeRecord, tempDir } from './support';
 
 /** The container file writer against avsc's own file reader (embedded schema only). */
@@ -94,12 +102,35 @@ test('scanContainer hands out each datum with its meta, resolving older files to
   const old = new OcfWriter({ type: v1.type, syncMarker: syncMarkerFor('old'), deflateLevel: 1, blockBytes: 512 });
   const rs = Array.from({ length: 50 }, (_, i) => makeRecord(v1, `id-${i}`, T0 + i, i));
   for (const r of rs) old.appendRecord(r);
-  const seen: { id: string; record: unknown }[] = [];
-  await scanContainer(await old.finish(), 'old', latest, ({ meta, bytes }) => {
-    seen.push({ id: meta.event_id, record: latest.type.fromBuffer(bytes) });
+  const seen: { id: string; gatewayTs: number; record: unknown }[] = [];
+  await scanContainer(await old.finish(), 'old', latest, (datum) => {
+    seen.push({ id: eventIdOf(datum), gatewayTs: datum.gatewayTs, record: latest.type.fromBuffer(datum.bytes) });
   });
   expect(seen.map((s) => s.id)).toEqual(rs.map((r) => r.meta.event_id));
+  expect(seen.map((s) => s.gatewayTs)).toEqual(rs.map((r) => r.meta.gateway_ts));
   expect(seen[0]!.record).toMatchObject({ offline: false, context_uri: null, track_id: 'track-0' });
+});
+
+test('scanContainer reads event ids and gateway_ts by hand exactly as avsc decodes them (fuzz)', async () => {
+  // random records: ids of any length and any UTF-8, timestamps across the whole long range avsc
+  // reads exactly (|n| < 2^53), client_ts null or set, every payload shape of the schema
+  const rs: EventRecord[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const r = latest.type.random() as unknown as EventRecord;
+    const sign = i % 2 ? -1 : 1;
+    r.meta.gateway_ts = sign * Math.floor(Math.random() * 2 ** (i % 53)) || 0; // no -0: it encodes as 0
+    if (i % 7 === 0) r.meta.event_id = '';
+    if (i % 11 === 0) r.meta.event_id = 'é✓😀'.repeat(i % 40);
+    rs.push(r);
+  }
+  const w = writer('fuzz', 0);
+  for (const r of rs) w.appendRecord(r);
+  const got: { id: string; ts: number }[] = [];
+  await scanContainer(await w.finish(), 'fuzz', latest, (d) => {
+    got.push({ id: eventIdOf(d), ts: d.gatewayTs });
+    expect(latest.type.fromBuffer(d.bytes)).toEqual(latest.type.fromBuffer(latest.type.toBuffer(rs[got.length - 1])));
+  });
+  expect(got).toEqual(rs.map((r) => ({ id: r.meta.event_id, ts: r.meta.gateway_ts })));
 });
 
 test('corrupt files are refused with STAGED_FILE_CORRUPT', async () => {

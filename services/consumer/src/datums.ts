@@ -1,23 +1,33 @@
 import avro from 'avsc';
-import { META_SCHEMA, fingerprintOf, type EventMeta, type SchemaVersion } from '@hourglass/schemas';
+import { fingerprintOf, type SchemaVersion } from '@hourglass/schemas';
 import { type OcfHeader, ocfBlocks, readOcfHeader } from './avro-file.js';
 
 /**
- * Walks the datums of a container file written by the consumer, decoding only `meta` (the
- * dedup key and the time) and handing out each datum's raw bytes, so finalize copies records
- * without decoding them. Files written with an older schema than the target are resolved and
- * re-encoded record by record instead.
+ * Walks the datums of a container file written by the consumer, handing out each datum's raw
+ * bytes with its event id's position and its `gateway_ts`, so finalize copies and deduplicates
+ * records without decoding them. `meta` is every schema's first field (the registry enforces it),
+ * so a datum starts with the event id's length and bytes, then `gateway_ts`: read here by hand;
+ * avsc only skips the rest of the record to find where the datum ends. Files written with an older
+ * schema than the target are resolved and re-encoded record by record instead.
  */
 export interface ScannedDatum {
-  meta: EventMeta;
   /** The datum in the target schema's binary encoding. */
   bytes: Buffer;
+  /** The event id is `bytes[idStart, idEnd)`, its UTF-8 bytes. */
+  idStart: number;
+  idEnd: number;
+  gatewayTs: number;
+}
+
+/** The event id of a scanned datum, as a string (for logs and tests; finalize keeps bytes). */
+export function eventIdOf(datum: ScannedDatum): string {
+  return datum.bytes.toString('utf8', datum.idStart, datum.idEnd);
 }
 
 interface FileReader {
-  /** Decodes meta only, skipping the rest of the datum. */
-  metaType: avro.Type;
-  metaResolver: avro.Resolver;
+  /** A reader with no fields: decoding with it skips a whole datum and tells where it ends. */
+  skipType: avro.Type;
+  skipResolver: avro.Resolver;
   /** Set when the file's schema is not the target's: resolves whole records to the target. */
   toTarget?: { resolver: avro.Resolver; target: avro.Type };
 }
@@ -30,18 +40,44 @@ function readerFor(header: OcfHeader, target: SchemaVersion): FileReader {
   if (!reader) {
     const fileType = avro.Type.forSchema(header.schema);
     const name = (fileType as avro.types.RecordType).name ?? 'record';
-    const metaType = avro.Type.forSchema({
-      type: 'record',
-      name,
-      fields: [{ name: 'meta', type: META_SCHEMA }],
-    } as unknown as avro.Schema);
-    reader = { metaType, metaResolver: metaType.createResolver(fileType) };
+    const skipType = avro.Type.forSchema({ type: 'record', name, fields: [] } as unknown as avro.Schema);
+    reader = { skipType, skipResolver: skipType.createResolver(fileType) };
     if (fingerprintOf(fileType) !== target.fingerprint) {
       reader.toTarget = { resolver: target.type.createResolver(fileType), target: target.type };
     }
     readers.set(key, reader);
   }
   return reader;
+}
+
+/** Position after the last readLong; a module variable so reading a varint allocates nothing. */
+let cursor = 0;
+
+/** Avro's zigzag varint long at `pos` (as avsc's Tap.readLong); sets `cursor` past it. */
+function readLong(buf: Buffer, pos: number): number {
+  let b: number;
+  let k = 0;
+  let n = 0;
+  let more: number;
+  do {
+    b = buf[pos++] ?? 0;
+    more = b & 0x80;
+    n |= (b & 0x7f) << k;
+    k += 7;
+  } while (more && k < 28);
+  if (more) {
+    let f = n;
+    let fk = 268435456; // 2 ** 28
+    do {
+      b = buf[pos++] ?? 0;
+      f += (b & 0x7f) * fk;
+      fk *= 128;
+    } while (b & 0x80);
+    cursor = pos;
+    return (f % 2 ? -(f + 1) : f) / 2;
+  }
+  cursor = pos;
+  return (n >> 1) ^ -(n & 1);
 }
 
 /** Calls `visit` for every datum of `file`, in order; yields to the event loop between blocks. */
@@ -57,14 +93,20 @@ export async function scanContainer(
   for (const block of ocfBlocks(file, header, what)) {
     let pos = 0;
     for (let i = 0; i < block.count; i++) {
-      const { value, offset } = reader.metaType.decode(block.data, pos, reader.metaResolver);
+      const { offset } = reader.skipType.decode(block.data, pos, reader.skipResolver);
       if (offset < 0) throw new RangeError(`${what}: datum ${i} of a block is truncated`);
       let bytes = block.data.subarray(pos, offset);
       if (reader.toTarget) {
         const record = reader.toTarget.target.decode(block.data, pos, reader.toTarget.resolver).value;
         bytes = reader.toTarget.target.toBuffer(record);
       }
-      const result = visit({ meta: (value as { meta: EventMeta }).meta, bytes });
+      // meta.event_id (a string: length, bytes), then meta.gateway_ts; the datum is whole, so both are inside it
+      const idLength = readLong(bytes, 0);
+      const idStart = cursor;
+      const idEnd = idStart + idLength;
+      const gatewayTs = readLong(bytes, idEnd);
+      if (idLength < 0 || cursor > bytes.length) throw new RangeError(`${what}: datum ${i} has no readable meta`);
+      const result = visit({ bytes, idStart, idEnd, gatewayTs });
       if (result) await result;
       pos = offset;
       records++;

@@ -4,6 +4,7 @@ import type { SchemaRegistry, SchemaVersion } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import { OcfWriter, schemaTextOf, syncMarkerFor } from './avro-file.js';
 import { scanContainer } from './datums.js';
+import { EventIdSet } from './id-set.js';
 import { LATE_PREFIX, finalFileName, isStagedDataFile, manifestName, planName, stagingDir } from './layout.js';
 import { type Manifest, type ManifestFile, parseManifest, serializeManifest, windowFields } from './manifest.js';
 import { type IntervalWindow, assignWindow, parsePartition, partitionPath, windowLabel } from './windows.js';
@@ -19,7 +20,7 @@ import { type IntervalWindow, assignWindow, parsePartition, partitionPath, windo
  * 2. Records stream from the planned files in plan order (on-time files, then late files, each
  *    sorted by name); the first copy of an event_id wins. A late record whose event_id already
  *    sits in a closed window (its own window's files, or a late file of a window closed since)
- *    is dropped as a duplicate too. Only a Set of ids is kept in memory.
+ *    is dropped as a duplicate too. Only the ids' bytes are kept in memory (EventIdSet).
  * 3. Final files have deterministic names, sync markers, block boundaries and deflate level,
  *    and are created with create-if-absent; a file left by a crashed attempt must have the same
  *    sha256 or finalize stops with FINAL_FILE_CONFLICT.
@@ -215,8 +216,8 @@ async function writeFinalFiles(ctx: FinalizeContext, w: IntervalWindow, plan: Pl
   const target = targetSchema(ctx, plan.schemaFingerprint);
   const onTime = new FinalSeries(ctx, w, false, target, plan.format);
   const late = new FinalSeries(ctx, w, true, target, plan.format);
-  const seen = new Set<string>();
-  const closedIds = new Map<number, Set<string>>();
+  const seen = new EventIdSet();
+  const closedIds = new Map<number, EventIdSet>();
   let stagedRecords = 0;
   let duplicates = 0;
   let duplicatesOfClosed = 0;
@@ -228,17 +229,15 @@ async function writeFinalFiles(ctx: FinalizeContext, w: IntervalWindow, plan: Pl
     if (!data) {
       throw new HourglassError('STAGED_FILE_CORRUPT', `${file.name} is in the plan of ${windowLabel(w)} but missing`);
     }
-    let pendingLate: { bytes: Buffer; ts: number; id: string }[] = [];
-    stagedRecords += await scanContainer(data, file.name, target, ({ meta, bytes }) => {
-      const id = meta.event_id;
-      if (seen.has(id)) {
+    let pendingLate: { bytes: Buffer; ts: number; idStart: number; idEnd: number }[] = [];
+    stagedRecords += await scanContainer(data, file.name, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
+      if (!seen.addIfAbsent(bytes, idStart, idEnd)) {
         duplicates++;
         return undefined;
       }
-      seen.add(id);
-      if (meta.gateway_ts >= w.start) return record(onTime.add(bytes, meta.gateway_ts), meta.gateway_ts);
+      if (gatewayTs >= w.start) return record(onTime.add(bytes, gatewayTs), gatewayTs);
       // late: the closed-window check needs I/O, so collect the file's late records first
-      pendingLate.push({ bytes: Buffer.from(bytes), ts: meta.gateway_ts, id });
+      pendingLate.push({ bytes: Buffer.from(bytes), ts: gatewayTs, idStart, idEnd });
       return undefined;
     });
     for (const r of pendingLate) {
@@ -248,7 +247,7 @@ async function writeFinalFiles(ctx: FinalizeContext, w: IntervalWindow, plan: Pl
         ids = await idsInClosedWindows(ctx, original, w, target);
         closedIds.set(original.start, ids);
       }
-      if (ids.has(r.id)) {
+      if (ids.has(r.bytes, r.idStart, r.idEnd)) {
         duplicates++;
         duplicatesOfClosed++;
         continue;
@@ -303,13 +302,13 @@ async function idsInClosedWindows(
   original: IntervalWindow,
   current: IntervalWindow,
   target: SchemaVersion,
-): Promise<Set<string>> {
-  const ids = new Set<string>();
+): Promise<EventIdSet> {
+  const ids = new EventIdSet();
   const collect = async (name: string): Promise<void> => {
     const data = await ctx.store.get(name);
     if (!data) return;
-    await scanContainer(data, name, target, ({ meta }) => {
-      if (meta.gateway_ts >= original.start && meta.gateway_ts < original.end) ids.add(meta.event_id);
+    await scanContainer(data, name, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
+      if (gatewayTs >= original.start && gatewayTs < original.end) ids.addIfAbsent(bytes, idStart, idEnd);
     });
   };
   const mName = manifestName(ctx.eventType, original);

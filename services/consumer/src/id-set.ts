@@ -1,0 +1,106 @@
+/**
+ * The set of event ids finalize has seen in a window, keyed by the ids' UTF-8 bytes as they sit
+ * in the datums: no string is decoded per record. A JS `Set<string>` of a million ids cost
+ * finalize a third of its time (hashing fresh strings, rehashing as it grew) plus the garbage
+ * collection of the strings, and about 100 bytes per id; here an id costs its bytes plus 16
+ * (offset, length, hash, and a slot of a table kept at most half full).
+ *
+ * Open addressing with linear probing over a power-of-two table; the 32-bit FNV-1a hash only
+ * picks the slot, and equal hashes are compared byte for byte, so a collision never drops an
+ * event.
+ */
+const INITIAL_SLOTS = 1 << 12;
+const INITIAL_ARENA_BYTES = 1 << 16;
+
+export class EventIdSet {
+  /** The ids' bytes, back to back. */
+  private arena = Buffer.allocUnsafe(INITIAL_ARENA_BYTES);
+  private arenaUsed = 0;
+  /** Per entry: where its bytes start in the arena, how many, and its hash. */
+  private starts: Uint32Array = new Uint32Array(INITIAL_SLOTS / 2);
+  private lengths: Uint32Array = new Uint32Array(INITIAL_SLOTS / 2);
+  private hashes: Uint32Array = new Uint32Array(INITIAL_SLOTS / 2);
+  /** Entry index + 1 per slot; 0 is an empty slot. */
+  private slots = new Uint32Array(INITIAL_SLOTS);
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** True when the id `source[start, end)` is in the set. */
+  has(source: Buffer, start: number, end: number): boolean {
+    return this.find(source, start, end, hashOf(source, start, end)) >= 0;
+  }
+
+  /** Adds the id `source[start, end)`; false when it was already there (a duplicate). */
+  addIfAbsent(source: Buffer, start: number, end: number): boolean {
+    const hash = hashOf(source, start, end);
+    const slot = this.find(source, start, end, hash);
+    if (slot >= 0) return false;
+    const entry = this.count++;
+    if (entry === this.hashes.length) this.growEntries();
+    const length = end - start;
+    if (this.arenaUsed + length > this.arena.length) this.growArena(length);
+    // a byte loop: ids are tens of bytes, where Buffer#copy's call costs more than the copy
+    const arena = this.arena;
+    for (let i = start, to = this.arenaUsed; i < end; i++, to++) arena[to] = source[i]!;
+    this.starts[entry] = this.arenaUsed;
+    this.lengths[entry] = length;
+    this.hashes[entry] = hash;
+    this.arenaUsed += length;
+    this.slots[-slot - 1] = entry + 1;
+    if (this.count * 2 > this.slots.length) this.rehash();
+    return true;
+  }
+
+  /** The slot holding the id (≥ 0), or −(free slot + 1) where it would go. */
+  private find(source: Buffer, start: number, end: number, hash: number): number {
+    const mask = this.slots.length - 1;
+    const length = end - start;
+    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+      const held = this.slots[slot]!;
+      if (held === 0) return -slot - 1;
+      const entry = held - 1;
+      if (this.hashes[entry] === hash && this.lengths[entry] === length) {
+        const at = this.starts[entry]!;
+        if (this.arena.compare(source, start, end, at, at + length) === 0) return slot;
+      }
+    }
+  }
+
+  private rehash(): void {
+    const slots = new Uint32Array(this.slots.length * 2);
+    const mask = slots.length - 1;
+    for (let entry = 0; entry < this.count; entry++) {
+      let slot = this.hashes[entry]! & mask;
+      while (slots[slot] !== 0) slot = (slot + 1) & mask;
+      slots[slot] = entry + 1;
+    }
+    this.slots = slots;
+  }
+
+  private growEntries(): void {
+    const grown = (a: Uint32Array): Uint32Array => {
+      const b = new Uint32Array(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    this.starts = grown(this.starts);
+    this.lengths = grown(this.lengths);
+    this.hashes = grown(this.hashes);
+  }
+
+  private growArena(needed: number): void {
+    const arena = Buffer.allocUnsafe(Math.max(this.arena.length * 2, this.arenaUsed + needed));
+    this.arena.copy(arena, 0, 0, this.arenaUsed);
+    this.arena = arena;
+  }
+}
+
+/** 32-bit FNV-1a of `source[start, end)`. */
+function hashOf(source: Buffer, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ source[i]!, 0x01000193);
+  return h >>> 0;
+}

@@ -1,0 +1,77 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { EventIdSet } from '@hourglass/consumer';
+
+/** finalize's id set against a plain Set<string> model: same answers for every add and lookup. */
+const bytes = (id: string): Buffer => Buffer.from(id, 'utf8');
+
+test.each([
+  ['uuid', randomUUID()],
+  ['empty', ''],
+  ['one byte', 'a'],
+  ['multi-byte UTF-8', 'é✓😀'],
+  ['long', 'x'.repeat(5000)],
+])('an id (%s): added once, found, refused the second time', (_name, id) => {
+  const set = new EventIdSet();
+  expect(set.has(bytes(id), 0, bytes(id).length)).toBe(false);
+  expect(set.addIfAbsent(bytes(id), 0, bytes(id).length)).toBe(true);
+  expect(set.addIfAbsent(bytes(id), 0, bytes(id).length)).toBe(false);
+  expect(set.has(bytes(id), 0, bytes(id).length)).toBe(true);
+  expect(set.size).toBe(1);
+});
+
+test('ids are compared by their bytes inside a larger buffer, not by where they sit', () => {
+  const set = new EventIdSet();
+  const a = Buffer.from('__abc__');
+  const b = Buffer.from('abc');
+  expect(set.addIfAbsent(a, 2, 5)).toBe(true);
+  expect(set.has(b, 0, 3)).toBe(true);
+  expect(set.has(a, 2, 4)).toBe(false); // a prefix is another id
+  expect(set.has(a, 1, 5)).toBe(false);
+  a.write('xyz', 2); // the set keeps its own copy
+  expect(set.has(b, 0, 3)).toBe(true);
+});
+
+test('model check: 200,000 adds and lookups with many duplicates, through every growth', () => {
+  const set = new EventIdSet();
+  const model = new Set<string>();
+  const pool = Array.from({ length: 50_000 }, (_, i) => (i % 3 ? randomUUID() : randomBytes(i % 20).toString('hex')));
+  const disagreements: string[] = [];
+  for (let i = 0; i < 200_000; i++) {
+    const id = pool[Math.floor(Math.random() * pool.length)]!;
+    const b = bytes(id);
+    if (i % 4 === 0) {
+      if (set.has(b, 0, b.length) !== model.has(id)) disagreements.push(`has ${id} at ${i}`);
+    } else {
+      if (set.addIfAbsent(b, 0, b.length) === model.has(id)) disagreements.push(`add ${id} at ${i}`);
+      model.add(id);
+    }
+  }
+  for (const id of pool)
+    if (set.has(bytes(id), 0, bytes(id).length) !== model.has(id)) disagreements.push(`final ${id}`);
+  expect(disagreements).toEqual([]);
+  expect(set.size).toBe(model.size);
+  expect(model.size).toBeGreaterThan(40_000); // the table grew many times
+});
+
+test('colliding hashes are told apart by their bytes', () => {
+  // FNV-1a collides for some distinct inputs; find a pair by brute force over short ids
+  const seen = new Map<number, string>();
+  const fnv = (s: string): number => {
+    let h = 0x811c9dc5;
+    for (const c of Buffer.from(s)) h = Math.imul(h ^ c, 0x01000193);
+    return h >>> 0;
+  };
+  let pair: [string, string] | undefined;
+  for (let i = 0; !pair; i++) {
+    const id = `id-${i}`;
+    const h = fnv(id);
+    const other = seen.get(h);
+    if (other !== undefined) pair = [other, id];
+    else seen.set(h, id);
+  }
+  const set = new EventIdSet();
+  expect(set.addIfAbsent(bytes(pair[0]), 0, bytes(pair[0]).length)).toBe(true);
+  expect(set.has(bytes(pair[1]), 0, bytes(pair[1]).length)).toBe(false);
+  expect(set.addIfAbsent(bytes(pair[1]), 0, bytes(pair[1]).length)).toBe(true);
+  expect(set.size).toBe(2);
+});
