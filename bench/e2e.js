@@ -148,8 +148,8 @@ async function main() {
         HOURGLASS_GRACE: `${graceSeconds}s`,
         HOURGLASS_CONSUMER_PORT: String(consumerPort),
         HOURGLASS_IDLE_AFTER: '2s',
-        ...JSON.parse(process.env.BENCH_E2E_CONSUMER_ENV || '{}'),
         HOURGLASS_LOG_LEVEL: 'warn',
+        ...JSON.parse(process.env.BENCH_E2E_CONSUMER_ENV || '{}'),
       },
       path.join(work, 'consumer.log'),
     );

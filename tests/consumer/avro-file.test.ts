@@ -87,6 +87,20 @@ test('raw datums and records give the same bytes; same input and name, same byte
   expect((await c.finish()).equals(da)).toBe(false); // another sync marker
 });
 
+test('many writers deflating at once (queued past the in-flight limit) write the same bytes as one at a time', async () => {
+  const rs = records(400);
+  const one = async (i: number): Promise<Buffer> => {
+    const w = writer(`w${i}`, 1 + (i % 9));
+    for (const r of rs) w.appendRecord(r);
+    return w.finish();
+  };
+  const sequential: Buffer[] = [];
+  for (let i = 0; i < 12; i++) sequential.push(await one(i));
+  const concurrent = await Promise.all(Array.from({ length: 12 }, (_, i) => one(i)));
+  expect(concurrent.map((d, i) => d.equals(sequential[i]!))).toEqual(Array(12).fill(true));
+  expect((await readWithAvsc(concurrent[11]!)).records).toHaveLength(400);
+});
+
 test('a record larger than a block gets a block of its own', async () => {
   const big = { ...records(1)[0]!, user_id: 'u'.repeat(5000) };
   const w = writer();
