@@ -10,6 +10,7 @@ import {
   TypeRuntime,
   assignWindow,
   createConsumerMetrics,
+  finalizeEarly,
   finalizeWindow,
   manifestName,
   parseManifest,
@@ -84,6 +85,7 @@ function runtime(
       finalFileBytes: 8 * 1024,
       stageDeflateLevel: 1, // the default stages uncompressed: cover the deflate path here
       finalDeflateLevel: Defaults.finalDeflateLevel,
+      earlyFinalize: true,
       closer: true,
     },
     {
@@ -290,6 +292,98 @@ describe('finalize', () => {
     },
   );
 
+  /** Stages stragglers into window 0 after the early segment: `fresh` new events plus copies of `copies`. */
+  async function stageStragglers(store: ObjectStore, fresh: number, copiesOf: string[]): Promise<Set<string>> {
+    const rt = runtime(store, new ManualClock(T0 + 2 * MINUTE), 'r2');
+    await rt.start();
+    const rs = records(fresh, T0 + 30_000, 20_000);
+    const copies = copiesOf.map((id, i) => makeRecord(v2, id, T0 + 100 + i, i));
+    rt.stager.handle(bundle({ acked: 0, nacked: 0 }, [...rs, ...copies]));
+    await rt.stager.flushAll();
+    return new Set(rs.map((r) => r.meta.event_id));
+  }
+
+  test('early finalize: on-time files become part files during the grace; the close adds only stragglers', async () => {
+    const root = tempDir('early');
+    const store = new LocalDirectoryStore(root);
+    const ids = await stageWindow(store, new ManualClock(T0 + 2 * MINUTE), 200);
+    const w = assignWindow(T0, MINUTE);
+    const segment = await finalizeEarly(context(store), w);
+    expect(segment?.files.length).toBeGreaterThan(1);
+    const earlyParts = (await store.list(`${TYPE}/`)).map((o) => o.name);
+    expect(earlyParts.length).toBeGreaterThan(1);
+    expect(await store.exists(manifestName(TYPE, w))).toBe(false); // nothing is presented yet
+    // stragglers: 30 new events and 10 copies of events already in early part files
+    const fresh = await stageStragglers(store, 30, [...ids].slice(0, 10));
+    const beforeClose = tempDir('early-rerun');
+    cpSync(root, beforeClose, { recursive: true });
+
+    const { manifest } = await finalizeWindow(context(store), w, w.end + GRACE, segment);
+    expect(manifest.counts).toMatchObject({ records: 230, onTime: 230, duplicatesDropped: 30, stagedRecords: 260 });
+    expect(manifest.files.slice(0, earlyParts.length).map((f) => f.path)).toEqual(earlyParts); // untouched, first
+    expect(manifest.files.length).toBeGreaterThan(earlyParts.length);
+    const audit = await auditType(store, TYPE, MINUTE);
+    expect(audit.problems).toEqual([]);
+    const expected = [...ids, ...fresh].map((id) => ({ id, ts: 0 }));
+    expect(countAgainst(audit, expected)).toMatchObject({ expected: 230, lost: 0, duplicated: 0, unexpected: 0 });
+    expect(await store.list('_staging/')).toEqual([]); // early plan, plan and staged files gone
+
+    // another replica (no segment in memory) closing from the same state writes the same bytes
+    const other = new LocalDirectoryStore(beforeClose);
+    await finalizeWindow(context(other), w, w.end + GRACE);
+    expect(await finalBytes(other)).toEqual(await finalBytes(store));
+  });
+
+  test.each<FinalizeStep>(['early-plan-written', 'part-written'])(
+    'a crash during early finalize (after %s): the close writes the same bytes as an uninterrupted run',
+    async (crashStep) => {
+      const root = tempDir('early-crash');
+      const store = new LocalDirectoryStore(root);
+      await stageWindow(store, new ManualClock(T0 + 2 * MINUTE), 200);
+      const referenceRoot = tempDir('early-ref');
+      cpSync(root, referenceRoot, { recursive: true });
+      const reference = new LocalDirectoryStore(referenceRoot);
+      const w = assignWindow(T0, MINUTE);
+      const segment = await finalizeEarly(context(reference), w);
+      await finalizeWindow(context(reference), w, w.end + GRACE, segment);
+
+      const crash = new Error('simulated crash');
+      const crashing = context(store, (step) => {
+        if (step === crashStep) throw crash;
+      });
+      await expect(finalizeEarly(crashing, w)).rejects.toBe(crash);
+      await finalizeWindow(context(store), w, w.end + GRACE);
+      expect(await finalBytes(store)).toEqual(await finalBytes(reference));
+      expect(await store.list('_staging/')).toEqual([]);
+    },
+  );
+
+  test('an early finalize after the close sealed or finished the window adds nothing', async () => {
+    const store = new LocalDirectoryStore(tempDir('sealed'));
+    await stageWindow(store, new ManualClock(T0 + 2 * MINUTE), 100);
+    const w = assignWindow(T0, MINUTE);
+    // the close committed its plan (sealing the early plan) and stopped
+    const crash = new Error('simulated crash');
+    await expect(
+      finalizeWindow(
+        context(store, (step) => {
+          if (step === 'plan-written') throw crash;
+        }),
+        w,
+        w.end + GRACE,
+      ),
+    ).rejects.toBe(crash);
+    expect(await finalizeEarly(context(store), w)).toBeUndefined();
+    expect(await store.list(`${TYPE}/`)).toEqual([]); // no part file written early
+    const { manifest } = await finalizeWindow(context(store), w, w.end + GRACE);
+    const closedBytes = await finalBytes(store);
+    // closed and cleaned up (the seal deleted): an early finalize now stops at the manifest
+    expect(await finalizeEarly(context(store), w)).toBeUndefined();
+    expect(await finalBytes(store)).toEqual(closedBytes);
+    expect(await store.list('_staging/')).toEqual([]);
+    expect(manifest.counts.records).toBe(100);
+  });
+
   test('an empty window gets a manifest with zero records and no files', async () => {
     const store = new LocalDirectoryStore(tempDir('empty'));
     const w = assignWindow(T0 + 7 * MINUTE, MINUTE);
@@ -345,6 +439,42 @@ describe('closing through the type runtime', () => {
       unexpected: 0,
     });
     expect(log).toEqual({ acked: 3, nacked: 0 });
+  });
+
+  test('the closer finalizes a window early once the watermark passes its end, and closes it after the grace', async () => {
+    const store = new LocalDirectoryStore(tempDir('early-runtime'));
+    const clock = new ManualClock(T0 + 30_000);
+    const rt = runtime(store, clock);
+    await rt.start();
+    const log = { acked: 0, nacked: 0 };
+    const onTime = records(40, T0, 30_000);
+    rt.stager.handle(bundle(log, onTime));
+    await rt.stager.flushAll();
+    const w = assignWindow(T0, MINUTE);
+    // idle watermark = now - 1 s: past the window's end, short of end + grace
+    clock.set(w.end + 3_000);
+    await rt.tick();
+    await rt.closeWindows();
+    expect(rt.closed).toEqual([]);
+    expect(await store.exists(manifestName(TYPE, w))).toBe(false);
+    const early = await store.list(`${TYPE}/`);
+    expect(early.map((o) => o.name.split('/').pop())).toEqual(['part-00000.avro']);
+    // a straggler within the grace, then the close
+    const straggler = records(1, T0 + 59_000, 1);
+    rt.stager.handle(bundle(log, straggler));
+    await rt.stager.flushAll();
+    clock.set(w.end + GRACE + 3_000);
+    await rt.tick();
+    await rt.closeWindows();
+    expect(rt.closed.map((c) => c.window.start)).toEqual([T0]);
+    const audit = await auditType(store, TYPE, MINUTE);
+    expect(audit.problems).toEqual([]);
+    expect(audit.windows[0]!.manifest.files.map((f) => [f.path.split('/').pop(), f.records])).toEqual([
+      ['part-00000.avro', 40],
+      ['part-00001.avro', 1],
+    ]);
+    const published = [...onTime, ...straggler].map((r) => ({ id: r.meta.event_id, ts: r.meta.gateway_ts }));
+    expect(countAgainst(audit, published)).toMatchObject({ present: 41, lost: 0, duplicated: 0, unexpected: 0 });
   });
 
   test("a restart under the same replica id holds the watermark until the old incarnation's messages are back", async () => {

@@ -5,7 +5,15 @@ import type { ObjectStore } from '@hourglass/storage';
 import { OcfWriter, schemaTextOf, syncMarkerFor } from './avro-file.js';
 import { scanContainer } from './datums.js';
 import { EventIdSet } from './id-set.js';
-import { LATE_PREFIX, finalFileName, isStagedDataFile, manifestName, planName, stagingDir } from './layout.js';
+import {
+  LATE_PREFIX,
+  earlyPlanName,
+  finalFileName,
+  isStagedDataFile,
+  manifestName,
+  planName,
+  stagingDir,
+} from './layout.js';
 import { type Manifest, type ManifestFile, parseManifest, serializeManifest, windowFields } from './manifest.js';
 import { type IntervalWindow, assignWindow, parsePartition, partitionPath, windowLabel } from './windows.js';
 
@@ -27,7 +35,8 @@ import { type IntervalWindow, assignWindow, parsePartition, partitionPath, windo
  * 4. The manifest is created with create-if-absent; then the planned staged files and the plan
  *    are deleted.
  */
-export type FinalizeStep = 'plan-written' | 'part-written' | 'manifest-written' | 'staging-deleted';
+export type FinalizeStep =
+  'early-plan-written' | 'plan-written' | 'part-written' | 'manifest-written' | 'staging-deleted';
 
 export interface FinalizeFormat {
   finalFileBytes: number;
@@ -62,8 +71,23 @@ interface Plan {
   closedByWatermark: number;
   graceMs: number;
   format: FinalizeFormat;
+  /**
+   * On-time files finalized early (finalizeEarly): their part files come first, in a series
+   * that ends with them. Absent or empty when nothing was finalized early.
+   */
+  earlyFiles?: PlanFile[];
   /** On-time files first, then late files; each group sorted by name. */
   files: PlanFile[];
+}
+
+/**
+ * The part files written early for a window and the ids they hold, kept by the closer until
+ * the window closes so the close does not redo them.
+ */
+export interface EarlySegment {
+  readonly window: IntervalWindow;
+  readonly files: readonly PlanFile[];
+  readonly writer: WindowWriter;
 }
 
 export interface FinalizeResult {
@@ -76,6 +100,7 @@ export async function finalizeWindow(
   ctx: FinalizeContext,
   w: IntervalWindow,
   closingWatermark: number,
+  early?: EarlySegment,
 ): Promise<FinalizeResult> {
   const mName = manifestName(ctx.eventType, w);
   const existing = await ctx.store.get(mName);
@@ -84,7 +109,7 @@ export async function finalizeWindow(
     return { manifest: parseManifest(existing, mName), created: false };
   }
   const plan = await commitPlan(ctx, w, closingWatermark);
-  const manifest = await writeFinalFiles(ctx, w, plan);
+  const manifest = await writeFinalFiles(ctx, w, plan, early);
   const created = await ctx.store.createIfAbsent(mName, serializeManifest(manifest));
   await ctx.onStep?.('manifest-written', mName);
   const winner = created ? manifest : parseManifest((await ctx.store.get(mName)) ?? Buffer.alloc(0), mName);
@@ -93,18 +118,33 @@ export async function finalizeWindow(
   return { manifest: winner, created };
 }
 
-async function commitPlan(ctx: FinalizeContext, w: IntervalWindow, closingWatermark: number): Promise<Plan> {
-  const name = planName(ctx.eventType, w);
-  const earlier = await ctx.store.get(name);
-  if (earlier) return parsePlan(earlier, name);
+interface StagedListing {
+  onTime: PlanFile[];
+  late: PlanFile[];
+}
+
+/** The window's staged data files, on-time and late, each sorted by name. */
+async function listStaged(ctx: FinalizeContext, w: IntervalWindow): Promise<StagedListing> {
   const dir = stagingDir(ctx.eventType, w);
   const staged = (await ctx.store.list(dir))
     .map((o) => ({ name: o.name, size: o.size, file: o.name.slice(dir.length) }))
     .filter((o) => !o.file.includes('/') && isStagedDataFile(o.file));
   const byName = (a: { file: string }, b: { file: string }): number => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0);
-  const onTime = staged.filter((o) => !o.file.startsWith(LATE_PREFIX)).sort(byName);
-  const late = staged.filter((o) => o.file.startsWith(LATE_PREFIX)).sort(byName);
-  const plan: Plan = {
+  const plain = (o: { name: string; size: number }): PlanFile => ({ name: o.name, size: o.size });
+  return {
+    onTime: staged
+      .filter((o) => !o.file.startsWith(LATE_PREFIX))
+      .sort(byName)
+      .map(plain),
+    late: staged
+      .filter((o) => o.file.startsWith(LATE_PREFIX))
+      .sort(byName)
+      .map(plain),
+  };
+}
+
+function newPlan(ctx: FinalizeContext, w: IntervalWindow, closingWatermark: number, files: PlanFile[]): Plan {
+  return {
     planVersion: 1,
     eventType: ctx.eventType,
     window: { startMs: w.start, endMs: w.end },
@@ -112,10 +152,42 @@ async function commitPlan(ctx: FinalizeContext, w: IntervalWindow, closingWaterm
     closedByWatermark: closingWatermark,
     graceMs: ctx.graceMs,
     format: ctx.format,
-    files: [...onTime, ...late].map((o) => ({ name: o.name, size: o.size })),
+    files,
   };
+}
+
+/** The first plan stored under `name`, creating `plan` there if there is none. */
+async function firstPlan(ctx: FinalizeContext, name: string, plan: Plan): Promise<{ plan: Plan; ours: boolean }> {
+  if (await ctx.store.createIfAbsent(name, Buffer.from(`${JSON.stringify(plan, null, 2)}\n`))) {
+    return { plan, ours: true };
+  }
+  return { plan: parsePlan((await ctx.store.get(name)) ?? Buffer.alloc(0), name), ours: false };
+}
+
+async function commitPlan(ctx: FinalizeContext, w: IntervalWindow, closingWatermark: number): Promise<Plan> {
+  const name = planName(ctx.eventType, w);
+  const earlier = await ctx.store.get(name);
+  if (earlier) return parsePlan(earlier, name);
+  // Seal the early plan first (an empty one, unless finalizeEarly committed its own): from here
+  // on, no early finalize of this window can start writing part files.
+  const sealed = await firstPlan(ctx, earlyPlanName(ctx.eventType, w), newPlan(ctx, w, closingWatermark, []));
+  const earlyFiles = sealed.plan.files;
+  const early = new Set(earlyFiles.map((f) => f.name));
+  const staged = await listStaged(ctx, w);
+  const plan = newPlan(
+    ctx,
+    w,
+    closingWatermark,
+    [...staged.onTime, ...staged.late].filter((f) => !early.has(f.name)),
+  );
+  if (earlyFiles.length > 0) {
+    // the early segment fixed the target schema and the file format
+    plan.earlyFiles = earlyFiles;
+    plan.schemaFingerprint = sealed.plan.schemaFingerprint;
+    plan.format = sealed.plan.format;
+  }
   // An empty window has nothing that could change between attempts: no plan object needed.
-  if (plan.files.length === 0) return plan;
+  if (plan.files.length === 0 && earlyFiles.length === 0) return plan;
   const created = await ctx.store.createIfAbsent(name, Buffer.from(`${JSON.stringify(plan, null, 2)}\n`));
   if (!created) return parsePlan((await ctx.store.get(name)) ?? Buffer.alloc(0), name);
   await ctx.onStep?.('plan-written', name);
@@ -212,85 +284,162 @@ class FinalSeries {
   }
 }
 
-async function writeFinalFiles(ctx: FinalizeContext, w: IntervalWindow, plan: Plan): Promise<Manifest> {
-  const target = targetSchema(ctx, plan.schemaFingerprint);
-  const onTime = new FinalSeries(ctx, w, false, target, plan.format);
-  const late = new FinalSeries(ctx, w, true, target, plan.format);
-  const seen = new EventIdSet();
-  const closedIds = new Map<number, EventIdSet>();
-  let stagedRecords = 0;
-  let duplicates = 0;
-  let duplicatesOfClosed = 0;
-  let minTs = Infinity;
-  let maxTs = -Infinity;
+/**
+ * Turns planned staged files into final files, segment by segment: the early segment's on-time
+ * series ends with it, so its part files never depend on what was staged after it.
+ */
+export class WindowWriter {
+  private readonly onTime: FinalSeries;
+  private readonly late: FinalSeries;
+  private readonly seen = new EventIdSet();
+  private readonly closedIds = new Map<number, EventIdSet>();
+  private stagedRecords = 0;
+  private stagedFiles = 0;
+  private duplicates = 0;
+  private duplicatesOfClosed = 0;
+  private minTs = Infinity;
+  private maxTs = -Infinity;
 
-  for (const file of plan.files) {
-    const data = await ctx.store.get(file.name);
-    if (!data) {
-      throw new HourglassError('STAGED_FILE_CORRUPT', `${file.name} is in the plan of ${windowLabel(w)} but missing`);
-    }
-    let pendingLate: { bytes: Buffer; ts: number; idStart: number; idEnd: number }[] = [];
-    stagedRecords += await scanContainer(data, file.name, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
-      if (!seen.addIfAbsent(bytes, idStart, idEnd)) {
-        duplicates++;
-        return undefined;
-      }
-      if (gatewayTs >= w.start) return record(onTime.add(bytes, gatewayTs), gatewayTs);
-      // late: the closed-window check needs I/O, so collect the file's late records first
-      pendingLate.push({ bytes: Buffer.from(bytes), ts: gatewayTs, idStart, idEnd });
-      return undefined;
-    });
-    for (const r of pendingLate) {
-      const original = assignWindow(r.ts, ctx.windowMs);
-      let ids = closedIds.get(original.start);
-      if (!ids) {
-        ids = await idsInClosedWindows(ctx, original, w, target);
-        closedIds.set(original.start, ids);
-      }
-      if (ids.has(r.bytes, r.idStart, r.idEnd)) {
-        duplicates++;
-        duplicatesOfClosed++;
-        continue;
-      }
-      await record(late.add(r.bytes, r.ts), r.ts);
-    }
-    pendingLate = [];
+  constructor(
+    private readonly ctx: FinalizeContext,
+    private readonly w: IntervalWindow,
+    private readonly target: SchemaVersion,
+    format: FinalizeFormat,
+  ) {
+    this.onTime = new FinalSeries(ctx, w, false, target, format);
+    this.late = new FinalSeries(ctx, w, true, target, format);
   }
-  await onTime.complete();
-  await late.complete();
 
-  function record(rolled: Promise<void> | undefined, ts: number): Promise<void> | undefined {
-    if (ts < minTs) minTs = ts;
-    if (ts > maxTs) maxTs = ts;
+  /** Streams `files` into the final series; the first copy of an event id wins. */
+  async write(files: readonly PlanFile[]): Promise<void> {
+    const { ctx, w, target } = this;
+    for (const file of files) {
+      const data = await ctx.store.get(file.name);
+      if (!data) {
+        throw new HourglassError('STAGED_FILE_CORRUPT', `${file.name} is in the plan of ${windowLabel(w)} but missing`);
+      }
+      const pendingLate: { bytes: Buffer; ts: number; idStart: number; idEnd: number }[] = [];
+      this.stagedFiles++;
+      this.stagedRecords += await scanContainer(data, file.name, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
+        if (!this.seen.addIfAbsent(bytes, idStart, idEnd)) {
+          this.duplicates++;
+          return undefined;
+        }
+        if (gatewayTs >= w.start) return this.record(this.onTime.add(bytes, gatewayTs), gatewayTs);
+        // late: the closed-window check needs I/O, so collect the file's late records first
+        pendingLate.push({ bytes: Buffer.from(bytes), ts: gatewayTs, idStart, idEnd });
+        return undefined;
+      });
+      for (const r of pendingLate) {
+        const original = assignWindow(r.ts, ctx.windowMs);
+        let ids = this.closedIds.get(original.start);
+        if (!ids) {
+          ids = await idsInClosedWindows(ctx, original, w, target);
+          this.closedIds.set(original.start, ids);
+        }
+        if (ids.has(r.bytes, r.idStart, r.idEnd)) {
+          this.duplicates++;
+          this.duplicatesOfClosed++;
+          continue;
+        }
+        await this.record(this.late.add(r.bytes, r.ts), r.ts);
+      }
+    }
+  }
+
+  /** Completes the open final files: what follows starts new ones. */
+  async endSegment(): Promise<void> {
+    await this.onTime.complete();
+    await this.late.complete();
+  }
+
+  private record(rolled: Promise<void> | undefined, ts: number): Promise<void> | undefined {
+    if (ts < this.minTs) this.minTs = ts;
+    if (ts > this.maxTs) this.maxTs = ts;
     return rolled;
   }
 
-  const files = [...onTime.files, ...late.files];
-  const onTimeCount = onTime.files.reduce((n, f) => n + f.records, 0);
-  const lateCount = late.files.reduce((n, f) => n + f.records, 0);
-  return {
-    manifestVersion: 1,
-    eventType: ctx.eventType,
-    window: windowFields(w),
-    partition: partitionPath(ctx.eventType, w),
-    schema: { fingerprint: target.fingerprint, version: target.version },
-    files,
-    counts: {
-      records: onTimeCount + lateCount,
-      onTime: onTimeCount,
-      late: lateCount,
-      duplicatesDropped: duplicates,
-      duplicatesOfClosedWindows: duplicatesOfClosed,
-      stagedFiles: plan.files.length,
-      stagedRecords,
-    },
-    gatewayTs: { min: files.length ? minTs : null, max: files.length ? maxTs : null },
-    closedBy: {
-      watermark: plan.closedByWatermark,
-      watermarkIso: new Date(plan.closedByWatermark).toISOString(),
-      graceMs: plan.graceMs,
-    },
-  };
+  manifest(plan: Plan): Manifest {
+    const files = [...this.onTime.files, ...this.late.files];
+    const onTimeCount = this.onTime.files.reduce((n, f) => n + f.records, 0);
+    const lateCount = this.late.files.reduce((n, f) => n + f.records, 0);
+    return {
+      manifestVersion: 1,
+      eventType: this.ctx.eventType,
+      window: windowFields(this.w),
+      partition: partitionPath(this.ctx.eventType, this.w),
+      schema: { fingerprint: this.target.fingerprint, version: this.target.version },
+      files,
+      counts: {
+        records: onTimeCount + lateCount,
+        onTime: onTimeCount,
+        late: lateCount,
+        duplicatesDropped: this.duplicates,
+        duplicatesOfClosedWindows: this.duplicatesOfClosed,
+        stagedFiles: this.stagedFiles,
+        stagedRecords: this.stagedRecords,
+      },
+      gatewayTs: { min: files.length ? this.minTs : null, max: files.length ? this.maxTs : null },
+      closedBy: {
+        watermark: plan.closedByWatermark,
+        watermarkIso: new Date(plan.closedByWatermark).toISOString(),
+        graceMs: plan.graceMs,
+      },
+    };
+  }
+}
+
+function sameFiles(a: readonly PlanFile[], b: readonly PlanFile[]): boolean {
+  return a.length === b.length && a.every((f, i) => f.name === b[i]!.name);
+}
+
+async function writeFinalFiles(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  plan: Plan,
+  early: EarlySegment | undefined,
+): Promise<Manifest> {
+  const earlyFiles = plan.earlyFiles ?? [];
+  let writer: WindowWriter;
+  if (earlyFiles.length > 0 && early && early.window.start === w.start && sameFiles(early.files, earlyFiles)) {
+    writer = early.writer; // this process wrote the early segment: its part files and ids are here
+  } else {
+    writer = new WindowWriter(ctx, w, targetSchema(ctx, plan.schemaFingerprint), plan.format);
+    if (earlyFiles.length > 0) {
+      await writer.write(earlyFiles); // rewritten byte for byte (create-if-absent checks it)
+      await writer.endSegment();
+    }
+  }
+  await writer.write(plan.files);
+  await writer.endSegment();
+  return writer.manifest(plan);
+}
+
+/**
+ * Finalizes the window's on-time staged files while its grace runs, so the close has only what
+ * was staged since. Commits the early plan first (create-if-absent); if the close sealed the
+ * window first, or already wrote its manifest, does nothing. The close uses whatever early plan
+ * won, so both write the same part files.
+ */
+export async function finalizeEarly(ctx: FinalizeContext, w: IntervalWindow): Promise<EarlySegment | undefined> {
+  if (await ctx.store.exists(manifestName(ctx.eventType, w))) return undefined;
+  const { onTime } = await listStaged(ctx, w);
+  if (onTime.length === 0) return undefined;
+  const name = earlyPlanName(ctx.eventType, w);
+  const proposed = newPlan(ctx, w, w.end, onTime);
+  const { plan, ours } = await firstPlan(ctx, name, proposed);
+  if (plan.files.length === 0) return undefined; // sealed by a close
+  if (ours) await ctx.onStep?.('early-plan-written', name);
+  // A close may have finished, cleaned up and deleted the seal before our plan was created: its
+  // manifest exists then (it is written before the cleanup), and nothing must be added.
+  if (await ctx.store.exists(manifestName(ctx.eventType, w))) {
+    if (ours) await ctx.store.delete(name);
+    return undefined;
+  }
+  const writer = new WindowWriter(ctx, w, targetSchema(ctx, plan.schemaFingerprint), plan.format);
+  await writer.write(plan.files);
+  await writer.endSegment();
+  return { window: w, files: plan.files, writer };
 }
 
 /**
@@ -337,8 +486,10 @@ async function idsInClosedWindows(
  */
 export async function cleanupStaging(ctx: FinalizeContext, w: IntervalWindow): Promise<void> {
   const pName = planName(ctx.eventType, w);
+  const earlyName = earlyPlanName(ctx.eventType, w);
   const planData = await ctx.store.get(pName);
-  const planned = new Set(planData ? parsePlan(planData, pName).files.map((f) => f.name) : []);
+  const plan = planData ? parsePlan(planData, pName) : undefined;
+  const planned = new Set([...(plan?.earlyFiles ?? []), ...(plan?.files ?? [])].map((f) => f.name));
   const dir = stagingDir(ctx.eventType, w);
   for (const o of await ctx.store.list(dir)) {
     const file = o.name.slice(dir.length);
@@ -346,5 +497,7 @@ export async function cleanupStaging(ctx: FinalizeContext, w: IntervalWindow): P
     if (planned.has(o.name)) await ctx.store.delete(o.name);
     else if (isStagedDataFile(file)) await ctx.sweepOrphan(o.name, w);
   }
+  // after the manifest, an early finalize that creates this again stops at the manifest
+  await ctx.store.delete(earlyName);
   if (planData) await ctx.store.delete(pName);
 }

@@ -20,7 +20,15 @@ export * from './manifest.js';
 export { OcfWriter, readOcfHeader, ocfBlocks, syncMarkerFor, schemaText, schemaTextOf } from './avro-file.js';
 export { eventIdOf, scanContainer, type ScannedDatum } from './datums.js';
 export { EventIdSet } from './id-set.js';
-export { finalizeWindow, cleanupStaging, sha256, type FinalizeContext, type FinalizeStep } from './finalize.js';
+export {
+  finalizeEarly,
+  finalizeWindow,
+  cleanupStaging,
+  sha256,
+  type EarlySegment,
+  type FinalizeContext,
+  type FinalizeStep,
+} from './finalize.js';
 export { Stager, type InboundMessage, type StagerOptions, type StagerStats } from './stager.js';
 export { readCursor, readLeases, writeLease, type ClosedCursor } from './coordination.js';
 export { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';

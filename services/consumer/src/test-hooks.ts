@@ -2,8 +2,8 @@ import type { FinalizeStep } from './finalize.js';
 
 /**
  * TEST ONLY. HOURGLASS_TEST_CRASH_AFTER=<step>[:<n>] kills this process with SIGKILL right
- * after the n-th (default first) finalize step of that kind: plan-written, part-written,
- * manifest-written or staging-deleted. The crash tests use it to prove that a rerun on any
+ * after the n-th (default first) finalize step of that kind: early-plan-written, plan-written,
+ * part-written, manifest-written or staging-deleted. The crash tests use it to prove that a rerun on any
  * replica produces the same final bytes. Never set it in production.
  */
 export function crashHookFromEnv(
@@ -12,7 +12,13 @@ export function crashHookFromEnv(
   const spec = env.HOURGLASS_TEST_CRASH_AFTER;
   if (!spec) return undefined;
   const [step, countText] = spec.split(':');
-  const steps: readonly string[] = ['plan-written', 'part-written', 'manifest-written', 'staging-deleted'];
+  const steps: readonly string[] = [
+    'early-plan-written',
+    'plan-written',
+    'part-written',
+    'manifest-written',
+    'staging-deleted',
+  ];
   if (!step || !steps.includes(step)) {
     throw new Error(`HOURGLASS_TEST_CRASH_AFTER=${spec}: expected one of ${steps.join(', ')}[:n]`);
   }

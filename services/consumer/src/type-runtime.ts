@@ -9,7 +9,13 @@ import {
   writeCursor,
   writeLease,
 } from './coordination.js';
-import { type FinalizeContext, type FinalizeStep, finalizeWindow } from './finalize.js';
+import {
+  type EarlySegment,
+  type FinalizeContext,
+  type FinalizeStep,
+  finalizeEarly,
+  finalizeWindow,
+} from './finalize.js';
 import { parseStagedName, stagingDir, stagingTypePrefix } from './layout.js';
 import type { ConsumerMetrics } from './metrics.js';
 import { Stager } from './stager.js';
@@ -47,6 +53,8 @@ export interface TypeRuntimeOptions {
   /** 0: staged files use Avro's null codec. */
   stageDeflateLevel: number;
   finalDeflateLevel: number;
+  /** Finalize on-time staged files once the watermark passes a window's end, during its grace. */
+  earlyFinalize: boolean;
   closer: boolean;
 }
 
@@ -79,6 +87,8 @@ export class TypeRuntime {
   private previousIncarnation: Lease | undefined;
   private cursor: ClosedCursor | undefined;
   private global: number | undefined;
+  /** The next window's early segment (or undefined when there was nothing to do early). */
+  private early: { window: IntervalWindow; segment: EarlySegment | undefined } | undefined;
   private renewing: Promise<void> | undefined;
   private closing: Promise<number> | undefined;
   private stopping = false;
@@ -306,6 +316,33 @@ export class TypeRuntime {
       closes++;
       w = nextWindow(w);
     }
+    // The next window is complete but for stragglers: write its on-time part files now, while
+    // its grace runs, so its close has only what is staged from here on.
+    if (
+      w &&
+      global !== undefined &&
+      this.options.earlyFinalize &&
+      global >= w.end &&
+      this.early?.window.start !== w.start &&
+      !this.stopping
+    ) {
+      const window = w;
+      this.early = { window, segment: undefined };
+      const started = performance.now();
+      const segment = await finalizeEarly(this.finalizeContext, window);
+      this.early = { window, segment };
+      if (segment) {
+        this.log.info(
+          {
+            window: windowLabel(window),
+            stagedFiles: segment.files.length,
+            watermark: new Date(global).toISOString(),
+            durationMs: Math.round(performance.now() - started),
+          },
+          'window finalized early',
+        );
+      }
+    }
     // Staged data at or before the cursor: leftovers of a crashed cleanup, orphans that missed a
     // plan, or a window before the type's first closed one. finalizeWindow handles each case.
     const cursor = this.cursor;
@@ -320,7 +357,9 @@ export class TypeRuntime {
 
   private async close(w: IntervalWindow, global: number): Promise<void> {
     const started = performance.now();
-    const result = await finalizeWindow(this.finalizeContext, w, global);
+    const early = this.early?.window.start === w.start ? this.early.segment : undefined;
+    const result = await finalizeWindow(this.finalizeContext, w, global, early);
+    if (this.early?.window.start === w.start) this.early = undefined;
     const durationMs = performance.now() - started;
     const { eventType, graceMs } = this.options;
     const attrs = { event_type: eventType };
