@@ -85,7 +85,7 @@ function runtime(
       finalFileBytes: 8 * 1024,
       stageDeflateLevel: 1, // the default stages uncompressed: cover the deflate path here
       finalDeflateLevel: Defaults.finalDeflateLevel,
-      earlyFinalize: true,
+      earlySegments: 3,
       closer: true,
     },
     {
@@ -293,8 +293,10 @@ describe('finalize', () => {
   );
 
   /** Stages stragglers into window 0 after the early segment: `fresh` new events plus copies of `copies`. */
+  let stragglerReplicas = 0;
   async function stageStragglers(store: ObjectStore, fresh: number, copiesOf: string[]): Promise<Set<string>> {
-    const rt = runtime(store, new ManualClock(T0 + 2 * MINUTE), 'r2');
+    // a replica of its own each time: staged file names count per replica incarnation
+    const rt = runtime(store, new ManualClock(T0 + 2 * MINUTE), `straggler-${++stragglerReplicas}`);
     await rt.start();
     const rs = records(fresh, T0 + 30_000, 20_000);
     const copies = copiesOf.map((id, i) => makeRecord(v2, id, T0 + 100 + i, i));
@@ -308,8 +310,8 @@ describe('finalize', () => {
     const store = new LocalDirectoryStore(root);
     const ids = await stageWindow(store, new ManualClock(T0 + 2 * MINUTE), 200);
     const w = assignWindow(T0, MINUTE);
-    const segment = await finalizeEarly(context(store), w);
-    expect(segment?.files.length).toBeGreaterThan(1);
+    const segment = await finalizeEarly(context(store), w, undefined);
+    expect(segment?.segments.map((files) => files.length > 1)).toEqual([true]);
     const earlyParts = (await store.list(`${TYPE}/`)).map((o) => o.name);
     expect(earlyParts.length).toBeGreaterThan(1);
     expect(await store.exists(manifestName(TYPE, w))).toBe(false); // nothing is presented yet
@@ -334,6 +336,36 @@ describe('finalize', () => {
     expect(await finalBytes(other)).toEqual(await finalBytes(store));
   });
 
+  test('early segments while the window is open: each ends its part files; the close reuses them', async () => {
+    const root = tempDir('segments');
+    const store = new LocalDirectoryStore(root);
+    const w = assignWindow(T0, MINUTE);
+    const first = await stageStragglers(store, 100, []);
+    const ctx = context(store);
+    const one = await finalizeEarly(ctx, w, undefined);
+    expect(one?.segments).toHaveLength(1);
+    expect(await finalizeEarly(ctx, w, one)).toBe(one); // nothing staged since
+    const second = await stageStragglers(store, 100, [...first].slice(0, 10)); // 10 copies of segment 0
+    const two = await finalizeEarly(ctx, w, one);
+    expect(two?.segments).toHaveLength(2);
+    expect(two?.writer).toBe(one?.writer); // segment 0 was not redone
+    const third = await stageStragglers(store, 50, [...second].slice(0, 5));
+    const beforeClose = tempDir('segments-rerun');
+    cpSync(root, beforeClose, { recursive: true });
+
+    const { manifest } = await finalizeWindow(ctx, w, w.end + GRACE, two);
+    expect(manifest.counts).toMatchObject({ records: 250, duplicatesDropped: 15, stagedRecords: 265 });
+    const audit = await auditType(store, TYPE, MINUTE);
+    expect(audit.problems).toEqual([]);
+    const expected = [...first, ...second, ...third].map((id) => ({ id, ts: 0 }));
+    expect(countAgainst(audit, expected)).toMatchObject({ expected: 250, lost: 0, duplicated: 0, unexpected: 0 });
+    expect(await store.list('_staging/')).toEqual([]);
+    // a replica without the segments in memory writes the same bytes
+    const other = new LocalDirectoryStore(beforeClose);
+    await finalizeWindow(context(other), w, w.end + GRACE);
+    expect(await finalBytes(other)).toEqual(await finalBytes(store));
+  });
+
   test.each<FinalizeStep>(['early-plan-written', 'part-written'])(
     'a crash during early finalize (after %s): the close writes the same bytes as an uninterrupted run',
     async (crashStep) => {
@@ -344,14 +376,14 @@ describe('finalize', () => {
       cpSync(root, referenceRoot, { recursive: true });
       const reference = new LocalDirectoryStore(referenceRoot);
       const w = assignWindow(T0, MINUTE);
-      const segment = await finalizeEarly(context(reference), w);
+      const segment = await finalizeEarly(context(reference), w, undefined);
       await finalizeWindow(context(reference), w, w.end + GRACE, segment);
 
       const crash = new Error('simulated crash');
       const crashing = context(store, (step) => {
         if (step === crashStep) throw crash;
       });
-      await expect(finalizeEarly(crashing, w)).rejects.toBe(crash);
+      await expect(finalizeEarly(crashing, w, undefined)).rejects.toBe(crash);
       await finalizeWindow(context(store), w, w.end + GRACE);
       expect(await finalBytes(store)).toEqual(await finalBytes(reference));
       expect(await store.list('_staging/')).toEqual([]);
@@ -373,12 +405,12 @@ describe('finalize', () => {
         w.end + GRACE,
       ),
     ).rejects.toBe(crash);
-    expect(await finalizeEarly(context(store), w)).toBeUndefined();
+    expect(await finalizeEarly(context(store), w, undefined)).toBeUndefined();
     expect(await store.list(`${TYPE}/`)).toEqual([]); // no part file written early
     const { manifest } = await finalizeWindow(context(store), w, w.end + GRACE);
     const closedBytes = await finalBytes(store);
     // closed and cleaned up (the seal deleted): an early finalize now stops at the manifest
-    expect(await finalizeEarly(context(store), w)).toBeUndefined();
+    expect(await finalizeEarly(context(store), w, undefined)).toBeUndefined();
     expect(await finalBytes(store)).toEqual(closedBytes);
     expect(await store.list('_staging/')).toEqual([]);
     expect(manifest.counts.records).toBe(100);
@@ -441,24 +473,36 @@ describe('closing through the type runtime', () => {
     expect(log).toEqual({ acked: 3, nacked: 0 });
   });
 
-  test('the closer finalizes a window early once the watermark passes its end, and closes it after the grace', async () => {
+  test('the closer finalizes a window in early segments as the watermark crosses each third and its end', async () => {
     const store = new LocalDirectoryStore(tempDir('early-runtime'));
-    const clock = new ManualClock(T0 + 30_000);
+    const clock = new ManualClock(T0 + 15_000);
     const rt = runtime(store, clock);
     await rt.start();
     const log = { acked: 0, nacked: 0 };
-    const onTime = records(40, T0, 30_000);
-    rt.stager.handle(bundle(log, onTime));
-    await rt.stager.flushAll();
     const w = assignWindow(T0, MINUTE);
-    // idle watermark = now - 1 s: past the window's end, short of end + grace
-    clock.set(w.end + 3_000);
+    const partsNow = async (): Promise<string[]> =>
+      (await store.list(`${TYPE}/`)).map((o) => o.name.split('/').pop() ?? '');
+    const firstThird = records(20, T0, 10_000);
+    rt.stager.handle(bundle(log, firstThird));
+    await rt.stager.flushAll();
+    // idle watermark = now - 1 s
+    clock.set(T0 + 19_000); // 18 s: short of the first third
+    await rt.tick();
+    await rt.closeWindows();
+    expect(await partsNow()).toEqual([]);
+    clock.set(T0 + 25_000); // past the first third
+    await rt.tick();
+    await rt.closeWindows();
+    expect(await partsNow()).toEqual(['part-00000.avro']);
+    const rest = records(20, T0 + 30_000, 20_000);
+    rt.stager.handle(bundle(log, rest));
+    await rt.stager.flushAll();
+    clock.set(w.end + 3_000); // past the end: the last early segment, no close yet
     await rt.tick();
     await rt.closeWindows();
     expect(rt.closed).toEqual([]);
     expect(await store.exists(manifestName(TYPE, w))).toBe(false);
-    const early = await store.list(`${TYPE}/`);
-    expect(early.map((o) => o.name.split('/').pop())).toEqual(['part-00000.avro']);
+    expect(await partsNow()).toEqual(['part-00000.avro', 'part-00001.avro']);
     // a straggler within the grace, then the close
     const straggler = records(1, T0 + 59_000, 1);
     rt.stager.handle(bundle(log, straggler));
@@ -470,10 +514,14 @@ describe('closing through the type runtime', () => {
     const audit = await auditType(store, TYPE, MINUTE);
     expect(audit.problems).toEqual([]);
     expect(audit.windows[0]!.manifest.files.map((f) => [f.path.split('/').pop(), f.records])).toEqual([
-      ['part-00000.avro', 40],
-      ['part-00001.avro', 1],
+      ['part-00000.avro', 20],
+      ['part-00001.avro', 20],
+      ['part-00002.avro', 1],
     ]);
-    const published = [...onTime, ...straggler].map((r) => ({ id: r.meta.event_id, ts: r.meta.gateway_ts }));
+    const published = [...firstThird, ...rest, ...straggler].map((r) => ({
+      id: r.meta.event_id,
+      ts: r.meta.gateway_ts,
+    }));
     expect(countAgainst(audit, published)).toMatchObject({ present: 41, lost: 0, duplicated: 0, unexpected: 0 });
   });
 

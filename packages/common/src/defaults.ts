@@ -102,6 +102,13 @@ export const Defaults = {
   leaseTtl: seconds(30),
   /** How often watermarks and leases are written and windows checked for closing. */
   tick: seconds(1),
+  /**
+   * Early finalize segments per window: the closer writes the part files of what was staged at
+   * 1/3 and 2/3 of a window (by watermark) and at its end, so the close after the grace has only
+   * the stragglers; at 100,000 events/s a one-minute window's close took 10–12 s without.
+   * Each segment ends a part file: a window has at least this many. 0 turns early finalize off.
+   */
+  earlySegments: 3,
   /** Target size of a final Avro file. */
   finalFileBytes: 256 * 1024 * 1024,
   /** Avro container block size (records per block) in staged and final files. */

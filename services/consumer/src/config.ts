@@ -101,8 +101,8 @@ export const consumerSettings = {
   /** Deflate level of final files (0 writes the null codec). */
   finalDeflateLevel: setting.int('HOURGLASS_FINAL_DEFLATE_LEVEL', Defaults.finalDeflateLevel, 0, 9),
   /** false: this replica stages and publishes its lease but never finalizes. */
-  /** Finalize a window's on-time staged files during its grace, so it closes sooner after end + grace. */
-  earlyFinalize: setting.bool('HOURGLASS_EARLY_FINALIZE', true),
+  /** Segments in which a window's on-time files are finalized before it closes (0: none). */
+  earlySegments: setting.int('HOURGLASS_EARLY_SEGMENTS', Defaults.earlySegments, 0, 60),
   closer: setting.bool('HOURGLASS_CLOSER', true),
 };
 
@@ -137,7 +137,7 @@ export interface ConsumerConfig {
   blockBytes: number;
   stageDeflateLevel: number;
   finalDeflateLevel: number;
-  earlyFinalize: boolean;
+  earlySegments: number;
   closer: boolean;
 }
 

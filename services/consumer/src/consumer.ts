@@ -91,7 +91,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
           finalFileBytes: config.finalFileBytes,
           stageDeflateLevel: config.stageDeflateLevel,
           finalDeflateLevel: config.finalDeflateLevel,
-          earlyFinalize: config.earlyFinalize,
+          earlySegments: config.earlySegments,
           closer: config.closer,
         },
         {

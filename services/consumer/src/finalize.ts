@@ -6,6 +6,7 @@ import { OcfWriter, schemaTextOf, syncMarkerFor } from './avro-file.js';
 import { scanContainer } from './datums.js';
 import { EventIdSet } from './id-set.js';
 import {
+  EARLY_PLAN_PREFIX,
   LATE_PREFIX,
   earlyPlanName,
   finalFileName,
@@ -72,10 +73,10 @@ interface Plan {
   graceMs: number;
   format: FinalizeFormat;
   /**
-   * On-time files finalized early (finalizeEarly): their part files come first, in a series
-   * that ends with them. Absent or empty when nothing was finalized early.
+   * On-time files finalized early (finalizeEarly), segment by segment: their part files come
+   * first, and each segment's series ends with it. Absent when nothing was finalized early.
    */
-  earlyFiles?: PlanFile[];
+  earlySegments?: PlanFile[][];
   /** On-time files first, then late files; each group sorted by name. */
   files: PlanFile[];
 }
@@ -84,9 +85,9 @@ interface Plan {
  * The part files written early for a window and the ids they hold, kept by the closer until
  * the window closes so the close does not redo them.
  */
-export interface EarlySegment {
+export interface EarlySegments {
   readonly window: IntervalWindow;
-  readonly files: readonly PlanFile[];
+  readonly segments: readonly (readonly PlanFile[])[];
   readonly writer: WindowWriter;
 }
 
@@ -100,7 +101,7 @@ export async function finalizeWindow(
   ctx: FinalizeContext,
   w: IntervalWindow,
   closingWatermark: number,
-  early?: EarlySegment,
+  early?: EarlySegments,
 ): Promise<FinalizeResult> {
   const mName = manifestName(ctx.eventType, w);
   const existing = await ctx.store.get(mName);
@@ -168,11 +169,19 @@ async function commitPlan(ctx: FinalizeContext, w: IntervalWindow, closingWaterm
   const name = planName(ctx.eventType, w);
   const earlier = await ctx.store.get(name);
   if (earlier) return parsePlan(earlier, name);
-  // Seal the early plan first (an empty one, unless finalizeEarly committed its own): from here
-  // on, no early finalize of this window can start writing part files.
-  const sealed = await firstPlan(ctx, earlyPlanName(ctx.eventType, w), newPlan(ctx, w, closingWatermark, []));
-  const earlyFiles = sealed.plan.files;
-  const early = new Set(earlyFiles.map((f) => f.name));
+  // Seal the early segments first: an empty early plan after the last one. From here on, no
+  // early finalize of this window can start writing part files.
+  const segments: Plan[] = [];
+  for (let index = 0; ; index++) {
+    const { plan: segment } = await firstPlan(
+      ctx,
+      earlyPlanName(ctx.eventType, w, index),
+      newPlan(ctx, w, closingWatermark, []),
+    );
+    if (segment.files.length === 0) break;
+    segments.push(segment);
+  }
+  const early = new Set(segments.flatMap((p) => p.files.map((f) => f.name)));
   const staged = await listStaged(ctx, w);
   const plan = newPlan(
     ctx,
@@ -180,14 +189,14 @@ async function commitPlan(ctx: FinalizeContext, w: IntervalWindow, closingWaterm
     closingWatermark,
     [...staged.onTime, ...staged.late].filter((f) => !early.has(f.name)),
   );
-  if (earlyFiles.length > 0) {
-    // the early segment fixed the target schema and the file format
-    plan.earlyFiles = earlyFiles;
-    plan.schemaFingerprint = sealed.plan.schemaFingerprint;
-    plan.format = sealed.plan.format;
+  if (segments.length > 0) {
+    // the first early segment fixed the target schema and the file format
+    plan.earlySegments = segments.map((p) => p.files);
+    plan.schemaFingerprint = segments[0]!.schemaFingerprint;
+    plan.format = segments[0]!.format;
   }
   // An empty window has nothing that could change between attempts: no plan object needed.
-  if (plan.files.length === 0 && earlyFiles.length === 0) return plan;
+  if (plan.files.length === 0 && segments.length === 0) return plan;
   const created = await ctx.store.createIfAbsent(name, Buffer.from(`${JSON.stringify(plan, null, 2)}\n`));
   if (!created) return parsePlan((await ctx.store.get(name)) ?? Buffer.alloc(0), name);
   await ctx.onStep?.('plan-written', name);
@@ -389,57 +398,95 @@ export class WindowWriter {
   }
 }
 
-function sameFiles(a: readonly PlanFile[], b: readonly PlanFile[]): boolean {
-  return a.length === b.length && a.every((f, i) => f.name === b[i]!.name);
+function sameSegments(a: readonly (readonly PlanFile[])[], b: readonly (readonly PlanFile[])[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((x, i) => x.length === b[i]!.length && x.every((f, j) => f.name === b[i]![j]!.name))
+  );
+}
+
+/** A writer that has written `segments` (rewriting their part files byte for byte if not `cached`). */
+async function writerThrough(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  first: Plan,
+  segments: readonly (readonly PlanFile[])[],
+  cached: EarlySegments | undefined,
+): Promise<WindowWriter> {
+  if (cached && cached.window.start === w.start && sameSegments(cached.segments, segments)) return cached.writer;
+  const writer = new WindowWriter(ctx, w, targetSchema(ctx, first.schemaFingerprint), first.format);
+  for (const files of segments) {
+    await writer.write(files); // create-if-absent: existing part files must match byte for byte
+    await writer.endSegment();
+  }
+  return writer;
 }
 
 async function writeFinalFiles(
   ctx: FinalizeContext,
   w: IntervalWindow,
   plan: Plan,
-  early: EarlySegment | undefined,
+  early: EarlySegments | undefined,
 ): Promise<Manifest> {
-  const earlyFiles = plan.earlyFiles ?? [];
-  let writer: WindowWriter;
-  if (earlyFiles.length > 0 && early && early.window.start === w.start && sameFiles(early.files, earlyFiles)) {
-    writer = early.writer; // this process wrote the early segment: its part files and ids are here
-  } else {
-    writer = new WindowWriter(ctx, w, targetSchema(ctx, plan.schemaFingerprint), plan.format);
-    if (earlyFiles.length > 0) {
-      await writer.write(earlyFiles); // rewritten byte for byte (create-if-absent checks it)
-      await writer.endSegment();
-    }
-  }
+  const writer = await writerThrough(ctx, w, plan, plan.earlySegments ?? [], early);
   await writer.write(plan.files);
   await writer.endSegment();
   return writer.manifest(plan);
 }
 
 /**
- * Finalizes the window's on-time staged files while its grace runs, so the close has only what
- * was staged since. Commits the early plan first (create-if-absent); if the close sealed the
- * window first, or already wrote its manifest, does nothing. The close uses whatever early plan
- * won, so both write the same part files.
+ * Finalizes on-time staged files of a window before it closes, as the next early segment: the
+ * files staged since the last segment. Commits the segment's
+ * plan first (create-if-absent); if the close sealed the window, or already wrote its manifest,
+ * does nothing and returns undefined. The close uses every segment committed before its seal,
+ * so both write the same part files. Returns `previous` when there is nothing to do yet.
  */
-export async function finalizeEarly(ctx: FinalizeContext, w: IntervalWindow): Promise<EarlySegment | undefined> {
-  if (await ctx.store.exists(manifestName(ctx.eventType, w))) return undefined;
-  const { onTime } = await listStaged(ctx, w);
-  if (onTime.length === 0) return undefined;
-  const name = earlyPlanName(ctx.eventType, w);
-  const proposed = newPlan(ctx, w, w.end, onTime);
+export async function finalizeEarly(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  previous: EarlySegments | undefined,
+): Promise<EarlySegments | undefined> {
+  const manifest = manifestName(ctx.eventType, w);
+  if (await ctx.store.exists(manifest)) return undefined;
+  const committed: Plan[] = [];
+  for (let index = 0; ; index++) {
+    const data = await ctx.store.get(earlyPlanName(ctx.eventType, w, index));
+    if (!data) break;
+    const plan = parsePlan(data, earlyPlanName(ctx.eventType, w, index));
+    if (plan.files.length === 0) return undefined; // sealed by a close
+    committed.push(plan);
+  }
+  const done = new Set(committed.flatMap((p) => p.files.map((f) => f.name)));
+  const fresh = (await listStaged(ctx, w)).onTime.filter((f) => !done.has(f.name));
+  const keep = (): EarlySegments | undefined =>
+    previous &&
+    sameSegments(
+      previous.segments,
+      committed.map((p) => p.files),
+    )
+      ? previous
+      : undefined;
+  if (fresh.length === 0) return keep();
+  const name = earlyPlanName(ctx.eventType, w, committed.length);
+  const proposed = newPlan(ctx, w, w.end, fresh);
+  if (committed.length > 0) {
+    proposed.schemaFingerprint = committed[0]!.schemaFingerprint;
+    proposed.format = committed[0]!.format;
+  }
   const { plan, ours } = await firstPlan(ctx, name, proposed);
-  if (plan.files.length === 0) return undefined; // sealed by a close
-  if (ours) await ctx.onStep?.('early-plan-written', name);
-  // A close may have finished, cleaned up and deleted the seal before our plan was created: its
+  if (!ours) return undefined; // sealed, or another replica's segment: the close sorts it out
+  await ctx.onStep?.('early-plan-written', name);
+  // A close may have finished, cleaned up and deleted the seal before this plan was created: its
   // manifest exists then (it is written before the cleanup), and nothing must be added.
-  if (await ctx.store.exists(manifestName(ctx.eventType, w))) {
-    if (ours) await ctx.store.delete(name);
+  if (await ctx.store.exists(manifest)) {
+    await ctx.store.delete(name);
     return undefined;
   }
-  const writer = new WindowWriter(ctx, w, targetSchema(ctx, plan.schemaFingerprint), plan.format);
+  const segments = [...committed.map((p) => p.files), plan.files];
+  const writer = await writerThrough(ctx, w, committed[0] ?? plan, segments.slice(0, -1), keep());
   await writer.write(plan.files);
   await writer.endSegment();
-  return { window: w, files: plan.files, writer };
+  return { window: w, segments, writer };
 }
 
 /**
@@ -486,18 +533,19 @@ async function idsInClosedWindows(
  */
 export async function cleanupStaging(ctx: FinalizeContext, w: IntervalWindow): Promise<void> {
   const pName = planName(ctx.eventType, w);
-  const earlyName = earlyPlanName(ctx.eventType, w);
   const planData = await ctx.store.get(pName);
   const plan = planData ? parsePlan(planData, pName) : undefined;
-  const planned = new Set([...(plan?.earlyFiles ?? []), ...(plan?.files ?? [])].map((f) => f.name));
+  const planned = new Set([...(plan?.earlySegments ?? []).flat(), ...(plan?.files ?? [])].map((f) => f.name));
   const dir = stagingDir(ctx.eventType, w);
+  const earlyPlans: string[] = [];
   for (const o of await ctx.store.list(dir)) {
     const file = o.name.slice(dir.length);
     if (file.includes('/') || o.name === pName) continue;
-    if (planned.has(o.name)) await ctx.store.delete(o.name);
+    if (file.startsWith(EARLY_PLAN_PREFIX)) earlyPlans.push(o.name);
+    else if (planned.has(o.name)) await ctx.store.delete(o.name);
     else if (isStagedDataFile(file)) await ctx.sweepOrphan(o.name, w);
   }
-  // after the manifest, an early finalize that creates this again stops at the manifest
-  await ctx.store.delete(earlyName);
+  // after the manifest: an early finalize that creates one again stops at the manifest
+  for (const name of earlyPlans) await ctx.store.delete(name);
   if (planData) await ctx.store.delete(pName);
 }

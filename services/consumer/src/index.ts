@@ -25,7 +25,7 @@ export {
   finalizeWindow,
   cleanupStaging,
   sha256,
-  type EarlySegment,
+  type EarlySegments,
   type FinalizeContext,
   type FinalizeStep,
 } from './finalize.js';

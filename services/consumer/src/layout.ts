@@ -10,7 +10,7 @@ import { type IntervalWindow, parsePartition, partitionPath } from './windows.js
  *   _staging/<type>/<partition>/<replica>.<incarnation>.<seq>.avro        staged on-time events
  *   _staging/<type>/<partition>/late-<replica>.<incarnation>.<seq>.avro   staged late events
  *   _staging/<type>/<partition>/_plan.json                    the input list a finalize committed to
- *   _staging/<type>/<partition>/_plan-early.json              the inputs finalized early, or the close's seal
+ *   _staging/<type>/<partition>/_plan-early-NNNNN.json        inputs finalized early, in segments; the close's seal
  *   _watermarks/<type>/<replicaId>.json                       a replica's lease
  *   _watermarks/<type>/_closed.json                           the last closed window (cursor)
  *   _deadletter/<type>/dt=YYYY-MM-DD/<messageId>.json         an undecodable message
@@ -43,9 +43,11 @@ export function planName(eventType: string, w: IntervalWindow): string {
   return `${stagingDir(eventType, w)}_plan.json`;
 }
 
-/** The on-time files finalized while the grace ran, or the close's seal (no files). */
-export function earlyPlanName(eventType: string, w: IntervalWindow): string {
-  return `${stagingDir(eventType, w)}_plan-early.json`;
+export const EARLY_PLAN_PREFIX = '_plan-early-';
+
+/** Early segment `index` of a window: on-time files finalized before its close, or the close's seal (no files). */
+export function earlyPlanName(eventType: string, w: IntervalWindow, index: number): string {
+  return `${stagingDir(eventType, w)}${EARLY_PLAN_PREFIX}${String(index).padStart(5, '0')}.json`;
 }
 
 /** A staged object name split into its window and file name; undefined for foreign names. */

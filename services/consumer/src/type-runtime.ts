@@ -10,7 +10,7 @@ import {
   writeLease,
 } from './coordination.js';
 import {
-  type EarlySegment,
+  type EarlySegments,
   type FinalizeContext,
   type FinalizeStep,
   finalizeEarly,
@@ -53,8 +53,8 @@ export interface TypeRuntimeOptions {
   /** 0: staged files use Avro's null codec. */
   stageDeflateLevel: number;
   finalDeflateLevel: number;
-  /** Finalize on-time staged files once the watermark passes a window's end, during its grace. */
-  earlyFinalize: boolean;
+  /** Segments in which a window's on-time staged files are finalized before it closes (0: none). */
+  earlySegments: number;
   closer: boolean;
 }
 
@@ -87,8 +87,8 @@ export class TypeRuntime {
   private previousIncarnation: Lease | undefined;
   private cursor: ClosedCursor | undefined;
   private global: number | undefined;
-  /** The next window's early segment (or undefined when there was nothing to do early). */
-  private early: { window: IntervalWindow; segment: EarlySegment | undefined } | undefined;
+  /** The next window's early segments, and how many were due when they last ran. */
+  private early: { window: IntervalWindow; segments: EarlySegments | undefined; due: number } | undefined;
   private renewing: Promise<void> | undefined;
   private closing: Promise<number> | undefined;
   private stopping = false;
@@ -316,31 +316,31 @@ export class TypeRuntime {
       closes++;
       w = nextWindow(w);
     }
-    // The next window is complete but for stragglers: write its on-time part files now, while
-    // its grace runs, so its close has only what is staged from here on.
-    if (
-      w &&
-      global !== undefined &&
-      this.options.earlyFinalize &&
-      global >= w.end &&
-      this.early?.window.start !== w.start &&
-      !this.stopping
-    ) {
+    // Early segments of the next window to close: when the watermark passes each 1/n of it, what
+    // was staged so far; the last at its end. Its close after the grace then has only stragglers.
+    const n = this.options.earlySegments;
+    if (w && global !== undefined && n > 0 && stagedWindows.has(w.start) && !this.stopping) {
       const window = w;
-      this.early = { window, segment: undefined };
-      const started = performance.now();
-      const segment = await finalizeEarly(this.finalizeContext, window);
-      this.early = { window, segment };
-      if (segment) {
-        this.log.info(
-          {
-            window: windowLabel(window),
-            stagedFiles: segment.files.length,
-            watermark: new Date(global).toISOString(),
-            durationMs: Math.round(performance.now() - started),
-          },
-          'window finalized early',
-        );
+      const state = this.early?.window.start === window.start ? this.early : undefined;
+      const due = Math.min(n, Math.floor(((global - window.start) * n) / (window.end - window.start)));
+      if (due > (state?.due ?? 0)) {
+        const before = state?.segments?.segments.length ?? 0;
+        const started = performance.now();
+        this.early = { window, segments: undefined, due }; // no reuse if this throws
+        const segments = await finalizeEarly(this.finalizeContext, window, state?.segments);
+        this.early = { window, segments, due };
+        if (segments && segments.segments.length > before) {
+          this.log.info(
+            {
+              window: windowLabel(window),
+              segment: segments.segments.length - 1,
+              stagedFiles: segments.segments[segments.segments.length - 1]!.length,
+              watermark: new Date(global).toISOString(),
+              durationMs: Math.round(performance.now() - started),
+            },
+            'window finalized early',
+          );
+        }
       }
     }
     // Staged data at or before the cursor: leftovers of a crashed cleanup, orphans that missed a
@@ -357,7 +357,7 @@ export class TypeRuntime {
 
   private async close(w: IntervalWindow, global: number): Promise<void> {
     const started = performance.now();
-    const early = this.early?.window.start === w.start ? this.early.segment : undefined;
+    const early = this.early?.window.start === w.start ? this.early.segments : undefined;
     const result = await finalizeWindow(this.finalizeContext, w, global, early);
     if (this.early?.window.start === w.start) this.early = undefined;
     const durationMs = performance.now() - started;
