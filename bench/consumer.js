@@ -7,7 +7,7 @@
  *                 window, encoded as bundles of 100 and published straight to the emulator topic
  *                 (timed: the emulator's publish rate for these bundles).
  *   2. ceiling  - the same bundles through the consumer's own staging code in this process, no
- *                 Pub/Sub: decode (resolution included) + route + Avro container write (deflate)
+ *                 Pub/Sub: decode (resolution included) + route + Avro container write (codec as configured)
  *                 + fsynced create-if-absent on the local store.
  *   3. consumer - the built consumer (services/consumer/dist/main.js) draining the backlog from
  *                 the subscription to durable staged files: events/s from ready to all staged,
@@ -272,7 +272,7 @@ async function main() {
     };
     console.log(
       `consumer ${Math.round(result.consumer.eventsPerSecond).toLocaleString('en').padStart(9)} events/s` +
-        `  subscription -> staged deflate files, ratio ${result.consumer.ratioToCeiling.toFixed(2)},` +
+        `  subscription -> staged files, ratio ${result.consumer.ratioToCeiling.toFixed(2)},` +
         ` ${result.consumer.cpuCores.toFixed(2)} CPU cores, max RSS ${drainRss.toFixed(0)} MB`,
     );
 
