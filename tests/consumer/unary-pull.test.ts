@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { PubSub, type v1 } from '@google-cloud/pubsub';
 import { Defaults, silentLogger } from '@hourglass/common';
+import { startEmulator } from '@hourglass/emulator';
 import { UnaryPullSource, subscriberClientFor, type InboundMessage, type UnaryPullOptions } from '@hourglass/consumer';
 import { uniquePrefix } from './support';
 
@@ -183,6 +184,43 @@ test('an ack after the deadline passed does not spoil the acks batched with it',
   await sleep(2000);
   await s3.close();
   expect(after.deliveries).toEqual([]);
+});
+
+test('close() returns promptly when Pub/Sub is gone: unsent acks only mean redeliveries', async () => {
+  const gone = await startEmulator({ heapMb: 256 });
+  try {
+    const own = new PubSub({ projectId: Defaults.projectId, apiEndpoint: gone.host });
+    const [topic] = await own.createTopic('gone-topic');
+    const [sub] = await topic.createSubscription('gone-sub', { ackDeadlineSeconds: ACK_DEADLINE_S });
+    await Promise.all([0, 1, 2, 3, 4].map((i) => topic.publishMessage({ data: Buffer.from(String(i)) })));
+    const holder = collector(() => 'hold');
+    const s = new UnaryPullSource(
+      await subscriberClientFor(own),
+      {
+        subscription: sub.name,
+        maxMessages: 1000,
+        maxBytes: 1 << 30,
+        ackDeadlineMs: ACK_DEADLINE_S * 1000,
+        maxExtensionMs: 600_000,
+        pullBatch: 1000,
+        pullWaitMs: Defaults.pullWait,
+        longPoll: false,
+      },
+      silentLogger,
+    );
+    sources.push(s);
+    s.start(holder.handle);
+    await until(() => holder.held.length === 5);
+    await own.close();
+    await gone.stop();
+    for (const m of holder.held) m.ack(); // queued toward a Pub/Sub that is no longer there
+    const started = Date.now();
+    await s.close();
+    // gax's default retries kept this going past the 30 s a supervisor allows before SIGKILL
+    expect(Date.now() - started).toBeLessThan(10_000);
+  } finally {
+    await gone.stop();
+  }
 });
 
 test('a SIGKILLed reader: every message it held comes back at the ack deadline', async () => {

@@ -61,6 +61,13 @@ const INVALID_ARGUMENT = 3;
 const SETTLE_FLUSH_MS = 50;
 /** ...and at most this many ids per request (Pub/Sub's request size limit allows ~2,500). */
 const SETTLE_BATCH = 1000;
+/**
+ * Call options of acks, nacks and extensions: one bounded try each, without gax's own retries
+ * (sendBatch retries twice). With gax's defaults an unreachable Pub/Sub held a consumer's
+ * shutdown for the 30 s its supervisor allows (`make demo`, Ctrl-C stops the emulator too);
+ * an ack that is not sent only means a redelivery, which finalize deduplicates.
+ */
+const SETTLE_CALL = { timeout: 10_000, retry: null };
 /** Backoff after a failed Pull, doubling up to the max. */
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
@@ -221,9 +228,9 @@ export class UnaryPullSource {
     const nacks = this.nacks.splice(0);
     this.flushing = this.flushing.then(async () => {
       const subscription = this.options.subscription;
-      await this.send('ack', acks, (ackIds) => this.client.acknowledge({ subscription, ackIds }));
+      await this.send('ack', acks, (ackIds) => this.client.acknowledge({ subscription, ackIds }, SETTLE_CALL));
       await this.send('nack', nacks, (ackIds) =>
-        this.client.modifyAckDeadline({ subscription, ackIds, ackDeadlineSeconds: 0 }),
+        this.client.modifyAckDeadline({ subscription, ackIds, ackDeadlineSeconds: 0 }, SETTLE_CALL),
       );
     });
     return this.flushing;
@@ -268,7 +275,10 @@ export class UnaryPullSource {
     for (const h of this.held.values()) if (now - h.receivedAt < this.options.maxExtensionMs) ackIds.push(h.ackId);
     const ackDeadlineSeconds = Math.ceil(this.options.ackDeadlineMs / 1000);
     await this.send('extend', ackIds, (ids) =>
-      this.client.modifyAckDeadline({ subscription: this.options.subscription, ackIds: ids, ackDeadlineSeconds }),
+      this.client.modifyAckDeadline(
+        { subscription: this.options.subscription, ackIds: ids, ackDeadlineSeconds },
+        SETTLE_CALL,
+      ),
     );
   }
 
