@@ -20,7 +20,7 @@
  * (default: start one with BENCH_EMULATOR_HEAP_MB, default 3072), BENCH_CONSUMER_ENV='{"K":"V"}'.
  */
 const { spawn } = require('node:child_process');
-const { rssMb, trackPlayed: record } = require('./lib.js');
+const { cpuSeconds, rssMb, trackPlayed: record } = require('./lib.js');
 const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir, cpus, loadavg } = require('node:os');
 const path = require('node:path');
@@ -41,15 +41,6 @@ const TYPE = 'track_played';
 const MINUTE = 60_000;
 const resultsDir = path.join(root, 'bench', 'results');
 const prefix = `bench${randomBytes(3).toString('hex')}`;
-
-function cpuSeconds(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
 
 /** Every bundle of the backlog, encoded once and used by both the publisher and the ceiling. */
 function buildBundles(registry, windowStart) {

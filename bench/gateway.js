@@ -17,8 +17,8 @@
  * write a --cpu-prof of the gateway to bench/results/, BENCH_GATEWAY_ENV='{"K":"V"}' for extra settings.
  */
 const { spawn } = require('node:child_process');
-const { rssMb } = require('./lib.js');
-const { mkdirSync, readFileSync, writeFileSync, mkdtempSync } = require('node:fs');
+const { cpuSeconds, rssMb } = require('./lib.js');
+const { mkdirSync, writeFileSync, mkdtempSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const path = require('node:path');
 const { createHash, randomBytes } = require('node:crypto');
@@ -32,18 +32,6 @@ const seconds = Number(process.env.BENCH_SECONDS || 15);
 const concurrency = Number(process.env.BENCH_CONCURRENCY || 64);
 const resultsDir = path.join(root, 'bench', 'results');
 const prefix = `bench${randomBytes(3).toString('hex')}`;
-const TICKS = 100; // /proc clock ticks per second on Linux
-
-/** CPU seconds of a process, or of one of its threads when `tid` is given. */
-function cpuSeconds(pid, tid) {
-  try {
-    const file = tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`;
-    const fields = readFileSync(file, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS;
-  } catch {
-    return 0;
-  }
-}
 
 function spawnNode(args, env) {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

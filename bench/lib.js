@@ -13,10 +13,13 @@ function rssMb(pid) {
   }
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (0 once it has exited). */
-function cpuSeconds(pid) {
+/**
+ * CPU seconds (user + system) a process, or one of its threads when `tid` is given, has used so
+ * far, from /proc (0 once it has exited).
+ */
+function cpuSeconds(pid, tid) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // the name may hold spaces
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
   } catch {
