@@ -197,10 +197,9 @@ async function commitPlan(ctx: FinalizeContext, w: IntervalWindow, closingWaterm
   }
   // An empty window has nothing that could change between attempts: no plan object needed.
   if (plan.files.length === 0 && segments.length === 0) return plan;
-  const created = await ctx.store.createIfAbsent(name, Buffer.from(`${JSON.stringify(plan, null, 2)}\n`));
-  if (!created) return parsePlan((await ctx.store.get(name)) ?? Buffer.alloc(0), name);
-  await ctx.onStep?.('plan-written', name);
-  return plan;
+  const committed = await firstPlan(ctx, name, plan);
+  if (committed.ours) await ctx.onStep?.('plan-written', name);
+  return committed.plan;
 }
 
 function parsePlan(data: Buffer, name: string): Plan {
@@ -450,9 +449,10 @@ export async function finalizeEarly(
   if (await ctx.store.exists(manifest)) return undefined;
   const committed: Plan[] = [];
   for (let index = 0; ; index++) {
-    const data = await ctx.store.get(earlyPlanName(ctx.eventType, w, index));
+    const segmentName = earlyPlanName(ctx.eventType, w, index);
+    const data = await ctx.store.get(segmentName);
     if (!data) break;
-    const plan = parsePlan(data, earlyPlanName(ctx.eventType, w, index));
+    const plan = parsePlan(data, segmentName);
     if (plan.files.length === 0) return undefined; // sealed by a close
     committed.push(plan);
   }
