@@ -21,8 +21,8 @@ const clients: v1.SubscriberClient[] = [];
 /** Every source a test started: closed after each test, so a failed test leaves no Pull loop behind. */
 const sources: UnaryPullSource[] = [];
 
-async function client(): Promise<v1.SubscriberClient> {
-  const c = await subscriberClientFor(pubsub);
+async function client(from: PubSub = pubsub): Promise<v1.SubscriberClient> {
+  const c = await subscriberClientFor(from);
   clients.push(c);
   return c;
 }
@@ -38,9 +38,13 @@ async function subscriptionWith(n: number): Promise<string> {
   return sub.name;
 }
 
-async function source(subscription: string, options: Partial<UnaryPullOptions> = {}): Promise<UnaryPullSource> {
+async function source(
+  subscription: string,
+  options: Partial<UnaryPullOptions> = {},
+  from: PubSub = pubsub,
+): Promise<UnaryPullSource> {
   const s = new UnaryPullSource(
-    await client(),
+    await client(from),
     {
       subscription,
       maxMessages: 1000,
@@ -194,21 +198,7 @@ test('close() returns promptly when Pub/Sub is gone: unsent acks only mean redel
     const [sub] = await topic.createSubscription('gone-sub', { ackDeadlineSeconds: ACK_DEADLINE_S });
     await Promise.all([0, 1, 2, 3, 4].map((i) => topic.publishMessage({ data: Buffer.from(String(i)) })));
     const holder = collector(() => 'hold');
-    const s = new UnaryPullSource(
-      await subscriberClientFor(own),
-      {
-        subscription: sub.name,
-        maxMessages: 1000,
-        maxBytes: 1 << 30,
-        ackDeadlineMs: ACK_DEADLINE_S * 1000,
-        maxExtensionMs: 600_000,
-        pullBatch: 1000,
-        pullWaitMs: Defaults.pullWait,
-        longPoll: false,
-      },
-      silentLogger,
-    );
-    sources.push(s);
+    const s = await source(sub.name, { longPoll: false }, own);
     s.start(holder.handle);
     await until(() => holder.held.length === 5);
     await own.close();
