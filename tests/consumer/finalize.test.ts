@@ -86,6 +86,7 @@ function runtime(
       stageDeflateLevel: 1, // the default stages uncompressed: cover the deflate path here
       finalDeflateLevel: Defaults.finalDeflateLevel,
       earlySegments: 3,
+      dedupHorizonMs: Defaults.dedupHorizon,
       closer: true,
     },
     {
@@ -414,6 +415,123 @@ describe('finalize', () => {
     expect(await finalBytes(store)).toEqual(closedBytes);
     expect(await store.list('_staging/')).toEqual([]);
     expect(manifest.counts.records).toBe(100);
+  });
+
+  describe('across windows: a re-send stamped into the next window', () => {
+    const HORIZON = 30_000;
+    const withHorizon = (store: ObjectStore): FinalizeContext => {
+      const ctx = context(store);
+      return { ...ctx, format: { ...ctx.format, dedupHorizonMs: HORIZON } };
+    };
+    const idsIn = async (store: ObjectStore, paths: string[]): Promise<string[]> => {
+      const out: string[] = [];
+      for (const path of paths) {
+        const { records: rs } = await decodeWithEmbeddedSchema((await store.get(path))!);
+        out.push(...rs.map((r) => r.meta.event_id));
+      }
+      return out;
+    };
+
+    test('a copy within the horizon is dropped, from memory or read back alike; beyond it, kept', async () => {
+      const root = tempDir('resend');
+      const store = new LocalDirectoryStore(root);
+      const w0 = assignWindow(T0, MINUTE);
+      const w1 = assignWindow(T0 + MINUTE, MINUTE);
+      const first = records(100, T0, MINUTE);
+      const tail = first.filter((r) => r.meta.gateway_ts >= w0.end - HORIZON);
+      const head = first.filter((r) => r.meta.gateway_ts < w0.end - HORIZON);
+      // the gateway stamps each re-send anew: early in window 1, or later than the horizon
+      const resend = (rs: EventRecord[], at: number): EventRecord[] =>
+        rs.map((r, i) => makeRecord(v2, r.meta.event_id, at + i, i));
+      const caught = resend(tail.slice(0, 20), w1.start + 1_000);
+      const tooFarApart = resend(head.slice(0, 10), w1.start + 2_000); // originals > 30 s before
+      const tooLate = resend(tail.slice(20, 30), w1.start + HORIZON + 5_000);
+      const fresh = records(50, w1.start, MINUTE);
+      const rt = runtime(store, new ManualClock(T0 + 2 * MINUTE));
+      await rt.start();
+      const log = { acked: 0, nacked: 0 };
+      rt.stager.handle(bundle(log, first));
+      rt.stager.handle(bundle(log, [...fresh, ...caught, ...tooFarApart, ...tooLate]));
+      await rt.stager.flushAll();
+
+      const closed0 = await finalizeWindow(withHorizon(store), w0, w0.end + GRACE);
+      expect(closed0.tail?.ids.size).toBe(tail.length);
+      const copyRoot = tempDir('resend-copy');
+      cpSync(root, copyRoot, { recursive: true });
+      const readBack = new LocalDirectoryStore(copyRoot);
+
+      const { manifest } = await finalizeWindow(withHorizon(store), w1, w1.end + GRACE, undefined, closed0.tail);
+      expect(manifest.counts).toMatchObject({
+        onTime: 50 + 10 + 10,
+        duplicatesDropped: 20,
+        duplicatesOfClosedWindows: 20,
+        stagedRecords: 90,
+      });
+      const stored = await idsIn(
+        store,
+        manifest.files.map((f) => f.path),
+      );
+      expect(stored.filter((id) => caught.some((r) => r.meta.event_id === id))).toEqual([]);
+      expect(new Set(stored)).toEqual(new Set([...fresh, ...tooFarApart, ...tooLate].map((r) => r.meta.event_id)));
+      // a replica without window 0's tail in memory reads it back and writes the same bytes
+      await finalizeWindow(withHorizon(readBack), w1, w1.end + GRACE);
+      expect(await finalBytes(readBack)).toEqual(await finalBytes(store));
+    });
+
+    test('through the closer, with early segments: the next window and late copies both drop the re-sends', async () => {
+      const store = new LocalDirectoryStore(tempDir('resend-runtime'));
+      const clock = new ManualClock(T0 + MINUTE + 5_000);
+      const rt = runtime(store, clock); // the default horizon: one minute
+      await rt.start();
+      const log = { acked: 0, nacked: 0 };
+      const first = records(60, T0, MINUTE);
+      rt.stager.handle(bundle(log, first));
+      await rt.stager.flushAll();
+      clock.set(T0 + MINUTE + GRACE + 3_000); // idle: window 0 closes
+      await rt.tick();
+      await rt.closeWindows();
+      expect(rt.closed.map((c) => c.window.start)).toEqual([T0]);
+      // re-sends of window 0's events, stamped in window 1, arrive beside window 1's own
+      const resent = first.slice(0, 30).map((r, i) => makeRecord(v2, r.meta.event_id, T0 + MINUTE + 14_000 + i, i));
+      const fresh = records(30, T0 + MINUTE + 14_000, 40_000);
+      rt.stager.handle(bundle(log, [...resent.slice(0, 15), ...fresh.slice(0, 15)]));
+      await rt.stager.flushAll();
+      for (const at of [25_000, 45_000, MINUTE + 2_000, MINUTE + GRACE + 3_000]) {
+        clock.set(T0 + MINUTE + at);
+        await rt.tick();
+        await rt.closeWindows();
+        if (at === 25_000) {
+          // after the first early segment
+          rt.stager.handle(bundle(log, [...resent.slice(15), ...fresh.slice(15)]));
+          await rt.stager.flushAll();
+        }
+      }
+      expect(rt.closed.map((c) => c.window.start)).toEqual([T0, T0 + MINUTE]);
+      // windows 0 and 1 closed: copies stamped in window 1 of events stored in window 0 are late now
+      const lateCopies = first.slice(30, 40).map((r, i) => makeRecord(v2, r.meta.event_id, T0 + MINUTE + 1_000 + i, i));
+      rt.stager.handle(bundle(log, lateCopies));
+      await rt.stager.flushAll();
+      clock.set(T0 + 4 * MINUTE);
+      await rt.tick();
+      await rt.closeWindows();
+
+      const audit = await auditType(store, TYPE, MINUTE);
+      expect(audit.problems).toEqual([]);
+      const [m0, m1, m2] = audit.windows.map((w) => w.manifest);
+      expect(m0!.counts).toMatchObject({ onTime: 60 });
+      expect(m1!.counts).toMatchObject({ onTime: 30, duplicatesOfClosedWindows: 30 });
+      expect(m1!.files.length).toBeGreaterThan(1); // written in early segments
+      expect(m2!.counts).toMatchObject({ late: 0, duplicatesOfClosedWindows: 10 });
+      const published = [...first, ...fresh].map((r) => ({ id: r.meta.event_id, ts: r.meta.gateway_ts }));
+      expect(countAgainst(audit, published)).toEqual({
+        expected: 90,
+        present: 90,
+        lost: 0,
+        duplicated: 0,
+        unexpected: 0,
+      });
+      expect(log).toEqual({ acked: 4, nacked: 0 });
+    });
   });
 
   test('an empty window gets a manifest with zero records and no files', async () => {

@@ -225,6 +225,8 @@ export class Ledger {
   readonly rejected = new Set<string>();
   readonly failed = new Set<string>();
   retried = 0;
+  /** Events sent again with the same id after an answer the client "lost" (runTraffic's loseAnswer). */
+  resentAfterLostAnswer = 0;
   firstSendMs = Number.POSITIVE_INFINITY;
   lastAnswerMs = 0;
 
@@ -241,15 +243,28 @@ export class Ledger {
   }
 }
 
+/** Sleeps until the wall clock is `phaseMs` into a window, so a fault can be placed across a window's end. */
+export async function untilWindowPhase(phaseMs: number): Promise<void> {
+  await sleep((phaseMs - (Date.now() % WINDOW_MS) + WINDOW_MS) % WINDOW_MS);
+}
+
 /**
  * Sends generated events at `ratePerSec` for `durationMs` (batches of 200, in parallel
  * rounds), calling `during(elapsedMs)` between rounds so a scenario can inject faults.
+ * A round for which `loseAnswer(elapsedMs)` is true plays a client that never heard its
+ * answer: it sends the same events (same ids) again `resendAfterMs` later.
  * Resolves once every send — including the client's retries — has its final answer.
  */
 export async function runTraffic(
   p: Pipeline,
   ledger: Ledger,
-  o: { durationMs: number; ratePerSec: number; during?: (elapsedMs: number) => Promise<void> | void },
+  o: {
+    durationMs: number;
+    ratePerSec: number;
+    during?: (elapsedMs: number) => Promise<void> | void;
+    loseAnswer?: (elapsedMs: number) => boolean;
+    resendAfterMs?: number;
+  },
 ): Promise<void> {
   const client = new HourglassClient({
     url: p.gatewayUrl,
@@ -268,7 +283,16 @@ export async function runTraffic(
       await o.during?.(roundStart - started);
       const n = Math.max(1, Math.round((o.ratePerSec * roundMs) / 1000));
       const sendStart = Date.now();
-      const job = client.send(generator.batch(n)).then((r) => ledger.record(r, sendStart));
+      const batch = generator.batch(n);
+      const lost = o.loseAnswer?.(roundStart - started) ?? false;
+      const job = client.send(batch).then(async (r) => {
+        ledger.record(r, sendStart);
+        if (!lost) return;
+        await sleep(o.resendAfterMs ?? 0);
+        ledger.resentAfterLostAnswer += batch.length;
+        // the same ids the client assigned the first time
+        ledger.record(await client.send(batch.map((e, i) => ({ ...e, id: r.outcomes[i]!.id }))), sendStart);
+      });
       inflight.add(job);
       void job.finally(() => inflight.delete(job));
       await sleep(Math.max(0, roundMs - (Date.now() - roundStart)));
@@ -289,6 +313,8 @@ export interface Tally {
   lost: number;
   duplicated: number;
   unexpected: number;
+  /** Copies finalize dropped because a closed window already held the event (manifest counts). */
+  droppedAsClosed: number;
   windows: number;
   manifestMismatches: string[];
   /** Acked ids in no closed window. */
@@ -337,6 +363,7 @@ export async function tally(p: Pipeline, ledger: Ledger): Promise<Tally> {
   const seen = new Map<string, number>();
   let stored = 0;
   let late = 0;
+  let droppedAsClosed = 0;
   let windows = 0;
   const manifestMismatches: string[] = [];
   for (const type of EVENT_TYPES) {
@@ -345,6 +372,7 @@ export async function tally(p: Pipeline, ledger: Ledger): Promise<Tally> {
       windows++;
       const m = parseManifest((await p.store.get(o.name))!, o.name);
       late += m.counts.late;
+      droppedAsClosed += m.counts.duplicatesOfClosedWindows;
       let inWindow = 0;
       for (const f of m.files) {
         const records = (await decodeContainer((await p.store.get(f.path))!)) as { meta: { event_id: string } }[];
@@ -376,6 +404,7 @@ export async function tally(p: Pipeline, ledger: Ledger): Promise<Tally> {
     lost,
     duplicated,
     unexpected,
+    droppedAsClosed,
     windows,
     manifestMismatches,
     missing,
@@ -473,7 +502,7 @@ export function expectNothingLost(name: string, t: Tally, extra = ''): void {
 export function describeTally(name: string, t: Tally): string {
   return (
     `${name}: sent ${t.sent}, acked ${t.accepted}, rejected ${t.rejected}, failed-at-deadline ${t.failedAtDeadline}, ` +
-    `stored ${t.stored} (late ${t.late}) in ${t.windows} closed windows, lost ${t.lost}, duplicated ${t.duplicated}, unexpected ${t.unexpected}`
+    `stored ${t.stored} (late ${t.late}) in ${t.windows} closed windows, lost ${t.lost}, duplicated ${t.duplicated}, unexpected ${t.unexpected}, copies of closed windows dropped ${t.droppedAsClosed}`
   );
 }
 

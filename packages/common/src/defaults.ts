@@ -109,6 +109,14 @@ export const Defaults = {
    * Each segment ends a part file: a window has at least this many. 0 turns early finalize off.
    */
   earlySegments: 3,
+  /**
+   * Cross-window dedup: a client re-sends an unanswered event with the same id, and the gateway
+   * stamps the copy with a new `gateway_ts`, so it may land in the next window. Finalize drops an
+   * on-time record whose id a closed window stored up to this long before it. The Hourglass client
+   * re-sends for at most its deadline (60 s). The closer keeps this much of the last closed window's
+   * ids in memory (at 100,000 events/s, 6 M ids); at most one window long avoids reading files back.
+   */
+  dedupHorizon: minutes(1),
   /** Target size of a final Avro file. */
   finalFileBytes: 256 * 1024 * 1024,
   /** Avro container block size (records per block) in staged and final files. */

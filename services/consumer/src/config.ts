@@ -103,6 +103,8 @@ export const consumerSettings = {
   /** false: this replica stages and publishes its lease but never finalizes. */
   /** Segments in which a window's on-time files are finalized before it closes (0: none). */
   earlySegments: setting.int('HOURGLASS_EARLY_SEGMENTS', Defaults.earlySegments, 0, 60),
+  /** Copies of an event this far apart in gateway_ts are deduplicated across windows too (0: off). */
+  dedupHorizon: setting.duration('HOURGLASS_DEDUP_HORIZON', Defaults.dedupHorizon),
   closer: setting.bool('HOURGLASS_CLOSER', true),
 };
 
@@ -138,6 +140,7 @@ export interface ConsumerConfig {
   stageDeflateLevel: number;
   finalDeflateLevel: number;
   earlySegments: number;
+  dedupHorizon: Duration;
   closer: boolean;
 }
 

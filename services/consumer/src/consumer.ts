@@ -92,6 +92,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
           stageDeflateLevel: config.stageDeflateLevel,
           finalDeflateLevel: config.finalDeflateLevel,
           earlySegments: config.earlySegments,
+          dedupHorizonMs: config.dedupHorizon,
           closer: config.closer,
         },
         {

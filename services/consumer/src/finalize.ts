@@ -16,7 +16,14 @@ import {
   stagingDir,
 } from './layout.js';
 import { type Manifest, type ManifestFile, parseManifest, serializeManifest, windowFields } from './manifest.js';
-import { type IntervalWindow, assignWindow, parsePartition, partitionPath, windowLabel } from './windows.js';
+import {
+  type IntervalWindow,
+  assignWindow,
+  nextWindow,
+  parsePartition,
+  partitionPath,
+  windowLabel,
+} from './windows.js';
 
 /**
  * Finalize one window: staged files → deduplicated final Avro files → `_SUCCESS` → staging
@@ -27,9 +34,13 @@ import { type IntervalWindow, assignWindow, parsePartition, partitionPath, windo
  *    race the leases make rare) never changes the output — it becomes an orphan, moved as late
  *    data to the earliest open window after the manifest exists.
  * 2. Records stream from the planned files in plan order (on-time files, then late files, each
- *    sorted by name); the first copy of an event_id wins. A late record whose event_id already
- *    sits in a closed window (its own window's files, or a late file of a window closed since)
- *    is dropped as a duplicate too. Only the ids' bytes are kept in memory (EventIdSet).
+ *    sorted by name); the first copy of an event_id wins. A copy of an event already stored in a
+ *    closed window is dropped as a duplicate too, within the dedup horizon: a client re-sends an
+ *    unanswered event with the same id and the gateway stamps a new `gateway_ts`, so the two
+ *    copies may fall into neighbouring windows. An on-time record within the horizon of the
+ *    window's start is checked against the closed windows' records within the horizon of it (the
+ *    plan names their manifests, `dedupAgainst`), a late record against the closed records within
+ *    the horizon of its own window. Only the ids' bytes are kept in memory (EventIdSet).
  * 3. Final files have deterministic names, sync markers, block boundaries and deflate level,
  *    and are created with create-if-absent; a file left by a crashed attempt must have the same
  *    sha256 or finalize stops with FINAL_FILE_CONFLICT.
@@ -39,10 +50,16 @@ import { type IntervalWindow, assignWindow, parsePartition, partitionPath, windo
 export type FinalizeStep =
   'early-plan-written' | 'plan-written' | 'part-written' | 'manifest-written' | 'staging-deleted';
 
+/** What decides a window's output bytes besides its inputs; recorded in the plan, so reruns match. */
 export interface FinalizeFormat {
   finalFileBytes: number;
   blockBytes: number;
   deflateLevel: number;
+  /**
+   * How far apart two copies of an event (a client's re-send) may be in `gateway_ts` and still be
+   * caught across windows. Absent in plans written before it existed: 0, no cross-window check.
+   */
+  dedupHorizonMs?: number;
 }
 
 export interface FinalizeContext {
@@ -77,6 +94,11 @@ interface Plan {
    * first, and each segment's series ends with it. Absent when nothing was finalized early.
    */
   earlySegments?: PlanFile[][];
+  /**
+   * Manifests of the closed windows within the dedup horizon before this one, as found when the
+   * window's first plan was committed: its on-time records are checked against their records.
+   */
+  dedupAgainst?: string[];
   /** On-time files first, then late files; each group sorted by name. */
   files: PlanFile[];
 }
@@ -91,10 +113,22 @@ export interface EarlySegments {
   readonly writer: WindowWriter;
 }
 
+/**
+ * The ids a closed window stored with `gateway_ts` ≥ its end − the dedup horizon: what the next
+ * window's on-time records are checked against, kept by the closer so it need not read them back.
+ */
+export interface ClosedTail {
+  readonly window: IntervalWindow;
+  readonly horizonMs: number;
+  readonly ids: EventIdSet;
+}
+
 export interface FinalizeResult {
   manifest: Manifest;
   /** false when an earlier attempt (or another replica) had already written the manifest. */
   created: boolean;
+  /** This window's tail, when this call wrote its files and the horizon is on. */
+  tail?: ClosedTail;
 }
 
 export async function finalizeWindow(
@@ -102,6 +136,7 @@ export async function finalizeWindow(
   w: IntervalWindow,
   closingWatermark: number,
   early?: EarlySegments,
+  lastClosed?: ClosedTail,
 ): Promise<FinalizeResult> {
   const mName = manifestName(ctx.eventType, w);
   const existing = await ctx.store.get(mName);
@@ -110,13 +145,17 @@ export async function finalizeWindow(
     return { manifest: parseManifest(existing, mName), created: false };
   }
   const plan = await commitPlan(ctx, w, closingWatermark);
-  const manifest = await writeFinalFiles(ctx, w, plan, early);
+  const writer = await writerThrough(ctx, w, plan, plan.earlySegments ?? [], early, lastClosed);
+  await writer.write(plan.files);
+  await writer.endSegment();
+  const manifest = writer.manifest(plan);
   const created = await ctx.store.createIfAbsent(mName, serializeManifest(manifest));
   await ctx.onStep?.('manifest-written', mName);
   const winner = created ? manifest : parseManifest((await ctx.store.get(mName)) ?? Buffer.alloc(0), mName);
   await cleanupStaging(ctx, w);
   await ctx.onStep?.('staging-deleted', stagingDir(ctx.eventType, w));
-  return { manifest: winner, created };
+  const tail = writer.tail();
+  return { manifest: winner, created, ...(tail ? { tail } : {}) };
 }
 
 interface StagedListing {
@@ -189,17 +228,78 @@ async function commitPlan(ctx: FinalizeContext, w: IntervalWindow, closingWaterm
     closingWatermark,
     [...staged.onTime, ...staged.late].filter((f) => !early.has(f.name)),
   );
-  if (segments.length > 0) {
-    // the first early segment fixed the target schema and the file format
-    plan.earlySegments = segments.map((p) => p.files);
-    plan.schemaFingerprint = segments[0]!.schemaFingerprint;
-    plan.format = segments[0]!.format;
-  }
   // An empty window has nothing that could change between attempts: no plan object needed.
   if (plan.files.length === 0 && segments.length === 0) return plan;
+  if (segments.length > 0) {
+    // the first early segment fixed the target schema, the file format and the dedup reference
+    plan.earlySegments = segments.map((p) => p.files);
+    inheritFrom(plan, segments[0]!);
+  } else {
+    await referTo(ctx, plan, w);
+  }
   const committed = await firstPlan(ctx, name, plan);
   if (committed.ours) await ctx.onStep?.('plan-written', name);
   return committed.plan;
+}
+
+/** A later plan of a window keeps what its first fixed. */
+function inheritFrom(plan: Plan, first: Plan): void {
+  plan.schemaFingerprint = first.schemaFingerprint;
+  plan.format = first.format;
+  if (first.dedupAgainst) plan.dedupAgainst = first.dedupAgainst;
+  else delete plan.dedupAgainst;
+}
+
+/** Names in the first plan of `w` the manifests of the closed windows within the dedup horizon. */
+async function referTo(ctx: FinalizeContext, plan: Plan, w: IntervalWindow): Promise<void> {
+  const horizon = plan.format.dedupHorizonMs ?? 0;
+  if (horizon <= 0) return;
+  const names: string[] = [];
+  for (let v = assignWindow(w.start - horizon, ctx.windowMs); v.start < w.start; v = nextWindow(v)) {
+    const name = manifestName(ctx.eventType, v);
+    if (await ctx.store.exists(name)) names.push(name);
+  }
+  plan.dedupAgainst = names;
+}
+
+/**
+ * The ids stored in the plan's reference windows with `gateway_ts` ≥ w.start − horizon: from
+ * `lastClosed` when it is exactly that (the closer just closed the window before), else read back.
+ */
+async function dedupReference(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  first: Plan,
+  target: SchemaVersion,
+  lastClosed: ClosedTail | undefined,
+): Promise<EventIdSet | undefined> {
+  const horizon = first.format.dedupHorizonMs ?? 0;
+  const names = first.dedupAgainst ?? [];
+  if (horizon <= 0 || names.length === 0) return undefined;
+  if (
+    lastClosed &&
+    lastClosed.window.end === w.start &&
+    lastClosed.horizonMs === horizon &&
+    names.length === 1 &&
+    names[0] === manifestName(ctx.eventType, lastClosed.window)
+  ) {
+    return lastClosed.ids;
+  }
+  const from = w.start - horizon;
+  const ids = new EventIdSet();
+  for (const name of names) {
+    const data = await ctx.store.get(name);
+    if (!data) throw new HourglassError('MANIFEST_MISMATCH', `${name} is in the plan of ${windowLabel(w)} but missing`);
+    for (const f of parseManifest(data, name).files) {
+      if (f.maxGatewayTs < from) continue;
+      const file = await ctx.store.get(f.path);
+      if (!file) throw new HourglassError('MANIFEST_MISMATCH', `${f.path} is in ${name} but missing`);
+      await scanContainer(file, f.path, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
+        if (gatewayTs >= from) ids.addIfAbsent(bytes, idStart, idEnd);
+      });
+    }
+  }
+  return ids;
 }
 
 function parsePlan(data: Buffer, name: string): Plan {
@@ -307,20 +407,28 @@ export class WindowWriter {
   private duplicatesOfClosed = 0;
   private minTs = Infinity;
   private maxTs = -Infinity;
+  private readonly horizonMs: number;
 
+  /** `reference`: ids stored in closed windows within the dedup horizon before `w` (dedupReference). */
   constructor(
     private readonly ctx: FinalizeContext,
     private readonly w: IntervalWindow,
     private readonly target: SchemaVersion,
     format: FinalizeFormat,
+    private readonly reference: EventIdSet | undefined,
   ) {
     this.onTime = new FinalSeries(ctx, w, false, target, format);
     this.late = new FinalSeries(ctx, w, true, target, format);
+    this.horizonMs = format.dedupHorizonMs ?? 0;
   }
 
   /** Streams `files` into the final series; the first copy of an event id wins. */
   async write(files: readonly PlanFile[]): Promise<void> {
-    const { ctx, w, target } = this;
+    const { ctx, w, target, reference, horizonMs } = this;
+    // on-time records this close to the start may be re-sends of records in the closed windows before
+    const headEnd = reference ? w.start + horizonMs : -Infinity;
+    // records from here on are the tail the next window's records are checked against
+    const tailFrom = horizonMs > 0 ? w.end - horizonMs : Infinity;
     for (const file of files) {
       const data = await ctx.store.get(file.name);
       if (!data) {
@@ -329,11 +437,17 @@ export class WindowWriter {
       const pendingLate: { bytes: Buffer; ts: number; idStart: number; idEnd: number }[] = [];
       this.stagedFiles++;
       this.stagedRecords += await scanContainer(data, file.name, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
-        if (!this.seen.addIfAbsent(bytes, idStart, idEnd)) {
+        const onTime = gatewayTs >= w.start;
+        if (onTime && gatewayTs < headEnd && reference!.has(bytes, idStart, idEnd)) {
+          this.duplicates++;
+          this.duplicatesOfClosed++;
+          return undefined;
+        }
+        if (!this.seen.addIfAbsent(bytes, idStart, idEnd, onTime && gatewayTs >= tailFrom)) {
           this.duplicates++;
           return undefined;
         }
-        if (gatewayTs >= w.start) return this.record(this.onTime.add(bytes, gatewayTs), gatewayTs);
+        if (onTime) return this.record(this.onTime.add(bytes, gatewayTs), gatewayTs);
         // late: the closed-window check needs I/O, so collect the file's late records first
         pendingLate.push({ bytes: Buffer.from(bytes), ts: gatewayTs, idStart, idEnd });
         return undefined;
@@ -342,7 +456,7 @@ export class WindowWriter {
         const original = assignWindow(r.ts, ctx.windowMs);
         let ids = this.closedIds.get(original.start);
         if (!ids) {
-          ids = await idsInClosedWindows(ctx, original, w, target);
+          ids = await idsInClosedWindows(ctx, original, w, target, horizonMs);
           this.closedIds.set(original.start, ids);
         }
         if (ids.has(r.bytes, r.idStart, r.idEnd)) {
@@ -350,9 +464,15 @@ export class WindowWriter {
           this.duplicatesOfClosed++;
           continue;
         }
+        if (r.ts >= tailFrom) this.seen.mark(r.bytes, r.idStart, r.idEnd); // a horizon longer than a window
         await this.record(this.late.add(r.bytes, r.ts), r.ts);
       }
     }
+  }
+
+  /** The ids this window stored in its tail (only those are kept), or undefined without a horizon. */
+  tail(): ClosedTail | undefined {
+    return this.horizonMs > 0 ? { window: this.w, horizonMs: this.horizonMs, ids: this.seen.markedOnly() } : undefined;
   }
 
   /** Completes the open final files: what follows starts new ones. */
@@ -411,26 +531,17 @@ async function writerThrough(
   first: Plan,
   segments: readonly (readonly PlanFile[])[],
   cached: EarlySegments | undefined,
+  lastClosed: ClosedTail | undefined,
 ): Promise<WindowWriter> {
   if (cached && cached.window.start === w.start && sameSegments(cached.segments, segments)) return cached.writer;
-  const writer = new WindowWriter(ctx, w, targetSchema(ctx, first.schemaFingerprint), first.format);
+  const target = targetSchema(ctx, first.schemaFingerprint);
+  const reference = await dedupReference(ctx, w, first, target, lastClosed);
+  const writer = new WindowWriter(ctx, w, target, first.format, reference);
   for (const files of segments) {
     await writer.write(files); // create-if-absent: existing part files must match byte for byte
     await writer.endSegment();
   }
   return writer;
-}
-
-async function writeFinalFiles(
-  ctx: FinalizeContext,
-  w: IntervalWindow,
-  plan: Plan,
-  early: EarlySegments | undefined,
-): Promise<Manifest> {
-  const writer = await writerThrough(ctx, w, plan, plan.earlySegments ?? [], early);
-  await writer.write(plan.files);
-  await writer.endSegment();
-  return writer.manifest(plan);
 }
 
 /**
@@ -444,6 +555,7 @@ export async function finalizeEarly(
   ctx: FinalizeContext,
   w: IntervalWindow,
   previous: EarlySegments | undefined,
+  lastClosed?: ClosedTail,
 ): Promise<EarlySegments | undefined> {
   const manifest = manifestName(ctx.eventType, w);
   if (await ctx.store.exists(manifest)) return undefined;
@@ -469,10 +581,8 @@ export async function finalizeEarly(
   if (fresh.length === 0) return keep();
   const name = earlyPlanName(ctx.eventType, w, committed.length);
   const proposed = newPlan(ctx, w, w.end, fresh);
-  if (committed.length > 0) {
-    proposed.schemaFingerprint = committed[0]!.schemaFingerprint;
-    proposed.format = committed[0]!.format;
-  }
+  if (committed.length > 0) inheritFrom(proposed, committed[0]!);
+  else await referTo(ctx, proposed, w);
   const { plan, ours } = await firstPlan(ctx, name, proposed);
   if (!ours) return undefined; // sealed, or another replica's segment: the close sorts it out
   await ctx.onStep?.('early-plan-written', name);
@@ -483,44 +593,53 @@ export async function finalizeEarly(
     return undefined;
   }
   const segments = [...committed.map((p) => p.files), plan.files];
-  const writer = await writerThrough(ctx, w, committed[0] ?? plan, segments.slice(0, -1), keep());
+  const writer = await writerThrough(ctx, w, committed[0] ?? plan, segments.slice(0, -1), keep(), lastClosed);
   await writer.write(plan.files);
   await writer.endSegment();
   return { window: w, segments, writer };
 }
 
 /**
- * Event ids of `original`'s window that are already closed: its own final files plus the late
- * files of every window closed since (strictly between `original` and `current`).
+ * Event ids already stored in closed windows (before `current`) with `gateway_ts` within the
+ * dedup horizon of `original`: the files of the windows that can hold such records on time, then
+ * the late files of every window closed since.
  */
 async function idsInClosedWindows(
   ctx: FinalizeContext,
   original: IntervalWindow,
   current: IntervalWindow,
   target: SchemaVersion,
+  horizonMs: number,
 ): Promise<EventIdSet> {
+  const lo = original.start - horizonMs;
+  const hi = original.end + horizonMs;
   const ids = new EventIdSet();
   const collect = async (name: string): Promise<void> => {
     const data = await ctx.store.get(name);
     if (!data) return;
     await scanContainer(data, name, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
-      if (gatewayTs >= original.start && gatewayTs < original.end) ids.addIfAbsent(bytes, idStart, idEnd);
+      if (gatewayTs >= lo && gatewayTs < hi) ids.addIfAbsent(bytes, idStart, idEnd);
     });
   };
-  const mName = manifestName(ctx.eventType, original);
-  const manifestData = await ctx.store.get(mName);
-  if (manifestData) {
-    for (const f of parseManifest(manifestData, mName).files) if (!f.late) await collect(f.path);
+  let v = assignWindow(lo, ctx.windowMs);
+  for (; v.start < hi && v.start < current.start; v = nextWindow(v)) {
+    const mName = manifestName(ctx.eventType, v);
+    const manifestData = await ctx.store.get(mName);
+    if (!manifestData) continue;
+    for (const f of parseManifest(manifestData, mName).files) {
+      if (f.maxGatewayTs >= lo && f.minGatewayTs < hi) await collect(f.path);
+    }
   }
+  const lateFrom = v.start;
   const typePrefix = `${ctx.eventType}/`;
   const DAY = 86_400_000;
-  for (let day = Math.floor(original.start / DAY) * DAY; day < current.start; day += DAY) {
+  for (let day = Math.floor(lateFrom / DAY) * DAY; day < current.start; day += DAY) {
     const dayPrefix = `${typePrefix}dt=${new Date(day).toISOString().slice(0, 10)}/`;
     for (const o of await ctx.store.list(dayPrefix)) {
       const slash = o.name.lastIndexOf('/');
       if (!o.name.slice(slash + 1).startsWith('late-') || !o.name.endsWith('.avro')) continue;
-      const v = parsePartition(o.name.slice(typePrefix.length, slash), ctx.windowMs);
-      if (v && v.start > original.start && v.start < current.start) await collect(o.name);
+      const late = parsePartition(o.name.slice(typePrefix.length, slash), ctx.windowMs);
+      if (late && late.start >= lateFrom && late.start < current.start) await collect(o.name);
     }
   }
   return ids;

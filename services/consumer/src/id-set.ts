@@ -20,6 +20,9 @@ export class EventIdSet {
   private starts: Uint32Array = new Uint32Array(INITIAL_SLOTS / 2);
   private lengths: Uint32Array = new Uint32Array(INITIAL_SLOTS / 2);
   private hashes: Uint32Array = new Uint32Array(INITIAL_SLOTS / 2);
+  /** Per entry: 1 when marked (finalize marks the ids a later window must not store again). */
+  private marks: Uint8Array = new Uint8Array(INITIAL_SLOTS / 2);
+  private markedCount = 0;
   /** Entry index + 1 per slot; 0 is an empty slot. */
   private slots = new Uint32Array(INITIAL_SLOTS);
   private count = 0;
@@ -33,11 +36,57 @@ export class EventIdSet {
     return this.find(source, start, end, hashOf(source, start, end)) >= 0;
   }
 
-  /** Adds the id `source[start, end)`; false when it was already there (a duplicate). */
-  addIfAbsent(source: Buffer, start: number, end: number): boolean {
+  get marked(): number {
+    return this.markedCount;
+  }
+
+  /** True when the id `source[start, end)` is in the set and marked. */
+  hasMarked(source: Buffer, start: number, end: number): boolean {
+    const slot = this.find(source, start, end, hashOf(source, start, end));
+    return slot >= 0 && this.marks[this.slots[slot]! - 1] === 1;
+  }
+
+  /** Marks the id `source[start, end)` if it is in the set; true when it is. */
+  mark(source: Buffer, start: number, end: number): boolean {
+    const slot = this.find(source, start, end, hashOf(source, start, end));
+    if (slot < 0) return false;
+    this.setMark(this.slots[slot]! - 1);
+    return true;
+  }
+
+  /** Adds the id `source[start, end)` (marked if `mark`); false when it was already there (a duplicate). */
+  addIfAbsent(source: Buffer, start: number, end: number, mark = false): boolean {
     const hash = hashOf(source, start, end);
     const slot = this.find(source, start, end, hash);
     if (slot >= 0) return false;
+    this.insert(source, start, end, hash, slot);
+    if (mark) this.setMark(this.count - 1);
+    return true;
+  }
+
+  /** The marked ids as a set of their own (this set when every id is marked), so the rest can be freed. */
+  markedOnly(): EventIdSet {
+    if (this.markedCount === this.count) return this;
+    const out = new EventIdSet();
+    for (let entry = 0; entry < this.count; entry++) {
+      if (this.marks[entry] !== 1) continue;
+      const at = this.starts[entry]!;
+      const end = at + this.lengths[entry]!;
+      const hash = this.hashes[entry]!;
+      out.insert(this.arena, at, end, hash, out.find(this.arena, at, end, hash));
+      out.setMark(out.count - 1);
+    }
+    return out;
+  }
+
+  private setMark(entry: number): void {
+    if (this.marks[entry] === 1) return;
+    this.marks[entry] = 1;
+    this.markedCount++;
+  }
+
+  /** Adds an id known to be absent at free slot −(`slot` + 1). */
+  private insert(source: Buffer, start: number, end: number, hash: number, slot: number): void {
     const entry = this.count++;
     if (entry === this.hashes.length) this.growEntries();
     const length = end - start;
@@ -51,7 +100,6 @@ export class EventIdSet {
     this.arenaUsed += length;
     this.slots[-slot - 1] = entry + 1;
     if (this.count * 2 > this.slots.length) this.rehash();
-    return true;
   }
 
   /** The slot holding the id (≥ 0), or −(free slot + 1) where it would go. */
@@ -89,6 +137,9 @@ export class EventIdSet {
     this.starts = grown(this.starts);
     this.lengths = grown(this.lengths);
     this.hashes = grown(this.hashes);
+    const marks = new Uint8Array(this.marks.length * 2);
+    marks.set(this.marks);
+    this.marks = marks;
   }
 
   private growArena(needed: number): void {

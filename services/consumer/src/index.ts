@@ -25,6 +25,7 @@ export {
   finalizeWindow,
   cleanupStaging,
   sha256,
+  type ClosedTail,
   type EarlySegments,
   type FinalizeContext,
   type FinalizeStep,

@@ -10,6 +10,7 @@ import {
   writeLease,
 } from './coordination.js';
 import {
+  type ClosedTail,
   type EarlySegments,
   type FinalizeContext,
   type FinalizeStep,
@@ -55,6 +56,8 @@ export interface TypeRuntimeOptions {
   finalDeflateLevel: number;
   /** Segments in which a window's on-time staged files are finalized before it closes (0: none). */
   earlySegments: number;
+  /** Copies of an event this far apart in `gateway_ts` are deduplicated across windows too (0: off). */
+  dedupHorizonMs: number;
   closer: boolean;
 }
 
@@ -89,6 +92,8 @@ export class TypeRuntime {
   private global: number | undefined;
   /** The next window's early segments, and how many were due when they last ran. */
   private early: { window: IntervalWindow; segments: EarlySegments | undefined; due: number } | undefined;
+  /** The last window this replica closed: its tail ids, against which the next window dedups. */
+  private lastTail: ClosedTail | undefined;
   private renewing: Promise<void> | undefined;
   private closing: Promise<number> | undefined;
   private stopping = false;
@@ -140,6 +145,7 @@ export class TypeRuntime {
         finalFileBytes: options.finalFileBytes,
         blockBytes: options.blockBytes,
         deflateLevel: options.finalDeflateLevel,
+        dedupHorizonMs: options.dedupHorizonMs,
       },
       logger: this.log,
       ...(deps.onFinalizeStep ? { onStep: deps.onFinalizeStep } : {}),
@@ -327,7 +333,7 @@ export class TypeRuntime {
         const before = state?.segments?.segments.length ?? 0;
         const started = performance.now();
         this.early = { window, segments: undefined, due }; // no reuse if this throws
-        const segments = await finalizeEarly(this.finalizeContext, window, state?.segments);
+        const segments = await finalizeEarly(this.finalizeContext, window, state?.segments, this.lastTail);
         this.early = { window, segments, due };
         if (segments && segments.segments.length > before) {
           this.log.info(
@@ -358,8 +364,12 @@ export class TypeRuntime {
   private async close(w: IntervalWindow, global: number): Promise<void> {
     const started = performance.now();
     const early = this.early?.window.start === w.start ? this.early.segments : undefined;
-    const result = await finalizeWindow(this.finalizeContext, w, global, early);
+    const result = await finalizeWindow(this.finalizeContext, w, global, early, this.lastTail);
     if (this.early?.window.start === w.start) this.early = undefined;
+    // leftovers of older windows close too: keep the newest window's tail
+    if (result.tail && (!this.lastTail || result.tail.window.start > this.lastTail.window.start)) {
+      this.lastTail = result.tail;
+    }
     const durationMs = performance.now() - started;
     const { eventType, graceMs } = this.options;
     const attrs = { event_type: eventType };
