@@ -455,7 +455,7 @@ describe('finalize', () => {
       await rt.stager.flushAll();
 
       const closed0 = await finalizeWindow(withHorizon(store), w0, w0.end + GRACE);
-      expect(closed0.tail?.ids.size).toBe(tail.length);
+      expect(closed0.tail?.ids.marked).toBe(tail.length);
       const copyRoot = tempDir('resend-copy');
       cpSync(root, copyRoot, { recursive: true });
       const readBack = new LocalDirectoryStore(copyRoot);

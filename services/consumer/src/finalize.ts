@@ -114,8 +114,9 @@ export interface EarlySegments {
 }
 
 /**
- * The ids a closed window stored with `gateway_ts` ≥ its end − the dedup horizon: what the next
- * window's on-time records are checked against, kept by the closer so it need not read them back.
+ * The ids a closed window stored with `gateway_ts` ≥ its end − the dedup horizon (the marked ids
+ * of `ids`): what the next window's on-time records are checked against, kept by the closer so it
+ * need not read them back.
  */
 export interface ClosedTail {
   readonly window: IntervalWindow;
@@ -263,7 +264,7 @@ async function referTo(ctx: FinalizeContext, plan: Plan, w: IntervalWindow): Pro
 }
 
 /**
- * The ids stored in the plan's reference windows with `gateway_ts` ≥ w.start − horizon: from
+ * The ids stored in the plan's reference windows with `gateway_ts` ≥ w.start − horizon, marked: from
  * `lastClosed` when it is exactly that (the closer just closed the window before), else read back.
  */
 async function dedupReference(
@@ -295,7 +296,7 @@ async function dedupReference(
       const file = await ctx.store.get(f.path);
       if (!file) throw new HourglassError('MANIFEST_MISMATCH', `${f.path} is in ${name} but missing`);
       await scanContainer(file, f.path, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
-        if (gatewayTs >= from) ids.addIfAbsent(bytes, idStart, idEnd);
+        if (gatewayTs >= from) ids.addIfAbsent(bytes, idStart, idEnd, true);
       });
     }
   }
@@ -409,7 +410,7 @@ export class WindowWriter {
   private maxTs = -Infinity;
   private readonly horizonMs: number;
 
-  /** `reference`: ids stored in closed windows within the dedup horizon before `w` (dedupReference). */
+  /** `reference`: its marked ids are those stored in closed windows within the dedup horizon before `w`. */
   constructor(
     private readonly ctx: FinalizeContext,
     private readonly w: IntervalWindow,
@@ -438,7 +439,7 @@ export class WindowWriter {
       this.stagedFiles++;
       this.stagedRecords += await scanContainer(data, file.name, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
         const onTime = gatewayTs >= w.start;
-        if (onTime && gatewayTs < headEnd && reference!.has(bytes, idStart, idEnd)) {
+        if (onTime && gatewayTs < headEnd && reference!.hasMarked(bytes, idStart, idEnd)) {
           this.duplicates++;
           this.duplicatesOfClosed++;
           return undefined;

@@ -64,9 +64,12 @@ export class EventIdSet {
     return true;
   }
 
-  /** The marked ids as a set of their own (this set when every id is marked), so the rest can be freed. */
+  /**
+   * A set whose marked ids are this set's: this set when at least half its ids are marked (a copy
+   * would cost more CPU than it frees memory), else a copy of only the marked ids.
+   */
   markedOnly(): EventIdSet {
-    if (this.markedCount === this.count) return this;
+    if (this.markedCount * 2 >= this.count) return this;
     const out = new EventIdSet();
     for (let entry = 0; entry < this.count; entry++) {
       if (this.marks[entry] !== 1) continue;
