@@ -64,10 +64,11 @@ function runtime(
   replicaId = 'r1',
   onStep?: FinalizeContext['onStep'],
   maxAckExtensionMs = 600_000,
+  eventType = TYPE,
 ) {
   return new TypeRuntime(
     {
-      eventType: TYPE,
+      eventType,
       replicaId,
       incarnation: 'test',
       windowMs: MINUTE,
@@ -641,6 +642,34 @@ describe('closing through the type runtime', () => {
       ts: r.meta.gateway_ts,
     }));
     expect(countAgainst(audit, published)).toMatchObject({ present: 41, lost: 0, duplicated: 0, unexpected: 0 });
+  });
+
+  test('the finalize work of different types runs one job at a time, so staging keeps its turns', async () => {
+    const store = new LocalDirectoryStore(tempDir('one-at-a-time'));
+    const clock = new ManualClock(T0 + 2 * MINUTE);
+    const steps: string[] = [];
+    const onStep = async (step: FinalizeStep, detail: string): Promise<void> => {
+      const parts = detail.split('/'); // <type>/... or _staging/<type>/...
+      steps.push(`${parts[0] === '_staging' ? parts[1] : parts[0]} ${step}`);
+      await new Promise((r) => setTimeout(r, 5)); // a slow store: other jobs would slip in here
+    };
+    const types = [TYPE, 'page_viewed'];
+    const runtimes = types.map((type) => runtime(store, clock, 'r1', onStep, 600_000, type));
+    const log = { acked: 0, nacked: 0 };
+    for (const [i, rt] of runtimes.entries()) {
+      await rt.start();
+      const version = registry.get(types[i]!).latest;
+      rt.stager.handle(bundle(log, records(30, T0, MINUTE, version), version));
+      await rt.stager.flushAll();
+    }
+    clock.advance(3_000); // idle: window 0 closes for both types
+    await Promise.all(runtimes.map((rt) => rt.tick()));
+    await Promise.all(runtimes.map((rt) => rt.closeWindows()));
+    expect(runtimes.map((rt) => rt.closed.map((c) => c.window.start))).toEqual([[T0], [T0]]);
+    // every step of one type's close comes before the other's first
+    const order = steps.map((s) => s.split(' ')[0]!);
+    expect(order.length).toBeGreaterThan(4);
+    expect(order.filter((t, i) => i > 0 && t !== order[i - 1])).toHaveLength(1);
   });
 
   test("a restart under the same replica id holds the watermark until the old incarnation's messages are back", async () => {

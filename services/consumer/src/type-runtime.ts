@@ -333,7 +333,9 @@ export class TypeRuntime {
         const before = state?.segments?.segments.length ?? 0;
         const started = performance.now();
         this.early = { window, segments: undefined, due }; // no reuse if this throws
-        const segments = await finalizeEarly(this.finalizeContext, window, state?.segments, this.lastTail);
+        const segments = await oneAtATime(() =>
+          finalizeEarly(this.finalizeContext, window, state?.segments, this.lastTail),
+        );
         this.early = { window, segments, due };
         if (segments && segments.segments.length > before) {
           this.log.info(
@@ -364,7 +366,7 @@ export class TypeRuntime {
   private async close(w: IntervalWindow, global: number): Promise<void> {
     const started = performance.now();
     const early = this.early?.window.start === w.start ? this.early.segments : undefined;
-    const result = await finalizeWindow(this.finalizeContext, w, global, early, this.lastTail);
+    const result = await oneAtATime(() => finalizeWindow(this.finalizeContext, w, global, early, this.lastTail));
     if (this.early?.window.start === w.start) this.early = undefined;
     // leftovers of older windows close too: keep the newest window's tail
     if (result.tail && (!this.lastTail || result.tail.window.start > this.lastTail.window.start)) {
@@ -456,6 +458,18 @@ export class TypeRuntime {
   leaseStateNow(): ReturnType<typeof leaseState> | undefined {
     return this.published ? leaseState(this.published, this.deps.clock.now()) : undefined;
   }
+}
+
+/**
+ * Finalize work of every type runs one job at a time, process-wide. It shares the event loop with
+ * staging: each job yields between staged files, and with five types finalizing at once staging
+ * waited behind up to five files' scans at every turn.
+ */
+let finalizeTail: Promise<unknown> = Promise.resolve();
+function oneAtATime<T>(job: () => Promise<T>): Promise<T> {
+  const run = finalizeTail.then(job, job);
+  finalizeTail = run.catch(() => undefined);
+  return run;
 }
 
 /** The lowest watermark among stale leases (replicas that stopped renewing), or Infinity. */
