@@ -1,3 +1,4 @@
+import avro from 'avsc';
 import { cpSync, readdirSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Defaults, ManualClock, silentLogger } from '@hourglass/common';
@@ -139,6 +140,35 @@ describe('staging', () => {
       total += rs.length;
     }
     expect(total).toBe(13);
+  });
+
+  test('newest-schema datums are copied as bytes; one the skipper refuses goes the decoding path, as before', async () => {
+    const store = new LocalDirectoryStore(tempDir('stage-copy'));
+    const rt = runtime(store, new ManualClock(T0 + 2 * MINUTE));
+    await rt.start();
+    const log = { acked: 0, nacked: 0 };
+    const copied = records(20, T0, 1000);
+    rt.stager.handle(bundle(log, copied));
+    // invalid UTF-8 in one string: avsc decodes it (to U+FFFD), so the copy must not keep the raw byte
+    const odd = records(3, T0 + 2000, 1000);
+    const encoded = encodeRecords(v2, odd);
+    const at = encoded.data.indexOf('user-1');
+    encoded.data[at] = 0xff;
+    rt.stager.handle(message(log, encoded.data, encoded.attributes));
+    await rt.stager.flushAll();
+    expect(log).toEqual({ acked: 2, nacked: 0 });
+    expect(rt.stager.stats.deadLettered).toBe(0);
+    // the staged datums, as bytes: what decoding and encoding each record gives
+    const datums: Buffer[] = [];
+    for (const o of await store.list('_staging/')) {
+      const decoder = new avro.streams.BlockDecoder({ noDecode: true });
+      decoder.on('data', (d: Buffer) => datums.push(d));
+      const done = new Promise((r) => decoder.on('end', r));
+      decoder.end((await store.get(o.name))!);
+      await done;
+    }
+    const expected = [...copied, ...odd.map((r, i) => (i === 1 ? { ...r, user_id: '\ufffdser-1' } : r))];
+    expect(datums.map((d) => d.toString('hex'))).toEqual(expected.map((r) => v2.type.toBuffer(r).toString('hex')));
   });
 
   test('a message held beyond the max lease extension is still acked, and counted loudly', async () => {

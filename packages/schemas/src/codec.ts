@@ -92,6 +92,15 @@ export interface DecodeOptions {
 
 const COUNT_TEXT = /^[1-9][0-9]{0,9}$/;
 
+/** A message whose attributes and codec checked out: its datums, not yet decoded. */
+export interface OpenedBundle {
+  eventType: string;
+  writer: SchemaVersion;
+  /** `count` datums of `writer`, back to back, uncompressed. */
+  raw: Buffer;
+  count: number;
+}
+
 /** Decodes a message; throws MESSAGE_CORRUPT or SCHEMA_UNKNOWN_FINGERPRINT (both permanent). */
 export function decodeBundle(
   registry: SchemaRegistry,
@@ -99,6 +108,25 @@ export function decodeBundle(
   attributes: Readonly<Record<string, string>>,
   options: DecodeOptions = {},
 ): DecodedBundle {
+  return decodeOpened(registry, openBundle(registry, data, attributes, options));
+}
+
+/** Decodes an opened bundle's datums, resolved to the newest schema; throws MESSAGE_CORRUPT. */
+export function decodeOpened(registry: SchemaRegistry, bundle: OpenedBundle): DecodedBundle {
+  const { writer, raw, count } = bundle;
+  const schemas = registry.get(writer.eventType);
+  const resolver = schemas.resolverFor(writer);
+  const reader = schemas.latest.type;
+  return { eventType: writer.eventType, writer, records: decodeDatums(reader, raw, count, resolver) };
+}
+
+/** Checks a message's attributes and inflates it; throws like decodeBundle. */
+export function openBundle(
+  registry: SchemaRegistry,
+  data: Buffer,
+  attributes: Readonly<Record<string, string>>,
+  options: DecodeOptions = {},
+): OpenedBundle {
   const fingerprint = attributes[Attr.fingerprint];
   if (!fingerprint) throw new HourglassError('MESSAGE_CORRUPT', `attribute ${Attr.fingerprint} is missing`);
   const writer = registry.byFingerprint(fingerprint);
@@ -136,11 +164,7 @@ export function decodeBundle(
   if (count > raw.length) {
     throw new HourglassError('MESSAGE_CORRUPT', `attribute count=${count} but the body has only ${raw.length} bytes`);
   }
-
-  const schemas = registry.get(writer.eventType);
-  const resolver = schemas.resolverFor(writer);
-  const reader = schemas.latest.type;
-  return { eventType: writer.eventType, writer, records: decodeDatums(reader, raw, count, resolver) };
+  return { eventType: writer.eventType, writer, raw, count };
 }
 
 function decodeDatums(

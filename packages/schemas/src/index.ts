@@ -2,3 +2,4 @@ export * from './meta.js';
 export * from './registry.js';
 export * from './validate.js';
 export * from './codec.js';
+export * from './datum-scan.js';

@@ -118,10 +118,16 @@ export class OcfWriter {
 
   /** Appends one Avro binary datum of the writer's type. */
   appendDatum(datum: Buffer): void {
-    if (this.pos + datum.length > this.block.length) this.growOrCut(datum.length);
-    datum.copy(this.block, this.pos);
-    this.pos += datum.length;
-    this.counted(datum.length);
+    this.appendDatumAt(datum, 0, datum.length);
+  }
+
+  /** Appends the datum `source[start, end)` (no view object per datum). */
+  appendDatumAt(source: Buffer, start: number, end: number): void {
+    const length = end - start;
+    if (this.pos + length > this.block.length) this.growOrCut(length);
+    source.copy(this.block, this.pos, start, end);
+    this.pos += length;
+    this.counted(length);
   }
 
   /** Encodes and appends one record of the writer's type. */

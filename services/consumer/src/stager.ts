@@ -1,5 +1,17 @@
 import { type Clock, HourglassError, type Logger, isHourglassError } from '@hourglass/common';
-import { Attr, type EventRecord, type SchemaRegistry, decodeBundle } from '@hourglass/schemas';
+import {
+  Attr,
+  type EventRecord,
+  type OpenedBundle,
+  type ScannedEvents,
+  type SchemaRegistry,
+  type SchemaVersion,
+  type Skipper,
+  compileSkipper,
+  decodeOpened,
+  openBundle,
+  scanEvents,
+} from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import { OcfWriter, schemaTextOf, syncMarkerFor } from './avro-file.js';
 import { deadLetterName, stagedFileName } from './layout.js';
@@ -123,6 +135,7 @@ export class Stager {
   private readonly holds = new Map<number, number>();
   private seq = 0;
   private draining = false;
+  private skipper: { fingerprint: string; skip: Skipper | undefined } | undefined;
 
   constructor(
     private readonly options: StagerOptions,
@@ -164,16 +177,21 @@ export class Stager {
       return;
     }
     this.stats.messages++;
-    let records: EventRecord[];
+    let bundle: OpenedBundle;
+    // datums of the newest schema are copied as bytes (scanned); any other bundle is decoded
+    let scanned: ScannedEvents | undefined;
+    let records: EventRecord[] = [];
     try {
-      const decoded = decodeBundle(this.deps.registry, message.data, message.attributes);
-      if (decoded.eventType !== this.options.eventType) {
+      bundle = openBundle(this.deps.registry, message.data, message.attributes);
+      if (bundle.eventType !== this.options.eventType) {
         throw new HourglassError(
           'MESSAGE_CORRUPT',
-          `message of type ${decoded.eventType} on the subscription of ${this.options.eventType}`,
+          `message of type ${bundle.eventType} on the subscription of ${this.options.eventType}`,
         );
       }
-      records = decoded.records;
+      const skip = this.skipperFor(bundle.writer);
+      scanned = skip && scanEvents(bundle.raw, bundle.count, skip);
+      if (!scanned) records = decodeOpened(this.deps.registry, bundle).records;
     } catch (e) {
       const write = this.deadLetter(message, e).finally(() => this.writes.delete(write));
       this.writes.add(write);
@@ -181,19 +199,22 @@ export class Stager {
     }
     const { windowMs, graceMs, eventType } = this.options;
     const now = this.deps.clock.now();
+    const count = scanned ? bundle.count : records.length;
+    const tsOf = (i: number): number => (scanned ? scanned.gatewayTs[i]! : records[i]!.meta.gateway_ts);
     let minTs = Infinity;
-    for (const r of records) if (r.meta.gateway_ts < minTs) minTs = r.meta.gateway_ts;
+    for (let i = 0; i < count; i++) minTs = Math.min(minTs, tsOf(i));
     this.deps.watermark.observe(minTs, now);
     const wm = this.deps.watermark.value;
     const lastClosed = this.deps.lastClosed();
     const tracker = new MessageTracker(message, now, this);
     const touched: PartBuffer[] = [];
     let late = 0;
-    for (const record of records) {
-      const ts = record.meta.gateway_ts;
+    for (let i = 0; i < count; i++) {
+      const ts = tsOf(i);
       const route = routeEvent(ts, wm, windowMs, graceMs, lastClosed);
       const buffer = this.bufferFor(route.window, route.late, now);
-      buffer.writer.appendRecord(record);
+      if (scanned) buffer.writer.appendDatumAt(bundle.raw, i === 0 ? 0 : scanned.ends[i - 1]!, scanned.ends[i]!);
+      else buffer.writer.appendRecord(records[i]);
       buffer.events++;
       if (ts < buffer.minTs) buffer.minTs = ts;
       if (route.late) late++;
@@ -205,10 +226,10 @@ export class Stager {
     }
     // trace: one line per message in and out, for following a message id through a fault test
     this.deps.logger.trace(
-      { messageId: message.id, events: records.length, late, deliveryAttempt: message.deliveryAttempt },
+      { messageId: message.id, events: count, late, deliveryAttempt: message.deliveryAttempt },
       'message received',
     );
-    this.stats.events += records.length;
+    this.stats.events += count;
     this.stats.late += late;
     if (late > 0) this.deps.metrics.lateEvents.add(late, { event_type: eventType });
     for (const buffer of touched) {
@@ -216,6 +237,16 @@ export class Stager {
         this.flush(buffer);
       }
     }
+  }
+
+  /** The skipper of the newest schema when `writer` is it (its datums need no resolving), else undefined. */
+  private skipperFor(writer: SchemaVersion): Skipper | undefined {
+    const latest = this.deps.registry.get(this.options.eventType).latest;
+    if (writer.fingerprint !== latest.fingerprint) return undefined;
+    if (this.skipper?.fingerprint !== latest.fingerprint) {
+      this.skipper = { fingerprint: latest.fingerprint, skip: compileSkipper(latest.type) };
+    }
+    return this.skipper.skip;
   }
 
   private bufferFor(window: IntervalWindow, late: boolean, now: number): PartBuffer {
