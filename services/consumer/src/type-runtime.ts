@@ -331,11 +331,12 @@ export class TypeRuntime {
       const due = Math.min(n, Math.floor(((global - window.start) * n) / (window.end - window.start)));
       if (due > (state?.due ?? 0)) {
         const before = state?.segments?.segments.length ?? 0;
-        const started = performance.now();
+        let started = 0; // when the job starts, not when it queues behind other types' jobs
         this.early = { window, segments: undefined, due }; // no reuse if this throws
-        const segments = await oneAtATime(() =>
-          finalizeEarly(this.finalizeContext, window, state?.segments, this.lastTail),
-        );
+        const segments = await oneAtATime(() => {
+          started = performance.now();
+          return finalizeEarly(this.finalizeContext, window, state?.segments, this.lastTail);
+        });
         this.early = { window, segments, due };
         if (segments && segments.segments.length > before) {
           this.log.info(
@@ -364,9 +365,12 @@ export class TypeRuntime {
   }
 
   private async close(w: IntervalWindow, global: number): Promise<void> {
-    const started = performance.now();
+    let started = 0; // when the job starts, not when it queues behind other types' jobs
     const early = this.early?.window.start === w.start ? this.early.segments : undefined;
-    const result = await oneAtATime(() => finalizeWindow(this.finalizeContext, w, global, early, this.lastTail));
+    const result = await oneAtATime(() => {
+      started = performance.now();
+      return finalizeWindow(this.finalizeContext, w, global, early, this.lastTail);
+    });
     if (this.early?.window.start === w.start) this.early = undefined;
     // leftovers of older windows close too: keep the newest window's tail
     if (result.tail && (!this.lastTail || result.tail.window.start > this.lastTail.window.start)) {
