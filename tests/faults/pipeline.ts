@@ -337,9 +337,43 @@ export async function waitForClosedWindows(p: Pipeline, ledger: Ledger, timeoutM
       }
     }
     if (missing.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`windows not closed within ${timeoutMs} ms: ${missing.join(', ')}`);
+    if (Date.now() > deadline) {
+      throw new Error(`windows not closed within ${timeoutMs} ms: ${missing.join(', ')}\n${await whyNotClosed(p)}`);
+    }
     await sleep(1000);
   }
+}
+
+/**
+ * For a window that did not close: what the closer saw. The leases and the cursor in the store,
+ * the staging plans left, and the consumers' last warnings and errors (a close that keeps failing
+ * logs "store operation failed" every tick), so a CI failure can be read without the run's files.
+ */
+async function whyNotClosed(p: Pipeline): Promise<string> {
+  const lines: string[] = [];
+  for (const type of EVENT_TYPES) {
+    for (const o of await p.store.list(`_watermarks/${type}/`)) {
+      lines.push(`${o.name}: ${(await p.store.get(o.name))?.toString('utf8').trim()}`);
+    }
+    const plans = (await p.store.list(`_staging/${type}/`)).filter((o) => o.name.endsWith('.json'));
+    lines.push(`${type}: ${plans.length} plan(s) in staging: ${plans.map((o) => o.name).join(', ')}`);
+  }
+  for (const c of p.consumers) {
+    const warnings = p
+      .log(c.name)
+      .split('\n')
+      .filter((l) => /"level":(40|50|60)/.test(l) || l.includes('HOURGLASS_TEST_CRASH_AFTER'));
+    lines.push(`${c.name}: ${warnings.length} warning/error lines; the last 15:`, ...warnings.slice(-15));
+    const closes = p
+      .log(c.name)
+      .split('\n')
+      .filter(
+        (l) =>
+          l.includes('"window closed"') || l.includes('"window finalized early"') || l.includes('"consumer started"'),
+      );
+    lines.push(`${c.name}: last closes and starts:`, ...closes.slice(-10));
+  }
+  return lines.map((l) => l.slice(0, 600)).join('\n');
 }
 
 /**
