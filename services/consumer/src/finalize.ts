@@ -293,14 +293,33 @@ async function dedupReference(
     if (!data) throw new HourglassError('MANIFEST_MISMATCH', `${name} is in the plan of ${windowLabel(w)} but missing`);
     for (const f of parseManifest(data, name).files) {
       if (f.maxGatewayTs < from) continue;
-      const file = await ctx.store.get(f.path);
-      if (!file) throw new HourglassError('MANIFEST_MISMATCH', `${f.path} is in ${name} but missing`);
-      await scanContainer(file, f.path, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
-        if (gatewayTs >= from) ids.addIfAbsent(bytes, idStart, idEnd, true);
-      });
+      if (!(await addIdsInRange(ctx, f.path, target, from, Infinity, ids, true))) {
+        throw new HourglassError('MANIFEST_MISMATCH', `${f.path} is in ${name} but missing`);
+      }
     }
   }
   return ids;
+}
+
+/**
+ * Adds to `ids` (marked when `mark`) the event ids in the final file `name` whose `gateway_ts` is
+ * in [lo, hi); false when the file is missing.
+ */
+async function addIdsInRange(
+  ctx: FinalizeContext,
+  name: string,
+  target: SchemaVersion,
+  lo: number,
+  hi: number,
+  ids: EventIdSet,
+  mark: boolean,
+): Promise<boolean> {
+  const data = await ctx.store.get(name);
+  if (!data) return false;
+  await scanContainer(data, name, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
+    if (gatewayTs >= lo && gatewayTs < hi) ids.addIfAbsent(bytes, idStart, idEnd, mark);
+  });
+  return true;
 }
 
 function parsePlan(data: Buffer, name: string): Plan {
@@ -615,13 +634,8 @@ async function idsInClosedWindows(
   const lo = original.start - horizonMs;
   const hi = original.end + horizonMs;
   const ids = new EventIdSet();
-  const collect = async (name: string): Promise<void> => {
-    const data = await ctx.store.get(name);
-    if (!data) return;
-    await scanContainer(data, name, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
-      if (gatewayTs >= lo && gatewayTs < hi) ids.addIfAbsent(bytes, idStart, idEnd);
-    });
-  };
+  // a file gone since its manifest was read adds nothing here, as before
+  const collect = (name: string): Promise<boolean> => addIdsInRange(ctx, name, target, lo, hi, ids, false);
   let v = assignWindow(lo, ctx.windowMs);
   for (; v.start < hi && v.start < current.start; v = nextWindow(v)) {
     const mName = manifestName(ctx.eventType, v);
