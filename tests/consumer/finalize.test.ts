@@ -9,6 +9,7 @@ import {
   type FinalizeStep,
   type InboundMessage,
   TypeRuntime,
+  type TypeRuntimeOptions,
   assignWindow,
   createConsumerMetrics,
   finalizeEarly,
@@ -66,6 +67,7 @@ function runtime(
   onStep?: FinalizeContext['onStep'],
   maxAckExtensionMs = 600_000,
   eventType = TYPE,
+  overrides: Partial<TypeRuntimeOptions> = {},
 ) {
   return new TypeRuntime(
     {
@@ -90,6 +92,7 @@ function runtime(
       earlySegments: 3,
       dedupHorizonMs: Defaults.dedupHorizon,
       closer: true,
+      ...overrides,
     },
     {
       store,
@@ -620,6 +623,26 @@ describe('closing through the type runtime', () => {
       unexpected: 0,
     });
     expect(log).toEqual({ acked: 3, nacked: 0 });
+  });
+
+  test('a type without a cursor starts at its first staged window, or at HOURGLASS_START: empty windows after it close too', async () => {
+    // The first data lands in window 2; the consumer has been up since window 0.
+    const closedStarts = async (startAt: number | undefined): Promise<number[]> => {
+      const store = new LocalDirectoryStore(tempDir('start-at'));
+      const clock = new ManualClock(T0 + 2 * MINUTE + 5_000);
+      const rt = runtime(store, clock, 'r1', undefined, 600_000, TYPE, { startAt });
+      await rt.start();
+      rt.stager.handle(bundle({ acked: 0, nacked: 0 }, records(10, T0 + 2 * MINUTE, 1000)));
+      await rt.stager.flushAll();
+      clock.set(T0 + 4 * MINUTE + GRACE + 2_000); // idle: windows 2 and 3 are past their grace
+      await rt.tick();
+      await rt.closeWindows();
+      const audit = await auditType(store, TYPE, MINUTE);
+      expect(audit.problems).toEqual([]);
+      return audit.windows.map((w) => (w.manifest.window.startMs - T0) / MINUTE);
+    };
+    expect(await closedStarts(undefined)).toEqual([2, 3]);
+    expect(await closedStarts(T0 + 30_000)).toEqual([0, 1, 2, 3]);
   });
 
   test('the closer finalizes a window in early segments as the watermark crosses each third and its end', async () => {

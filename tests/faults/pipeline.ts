@@ -98,6 +98,7 @@ export class Pipeline {
   private gcs: RunningGcsFake | undefined;
   emulator!: RunningEmulator;
   readonly dir = mkdtempSync(join(tmpdir(), 'hg-faults-'));
+  readonly startedMs = Date.now();
   private baseEnv: NodeJS.ProcessEnv = {};
 
   static async start(options: PipelineOptions): Promise<Pipeline> {
@@ -189,6 +190,9 @@ export class Pipeline {
         HOURGLASS_ACK_DEADLINE: '10s',
         HOURGLASS_MAX_ACK_EXTENSION: '10s',
         HOURGLASS_REPLICA_ID: `replica-${i}`,
+        // Every window from the pipeline's start gets a manifest, empty ones too: traffic that
+        // starts in a window's last instants may have no event stamped in it.
+        HOURGLASS_START: new Date(this.startedMs).toISOString(),
         // message ids in and out, staged files: diagnoseLoss follows a missing event through them
         HOURGLASS_LOG_LEVEL: 'trace',
         HOURGLASS_CONSUMER_PORT: String(port),

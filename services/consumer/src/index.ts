@@ -33,6 +33,6 @@ export {
 export { Stager, type InboundMessage, type StagerOptions, type StagerStats } from './stager.js';
 export { readCursor, readLeases, writeLease, type ClosedCursor } from './coordination.js';
 export { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
-export { TypeRuntime, type WindowClosed } from './type-runtime.js';
+export { TypeRuntime, type TypeRuntimeOptions, type WindowClosed } from './type-runtime.js';
 export { crashHookFromEnv } from './test-hooks.js';
 export { UnaryPullSource, type UnaryPullOptions } from './unary-pull.js';
