@@ -103,21 +103,24 @@ async function main() {
   // Bundler on prepared events, with a publisher that acks at once.
   const prepared = parsed.map((batch) => prepareJson(ctx, key, batch, Date.now(), new BatchAnswer(batch.length)));
   const budget = new OutstandingBudget(1e12, 1e12);
-  const bundler = new Bundler({
-    publisher: { publish: () => Promise.resolve('1') },
-    budget,
-    clock: { now: () => Date.now() },
-    metrics,
-    logger: silent,
-    maxEvents: 100,
-    maxBytes: 1_000_000,
-    linger: 5,
-    codec: 'null',
-    publishTimeout: 10_000,
-    unbundledTypes: new Set(),
-  });
+  // A new bundler per round: drain() leaves a bundler flushing every event on its own.
+  const newBundler = () =>
+    new Bundler({
+      publisher: { publish: () => Promise.resolve('1') },
+      budget,
+      clock: { now: () => Date.now() },
+      metrics,
+      logger: silent,
+      maxEvents: 100,
+      maxBytes: 1_000_000,
+      linger: 5,
+      codec: 'null',
+      publishTimeout: 10_000,
+      unbundledTypes: new Set(),
+    });
   const trace = new RequestTrace({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 }, undefined);
   await stage('bundle', async () => {
+    const bundler = newBundler();
     const waits = [];
     for (const p of prepared) {
       const answer = new BatchAnswer(p.count);
