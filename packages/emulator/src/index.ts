@@ -16,7 +16,7 @@ const STOP_GRACE_MS = 5000;
  */
 export interface EmulatorOptions {
   port?: number;
-  /** JVM heap cap: the emulator keeps every message in memory. */
+  /** JVM heap cap: the emulator keeps every message in memory, acked ones too (see jvmOptions). */
   heapMb?: number;
   /** Where the emulator's stdout/stderr go; default: ignored. */
   logFile?: string;
@@ -89,6 +89,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The emulator keeps every message, acked ones too (200 MB published and acked left 213 MB in
+ * its old generation after a full GC), so almost every message survives its first collection.
+ * Promoted at once from a small young generation, each is copied once: under bench/e2e.js young
+ * pauses fell from 110-957 ms (every ~17 s, copying the survivors back and forth) to 21-41 ms.
+ */
+function jvmOptions(heapMb: number): string {
+  const youngMb = Math.min(192, Math.floor(heapMb / 4));
+  return `-Xmx${heapMb}m -Xmn${youngMb}m -XX:MaxTenuringThreshold=0 -XX:+UseParallelGC`;
+}
+
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
   const launcher = findEmulatorLauncher();
   const port = options.port ?? (await freePort());
@@ -100,7 +111,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   let child: ChildProcess;
   try {
     child = spawn(launcher, [`--host=127.0.0.1`, `--port=${port}`], {
-      env: { ...process.env, JAVA_OPTS: `${process.env.JAVA_OPTS ?? ''} -Xmx${heapMb}m -XX:+UseParallelGC`.trim() },
+      env: { ...process.env, JAVA_OPTS: `${process.env.JAVA_OPTS ?? ''} ${jvmOptions(heapMb)}`.trim() },
       stdio: ['ignore', out, out],
       detached: false,
     });
