@@ -18,6 +18,7 @@ import {
   tempDir,
   uniquePrefix,
   type PublishedEvent,
+  publishedOf,
 } from './support';
 
 /**
@@ -127,9 +128,7 @@ describe.each(['unary', 'streaming'] as const)('%s pull', (pull) => {
       const bundles = [];
       for (let i = 0; i < phase2.length; i += 40) bundles.push({ writer: v2, records: phase2.slice(i, i + 40) });
       messages.track_played! += await publishBundles(pubsub, prefix, 'track_played', bundles);
-      published.track_played!.push(
-        ...[...lateNew, ...onTime].map((r) => ({ id: r.meta.event_id, ts: r.meta.gateway_ts })),
-      );
+      published.track_played!.push(...publishedOf([...lateNew, ...onTime]));
       await driveUntil(
         () =>
           acked(consumer, 'track_played') >= messages.track_played! &&

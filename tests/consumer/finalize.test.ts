@@ -19,7 +19,16 @@ import {
   sha256,
   stagingDir,
 } from '@hourglass/consumer';
-import { MINUTE, T0, auditType, countAgainst, decodeWithEmbeddedSchema, makeRecord, tempDir } from './support';
+import {
+  MINUTE,
+  T0,
+  auditType,
+  countAgainst,
+  decodeWithEmbeddedSchema,
+  makeRecord,
+  publishedOf,
+  tempDir,
+} from './support';
 
 /**
  * Staging and finalize on the real filesystem, without Pub/Sub: messages are handed to the
@@ -556,7 +565,7 @@ describe('finalize', () => {
       expect(m1!.counts).toMatchObject({ onTime: 30, duplicatesOfClosedWindows: 30 });
       expect(m1!.files.length).toBeGreaterThan(1); // written in early segments
       expect(m2!.counts).toMatchObject({ late: 0, duplicatesOfClosedWindows: 10 });
-      const published = [...first, ...fresh].map((r) => ({ id: r.meta.event_id, ts: r.meta.gateway_ts }));
+      const published = publishedOf([...first, ...fresh]);
       expect(countAgainst(audit, published)).toEqual({
         expected: 90,
         present: 90,
@@ -614,7 +623,7 @@ describe('closing through the type runtime', () => {
     const w2 = audit.windows[2]!.manifest; // earliest open window when the late events came
     expect(w2.counts).toMatchObject({ onTime: 0, late: 10, duplicatesDropped: 10, duplicatesOfClosedWindows: 10 });
     expect(audit.windows[3]!.manifest.counts).toMatchObject({ onTime: 10, late: 0 });
-    const published = [...first, ...lateNew, ...onTime].map((r) => ({ id: r.meta.event_id, ts: r.meta.gateway_ts }));
+    const published = publishedOf([...first, ...lateNew, ...onTime]);
     expect(countAgainst(audit, published)).toEqual({
       expected: 120,
       present: 120,
@@ -690,10 +699,7 @@ describe('closing through the type runtime', () => {
       ['part-00001.avro', 20],
       ['part-00002.avro', 1],
     ]);
-    const published = [...firstThird, ...rest, ...straggler].map((r) => ({
-      id: r.meta.event_id,
-      ts: r.meta.gateway_ts,
-    }));
+    const published = publishedOf([...firstThird, ...rest, ...straggler]);
     expect(countAgainst(audit, published)).toMatchObject({ present: 41, lost: 0, duplicated: 0, unexpected: 0 });
   });
 
@@ -775,7 +781,7 @@ describe('closing through the type runtime', () => {
     await closer.closeWindows();
     const audit = await auditType(store, TYPE, MINUTE);
     expect(audit.problems).toEqual([]);
-    const published = [...early, ...orphanEvents].map((r) => ({ id: r.meta.event_id, ts: r.meta.gateway_ts }));
+    const published = publishedOf([...early, ...orphanEvents]);
     expect(countAgainst(audit, published)).toEqual({
       expected: 25,
       present: 25,

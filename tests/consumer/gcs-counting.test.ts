@@ -16,6 +16,7 @@ import {
   newPubSub,
   publishBundles,
   uniquePrefix,
+  publishedOf,
 } from './support';
 
 /**
@@ -109,7 +110,7 @@ test('every event exactly once across closed windows, with 503s, lost answers an
       { writer: v2, records: lateNew },
       { writer: v2, records: lateCopies },
     ]);
-    published.push(...lateNew.map((r) => ({ id: r.meta.event_id, ts: r.meta.gateway_ts })));
+    published.push(...publishedOf(lateNew));
     await driveUntil(
       () => status().stats.acked >= messages && status().heldEvents === 0,
       () => step(100),

@@ -76,6 +76,11 @@ export interface PublishedEvent {
   ts: number;
 }
 
+/** What countAgainst expects of records that were published: their ids and gateway timestamps. */
+export function publishedOf(records: readonly EventRecord[]): PublishedEvent[] {
+  return records.map((r) => ({ id: r.meta.event_id, ts: r.meta.gateway_ts }));
+}
+
 export interface Bundle {
   writer: SchemaVersion;
   records: EventRecord[];
