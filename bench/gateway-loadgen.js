@@ -155,6 +155,8 @@ function percentile(sorted, p) {
   const run = opts.rate ? openLoop : closedLoop;
   await run(performance.now() + (opts.warmupMs ?? 2000));
   measuring = true;
+  // Markers for bench/gateway.js, which samples the server's CPU over exactly the measured span.
+  process.stdout.write('measuring\n');
   const t0 = performance.now();
   measuredFrom = t0;
   const cpu0 = process.cpuUsage();
@@ -162,6 +164,7 @@ function percentile(sorted, p) {
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   measuring = false;
+  process.stdout.write('measured\n');
   const sorted = stats.latencies.sort((a, b) => a - b);
   const out = {
     seconds,

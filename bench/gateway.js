@@ -14,7 +14,8 @@
  *
  * Env: BENCH_SECONDS (default 15) per measurement, BENCH_CONCURRENCY (default 64),
  * PUBSUB_EMULATOR_HOST to use a running emulator (default: start one), BENCH_CPU_PROF=1 to
- * write a --cpu-prof of the gateway to bench/results/, BENCH_GATEWAY_ENV='{"K":"V"}' for extra settings.
+ * write a --cpu-prof of the gateway to bench/results/, BENCH_GATEWAY_ENV='{"K":"V"}' for extra settings,
+ * BENCH_GATEWAY_NODE_ARGS='--trace-gc ...' for extra node flags of the gateway.
  */
 const { spawn } = require('node:child_process');
 const { cpuSeconds, rssMb } = require('./lib.js');
@@ -60,23 +61,34 @@ async function waitFor(url, timeoutMs = 30_000) {
 /** Runs the load generator while sampling the server's RSS and CPU (whole process and request thread). */
 async function load(label, serverPid, options, emulatorPid) {
   let maxRss = 0;
-  const cpu0 = cpuSeconds(serverPid);
-  const main0 = cpuSeconds(serverPid, serverPid);
-  const emu0 = emulatorPid ? cpuSeconds(emulatorPid) : 0;
   const timer = setInterval(() => (maxRss = Math.max(maxRss, rssMb(serverPid))), 250);
-  const started = Date.now();
   const gen = spawnNode([path.join(__dirname, 'gateway-loadgen.js'), JSON.stringify(options)]);
+  // CPU over the measured span only (the generator prints a marker at its start and end): the
+  // generator's start-up and warm-up, when the server idles or warms up, would dilute it.
+  const sample = () => ({
+    at: performance.now(),
+    server: cpuSeconds(serverPid),
+    main: cpuSeconds(serverPid, serverPid),
+    emulator: emulatorPid ? cpuSeconds(emulatorPid) : 0,
+  });
+  const marks = {};
+  gen.child.stdout.on('data', (chunk) => {
+    const text = String(chunk);
+    if (text.includes('measuring\n')) marks.from = sample();
+    if (text.includes('measured\n')) marks.to = sample();
+  });
   const result = await gen.exited;
   clearInterval(timer);
   if (result.code !== 0) throw new Error(`load generator failed: ${result.err}`);
   const stats = JSON.parse(result.out.trim().split('\n').pop());
-  // CPU is averaged over the whole run including the generator's warm-up, like RSS.
-  const wall = (Date.now() - started) / 1000;
+  const { from, to } = marks;
+  if (!from || !to) throw new Error('the load generator printed no measuring/measured markers');
+  const wall = (to.at - from.at) / 1000;
   stats.cpuCores = {
-    server: (cpuSeconds(serverPid) - cpu0) / wall,
-    serverRequestThread: (cpuSeconds(serverPid, serverPid) - main0) / wall,
+    server: (to.server - from.server) / wall,
+    serverRequestThread: (to.main - from.main) / wall,
     loadgen: stats.loadgenCpuCores,
-    ...(emulatorPid ? { emulator: (cpuSeconds(emulatorPid) - emu0) / wall } : {}),
+    ...(emulatorPid ? { emulator: (to.emulator - from.emulator) / wall } : {}),
   };
   delete stats.loadgenCpuCores;
   stats.serverMaxRssMb = maxRss;
@@ -167,6 +179,7 @@ async function main() {
     const port = await freePort();
     const args = [];
     if (process.env.BENCH_CPU_PROF) args.push('--cpu-prof', `--cpu-prof-dir=${resultsDir}`);
+    if (process.env.BENCH_GATEWAY_NODE_ARGS) args.push(...process.env.BENCH_GATEWAY_NODE_ARGS.split(' '));
     args.push(path.join(root, 'services/gateway/dist/server.js'));
     gateway = spawnNode(args, {
       HOURGLASS_GATEWAY_HOST: '127.0.0.1',

@@ -4,7 +4,7 @@ import Fastify, {
   type FastifyRequest,
   type HookHandlerDoneFunction,
 } from 'fastify';
-import { SpanKind, context, propagation, trace } from '@opentelemetry/api';
+import { SpanKind, context, propagation, trace, type Span } from '@opentelemetry/api';
 import {
   HourglassError,
   createLogger,
@@ -186,7 +186,33 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     });
   };
 
-  /** Hands prepared events to the bundler and answers once every one of them has settled. */
+  /**
+   * Hands prepared events to the bundler; false when the outstanding budget is full. Not part
+   * of the async function that awaits the answer: an awaiting frame keeps its parameters, and
+   * `prepared` (a Buffer view and an id per event) was then promoted to the old generation.
+   */
+  const handOver = (prepared: PreparedEvents, answer: BatchAnswer, gatewayTs: number, trace: RequestTrace): boolean => {
+    const n = prepared.count;
+    if (n === 0) return true;
+    if (!budget.tryReserve(prepared.bytes, n)) return false;
+    const { writers, datums, ids, indexes } = prepared;
+    for (let j = 0; j < n; j++) answer.expect(indexes[j]!, ids[j]!);
+    for (let j = 0; j < n; j++) {
+      bundler.add(writers[j]!, datums[j]!, ids[j]!, gatewayTs, trace, answer, indexes[j]!);
+    }
+    return true;
+  };
+
+  /** Answers once every event handed over has settled (the handover ack). */
+  const answerWhenSettled = async (reply: FastifyReply, answer: BatchAnswer): Promise<FastifyReply> => {
+    await answer.settled();
+    reply.code(answer.statusCode()).type('application/json');
+    if (answer.retry > 0) reply.header('retry-after', '1');
+    if (draining) reply.header('connection', 'close');
+    return reply.send(answer.toJson());
+  };
+
+  /** No await in here: this frame, and `prepared` with it, ends before the answer waits. */
   const handover = async (
     reply: FastifyReply,
     prepared: PreparedEvents,
@@ -194,28 +220,55 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     gatewayTs: number,
     trace: RequestTrace,
   ): Promise<FastifyReply> => {
-    const n = prepared.count;
-    if (n > 0) {
-      if (!budget.tryReserve(prepared.bytes, n)) {
-        return sendError(reply, 'OVERLOADED', 'too many events in flight to Pub/Sub; retry shortly', {
-          'retry-after': '1',
-        });
-      }
-      const { writers, datums, ids, indexes } = prepared;
-      for (let j = 0; j < n; j++) answer.expect(indexes[j]!, ids[j]!);
-      for (let j = 0; j < n; j++) {
-        bundler.add(writers[j]!, datums[j]!, ids[j]!, gatewayTs, trace, answer, indexes[j]!);
-      }
-      await answer.settled();
+    if (!handOver(prepared, answer, gatewayTs, trace)) {
+      return sendError(reply, 'OVERLOADED', 'too many events in flight to Pub/Sub; retry shortly', {
+        'retry-after': '1',
+      });
     }
-    reply.code(answer.statusCode()).type('application/json');
-    if (answer.retry > 0) reply.header('retry-after', '1');
-    if (draining) reply.header('connection', 'close');
-    return reply.send(answer.toJson());
+    return answerWhenSettled(reply, answer);
   };
 
   const startSpan = (req: FastifyRequest, name: string) =>
     tracer.startSpan(name, { kind: SpanKind.SERVER }, propagation.extract(context.active(), req.headers));
+
+  /**
+   * The synchronous part of a JSON batch: checks, then prepare. Not part of the route's async
+   * handler, whose locals (the parsed body among them) would live until the answer: the
+   * bodies of the requests in flight were then promoted to the old generation.
+   */
+  const startJsonBatch = (
+    req: FastifyRequest,
+    reply: FastifyReply,
+  ):
+    | FastifyReply
+    | { span: Span; prepared: PreparedEvents; answer: BatchAnswer; gatewayTs: number; trace: RequestTrace } => {
+    const key = keyOfRequest.get(req.raw)!;
+    const body = req.body as { events?: unknown } | null | undefined;
+    req.body = undefined;
+    const events = body !== null && typeof body === 'object' && !Array.isArray(body) ? body.events : undefined;
+    if (!Array.isArray(events) || events.length === 0) {
+      return sendError(reply, 'HTTP_BAD_REQUEST', 'the body must be {"events":[...]} with at least one event');
+    }
+    if (events.length > config.maxEventsPerBatch) {
+      return sendError(
+        reply,
+        'HTTP_BATCH_TOO_LARGE',
+        `${events.length} events in one batch; the limit is ${config.maxEventsPerBatch}`,
+      );
+    }
+    if (rateLimited(reply, key, events.length)) return reply;
+    const span = startSpan(req, 'POST /v1/events');
+    try {
+      const gatewayTs = clock.now();
+      const trace = new RequestTrace(span.spanContext(), req.headers.traceparent);
+      const answer = new BatchAnswer(events.length);
+      const prepared = prepareJson(prepareContext, key, events as unknown[], gatewayTs, answer);
+      return { span, prepared, answer, gatewayTs, trace };
+    } catch (e) {
+      span.end();
+      throw e;
+    }
+  };
 
   // JSON batches.
   await app.register(async (scope) => {
@@ -230,34 +283,11 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     });
     scope.addHook('onRequest', admit);
     scope.addHook('onResponse', countResponse('json'));
-    scope.post('/v1/events', async (req, reply) => {
-      const key = keyOfRequest.get(req.raw)!;
-      const body = req.body as { events?: unknown } | null | undefined;
-      const events = body !== null && typeof body === 'object' && !Array.isArray(body) ? body.events : undefined;
-      if (!Array.isArray(events) || events.length === 0) {
-        return sendError(reply, 'HTTP_BAD_REQUEST', 'the body must be {"events":[...]} with at least one event');
-      }
-      if (events.length > config.maxEventsPerBatch) {
-        return sendError(
-          reply,
-          'HTTP_BATCH_TOO_LARGE',
-          `${events.length} events in one batch; the limit is ${config.maxEventsPerBatch}`,
-        );
-      }
-      if (rateLimited(reply, key, events.length)) return reply;
-      const span = startSpan(req, 'POST /v1/events');
-      try {
-        const gatewayTs = clock.now();
-        const trace = new RequestTrace(span.spanContext(), req.headers.traceparent);
-        const answer = new BatchAnswer(events.length);
-        const prepared = prepareJson(prepareContext, key, events as unknown[], gatewayTs, answer);
-        // The parsed body is not needed past this point; dropped here, it dies young instead
-        // of being copied by every scavenge until Pub/Sub acks (which showed as GC pauses).
-        req.body = undefined;
-        return await handover(reply, prepared, answer, gatewayTs, trace);
-      } finally {
-        span.end();
-      }
+    scope.post('/v1/events', (req, reply) => {
+      const started = startJsonBatch(req, reply);
+      if (!('answer' in started)) return started;
+      const { span, prepared, answer, gatewayTs, trace } = started;
+      return handover(reply, prepared, answer, gatewayTs, trace).finally(() => span.end());
     });
   });
 

@@ -31,7 +31,8 @@ export interface BundlerOptions {
 }
 
 class OpenBundle {
-  readonly datums: Buffer[] = [];
+  /** Emptied once encoded: the views would otherwise live (and be promoted by the GC) until Pub/Sub acks. */
+  datums: Buffer[] = [];
   readonly answers: BatchAnswer[] = [];
   readonly indexes: number[] = [];
   bytes = 0;
@@ -139,6 +140,7 @@ export class Bundler {
       this.checkIdle();
       return;
     }
+    bundle.datums = [];
     metrics.bundle(eventType, count, encoded.data.length);
     this.inFlight++;
     const startedAt = clock.now();
