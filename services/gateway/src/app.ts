@@ -318,15 +318,21 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       const spans = splitDatums(writer, body, config.maxEventsPerBatch);
       if (rateLimited(reply, key, spans.length)) return reply;
       const span = startSpan(req, 'POST /v1/events/:type');
+      let prepared: PreparedEvents;
+      let answer: BatchAnswer;
+      let gatewayTs: number;
+      let trace: RequestTrace;
       try {
-        const gatewayTs = clock.now();
-        const trace = new RequestTrace(span.spanContext(), req.headers.traceparent);
-        const answer = new BatchAnswer(spans.length);
-        const prepared = prepareAvro(prepareContext, writer, body, spans, gatewayTs, answer);
-        return await handover(reply, prepared, answer, gatewayTs, trace);
-      } finally {
+        gatewayTs = clock.now();
+        trace = new RequestTrace(span.spanContext(), req.headers.traceparent);
+        answer = new BatchAnswer(spans.length);
+        prepared = prepareAvro(prepareContext, writer, body, spans, gatewayTs, answer);
+      } catch (e) {
         span.end();
+        throw e;
       }
+      // Not awaited here: this frame (the body's decoded records) ends now, not with the answer.
+      return handover(reply, prepared, answer, gatewayTs, trace).finally(() => span.end());
     });
   });
 
