@@ -191,7 +191,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
    * of the async function that awaits the answer: an awaiting frame keeps its parameters, and
    * `prepared` (a Buffer view and an id per event) was then promoted to the old generation.
    */
-  const handOver = (prepared: PreparedEvents, answer: BatchAnswer, gatewayTs: number, trace: RequestTrace): boolean => {
+  const passToBundler = (
+    prepared: PreparedEvents,
+    answer: BatchAnswer,
+    gatewayTs: number,
+    trace: RequestTrace,
+  ): boolean => {
     const n = prepared.count;
     if (n === 0) return true;
     if (!budget.tryReserve(prepared.bytes, n)) return false;
@@ -220,7 +225,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     gatewayTs: number,
     trace: RequestTrace,
   ): Promise<FastifyReply> => {
-    if (!handOver(prepared, answer, gatewayTs, trace)) {
+    if (!passToBundler(prepared, answer, gatewayTs, trace)) {
       return sendError(reply, 'OVERLOADED', 'too many events in flight to Pub/Sub; retry shortly', {
         'retry-after': '1',
       });
