@@ -40,7 +40,7 @@ const rows = [
   [
     'gateway p99 at half load (ms)',
     pick(g, 'half.latencyMs.p99'),
-    pick(g, 'emulatorLatencyCeiling.p99'),
+    pick(g, 'emulatorLatencyCeiling.group.p99'),
     undefined,
     '< 50',
   ],

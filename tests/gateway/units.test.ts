@@ -72,7 +72,7 @@ describe('batch answer', () => {
     expect(settled).toBe(false);
     answer.settle(2, { code: 'PUBLISH_FAILED', reason: 'down' });
     await done;
-    expect(JSON.parse(answer.toJson())).toEqual({
+    expect(JSON.parse(answer.toBody().toString('utf8'))).toEqual({
       accepted: 1,
       rejected: 1,
       retry: 1,
@@ -82,6 +82,33 @@ describe('batch answer', () => {
         { status: 'retry', id: '00000000-0000-4000-8000-000000000002', code: 'PUBLISH_FAILED', reason: 'down' },
       ],
     });
+  });
+
+  test('the body is exactly the JSON: all accepted, and rejections with non-ASCII paths', async () => {
+    const ids = Array.from({ length: 100 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+    const all = new BatchAnswer(ids.length);
+    ids.forEach((id, i) => all.expect(i, id));
+    ids.forEach((_, i) => all.settle(i, undefined));
+    await all.settled();
+    expect(JSON.parse(all.toBody().toString('utf8'))).toEqual({
+      accepted: 100,
+      rejected: 0,
+      retry: 0,
+      results: ids.map((id) => ({ status: 'accepted', id })),
+    });
+
+    const mixed = new BatchAnswer(3);
+    mixed.rejectEvent(0, { code: 'EVENT_INVALID', path: 'naïve→✓', reason: 'is not an event field (ü)' });
+    mixed.expect(1, ids[1]!);
+    mixed.settle(1, undefined);
+    mixed.rejectEvent(2, { code: 'EVENT_INVALID', path: '😀', reason: 'é' });
+    const body = mixed.toBody();
+    expect(JSON.parse(body.toString('utf8')).results).toEqual([
+      { status: 'rejected', code: 'EVENT_INVALID', path: 'naïve→✓', reason: 'is not an event field (ü)' },
+      { status: 'accepted', id: ids[1] },
+      { status: 'rejected', code: 'EVENT_INVALID', path: '😀', reason: 'é' },
+    ]);
+    expect(body[body.length - 1]).toBe(0x7d);
   });
 });
 

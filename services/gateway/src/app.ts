@@ -214,7 +214,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     reply.code(answer.statusCode()).type('application/json');
     if (answer.retry > 0) reply.header('retry-after', '1');
     if (draining) reply.header('connection', 'close');
-    return reply.send(answer.toJson());
+    return reply.send(answer.toBody());
   };
 
   /** No await in here: this frame, and `prepared` with it, ends before the answer waits. */
