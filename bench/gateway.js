@@ -17,7 +17,8 @@
  * PUBSUB_EMULATOR_HOST to use a running emulator (default: start one), BENCH_CPU_PROF=1 to
  * write a --cpu-prof of the gateway to bench/results/, BENCH_GATEWAY_ENV='{"K":"V"}' for extra settings,
  * BENCH_GATEWAY_NODE_ARGS='--trace-gc ...' for extra node flags of the gateway,
- * BENCH_GATEWAY_OUTPUT=file to keep the gateway's stdout and stderr.
+ * BENCH_GATEWAY_OUTPUT=file to keep the gateway's stdout and stderr, BENCH_HALF_RATE=events/s to
+ * measure answer latency at a fixed rate instead of half the measured maximum (for comparisons).
  */
 const { spawn } = require('node:child_process');
 const { cpuSeconds, rssMb } = require('./lib.js');
@@ -197,7 +198,7 @@ async function main() {
     const metrics = async () => (await fetch(`${url}/metrics`)).text();
 
     const full = await load('gateway', gateway.child.pid, { ...load0, url, token }, emulatorPid);
-    const halfRate = Math.max(1000, Math.round(full.acceptedPerSecond / 2));
+    const halfRate = Number(process.env.BENCH_HALF_RATE) || Math.max(1000, Math.round(full.acceptedPerSecond / 2));
     const before = await metrics();
     const half = await load('half', gateway.child.pid, { ...load0, url, token, rate: halfRate }, emulatorPid);
     const after = await metrics();
