@@ -137,6 +137,43 @@ describe('publish outcomes', () => {
     }
   });
 
+  test('a bundle whose linger ran out by the clock is sent when the next event comes, not when its timer fires', async () => {
+    const prefix = uniquePrefix('overdue');
+    const subs = await provision(prefix, { types: ['ab_exposure'] });
+    const clock = new ManualClock(T0);
+    // A linger far longer than the test: only the clock check can send the first bundle.
+    const linger = ms(60_000);
+    const gateway = await startTestGateway({
+      prefix,
+      clock,
+      config: { bundleLinger: linger, publishTimeout: ms(600_000) },
+    });
+    try {
+      const first = send(gateway, { url: '/v1/events', headers: auth(), payload: events(3) });
+      await until(() => gateway.outstanding.events === 3);
+      clock.advance(linger);
+      const second = send(gateway, { url: '/v1/events', headers: auth(), payload: events(2) });
+      const answered = await first;
+      expect(answered.statusCode).toBe(200);
+      expect(answered.json<Answer>().accepted).toBe(3);
+      // The second request's events opened a bundle of their own, which still lingers.
+      expect(gateway.outstanding.events).toBe(2);
+      await gateway.close();
+      const later = (await second).json<Answer>();
+      expect(later.accepted).toBe(2);
+      const ids = [...answered.json<Answer>().results, ...later.results].map((r) => r.id!);
+      expect(tally(ids, await pullEvents(subs))).toEqual({
+        accepted: 5,
+        found: 5,
+        lost: 0,
+        duplicated: 0,
+        unexpected: 0,
+      });
+    } finally {
+      await gateway.close();
+    }
+  });
+
   test('a publish that never completes is answered retry at the publish timeout', async () => {
     const prefix = uniquePrefix('hang');
     const release: (() => void)[] = [];

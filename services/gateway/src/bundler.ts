@@ -44,6 +44,8 @@ class OpenBundle {
     readonly maxEvents: number,
     readonly firstEventId: string,
     readonly traceparent: string,
+    /** Receive time of the event that opened it: the linger counts from here. */
+    readonly openedAt: number,
   ) {}
 }
 
@@ -76,13 +78,19 @@ export class Bundler {
   ): void {
     const key = writer.fingerprint;
     let bundle = this.open.get(key);
-    if (bundle && bundle.bytes + datum.length > this.options.maxBytes) {
+    // The linger is a bound, not only a timer: while the event loop works through a burst
+    // of requests its timers wait, so a bundle whose linger has run out by the clock goes
+    // now, before the next event joins it.
+    if (
+      bundle &&
+      (bundle.bytes + datum.length > this.options.maxBytes || gatewayTs - bundle.openedAt >= this.options.linger)
+    ) {
       this.flush(bundle);
       bundle = undefined;
     }
     if (!bundle) {
       const maxEvents = this.options.unbundledTypes.has(writer.eventType) ? 1 : this.options.maxEvents;
-      bundle = new OpenBundle(writer, maxEvents, eventId, trace.traceparent);
+      bundle = new OpenBundle(writer, maxEvents, eventId, trace.traceparent, gatewayTs);
       this.open.set(key, bundle);
       if (maxEvents > 1 && !this.draining && this.options.linger > 0) {
         bundle.timer = setTimeout(this.flushOnLinger, this.options.linger, bundle);
