@@ -26,6 +26,7 @@ const { startEmulator, freePort } = dist('packages/emulator');
 const { SchemaRegistry } = dist('packages/schemas');
 const { Defaults } = dist('packages/common');
 const { provisionTopology, waitReady } = dist('packages/cli');
+const { GATEWAY_NODE_ARGS } = require(path.join(root, 'services/gateway/dist/config.js'));
 const { measureCeilings } = require('./ceilings.js');
 
 const seconds = Number(process.env.BENCH_E2E_SECONDS || 60);
@@ -39,9 +40,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** BENCH_E2E_PROFILE=gateway,consumer writes V8 CPU profiles of those services to bench/results/. */
 const profiled = new Set((process.env.BENCH_E2E_PROFILE || '').split(',').filter(Boolean));
 
-function spawnService(name, script, env, log) {
+function spawnService(name, script, env, log, serviceNodeArgs = []) {
   const out = require('node:fs').openSync(log, 'a');
-  const nodeArgs = profiled.has(name) ? ['--cpu-prof', `--cpu-prof-dir=${resultsDir}`] : [];
+  const nodeArgs = [...serviceNodeArgs, ...(profiled.has(name) ? ['--cpu-prof', `--cpu-prof-dir=${resultsDir}`] : [])];
   return spawn(process.execPath, [...nodeArgs, path.join(root, script)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', out, out],
@@ -153,6 +154,7 @@ async function main() {
         HOURGLASS_LOG_LEVEL: 'warn',
       },
       path.join(work, 'gateway.log'),
+      GATEWAY_NODE_ARGS,
     );
     const dataDir = path.join(work, 'data');
     const consumer = spawnService(

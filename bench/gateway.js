@@ -31,6 +31,7 @@ const root = path.join(__dirname, '..');
 const { startEmulator, freePort } = require(path.join(root, 'packages/emulator/dist/index.js'));
 const { SchemaRegistry } = require(path.join(root, 'packages/schemas/dist/index.js'));
 const { Defaults, resourceNames } = require(path.join(root, 'packages/common/dist/index.js'));
+const { GATEWAY_NODE_ARGS } = require(path.join(root, 'services/gateway/dist/config.js'));
 
 const seconds = Number(process.env.BENCH_SECONDS || 15);
 const concurrency = Number(process.env.BENCH_CONCURRENCY || 64);
@@ -180,7 +181,8 @@ async function main() {
     const sha256 = createHash('sha256').update(token).digest('hex');
     writeFileSync(keysFile, JSON.stringify([{ name: 'bench', sha256, types: ['*'], ratePerSecond: 1e9 }]));
     const port = await freePort();
-    const args = [];
+    // The gateway's own node flags first, as every start of it has them; later flags win.
+    const args = [...GATEWAY_NODE_ARGS];
     if (process.env.BENCH_CPU_PROF) args.push('--cpu-prof', `--cpu-prof-dir=${resultsDir}`);
     if (process.env.BENCH_GATEWAY_NODE_ARGS) args.push(...process.env.BENCH_GATEWAY_NODE_ARGS.split(' '));
     args.push(path.join(root, 'services/gateway/dist/server.js'));

@@ -10,6 +10,7 @@ import { start as startGcsFake, type RunningGcsFake } from '@hourglass/gcs-fake'
 import { HourglassClient, EventGenerator, type SendReport } from '@hourglass/client';
 import { decodeContainer, provisionTopology, waitReady } from '@hourglass/cli';
 import { manifestName, parseManifest } from '@hourglass/consumer';
+import { GATEWAY_NODE_ARGS } from '@hourglass/gateway';
 import { pubsubFor, pullAll } from '../support/pubsub';
 
 /**
@@ -40,13 +41,17 @@ export class ServiceProcess {
     private readonly script: string,
     private readonly env: NodeJS.ProcessEnv,
     readonly logFile: string,
+    private readonly nodeArgs: readonly string[] = [],
   ) {
     this.child = this.spawn();
   }
 
   private spawn(): ChildProcess {
     const out = openSync(this.logFile, 'a');
-    return spawn(process.execPath, [join(ROOT, this.script)], { env: this.env, stdio: ['ignore', out, out] });
+    return spawn(process.execPath, [...this.nodeArgs, join(ROOT, this.script)], {
+      env: this.env,
+      stdio: ['ignore', out, out],
+    });
   }
 
   get pid(): number {
@@ -167,6 +172,7 @@ export class Pipeline {
         HOURGLASS_GATEWAY_ID: 'gw-faults',
       },
       join(this.dir, 'gateway.log'),
+      GATEWAY_NODE_ARGS,
     );
     await waitReady(`${this.gatewayUrl}/readyz`);
   }

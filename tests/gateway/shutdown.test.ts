@@ -4,6 +4,7 @@ import http from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { ms } from '@hourglass/common';
+import { GATEWAY_NODE_ARGS } from '@hourglass/gateway';
 import { freePort } from '@hourglass/emulator';
 import {
   TOKENS,
@@ -72,7 +73,7 @@ describe('graceful shutdown', () => {
     const subs = await provision(prefix);
     const port = await freePort();
     let stderr = '';
-    child = spawn(process.execPath, [SERVER], {
+    child = spawn(process.execPath, [...GATEWAY_NODE_ARGS, SERVER], {
       env: {
         ...process.env,
         HOURGLASS_GATEWAY_HOST: '127.0.0.1',

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { GATEWAY_NODE_ARGS } from '@hourglass/gateway';
 
 /** deploy/*.Dockerfile: pinned bases, production dependencies only, an unprivileged user. */
 const SERVICES = [
-  { name: 'gateway', entry: 'services/gateway/dist/server.js' },
-  { name: 'consumer', entry: 'services/consumer/dist/main.js' },
+  { name: 'gateway', entry: 'services/gateway/dist/server.js', nodeArgs: GATEWAY_NODE_ARGS },
+  { name: 'consumer', entry: 'services/consumer/dist/main.js', nodeArgs: [] },
 ];
 
 interface Instruction {
@@ -24,7 +25,7 @@ function instructions(text: string): Instruction[] {
     });
 }
 
-describe.each(SERVICES)('deploy/$name.Dockerfile', ({ name, entry }) => {
+describe.each(SERVICES)('deploy/$name.Dockerfile', ({ name, entry, nodeArgs }) => {
   const path = `deploy/${name}.Dockerfile`;
   const steps = instructions(readFileSync(path, 'utf8'));
   const froms = steps.filter((s) => s.keyword === 'FROM');
@@ -59,9 +60,9 @@ describe.each(SERVICES)('deploy/$name.Dockerfile', ({ name, entry }) => {
     expect(lastUser).toBeLessThan(cmd);
   });
 
-  test(`starts ${entry}, which the service's sources compile to`, () => {
+  test(`starts ${entry} with the service's node flags, and the sources compile to it`, () => {
     const cmd = finalStage.filter((s) => s.keyword === 'CMD').pop();
-    expect(JSON.parse(cmd?.args ?? 'null')).toEqual(['node', entry]);
+    expect(JSON.parse(cmd?.args ?? 'null')).toEqual(['node', ...nodeArgs, entry]);
     expect(existsSync(entry.replace('/dist/', '/src/').replace(/\.js$/, '.ts'))).toBe(true);
   });
 

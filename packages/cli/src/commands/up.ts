@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { Defaults, stopChild, type Logger } from '@hourglass/common';
 import { startEmulator, type RunningEmulator } from '@hourglass/emulator';
 import { SchemaRegistry } from '@hourglass/schemas';
-import { sha256Hex } from '@hourglass/gateway';
+import { GATEWAY_NODE_ARGS, sha256Hex } from '@hourglass/gateway';
 import { provisionTopology } from '../provision.js';
 import { waitReady } from '../processes.js';
 import { repoRoot } from '../paths.js';
@@ -95,11 +95,18 @@ async function up(opts: UpOptions, log: Logger): Promise<void> {
   const gatewayUrl = `http://127.0.0.1:${opts.port}`;
 
   children.push(
-    startService(root, 'gateway', 'services/gateway/dist/server.js', runDir, {
-      ...env,
-      HOURGLASS_GATEWAY_PORT: opts.port,
-      HOURGLASS_API_KEYS_FILE: keysFile,
-    }),
+    startService(
+      root,
+      'gateway',
+      'services/gateway/dist/server.js',
+      runDir,
+      {
+        ...env,
+        HOURGLASS_GATEWAY_PORT: opts.port,
+        HOURGLASS_API_KEYS_FILE: keysFile,
+      },
+      GATEWAY_NODE_ARGS,
+    ),
   );
   const consumerPort = String(Defaults.consumerPort);
   children.push(
@@ -151,7 +158,8 @@ function startService(
   script: string,
   runDir: string,
   env: NodeJS.ProcessEnv,
+  nodeArgs: readonly string[] = [],
 ): ChildProcess {
   const out = openSync(resolve(runDir, `${name}.log`), 'a');
-  return spawn(process.execPath, [resolve(root, script)], { env, stdio: ['ignore', out, out] });
+  return spawn(process.execPath, [...nodeArgs, resolve(root, script)], { env, stdio: ['ignore', out, out] });
 }
