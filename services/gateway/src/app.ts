@@ -4,7 +4,7 @@ import Fastify, {
   type FastifyRequest,
   type HookHandlerDoneFunction,
 } from 'fastify';
-import { SpanKind, context, propagation, trace, type Span } from '@opentelemetry/api';
+import { SpanKind, context, propagation, trace } from '@opentelemetry/api';
 import {
   HourglassError,
   createLogger,
@@ -237,42 +237,30 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     tracer.startSpan(name, { kind: SpanKind.SERVER }, propagation.extract(context.active(), req.headers));
 
   /**
-   * The synchronous part of a JSON batch: checks, then prepare. Not part of the route's async
-   * handler, whose locals (the parsed body among them) would live until the answer: the
-   * bodies of the requests in flight were then promoted to the old generation.
+   * Both routes' common step: prepares the batch inside the request's span and hands it over;
+   * the span ends with the answer. No await in here, and the routes call it without awaiting:
+   * an awaiting frame keeps its locals and parameters (the parsed body, the prepared events)
+   * until the answer, and the bodies of the requests in flight were then promoted by the GC.
    */
-  const startJsonBatch = (
+  const ingest = (
     req: FastifyRequest,
     reply: FastifyReply,
-  ):
-    | FastifyReply
-    | { span: Span; prepared: PreparedEvents; answer: BatchAnswer; gatewayTs: number; trace: RequestTrace } => {
-    const key = keyOfRequest.get(req.raw)!;
-    const body = req.body as { events?: unknown } | null | undefined;
-    req.body = undefined;
-    const events = body !== null && typeof body === 'object' && !Array.isArray(body) ? body.events : undefined;
-    if (!Array.isArray(events) || events.length === 0) {
-      return sendError(reply, 'HTTP_BAD_REQUEST', 'the body must be {"events":[...]} with at least one event');
-    }
-    if (events.length > config.maxEventsPerBatch) {
-      return sendError(
-        reply,
-        'HTTP_BATCH_TOO_LARGE',
-        `${events.length} events in one batch; the limit is ${config.maxEventsPerBatch}`,
-      );
-    }
-    if (rateLimited(reply, key, events.length)) return reply;
-    const span = startSpan(req, 'POST /v1/events');
+    spanName: string,
+    size: number,
+    prepare: (gatewayTs: number, answer: BatchAnswer) => PreparedEvents,
+  ): Promise<FastifyReply> => {
+    const span = startSpan(req, spanName);
+    let handedOver: Promise<FastifyReply>;
     try {
       const gatewayTs = clock.now();
       const trace = new RequestTrace(span.spanContext(), req.headers.traceparent);
-      const answer = new BatchAnswer(events.length);
-      const prepared = prepareJson(prepareContext, key, events as unknown[], gatewayTs, answer);
-      return { span, prepared, answer, gatewayTs, trace };
+      const answer = new BatchAnswer(size);
+      handedOver = handover(reply, prepare(gatewayTs, answer), answer, gatewayTs, trace);
     } catch (e) {
       span.end();
       throw e;
     }
+    return handedOver.finally(() => span.end());
   };
 
   // JSON batches.
@@ -289,10 +277,24 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     scope.addHook('onRequest', admit);
     scope.addHook('onResponse', countResponse('json'));
     scope.post('/v1/events', (req, reply) => {
-      const started = startJsonBatch(req, reply);
-      if (!('answer' in started)) return started;
-      const { span, prepared, answer, gatewayTs, trace } = started;
-      return handover(reply, prepared, answer, gatewayTs, trace).finally(() => span.end());
+      const key = keyOfRequest.get(req.raw)!;
+      const body = req.body as { events?: unknown } | null | undefined;
+      req.body = undefined;
+      const events = body !== null && typeof body === 'object' && !Array.isArray(body) ? body.events : undefined;
+      if (!Array.isArray(events) || events.length === 0) {
+        return sendError(reply, 'HTTP_BAD_REQUEST', 'the body must be {"events":[...]} with at least one event');
+      }
+      if (events.length > config.maxEventsPerBatch) {
+        return sendError(
+          reply,
+          'HTTP_BATCH_TOO_LARGE',
+          `${events.length} events in one batch; the limit is ${config.maxEventsPerBatch}`,
+        );
+      }
+      if (rateLimited(reply, key, events.length)) return reply;
+      return ingest(req, reply, 'POST /v1/events', events.length, (gatewayTs, answer) =>
+        prepareJson(prepareContext, key, events as unknown[], gatewayTs, answer),
+      );
     });
   });
 
@@ -322,22 +324,9 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       const body = req.body;
       const spans = splitDatums(writer, body, config.maxEventsPerBatch);
       if (rateLimited(reply, key, spans.length)) return reply;
-      const span = startSpan(req, 'POST /v1/events/:type');
-      let prepared: PreparedEvents;
-      let answer: BatchAnswer;
-      let gatewayTs: number;
-      let trace: RequestTrace;
-      try {
-        gatewayTs = clock.now();
-        trace = new RequestTrace(span.spanContext(), req.headers.traceparent);
-        answer = new BatchAnswer(spans.length);
-        prepared = prepareAvro(prepareContext, writer, body, spans, gatewayTs, answer);
-      } catch (e) {
-        span.end();
-        throw e;
-      }
-      // Not awaited here: this frame (the body's decoded records) ends now, not with the answer.
-      return handover(reply, prepared, answer, gatewayTs, trace).finally(() => span.end());
+      return ingest(req, reply, 'POST /v1/events/:type', spans.length, (gatewayTs, answer) =>
+        prepareAvro(prepareContext, writer, body, spans, gatewayTs, answer),
+      );
     });
   });
 
