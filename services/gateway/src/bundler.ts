@@ -44,8 +44,6 @@ class OpenBundle {
     readonly maxEvents: number,
     readonly firstEventId: string,
     readonly traceparent: string,
-    /** Receive time of the event that opened it: the linger counts from here. */
-    readonly openedAt: number,
   ) {}
 }
 
@@ -83,14 +81,14 @@ export class Bundler {
     // now, before the next event joins it.
     if (
       bundle &&
-      (bundle.bytes + datum.length > this.options.maxBytes || gatewayTs - bundle.openedAt >= this.options.linger)
+      (bundle.bytes + datum.length > this.options.maxBytes || gatewayTs - bundle.minGatewayTs >= this.options.linger)
     ) {
       this.flush(bundle);
       bundle = undefined;
     }
     if (!bundle) {
       const maxEvents = this.options.unbundledTypes.has(writer.eventType) ? 1 : this.options.maxEvents;
-      bundle = new OpenBundle(writer, maxEvents, eventId, trace.traceparent, gatewayTs);
+      bundle = new OpenBundle(writer, maxEvents, eventId, trace.traceparent);
       this.open.set(key, bundle);
       if (maxEvents > 1 && !this.draining && this.options.linger > 0) {
         bundle.timer = setTimeout(this.flushOnLinger, this.options.linger, bundle);
