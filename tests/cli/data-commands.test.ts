@@ -475,7 +475,7 @@ describe('hourglass status', () => {
     expect(Math.abs(lagSeconds - (Date.now() - fx.leases.globalWatermark) / 1000)).toBeLessThan(120);
     expect(lastClosed).toBe('2026-01-01T00:01:00.000Z');
     expect(replicas).toBe(
-      `${fx.leases.expired} (expired, 00:00:00), ${fx.leases.live} (live, 00:02:30), ${fx.leases.stale} (stale, 00:02:10)`,
+      `${fx.leases.expired}.i1 (expired, 00:00:00), ${fx.leases.live}.i1 (live, 00:02:30), ${fx.leases.stale}.i1 (stale, 00:02:10)`,
     );
     expect(byType.get('page_viewed')).toEqual(['-', '-', '-', '-']);
   });

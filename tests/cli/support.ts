@@ -205,7 +205,15 @@ export class StoreWriter {
   }
 
   async lease(replicaId: string, watermark: number, renewedAt: number, ttlMs: number, ackDeadlineMs: number) {
-    const lease: Lease = { replicaId, eventType: this.type, watermark, renewedAt, ttlMs, ackDeadlineMs };
+    const lease: Lease = {
+      replicaId,
+      incarnation: 'i1',
+      eventType: this.type,
+      watermark,
+      renewedAt,
+      ttlMs,
+      ackDeadlineMs,
+    };
     await writeLease(this.store, lease);
   }
 

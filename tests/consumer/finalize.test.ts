@@ -1,6 +1,6 @@
 import avro from 'avsc';
 import { cpSync, readdirSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Defaults, ManualClock, silentLogger } from '@hourglass/common';
 import { SchemaRegistry, encodeRecords, type EventRecord } from '@hourglass/schemas';
 import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
@@ -82,7 +82,7 @@ function runtime(
     {
       eventType,
       replicaId,
-      incarnation: 'test',
+      incarnation: randomBytes(3).toString('hex'), // one per process start, as in consumer.ts
       windowMs: MINUTE,
       graceMs: GRACE,
       startAt: undefined,
@@ -731,7 +731,7 @@ describe('closing through the type runtime', () => {
     expect(order.filter((t, i) => i > 0 && t !== order[i - 1])).toHaveLength(1);
   });
 
-  test("a restart under the same replica id holds the watermark until the old incarnation's messages are back", async () => {
+  test("a restart under the same replica id holds the global watermark until the old incarnation's messages are back", async () => {
     const store = new LocalDirectoryStore(tempDir('restart'));
     const clock = new ManualClock(T0 + 3 * MINUTE);
     const first = runtime(store, clock, 'same');
@@ -746,12 +746,37 @@ describe('closing through the type runtime', () => {
     clock.advance(3_000);
     await second.tick();
     await second.closeWindows();
-    expect(second.watermarks().local).toBe(T0 + MINUTE);
+    expect(second.watermarks().global).toBe(T0 + MINUTE);
     expect(second.closed).toEqual([]);
-    // the old lease would have expired (ttl 5 s + ack deadline 10 s): the watermark follows the clock
+    // the old lease has expired (ttl 5 s + ack deadline 10 s): the watermark follows the clock
     clock.advance(12_001);
     await second.tick();
+    await second.closeWindows();
     expect(second.watermarks().local).toBe(clock.now() - 1_000);
+    expect(second.watermarks().global).toBe(clock.now() - 1_000);
+  });
+
+  test('two live processes under one explicit replica id keep two leases: neither closes a window the other holds', async () => {
+    const store = new LocalDirectoryStore(tempDir('same-id'));
+    const clock = new ManualClock(T0 + 3 * MINUTE);
+    const holdLong = { stageMaxAgeMs: 10 * MINUTE };
+    const a = runtime(store, clock, 'same', undefined, 600_000, TYPE, holdLong);
+    const b = runtime(store, clock, 'same', undefined, 600_000, TYPE, holdLong);
+    await a.start();
+    await b.start();
+    a.stager.handle(bundle({ acked: 0, nacked: 0 }, records(5, T0 + MINUTE, 1000))); // held by a, unstaged
+    // both renew for far longer than ttl + ack deadline (15 s), b idle
+    for (let i = 0; i < 40; i++) {
+      clock.advance(1_000);
+      await a.tick();
+      await b.tick();
+      await a.closeWindows();
+      await b.closeWindows();
+    }
+    expect((await store.list(`_watermarks/${TYPE}/`)).filter((o) => !o.name.endsWith('_closed.json'))).toHaveLength(2);
+    const closedStarts = [...a.closed, ...b.closed].map((c) => c.window.start);
+    expect(closedStarts.every((start) => start < T0 + MINUTE)).toBe(true);
+    expect(b.watermarks().global).toBe(T0 + MINUTE);
   });
 
   test('a staged file that lands in a closed window is moved, as late data, to an open window', async () => {

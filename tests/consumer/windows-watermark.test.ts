@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { ManualClock } from '@hourglass/common';
 import {
   type Lease,
@@ -5,14 +6,17 @@ import {
   assignWindow,
   checkWindowSize,
   closerOf,
+  defaultReplicaId,
   earliestOpenWindow,
   globalWatermark,
   isClosable,
+  leaseName,
   leaseState,
   parseLease,
   parsePartition,
   partitionPath,
   routeEvent,
+  sanitizeReplicaId,
   serializeLease,
 } from '@hourglass/consumer';
 
@@ -173,8 +177,9 @@ describe('replica watermark', () => {
 });
 
 describe('leases and the global watermark', () => {
-  const lease = (replicaId: string, watermark: number, renewedAt: number): Lease => ({
+  const lease = (replicaId: string, watermark: number, renewedAt: number, incarnation = 'i1'): Lease => ({
     replicaId,
+    incarnation,
     eventType: 'track_played',
     watermark,
     renewedAt,
@@ -211,10 +216,24 @@ describe('leases and the global watermark', () => {
     expect(globalWatermark([], now)).toBeUndefined();
   });
 
-  test('the closer is the smallest replica id among live leases', () => {
+  test('the closer is the smallest replica id (then incarnation) among live leases', () => {
     const now = T0;
-    expect(closerOf([lease('b', 0, now), lease('a', 0, now - 31_000), lease('c', 0, now)], now)).toBe('b');
+    expect(closerOf([lease('b', 0, now), lease('a', 0, now - 31_000), lease('c', 0, now)], now)).toBe('b.i1');
+    expect(closerOf([lease('b', 0, now, 'z9'), lease('b', 0, now, 'k2')], now)).toBe('b.k2');
     expect(closerOf([], now)).toBeUndefined();
+  });
+
+  test('one replica id started twice writes two leases; a lease from before incarnations keeps its old name', () => {
+    expect(leaseName('track_played', 'localhost-1', 'a1')).not.toBe(leaseName('track_played', 'localhost-1', 'b2'));
+    expect(leaseName('track_played', 'r', '')).toBe('_watermarks/track_played/r.json');
+    const old = { replicaId: 'r', eventType: 'track_played', watermark: T0, renewedAt: T0, ttlMs: 1, ackDeadlineMs: 1 };
+    expect(parseLease(Buffer.from(JSON.stringify(old)))).toEqual({ ...old, incarnation: '' });
+  });
+
+  test('the default replica id differs per process start, even with the same host name and pid', () => {
+    const ids = new Set(Array.from({ length: 20 }, () => defaultReplicaId()));
+    expect(ids.size).toBe(20);
+    expect([...ids].every((id) => id.startsWith(sanitizeReplicaId(`${hostname()}-${process.pid}-`)))).toBe(true);
   });
 
   test('a replica that knows nothing publishes null and reads back -Infinity', () => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
   Defaults,
@@ -46,6 +47,11 @@ function optionalInstant(env: string): Setting<number | undefined> {
   };
 }
 
+/** `<hostname>-<pid>-<8 random hex digits>`: readable in logs, unique per process start. */
+export function defaultReplicaId(): string {
+  return sanitizeReplicaId(`${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
 /** Every consumer setting: environment variable, parser, default (docs/operations.md lists them). */
 export const consumerSettings = {
   /** A directory path (or file:// URL) or a gs://bucket/prefix URL. */
@@ -55,11 +61,11 @@ export const consumerSettings = {
   prefix: setting.string('HOURGLASS_PREFIX', Defaults.prefix, PREFIX_PATTERN),
   /** Subset of event types this process serves; empty = every type in the registry. */
   eventTypes: setting.list('HOURGLASS_EVENT_TYPES', []),
-  replicaId: setting.string(
-    'HOURGLASS_REPLICA_ID',
-    sanitizeReplicaId(`${hostname()}-${process.pid}`),
-    REPLICA_ID_PATTERN,
-  ),
+  /**
+   * Unique per process start by default: in containers every instance may be PID 1 with the same
+   * hostname (Cloud Run's is `localhost`), so host and pid alone name every replica alike.
+   */
+  replicaId: setting.string('HOURGLASS_REPLICA_ID', defaultReplicaId(), REPLICA_ID_PATTERN),
   host: setting.string('HOURGLASS_CONSUMER_HOST', Defaults.gatewayHost),
   port: setting.int('HOURGLASS_CONSUMER_PORT', Defaults.consumerPort, 0, 65535),
   window: setting.duration('HOURGLASS_WINDOW', Defaults.window, 60_000),

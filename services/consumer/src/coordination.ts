@@ -10,7 +10,7 @@ import type { IntervalWindow } from './windows.js';
  * exist (finalize stops at an existing _SUCCESS).
  */
 export async function writeLease(store: ObjectStore, lease: Lease): Promise<void> {
-  await store.put(leaseName(lease.eventType, lease.replicaId), serializeLease(lease));
+  await store.put(leaseName(lease.eventType, lease.replicaId, lease.incarnation), serializeLease(lease));
 }
 
 export async function readLeases(store: ObjectStore, eventType: string): Promise<Lease[]> {
@@ -30,7 +30,7 @@ export async function deleteExpiredLeases(store: ObjectStore, leases: readonly L
   let deleted = 0;
   for (const lease of leases) {
     if (leaseState(lease, now - lease.ttlMs) === 'expired') {
-      await store.delete(leaseName(lease.eventType, lease.replicaId));
+      await store.delete(leaseName(lease.eventType, lease.replicaId, lease.incarnation));
       deleted++;
     }
   }

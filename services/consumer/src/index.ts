@@ -8,6 +8,7 @@ export {
 export {
   consumerConfig,
   consumerSettings,
+  defaultReplicaId,
   checkConsumerConfig,
   graceFor,
   loadConsumerConfig,

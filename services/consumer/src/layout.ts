@@ -11,7 +11,7 @@ import { type IntervalWindow, parsePartition, partitionPath } from './windows.js
  *   _staging/<type>/<partition>/late-<replica>.<incarnation>.<seq>.avro   staged late events
  *   _staging/<type>/<partition>/_plan.json                    the input list a finalize committed to
  *   _staging/<type>/<partition>/_plan-early-NNNNN.json        inputs finalized early, in segments; the close's seal
- *   _watermarks/<type>/<replicaId>.json                       a replica's lease
+ *   _watermarks/<type>/<replicaId>.<incarnation>.json         a replica's lease (one per process start)
  *   _watermarks/<type>/_closed.json                           the last closed window (cursor)
  *   _deadletter/<type>/dt=YYYY-MM-DD/<messageId>.json         an undecodable message
  */
@@ -82,8 +82,9 @@ export function leasePrefix(eventType: string): string {
   return `${WATERMARKS}/${eventType}/`;
 }
 
-export function leaseName(eventType: string, replicaId: string): string {
-  return `${leasePrefix(eventType)}${replicaId}.json`;
+/** A lease's object name: `<replicaId>.<incarnation>.json` (`<replicaId>.json` for leases from before incarnations). */
+export function leaseName(eventType: string, replicaId: string, incarnation: string): string {
+  return `${leasePrefix(eventType)}${incarnation ? `${replicaId}.${incarnation}` : replicaId}.json`;
 }
 
 export function cursorName(eventType: string): string {

@@ -20,7 +20,7 @@ import {
 import { parseStagedName, stagingDir, stagingTypePrefix } from './layout.js';
 import type { ConsumerMetrics } from './metrics.js';
 import { Stager } from './stager.js';
-import { type Lease, ReplicaWatermark, closerOf, globalWatermark, leaseState } from './watermark.js';
+import { type Lease, ReplicaWatermark, closerOf, globalWatermark, leaseIdentity, leaseState } from './watermark.js';
 import {
   type IntervalWindow,
   assignWindow,
@@ -32,7 +32,7 @@ import {
 
 /**
  * Everything one replica does for one event type: staging (Stager), its watermark, its lease
- * `_watermarks/<type>/<replicaId>.json`, and — when it is the type's closer — closing windows.
+ * `_watermarks/<type>/<replicaId>.<incarnation>.json`, and — when it is the type's closer — closing windows.
  */
 export interface TypeRuntimeOptions {
   eventType: string;
@@ -86,8 +86,6 @@ export class TypeRuntime {
   private published: Lease | undefined;
   /** Other replicas' leases as last read (every tick). */
   private others: Lease[] = [];
-  /** This replica's lease from before a restart, counted as stale until its messages have come back. */
-  private previousIncarnation: Lease | undefined;
   private cursor: ClosedCursor | undefined;
   private global: number | undefined;
   /** The next window's early segments, and how many were due when they last ran. */
@@ -97,6 +95,8 @@ export class TypeRuntime {
   private renewing: Promise<void> | undefined;
   private closing: Promise<number> | undefined;
   private stopping = false;
+  /** Replica id and incarnation: what tells this process's lease from every other's. */
+  private readonly identity: string;
   private readonly log: Logger;
   private readonly finalizeContext: FinalizeContext;
 
@@ -104,6 +104,7 @@ export class TypeRuntime {
     private readonly options: TypeRuntimeOptions,
     private readonly deps: TypeRuntimeDeps,
   ) {
+    this.identity = leaseIdentity(options);
     this.log = deps.logger.child({ eventType: options.eventType });
     this.watermark = new ReplicaWatermark(
       { idleAfterMs: options.idleAfterMs, maxPublishDelayMs: options.maxPublishDelayMs },
@@ -174,21 +175,18 @@ export class TypeRuntime {
   async start(): Promise<void> {
     const now = this.deps.clock.now();
     this.noteCursor(await readCursor(this.deps.store, this.options.eventType));
-    const leases = await readLeases(this.deps.store, this.options.eventType);
-    const others = leases.filter((l) => l.replicaId !== this.options.replicaId);
-    this.others = others;
-    // A lease under our own id is an earlier incarnation of this replica (a restart with a
-    // fixed HOURGLASS_REPLICA_ID). It is dead for sure, and the messages it held come back
-    // within its ack deadline: hold our watermark at its value until then, exactly like a
-    // stale lease of another replica — otherwise we would overwrite the only record of it.
-    const own = leases.find((l) => l.replicaId === this.options.replicaId);
-    if (own && leaseState(own, now) !== 'expired') {
-      this.previousIncarnation = { ...own, ttlMs: 0, ackDeadlineMs: own.ttlMs + own.ackDeadlineMs };
-    }
-    // never start above the earlier incarnation's watermark: its events are coming back
-    const fromOthers = globalWatermark(this.previousIncarnation ? [...others, this.previousIncarnation] : others, now);
+    // An earlier process under the same replica id (a restart with a fixed HOURGLASS_REPLICA_ID)
+    // has an incarnation of its own, so its lease is one of the others: it stays live, then stale
+    // while the messages it held come back, then expires, like any replica that stopped.
+    this.others = await this.readOtherLeases();
+    const fromOthers = globalWatermark(this.others, now);
     if (fromOthers !== undefined) this.watermark.raiseTo(fromOthers);
     await this.renewLease();
+  }
+
+  private async readOtherLeases(): Promise<Lease[]> {
+    const own = this.identity;
+    return (await readLeases(this.deps.store, this.options.eventType)).filter((l) => leaseIdentity(l) !== own);
   }
 
   private noteCursor(cursor: ClosedCursor | undefined): void {
@@ -209,15 +207,12 @@ export class TypeRuntime {
     }
     try {
       this.noteCursor(await readCursor(this.deps.store, this.options.eventType));
-      this.others = (await readLeases(this.deps.store, this.options.eventType)).filter(
-        (l) => l.replicaId !== this.options.replicaId,
-      );
+      this.others = await this.readOtherLeases();
     } catch (e) {
       this.storeError('read', e);
     }
     const at = this.deps.clock.now();
-    const held = this.previousIncarnation ? [...this.others, this.previousIncarnation] : this.others;
-    this.watermark.advance(at, this.stager.heldMin(), staleCeiling(held, at));
+    this.watermark.advance(at, this.stager.heldMin(), staleCeiling(this.others, at));
     try {
       await this.renewLease();
     } catch (e) {
@@ -234,6 +229,7 @@ export class TypeRuntime {
     if (!this.renewing) {
       const lease: Lease = {
         replicaId: this.options.replicaId,
+        incarnation: this.options.incarnation,
         eventType: this.options.eventType,
         watermark: this.watermark.value,
         renewedAt: this.deps.clock.now(),
@@ -283,7 +279,7 @@ export class TypeRuntime {
   }
 
   private async closePass(): Promise<number> {
-    const { eventType, replicaId, graceMs } = this.options;
+    const { eventType, graceMs } = this.options;
     const own = this.published;
     if (!own) return 0;
     const now = this.deps.clock.now();
@@ -291,7 +287,7 @@ export class TypeRuntime {
     const others = this.others;
     const leases = [...others, own];
     this.global = globalWatermark(leases, now, this.global);
-    if (!this.options.closer || closerOf(leases, now) !== replicaId) return 0;
+    if (!this.options.closer || closerOf(leases, now) !== this.identity) return 0;
     await deleteExpiredLeases(this.deps.store, others, now);
     this.noteCursor(await readCursor(this.deps.store, eventType));
 
@@ -445,6 +441,7 @@ export class TypeRuntime {
     // messages nacked during the drain find another replica.
     const lease: Lease = {
       replicaId: this.options.replicaId,
+      incarnation: this.options.incarnation,
       eventType: this.options.eventType,
       watermark: this.watermark.value,
       renewedAt: this.deps.clock.now(),

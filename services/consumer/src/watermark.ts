@@ -87,9 +87,15 @@ export class ReplicaWatermark {
   }
 }
 
-/** A replica's published watermark: `_watermarks/<type>/<replicaId>.json`. */
+/**
+ * A replica's published watermark: `_watermarks/<type>/<replicaId>.<incarnation>.json`. One process
+ * start writes one lease: two processes given the same `HOURGLASS_REPLICA_ID` (or a restart under
+ * it) write two leases, each running its own live → stale → expired course.
+ */
 export interface Lease {
   replicaId: string;
+  /** Random per process start; empty in leases written before incarnations were keyed. */
+  incarnation: string;
   eventType: string;
   watermark: number;
   renewedAt: number;
@@ -125,12 +131,18 @@ export function globalWatermark(leases: readonly Lease[], now: number, previous?
   return previous !== undefined && previous > min ? previous : min;
 }
 
-/** The replica that closes windows of a type: the smallest id among live leases (any may; one saves work). */
+/** Who wrote a lease: replica id and incarnation, so one id started twice is two writers. */
+export function leaseIdentity(lease: Pick<Lease, 'replicaId' | 'incarnation'>): string {
+  return lease.incarnation ? `${lease.replicaId}.${lease.incarnation}` : lease.replicaId;
+}
+
+/** The lease that closes windows of a type: the smallest identity among live leases (any may; one saves work). */
 export function closerOf(leases: readonly Lease[], now: number): string | undefined {
   let leader: string | undefined;
   for (const lease of leases) {
     if (leaseState(lease, now) !== 'live') continue;
-    if (leader === undefined || lease.replicaId < leader) leader = lease.replicaId;
+    const identity = leaseIdentity(lease);
+    if (leader === undefined || identity < leader) leader = identity;
   }
   return leader;
 }
@@ -145,7 +157,9 @@ export function parseLease(data: Buffer): Lease | undefined {
   try {
     const v = JSON.parse(data.toString('utf8')) as Omit<Partial<Lease>, 'watermark'> & { watermark?: number | null };
     if (v.watermark === null) v.watermark = -Infinity;
+    if (v.incarnation === undefined) v.incarnation = '';
     if (
+      typeof v.incarnation === 'string' &&
       typeof v.replicaId === 'string' &&
       typeof v.eventType === 'string' &&
       typeof v.watermark === 'number' &&

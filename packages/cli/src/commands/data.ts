@@ -5,6 +5,7 @@ import { Defaults, HourglassError } from '@hourglass/common';
 import { createStore, type ObjectStore } from '@hourglass/storage';
 import {
   assignWindow,
+  leaseIdentity,
   leaseState,
   globalWatermark,
   manifestName,
@@ -112,7 +113,7 @@ export function registerDataCommands(program: Command): void {
           leases
             .map(
               (l) =>
-                `${l.replicaId} (${leaseState(l, now)}, ${Number.isFinite(l.watermark) ? new Date(l.watermark).toISOString().slice(11, 19) : '-'})`,
+                `${leaseIdentity(l)} (${leaseState(l, now)}, ${Number.isFinite(l.watermark) ? new Date(l.watermark).toISOString().slice(11, 19) : '-'})`,
             )
             .join(', ') || '-',
         ]);
