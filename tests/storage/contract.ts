@@ -123,6 +123,137 @@ export function describeObjectStoreContract(label: string, subject: ContractSubj
       expect((await store.list('t/')).map((o) => o.name).sort()).toEqual([...names].sort());
     });
 
+    describe('folders', () => {
+      const publish = '_staging/t/dt=2026-11-28/hour=17/_publish/';
+      const visible = 't/dt=2026-11-28/hour=17/';
+      const put = async (names: string[]): Promise<void> => {
+        for (const n of names) expect(await store.createIfAbsent(n, Buffer.from(n))).toBe(true);
+      };
+
+      test('renameFolder moves every object, nested ones too, and creates the parents of the target', async () => {
+        const files = ['part-0.avro', 'late/part-0.avro', '_SUCCESS'];
+        await put([...files.map((f) => publish + f), '_staging/t/dt=2026-11-28/hour=17/keep']);
+        expect(await store.renameFolder(publish, visible)).toBe('renamed');
+        expect((await store.list('t/')).map((o) => o.name)).toEqual(files.map((f) => visible + f).sort());
+        expect((await store.get(`${visible}late/part-0.avro`))?.toString()).toBe(`${publish}late/part-0.avro`);
+        expect((await store.list('_staging/')).map((o) => o.name)).toEqual(['_staging/t/dt=2026-11-28/hour=17/keep']);
+      });
+
+      test("renameFolder onto a folder holding objects: 'target-exists', nothing moves", async () => {
+        await put([`${publish}part-0.avro`, `${visible}part-0.avro`]);
+        expect(await store.renameFolder(publish, visible)).toBe('target-exists');
+        expect((await store.get(`${visible}part-0.avro`))?.toString()).toBe(`${visible}part-0.avro`);
+        expect((await store.list('_staging/')).map((o) => o.name)).toEqual([`${publish}part-0.avro`]);
+      });
+
+      test("renameFolder of a folder that is not there: 'source-missing', nothing created", async () => {
+        expect(await store.renameFolder('_staging/none/_publish/', visible)).toBe('source-missing');
+        expect(await store.list('')).toEqual([]);
+      });
+
+      test('renameFolder may take a target folder that its objects were deleted from', async () => {
+        await put([`${visible}old`, `${publish}new`]);
+        await store.delete(`${visible}old`);
+        expect(await store.renameFolder(publish, visible)).toBe('renamed');
+        expect((await store.list('t/')).map((o) => o.name)).toEqual([`${visible}new`]);
+      });
+
+      test('two renames racing to one target: exactly one wins', async () => {
+        await put(['a/_publish/x', 'b/_publish/y']);
+        const results = await Promise.all([
+          store.renameFolder('a/_publish/', 'out/'),
+          store.renameFolder('b/_publish/', 'out/'),
+        ]);
+        expect([...results].sort()).toEqual(['renamed', 'target-exists']);
+        expect(await store.list('out/')).toHaveLength(1);
+      });
+
+      test('a lister of the target during renameFolder sees all of its objects or none, never a part', async () => {
+        const names = Array.from({ length: 300 }, (_, i) => `part-${String(i).padStart(4, '0')}`);
+        for (let i = 0; i < names.length; i += 50) {
+          await Promise.all(names.slice(i, i + 50).map((n) => store.createIfAbsent(publish + n, Buffer.from(n))));
+        }
+        let renaming = true;
+        const seen = new Set<number>();
+        const lister = (async () => {
+          while (renaming) {
+            const listed = (await store.list('t/')).map((o) => o.name);
+            expect(listed).toEqual(listed.length === 0 ? [] : names.map((n) => visible + n));
+            seen.add(listed.length);
+          }
+        })();
+        const result = await store.renameFolder(publish, visible);
+        renaming = false;
+        await lister;
+        expect(result).toBe('renamed');
+        expect(seen.size).toBeGreaterThan(0);
+        expect((await store.list('')).map((o) => o.name)).toEqual(names.map((n) => visible + n));
+      });
+
+      test('listChildren: one level, objects with sizes and the folders that hold objects', async () => {
+        await put(['t/a', 't/bb', 't/d1/x', 't/d1/y/z', 't/d2/q', 't/e/gone', 'tt/no']);
+        await store.delete('t/e/gone');
+        expect(await store.listChildren('t/')).toEqual({
+          objects: [
+            { name: 't/a', size: 3 },
+            { name: 't/bb', size: 4 },
+          ],
+          prefixes: ['t/d1/', 't/d2/'],
+        });
+        expect(await store.listChildren('t/d1/')).toEqual({
+          objects: [{ name: 't/d1/x', size: 6 }],
+          prefixes: ['t/d1/y/'],
+        });
+        expect(await store.listChildren('')).toEqual({ objects: [], prefixes: ['t/', 'tt/'] });
+        expect(await store.listChildren('nothing/')).toEqual({ objects: [], prefixes: [] });
+      });
+
+      test('deleteMany deletes every name, missing ones included', async () => {
+        const names = Array.from({ length: 40 }, (_, i) => `many/part-${String(i).padStart(3, '0')}`);
+        await put(names.slice(0, 30));
+        await store.deleteMany([...names, 'many/never']);
+        expect(await store.list('many/')).toEqual([]);
+        await expect(store.deleteMany([])).resolves.toBeUndefined();
+      });
+
+      test('deleteMany refuses an invalid name before deleting anything', async () => {
+        await put(['keep/a']);
+        const error = await store.deleteMany(['keep/a', '../escape']).catch((e: unknown) => e);
+        expect(isHourglassError(error, 'STORAGE_INVALID_NAME')).toBe(true);
+        expect(await store.exists('keep/a')).toBe(true);
+      });
+
+      test('deleteFolder removes an empty folder only; absent or holding objects, it does nothing', async () => {
+        await put(['f/empty/x', 'f/full/y']);
+        await store.delete('f/empty/x');
+        await store.deleteFolder('f/empty/');
+        await store.deleteFolder('f/full/');
+        await store.deleteFolder('f/never/');
+        expect((await store.list('f/')).map((o) => o.name)).toEqual(['f/full/y']);
+        // The empty folder is gone: there is nothing to rename any more.
+        expect(await store.renameFolder('f/empty/', 'g/')).toBe('source-missing');
+        expect(await store.renameFolder('f/full/', 'g/')).toBe('renamed');
+      });
+
+      test.each(['a', '/a/', 'a//', '../a/', 'a/.tmp-1/'])('refuses the folder name %j', async (folder) => {
+        for (const call of [
+          () => store.renameFolder(folder, 'ok/'),
+          () => store.renameFolder('ok/', folder),
+          () => store.deleteFolder(folder),
+        ]) {
+          expect(isHourglassError(await call().catch((e: unknown) => e), 'STORAGE_INVALID_NAME')).toBe(true);
+        }
+      });
+
+      test('a folder cannot be renamed into itself', async () => {
+        await put(['in/x']);
+        expect(isHourglassError(await store.renameFolder('in/', 'in/sub/').catch((e) => e), 'STORAGE_REJECTED')).toBe(
+          true,
+        );
+        expect((await store.list('')).map((o) => o.name)).toEqual(['in/x']);
+      });
+    });
+
     test.each(['', '/abs', 'a//b', 'a/', '../escape', 'a/../../b', './a', 'a/.tmp-123', 'bad\nname'])(
       'refuses the invalid name %j with STORAGE_INVALID_NAME',
       async (name) => {

@@ -150,6 +150,16 @@ export const Defaults = {
   /** Largest inflated Pub/Sub bundle a decoder accepts: far above bundleMaxBytes, refuses a deflate bomb. */
   maxInflatedBundleBytes: 64 * 1024 * 1024,
 
+  // --- object store ---
+  /**
+   * Bound on one GCS request with its retries (HOURGLASS_STORE_TIMEOUT); past it the store call
+   * fails STORAGE_UNAVAILABLE instead of hanging. Half the ack deadline: a stage write that
+   * times out, plus the read that checks whether it landed, still ends before its messages expire.
+   */
+  storeTimeout: seconds(30),
+  /** Deletes in flight at once in deleteMany (HOURGLASS_STORE_DELETE_PARALLELISM): GCS has no batch delete in the JSON client. */
+  storeDeleteParallelism: 16,
+
   // --- object store (GCS) ---
   /** Uploads above this size use a resumable session, so a failed chunk is resent alone; smaller ones go in one request. */
   gcsResumableThreshold: 8 * 1024 * 1024,
@@ -157,8 +167,6 @@ export const Defaults = {
   gcsChunkSize: 8 * 1024 * 1024,
   /** Retries of one GCS request by the client library before the store reports STORAGE_UNAVAILABLE. */
   gcsMaxRetries: 5,
-  /** Time budget for one GCS request and its retries: well under the ack deadline, so a failed stage is nacked in time. */
-  gcsRetryTotalTimeout: seconds(30),
   /** Longest backoff between two retries (the library doubles from 1 s up to this). */
   gcsMaxRetryDelay: seconds(8),
   /** Objects per list request: GCS's maximum page, fewest round trips. */

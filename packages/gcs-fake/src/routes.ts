@@ -14,6 +14,11 @@ export const Routes = [
   'upload.resumable.start',
   'upload.resumable.chunk',
   'upload.resumable.status',
+  'folder.insert',
+  'folder.get',
+  'folder.delete',
+  'folder.rename',
+  'operation.get',
   'unknown',
 ] as const;
 
@@ -30,6 +35,9 @@ export const WriteRoutes: readonly Route[] = [
   'upload.media',
   'upload.resumable.chunk',
   'upload.resumable.status',
+  'folder.insert',
+  'folder.delete',
+  'folder.rename',
 ];
 
 /** Routes that carry object bytes from the client. */

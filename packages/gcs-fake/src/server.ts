@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Faults } from './faults.js';
+import { deleteFolder, folderResource, getFolder, insertFolder, operationResource, startRename } from './folders.js';
 import { crc32cBase64, md5Base64, parseGoogHash } from './hashes.js';
 import { boundaryOf, parseMultipartRelated } from './multipart.js';
 import { bucketResource, errorResource, objectResource } from './resource.js';
@@ -19,6 +20,8 @@ export interface GcsFakeOptions {
   autoCreateBuckets?: boolean;
   /** Data to serve: pass the `state` of a stopped fake to simulate a GCS restart without data loss. */
   state?: FakeState;
+  /** How long a folder rename's operation runs before its one swap (default 0: at the next turn). */
+  renameOperationMs?: number;
   /** Called once per answered (or dropped) request; handy to see which paths a client uses. */
   onRequest?: (entry: RequestLogEntry) => void;
 }
@@ -58,7 +61,10 @@ interface Answer {
 interface Target {
   route: Route;
   bucket?: string;
+  /** The object, or the folder of a folder route, or the operation id. */
   object?: string;
+  /** A folder rename's destination. */
+  destination?: string;
 }
 
 /** Starts a GCS JSON-API fake on loopback that the real @google-cloud/storage client can talk to. */
@@ -225,8 +231,42 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
       case 'upload.resumable.chunk':
       case 'upload.resumable.status':
         return resumableChunk(q.get('upload_id') ?? '', req, media(body), origin);
+      case 'folder.insert':
+      case 'folder.get':
+      case 'folder.delete':
+      case 'folder.rename':
+      case 'operation.get':
+        return dispatchFolder(t, q, body, origin);
       case 'unknown':
         throw new ApiError(404, 'notFound', `no such route: ${method} ${url.pathname}`);
+    }
+  }
+
+  /** The hierarchical-namespace calls (folders.ts). */
+  function dispatchFolder(t: Target, q: URLSearchParams, body: Buffer, origin: string): Answer {
+    const bucket = t.bucket ?? '';
+    const b = state.bucket(bucket);
+    switch (t.route) {
+      case 'folder.insert': {
+        const name = parseJson(body).name;
+        if (typeof name !== 'string') throw new ApiError(400, 'required', 'folder name required');
+        const folder = insertFolder(b, name, q.get('recursive') === 'true');
+        return { status: 200, body: folderResource(folder, bucket, origin), committed: true };
+      }
+      case 'folder.get':
+        return { status: 200, body: folderResource(getFolder(b, t.object ?? ''), bucket, origin) };
+      case 'folder.delete':
+        deleteFolder(b, t.object ?? '');
+        return { status: 204, committed: true };
+      case 'folder.rename': {
+        const op = startRename(state, bucket, t.object ?? '', t.destination ?? '', options.renameOperationMs ?? 0);
+        return { status: 200, body: operationResource(op, origin), committed: true };
+      }
+      default: {
+        const op = state.operations.get(t.object ?? '');
+        if (!op || op.bucket !== bucket) throw new ApiError(404, 'notFound', `no such operation ${t.object}`);
+        return { status: 200, body: operationResource(op, origin) };
+      }
     }
   }
 
@@ -338,6 +378,7 @@ function resolveTarget(method: string, url: URL, req: IncomingMessage): Target {
     if (method === 'DELETE') return { route: 'bucket.delete', bucket };
     return { route: 'unknown' };
   }
+  if (segments[2] === 'folders' || segments[2] === 'operations') return folderTarget(method, bucket, segments);
   if (segments[2] !== 'o') return { route: 'unknown' };
   const q = url.searchParams;
   if (segments.length === 3 || (segments.length === 4 && segments[3] === '')) {
@@ -362,6 +403,23 @@ function resolveTarget(method: string, url: URL, req: IncomingMessage): Target {
   if (method === 'GET') return { route: q.get('alt') === 'media' ? 'object.download' : 'object.get', bucket, object };
   if (method === 'DELETE') return { route: 'object.delete', bucket, object };
   if (method === 'PATCH' || method === 'PUT') return { route: 'object.patch', bucket, object };
+  return { route: 'unknown' };
+}
+
+/** `/b/B/folders[/F[/renameTo/folders/D]]` and `/b/B/operations/ID`; folder names come URL-encoded (`a%2Fb%2F`). */
+function folderTarget(method: string, bucket: string, segments: string[]): Target {
+  const [, , kind, name, verb, kind2, destination] = segments;
+  if (kind === 'operations') {
+    return segments.length === 4 && method === 'GET'
+      ? { route: 'operation.get', bucket, object: name }
+      : { route: 'unknown' };
+  }
+  if (segments.length === 3 && method === 'POST') return { route: 'folder.insert', bucket };
+  if (segments.length === 4 && method === 'GET') return { route: 'folder.get', bucket, object: name };
+  if (segments.length === 4 && method === 'DELETE') return { route: 'folder.delete', bucket, object: name };
+  if (segments.length === 7 && method === 'POST' && verb === 'renameTo' && kind2 === 'folders') {
+    return { route: 'folder.rename', bucket, object: name, destination };
+  }
   return { route: 'unknown' };
 }
 

@@ -1,3 +1,4 @@
+import { addFolders, ancestorsOf, type OperationRecord } from './folders.js';
 import { crc32cBase64, md5Base64 } from './hashes.js';
 
 /** A JSON-API error: the status and `reason` real GCS answers with. */
@@ -32,6 +33,15 @@ export interface BucketRecord {
   name: string;
   timeCreated: string;
   objects: Map<string, StoredObject>;
+  /** Hierarchical namespace: folder name (ending in '/') → folder (folders.ts). */
+  folders: Map<string, FolderRecord>;
+}
+
+export interface FolderRecord {
+  name: string;
+  metageneration: number;
+  createTime: string;
+  updateTime: string;
 }
 
 /** Generation / metageneration preconditions, as strings straight from the query. */
@@ -74,6 +84,8 @@ const MAX_PAGE = 1000;
 export class FakeState {
   readonly buckets = new Map<string, BucketRecord>();
   readonly sessions = new Map<string, UploadSession>();
+  /** Long-running operations (folder renames) by id. */
+  readonly operations = new Map<string, OperationRecord>();
   private generationSeq = 0;
 
   constructor(readonly autoCreateBuckets = true) {}
@@ -87,7 +99,12 @@ export class FakeState {
 
   insertBucket(name: string): BucketRecord {
     if (this.buckets.has(name)) throw new ApiError(409, 'conflict', `The bucket ${name} already exists.`);
-    const record: BucketRecord = { name, timeCreated: new Date().toISOString(), objects: new Map() };
+    const record: BucketRecord = {
+      name,
+      timeCreated: new Date().toISOString(),
+      objects: new Map(),
+      folders: new Map(),
+    };
     this.buckets.set(name, record);
     return record;
   }
@@ -133,6 +150,7 @@ export class FakeState {
       updated: now,
     };
     b.objects.set(name, obj);
+    addFolders(b, ancestorsOf(name));
     return obj;
   }
 

@@ -8,9 +8,13 @@ import {
   type StorageOptions,
 } from '@google-cloud/storage';
 import { Defaults, HourglassError } from '@hourglass/common';
+import { withDeadline } from './deadline.js';
 import { httpStatusOf, toStoreError } from './gcs-errors.js';
-import { checkObjectName, compareNames } from './names.js';
-import type { ObjectInfo, ObjectStore } from './store.js';
+import { GcsFolders } from './gcs-folders.js';
+import { bucketJson } from './gcs-json.js';
+import { checkFolderName, checkObjectName, compareNames } from './names.js';
+import { forEachBounded } from './parallel.js';
+import type { Children, ObjectInfo, ObjectStore, RenameFolderResult } from './store.js';
 
 export interface GcsStoreOptions {
   bucket: string;
@@ -28,6 +32,20 @@ export interface GcsStoreOptions {
   chunkSize?: number;
   /** Objects per list request, at most 1000 (default Defaults.gcsListPageSize). */
   listPageSize?: number;
+  /** Bound on one request with its retries, in ms (default Defaults.storeTimeout). */
+  timeoutMs?: number;
+  /** Deletes in flight at once in deleteMany (default Defaults.storeDeleteParallelism). */
+  deleteParallelism?: number;
+}
+
+/** A list returns names and sizes only: the rest of each object resource is bytes for nothing. */
+const LIST_FIELDS = 'items(name,size),prefixes,nextPageToken';
+
+/** A page of objects.list as LIST_FIELDS asks for it. */
+interface ListPage {
+  items?: { name: string; size: string }[];
+  prefixes?: string[];
+  nextPageToken?: string;
 }
 
 /** Custom metadata naming the call that wrote an object: tells our own retried write from someone else's. */
@@ -38,7 +56,8 @@ const MAX_CREATE_ATTEMPTS = 3;
 
 type RetryOptions = NonNullable<StorageOptions['retryOptions']>;
 
-type Authorship = 'absent' | 'us' | 'other' | 'corrupt';
+/** Who wrote the object found after a failed write: this call (token), someone with our exact bytes, or another. */
+type Authorship = 'absent' | 'us' | 'same-bytes' | 'other' | 'corrupt';
 
 /**
  * The object store on Google Cloud Storage, through the official client.
@@ -46,7 +65,13 @@ type Authorship = 'absent' | 'us' | 'other' | 'corrupt';
  * - createIfAbsent uploads with `ifGenerationMatch=0`, which also makes the client retry it
  *   safely. When the answer to a write is lost (a dropped connection, or a retry that meets
  *   our own first attempt and gets 412), the object's writer token says whether this call
- *   created it, so a create that succeeded is never reported as "already existed".
+ *   created it, so a create that succeeded is never reported as "already existed". After an
+ *   ambiguous failure (a 5xx, a timeout: not a plain 412) an object with exactly our bytes
+ *   counts as ours too: an earlier attempt's write that landed late.
+ * - Every request, with the client's retries, is bounded by `timeoutMs`; past it the call
+ *   fails STORAGE_UNAVAILABLE.
+ * - Folders are those of a hierarchical-namespace bucket (gcs-folders.ts): renameFolder is
+ *   the JSON API's atomic folder rename.
  * - put (watermark leases, one writer per name) overwrites; its retries are safe because
  *   every attempt writes the same bytes.
  * - Uploads above `resumableThreshold` go as chunked resumable uploads (a failed chunk is
@@ -62,17 +87,27 @@ export class GcsStore implements ObjectStore {
   private readonly resumableThreshold: number;
   private readonly chunkSize: number;
   private readonly listPageSize: number;
+  private readonly timeoutMs: number;
+  private readonly deleteParallelism: number;
+  private readonly folders: GcsFolders;
 
   constructor(options: GcsStoreOptions) {
     const prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
     if (prefix !== '') checkObjectName(prefix);
     this.keyPrefix = prefix === '' ? '' : `${prefix}/`;
     this.url = `gs://${options.bucket}${prefix === '' ? '' : `/${prefix}`}`;
-    this.storage = new Storage({ ...options.storage, retryOptions: retryOptions(options.storage?.retryOptions) });
+    this.timeoutMs = options.timeoutMs ?? Defaults.storeTimeout;
+    this.storage = new Storage({
+      timeout: this.timeoutMs,
+      ...options.storage,
+      retryOptions: retryOptions(this.timeoutMs, options.storage?.retryOptions),
+    });
     this.bucket = this.storage.bucket(options.bucket);
     this.resumableThreshold = options.resumableThreshold ?? Defaults.gcsResumableThreshold;
     this.chunkSize = options.chunkSize ?? Defaults.gcsChunkSize;
     this.listPageSize = Math.min(Math.max(options.listPageSize ?? Defaults.gcsListPageSize, 1), 1000);
+    this.deleteParallelism = options.deleteParallelism ?? Defaults.storeDeleteParallelism;
+    this.folders = new GcsFolders(this.bucket, this.timeoutMs);
   }
 
   async createIfAbsent(name: string, data: Buffer): Promise<boolean> {
@@ -80,15 +115,17 @@ export class GcsStore implements ObjectStore {
     const writer = randomUUID();
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.upload(key, data, writer, 0);
+        await this.bounded('create', name, () => this.upload(key, data, writer, 0));
         return true;
       } catch (e) {
+        const refused = httpStatusOf(e) === 412;
         const author = await this.authorOf(key, writer, data);
-        if (author === 'us') return true;
-        if (author === 'other') return false; // the name is taken: create-if-absent leaves it unchanged
+        if (author === 'us' || (author === 'same-bytes' && !refused)) return true;
+        // The name is taken: create-if-absent leaves it unchanged.
+        if (author === 'other' || author === 'same-bytes') return false;
         if (author === 'corrupt') throw checksumMismatch(name);
         // Refused as existing, yet gone now: deleted in between, so the name is free again.
-        if (author === 'absent' && httpStatusOf(e) === 412 && attempt < MAX_CREATE_ATTEMPTS) continue;
+        if (author === 'absent' && refused && attempt < MAX_CREATE_ATTEMPTS) continue;
         throw toStoreError(e, 'create', name);
       }
     }
@@ -98,18 +135,19 @@ export class GcsStore implements ObjectStore {
     const key = this.key(name);
     const writer = randomUUID();
     try {
-      await this.upload(key, data, writer);
+      await this.bounded('put', name, () => this.upload(key, data, writer));
     } catch (e) {
       const author = await this.authorOf(key, writer, data);
-      if (author === 'us') return;
+      if (author === 'us' || author === 'same-bytes') return;
       if (author === 'corrupt') throw checksumMismatch(name);
       throw toStoreError(e, 'put', name);
     }
   }
 
   async get(name: string): Promise<Buffer | undefined> {
+    const file = this.bucket.file(this.key(name));
     try {
-      const [data] = await this.bucket.file(this.key(name)).download({ validation: 'crc32c' });
+      const [data] = await this.bounded('get', name, () => file.download({ validation: 'crc32c' }));
       return data;
     } catch (e) {
       if (httpStatusOf(e) === 404) return undefined;
@@ -118,8 +156,9 @@ export class GcsStore implements ObjectStore {
   }
 
   async exists(name: string): Promise<boolean> {
+    const file = this.bucket.file(this.key(name));
     try {
-      const [found] = await this.bucket.file(this.key(name)).exists();
+      const [found] = await this.bounded('exists', name, () => file.exists());
       return found;
     } catch (e) {
       throw toStoreError(e, 'exists', name);
@@ -129,29 +168,87 @@ export class GcsStore implements ObjectStore {
   async list(prefix: string): Promise<ObjectInfo[]> {
     const out: ObjectInfo[] = [];
     let pageToken: string | undefined;
-    try {
-      do {
-        const [files, next] = await this.bucket.getFiles({
-          prefix: this.keyPrefix + prefix,
-          autoPaginate: false,
-          maxResults: this.listPageSize,
-          ...(pageToken === undefined ? {} : { pageToken }),
-        });
-        for (const f of files) out.push({ name: f.name.slice(this.keyPrefix.length), size: Number(f.metadata.size) });
-        pageToken = (next as { pageToken?: string } | null)?.pageToken;
-      } while (pageToken);
-    } catch (e) {
-      throw toStoreError(e, 'list', prefix);
-    }
+    do {
+      const page = await this.listPage('list', prefix, pageToken);
+      out.push(...page.objects);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
     return out.sort((a, b) => compareNames(a.name, b.name));
   }
 
+  async listChildren(prefix: string): Promise<Children> {
+    const out: Children = { objects: [], prefixes: [] };
+    let pageToken: string | undefined;
+    do {
+      const page = await this.listPage('listChildren', prefix, pageToken, '/');
+      out.objects.push(...page.objects);
+      out.prefixes.push(...page.prefixes);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    out.objects.sort((a, b) => compareNames(a.name, b.name));
+    out.prefixes.sort(compareNames);
+    return out;
+  }
+
   async delete(name: string): Promise<void> {
+    const file = this.bucket.file(this.key(name));
     try {
-      await this.bucket.file(this.key(name)).delete({ ignoreNotFound: true });
+      await this.bounded('delete', name, () => file.delete({ ignoreNotFound: true }));
     } catch (e) {
       throw toStoreError(e, 'delete', name);
     }
+  }
+
+  async deleteMany(names: readonly string[]): Promise<void> {
+    for (const name of names) this.key(name);
+    await forEachBounded(names, this.deleteParallelism, (name) => this.delete(name));
+  }
+
+  async renameFolder(from: string, to: string): Promise<RenameFolderResult> {
+    const source = this.keyPrefix + checkFolderName(from);
+    const target = this.keyPrefix + checkFolderName(to);
+    if (to.startsWith(from) || from.startsWith(to)) {
+      throw new HourglassError('STORAGE_REJECTED', `cannot rename folder ${from} to ${to}: one is inside the other`, {
+        path: from,
+      });
+    }
+    return this.folders.rename(source, target);
+  }
+
+  async deleteFolder(prefix: string): Promise<void> {
+    await this.folders.delete(this.keyPrefix + checkFolderName(prefix));
+  }
+
+  /** One page of a listing: objects (name, size) and, with a delimiter, the folder prefixes. */
+  private async listPage(
+    op: string,
+    prefix: string,
+    pageToken: string | undefined,
+    delimiter?: string,
+  ): Promise<Children & { nextPageToken: string | undefined }> {
+    const query = {
+      prefix: this.keyPrefix + prefix,
+      maxResults: this.listPageSize,
+      fields: LIST_FIELDS,
+      ...(delimiter === undefined ? {} : { delimiter }),
+      ...(pageToken === undefined ? {} : { pageToken }),
+    };
+    let page: ListPage;
+    try {
+      page = await this.bounded(op, prefix, () => bucketJson<ListPage>(this.bucket, { uri: '/o', qs: query }));
+    } catch (e) {
+      throw toStoreError(e, op, prefix);
+    }
+    const strip = (name: string): string => name.slice(this.keyPrefix.length);
+    return {
+      objects: (page.items ?? []).map((o) => ({ name: strip(o.name), size: Number(o.size) })),
+      prefixes: (page.prefixes ?? []).map(strip),
+      nextPageToken: page.nextPageToken,
+    };
+  }
+
+  private bounded<T>(op: string, name: string, work: () => Promise<T>): Promise<T> {
+    return withDeadline(this.timeoutMs, `GCS ${op} ${JSON.stringify(name)}`, name, work);
   }
 
   private key(name: string): string {
@@ -164,7 +261,7 @@ export class GcsStore implements ObjectStore {
     const resumable = data.length > this.resumableThreshold;
     await file.save(data, {
       resumable,
-      ...(resumable ? { chunkSize: this.chunkSize } : {}),
+      ...(resumable ? { chunkSize: this.chunkSize } : { timeout: this.timeoutMs }),
       validation: 'crc32c',
       metadata: { metadata: { [WRITER_KEY]: writer } },
       ...(ifGenerationMatch === undefined ? {} : { preconditionOpts: { ifGenerationMatch } }),
@@ -173,19 +270,22 @@ export class GcsStore implements ObjectStore {
     if (md5 !== undefined && md5 !== md5Base64(data)) throw checksumMismatch(key);
   }
 
-  /** After a failed write: is the object there, and did this call (token `writer`) write it, intact? */
+  /**
+   * After a failed write: is the object there, and did this call (token `writer`) write it,
+   * intact? Unknown (the check failed too) is undefined: the write's own error is reported.
+   */
   private async authorOf(key: string, writer: string, data: Buffer): Promise<Authorship | undefined> {
     let metadata;
     try {
-      [metadata] = await this.bucket.file(key).getMetadata();
+      [metadata] = await this.bounded('getMetadata', key, () => this.bucket.file(key).getMetadata());
     } catch (e) {
-      return httpStatusOf(e) === 404 ? 'absent' : undefined; // unknown: report the write's own error
+      return httpStatusOf(e) === 404 ? 'absent' : undefined;
     }
-    if (metadata.metadata?.[WRITER_KEY] !== writer) return 'other';
     const intact =
       Number(metadata.size) === data.length &&
       metadata.crc32c === crc32cBase64(data) &&
       (metadata.md5Hash === undefined || metadata.md5Hash === md5Base64(data));
+    if (metadata.metadata?.[WRITER_KEY] !== writer) return intact ? 'same-bytes' : 'other';
     return intact ? 'us' : 'corrupt';
   }
 }
@@ -196,11 +296,11 @@ export class GcsStore implements ObjectStore {
  * the client's default (RetryConditional) would also switch retries off on the shared
  * client for the duration of any unconditional call, racing with concurrent creates.
  */
-function retryOptions(overrides: RetryOptions | undefined): RetryOptions {
+function retryOptions(timeoutMs: number, overrides: RetryOptions | undefined): RetryOptions {
   const merged: RetryOptions = {
     autoRetry: true,
     maxRetries: Defaults.gcsMaxRetries,
-    totalTimeout: Defaults.gcsRetryTotalTimeout / 1000,
+    totalTimeout: timeoutMs / 1000,
     maxRetryDelay: Defaults.gcsMaxRetryDelay / 1000,
     idempotencyStrategy: IdempotencyStrategy.RetryAlways,
     retryableErrorFn: (err) => RETRYABLE_ERR_FN_DEFAULT(err) || isTimeoutOrRefused(err),

@@ -1,25 +1,34 @@
-import { constants } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { constants, type Dirent } from 'node:fs';
+import { link, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { HourglassError } from '@hourglass/common';
-import { checkObjectName, compareNames, TEMP_PREFIX } from './names.js';
-import type { ObjectInfo, ObjectStore } from './store.js';
+import { Defaults, HourglassError } from '@hourglass/common';
+import { checkFolderName, checkObjectName, compareNames, prefixSegments, TEMP_PREFIX } from './names.js';
+import { forEachBounded } from './parallel.js';
+import type { Children, ObjectInfo, ObjectStore, RenameFolderResult } from './store.js';
+
+export interface LocalStoreOptions {
+  /** Deletes in flight at once in deleteMany (default Defaults.storeDeleteParallelism). */
+  deleteParallelism?: number;
+}
 
 /**
  * The default store: a local directory. Writes go to a temp file that is fsynced, then
  * `link()`ed to its final name, which fails with EEXIST if the name is taken: an atomic
  * create-if-absent. The directory is fsynced after so the new name survives a crash.
  * A crash can leave a `.tmp-*` file behind; those names are reserved and never listed.
+ * Folders are directories: renameFolder is one rename(2), atomic for readers.
  */
 export class LocalDirectoryStore implements ObjectStore {
   readonly url: string;
   private readonly root: string;
+  private readonly deleteParallelism: number;
 
-  constructor(root: string) {
+  constructor(root: string, options: LocalStoreOptions = {}) {
     this.root = resolve(root);
     this.url = pathToFileURL(this.root).href;
+    this.deleteParallelism = options.deleteParallelism ?? Defaults.storeDeleteParallelism;
   }
 
   private path(name: string): string {
@@ -79,13 +88,7 @@ export class LocalDirectoryStore implements ObjectStore {
 
   async list(prefix: string): Promise<ObjectInfo[]> {
     // Walk only the deepest directory the prefix names fully, then filter by prefix.
-    const slash = prefix.lastIndexOf('/');
-    const fullSegments = slash < 0 ? [] : prefix.slice(0, slash).split('/');
-    if (fullSegments.some((s) => s === '' || s === '.' || s === '..')) {
-      throw new HourglassError('STORAGE_INVALID_NAME', `invalid list prefix ${JSON.stringify(prefix)}`, {
-        path: prefix,
-      });
-    }
+    const fullSegments = prefixSegments(prefix);
     const out: ObjectInfo[] = [];
     try {
       await walk(join(this.root, ...fullSegments), async (file) => {
@@ -112,6 +115,73 @@ export class LocalDirectoryStore implements ObjectStore {
       }
       throw fsError(e, 'delete', name);
     }
+  }
+
+  async renameFolder(from: string, to: string): Promise<RenameFolderResult> {
+    const source = this.folderPath(from);
+    const target = this.folderPath(to);
+    if (to.startsWith(from) || from.startsWith(to)) {
+      throw new HourglassError('STORAGE_REJECTED', `cannot rename folder ${from} to ${to}: one is inside the other`, {
+        path: from,
+      });
+    }
+    if (!(await stat(source).catch(() => undefined))?.isDirectory()) return 'source-missing';
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      // rename(2) replaces an empty directory in one step (a lister sees it empty, then full)
+      // and refuses a non-empty one: the check and the move are one atomic system call.
+      await rename(source, target);
+      await fsyncDir(dirname(target));
+      if (dirname(source) !== dirname(target)) await fsyncDir(dirname(source));
+    } catch (e) {
+      const code = errno(e);
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') return 'target-exists';
+      if (code === 'ENOENT' && !(await stat(source).catch(() => undefined))) return 'source-missing';
+      throw fsError(e, 'renameFolder', from);
+    }
+    return 'renamed';
+  }
+
+  async listChildren(prefix: string): Promise<Children> {
+    const dir = join(this.root, ...prefixSegments(prefix));
+    const base = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    const out: Children = { objects: [], prefixes: [] };
+    try {
+      for (const entry of await readdirOrEmpty(dir)) {
+        const name = base + entry.name;
+        if (!name.startsWith(prefix) || entry.name.startsWith(TEMP_PREFIX)) continue;
+        const path = join(dir, entry.name);
+        if (entry.isFile()) out.objects.push({ name, size: (await stat(path)).size });
+        // A directory left empty by deletes holds no object: GCS would not list it either.
+        else if (entry.isDirectory() && (await holdsObject(path))) out.prefixes.push(`${name}/`);
+      }
+    } catch (e) {
+      throw fsError(e, 'listChildren', prefix);
+    }
+    out.objects.sort((a, b) => compareNames(a.name, b.name));
+    out.prefixes.sort(compareNames);
+    return out;
+  }
+
+  async deleteMany(names: readonly string[]): Promise<void> {
+    for (const name of names) checkObjectName(name);
+    await forEachBounded(names, this.deleteParallelism, (name) => this.delete(name));
+  }
+
+  async deleteFolder(prefix: string): Promise<void> {
+    const path = this.folderPath(prefix);
+    try {
+      await rmdir(path);
+      await fsyncDir(dirname(path));
+    } catch (e) {
+      const code = errno(e);
+      if (code === 'ENOENT' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') return;
+      throw fsError(e, 'deleteFolder', prefix);
+    }
+  }
+
+  private folderPath(folder: string): string {
+    return join(this.root, ...checkFolderName(folder).slice(0, -1).split('/'));
   }
 
   private async writeTemp(target: string, data: Buffer, name: string): Promise<string> {
@@ -167,15 +237,27 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-async function walk(dir: string, visit: (file: string) => Promise<void>): Promise<void> {
-  let entries;
+/** The entries of `dir`; none when it does not exist (a prefix nothing was written under). */
+async function readdirOrEmpty(dir: string): Promise<Dirent[]> {
   try {
-    entries = await readdir(dir, { withFileTypes: true });
+    return await readdir(dir, { withFileTypes: true });
   } catch (e) {
-    if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return;
+    if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return [];
     throw e;
   }
-  for (const entry of entries) {
+}
+
+/** True when some object (not a temp file) lies anywhere under `dir`; stops at the first. */
+async function holdsObject(dir: string): Promise<boolean> {
+  for (const entry of await readdirOrEmpty(dir)) {
+    if (entry.name.startsWith(TEMP_PREFIX)) continue;
+    if (entry.isFile() || (entry.isDirectory() && (await holdsObject(join(dir, entry.name))))) return true;
+  }
+  return false;
+}
+
+async function walk(dir: string, visit: (file: string) => Promise<void>): Promise<void> {
+  for (const entry of await readdirOrEmpty(dir)) {
     const p = join(dir, entry.name);
     if (entry.isDirectory()) await walk(p, visit);
     else if (entry.isFile()) await visit(p);

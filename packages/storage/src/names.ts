@@ -29,3 +29,33 @@ export function checkObjectName(name: string): string {
 export function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** A folder name: a valid object name followed by '/'. */
+export function checkFolderName(folder: string): string {
+  if (!folder.endsWith('/')) {
+    throw new HourglassError(
+      'STORAGE_INVALID_NAME',
+      `invalid folder name ${JSON.stringify(folder)}: must end with "/"`,
+      {
+        path: folder,
+      },
+    );
+  }
+  checkObjectName(folder.slice(0, -1));
+  return folder;
+}
+
+/**
+ * The whole segments of a list prefix (all but a last partial one), checked: `a/b/c` → ['a', 'b'].
+ * Listing never walks outside the root, so '..' and empty segments are refused.
+ */
+export function prefixSegments(prefix: string): string[] {
+  const slash = prefix.lastIndexOf('/');
+  const segments = slash < 0 ? [] : prefix.slice(0, slash).split('/');
+  if (segments.some((s) => s === '' || s === '.' || s === '..')) {
+    throw new HourglassError('STORAGE_INVALID_NAME', `invalid list prefix ${JSON.stringify(prefix)}`, {
+      path: prefix,
+    });
+  }
+  return segments;
+}

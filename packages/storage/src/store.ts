@@ -32,4 +32,25 @@ export interface ObjectStore {
   list(prefix: string): Promise<ObjectInfo[]>;
   /** Deletes `name`; resolves when it is gone, also when it never existed. */
   delete(name: string): Promise<void>;
+  /**
+   * Moves every object under folder `from` to folder `to` (both end with '/') in one step
+   * that is atomic for readers: a lister sees all of `to` or none of it. Parent folders of
+   * `to` are created as needed. `to` must not hold objects yet: then 'target-exists' and
+   * nothing changed; 'source-missing' when there is no folder `from`.
+   */
+  renameFolder(from: string, to: string): Promise<RenameFolderResult>;
+  /** One level below `prefix` (delimiter '/'): its objects and the folders holding objects, sorted. */
+  listChildren(prefix: string): Promise<Children>;
+  /** Deletes every name (as `delete`), a bounded number at a time; resolves when all are gone. */
+  deleteMany(names: readonly string[]): Promise<void>;
+  /** Removes the folder `prefix` (ends with '/') when it is empty; a no-op when absent or not empty. */
+  deleteFolder(prefix: string): Promise<void>;
+}
+
+export type RenameFolderResult = 'renamed' | 'target-exists' | 'source-missing';
+
+export interface Children {
+  objects: ObjectInfo[];
+  /** Folder names one level below the prefix, each ending with '/'. */
+  prefixes: string[];
 }
