@@ -15,6 +15,7 @@ import {
   OcfWriter,
   assignWindow,
   finalizeWindow,
+  publishDir,
   partitionPath,
   schemaTextOf,
   stagedFileName,
@@ -178,7 +179,7 @@ export class StoreWriter {
     return manifest;
   }
 
-  /** A closer that dies after its first final file: final files, no manifest (ls says finalizing). */
+  /** A closer that dies after its first final file: final files in the unpublished folder, no manifest (ls says finalizing). */
   async crashWhileClosing(w: IntervalWindow): Promise<{ files: number; bytes: number }> {
     const crash = new Error('simulated crash after part-written');
     const ctx = this.context((step) => {
@@ -186,7 +187,7 @@ export class StoreWriter {
     });
     const outcome = await finalizeWindow(ctx, w, w.end + GRACE).catch((e: unknown) => e);
     if (outcome !== crash) throw new Error(`finalize of ${partitionPath(this.type, w)} did not stop as planned`);
-    const final = await this.store.list(`${partitionPath(this.type, w)}/`);
+    const final = await this.store.list(publishDir(this.type, w)); // unpublished: readers see none
     return { files: final.length, bytes: final.reduce((n, o) => n + o.size, 0) };
   }
 

@@ -20,6 +20,7 @@ import {
   type PublishedEvent,
   publishedOf,
 } from './support';
+import { leaseOf } from './process-support';
 
 /**
  * Jepsen-style count on the real emulator and the real filesystem: bundles of various sizes,
@@ -177,7 +178,7 @@ describe.each(['unary', 'streaming'] as const)('%s pull', (pull) => {
       await consumer.stop();
     }
     // after a graceful stop the lease says the replica is gone (ttl 0)
-    const lease = JSON.parse((await store.get('_watermarks/track_played/solo.json'))!.toString());
+    const lease = JSON.parse((await leaseOf(store, 'track_played', 'solo'))!.toString());
     expect(lease.ttlMs).toBe(0);
   });
 });

@@ -4,7 +4,14 @@ import { provisionTopology } from '@hourglass/cli';
 import { Defaults, seconds, silentLogger } from '@hourglass/common';
 import { SchemaRegistry } from '@hourglass/schemas';
 import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
-import { finalizeWindow, parseLease, parseStagedName, sha256, type IntervalWindow } from '@hourglass/consumer';
+import {
+  finalizeWindow,
+  parseLease,
+  parseStagedName,
+  publishDir,
+  sha256,
+  type IntervalWindow,
+} from '@hourglass/consumer';
 import {
   MINUTE,
   auditType,
@@ -16,7 +23,7 @@ import {
   uniquePrefix,
   type PublishedEvent,
 } from './support';
-import { killAll, spawnConsumer, waitFor } from './process-support';
+import { killAll, leaseOf, spawnConsumer, waitFor } from './process-support';
 
 /**
  * Consumers as real processes (services/consumer/dist/main.js) on the real emulator and
@@ -158,8 +165,9 @@ test('SIGKILL mid-finalize (after the first final file), rerun elsewhere: same c
   expect(plans).toHaveLength(1);
   const crashed = parseStagedName(TYPE, plans[0]!.name, MINUTE)!.window;
   const partition = plans[0]!.name.slice(`_staging/`.length, plans[0]!.name.lastIndexOf('/'));
-  const leftBehind = await s.store.list(`${partition}/`);
-  expect(leftBehind.map((o) => o.name)).toEqual([`${partition}/part-00000.avro`]);
+  expect(await s.store.list(`${partition}/`)).toEqual([]); // nothing published
+  const leftBehind = await s.store.list(publishDir(TYPE, crashed));
+  expect(leftBehind.map((o) => o.name)).toEqual([`${publishDir(TYPE, crashed)}part-00000.avro`]);
   const firstPartHash = sha256((await s.store.get(leftBehind[0]!.name))!);
 
   // the reference: an uninterrupted finalize of a copy of the store in this process
@@ -203,7 +211,7 @@ test('two replicas, one killed for good: the other closes every window once the 
   const b = spawnConsumer('r-b', s.env, logDir);
   await waitFor(async () => (await stagedFiles(s)).length > 0, 'a first staged file');
   await a.kill('SIGKILL');
-  const leaseData = await s.store.get(`_watermarks/${TYPE}/r-a.json`);
+  const leaseData = await leaseOf(s.store, TYPE, 'r-a');
   const lease = parseLease(leaseData!)!;
   expect(lease).toBeDefined();
   await waitFor(() => converged(s), 'every event in a window closed by r-b', CONVERGE);
@@ -234,7 +242,7 @@ test('SIGTERM: stages and acks what it holds, leaves a released lease, exits 0',
   await waitFor(async () => (await stagedFiles(s)).length > 0, 'a first staged file');
   expect(await first.kill('SIGTERM')).toEqual({ code: 0, signal: null });
   expect(first.log()).toContain('consumer stopped');
-  const lease = parseLease((await s.store.get(`_watermarks/${TYPE}/t1.json`))!)!;
+  const lease = parseLease((await leaseOf(s.store, TYPE, 't1'))!)!;
   expect(lease.ttlMs).toBe(0);
   const second = spawnConsumer('t2', s.env, logDir);
   await waitFor(() => converged(s), 'every event in a closed window', CONVERGE);

@@ -1,21 +1,17 @@
-import avro from 'avsc';
 import { cpSync, readdirSync } from 'node:fs';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { Defaults, ManualClock, silentLogger } from '@hourglass/common';
-import { SchemaRegistry, encodeRecords, type EventRecord } from '@hourglass/schemas';
+import { ManualClock, silentLogger } from '@hourglass/common';
+import { type EventRecord } from '@hourglass/schemas';
 import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
 import {
   type FinalizeContext,
   type FinalizeStep,
-  type InboundMessage,
-  TypeRuntime,
-  type TypeRuntimeOptions,
   assignWindow,
-  createConsumerMetrics,
   finalizeEarly,
   finalizeWindow,
   manifestName,
   parseManifest,
+  partitionPath,
+  publishDir,
   sha256,
   stagingDir,
 } from '@hourglass/consumer';
@@ -29,198 +25,9 @@ import {
   publishedOf,
   tempDir,
 } from './support';
+import { GRACE, TYPE, bundle, records, registry, runtime, v2 } from './runtime-support';
 
-/**
- * Staging and finalize on the real filesystem, without Pub/Sub: messages are handed to the
- * type runtime directly and time is a ManualClock. Counts every event, checks every byte.
- */
-const registry = SchemaRegistry.load('schemas');
-const TYPE = 'track_played';
-const v1 = registry.get(TYPE).versions[0]!;
-const v2 = registry.get(TYPE).latest;
-const GRACE = 10_000;
-
-interface FakeMessageLog {
-  acked: number;
-  nacked: number;
-}
-
-function message(log: FakeMessageLog, data: Buffer, attributes: Record<string, string>): InboundMessage {
-  let settled = false;
-  return {
-    id: randomUUID(),
-    data,
-    attributes,
-    ack: () => {
-      if (settled) throw new Error('settled twice');
-      settled = true;
-      log.acked++;
-    },
-    nack: () => {
-      if (settled) throw new Error('settled twice');
-      settled = true;
-      log.nacked++;
-    },
-  };
-}
-
-function bundle(log: FakeMessageLog, records: EventRecord[], writer = v2): InboundMessage {
-  const { data, attributes } = encodeRecords(writer, records, 'deflate');
-  return message(log, data, attributes);
-}
-
-function runtime(
-  store: ObjectStore,
-  clock: ManualClock,
-  replicaId = 'r1',
-  onStep?: FinalizeContext['onStep'],
-  maxAckExtensionMs = 600_000,
-  eventType = TYPE,
-  overrides: Partial<TypeRuntimeOptions> = {},
-) {
-  return new TypeRuntime(
-    {
-      eventType,
-      replicaId,
-      incarnation: randomBytes(3).toString('hex'), // one per process start, as in consumer.ts
-      windowMs: MINUTE,
-      graceMs: GRACE,
-      startAt: undefined,
-      leaseTtlMs: 5_000,
-      ackDeadlineMs: 10_000,
-      maxAckExtensionMs,
-      maxPublishDelayMs: 1_000,
-      idleAfterMs: 2_000,
-      stageMaxEvents: 40,
-      stageMaxBytes: 1 << 20,
-      stageMaxAgeMs: 1_000,
-      blockBytes: 4096,
-      finalFileBytes: 8 * 1024,
-      stageDeflateLevel: 1, // the default stages uncompressed: cover the deflate path here
-      finalDeflateLevel: Defaults.finalDeflateLevel,
-      earlySegments: 3,
-      dedupHorizonMs: Defaults.dedupHorizon,
-      closer: true,
-      ...overrides,
-    },
-    {
-      store,
-      registry,
-      clock,
-      logger: silentLogger,
-      metrics: createConsumerMetrics(),
-      ...(onStep ? { onFinalizeStep: onStep } : {}),
-    },
-  );
-}
-
-function records(n: number, start: number, span: number, writer = v2): EventRecord[] {
-  return Array.from({ length: n }, (_, i) => makeRecord(writer, randomUUID(), start + Math.floor((i * span) / n), i));
-}
-
-describe('staging', () => {
-  test('a message is acked only once every part file holding its events is durable', async () => {
-    const store = new LocalDirectoryStore(tempDir('stage'));
-    const clock = new ManualClock(T0 + 2 * MINUTE);
-    const rt = runtime(store, clock);
-    await rt.start();
-    const log = { acked: 0, nacked: 0 };
-    // one bundle across two windows (out of order), one from an older writer
-    rt.stager.handle(bundle(log, [...records(5, T0 + MINUTE, 1000), ...records(5, T0, 1000)]));
-    rt.stager.handle(bundle(log, records(3, T0, 1000, v1), v1));
-    expect(log).toEqual({ acked: 0, nacked: 0 });
-    expect(rt.stager.heldEvents()).toBe(13);
-    expect(await store.list('_staging/')).toEqual([]);
-    // held events pin the watermark at the oldest of them
-    clock.advance(500);
-    await rt.tick();
-    expect(rt.watermarks().published).toBeLessThanOrEqual(T0);
-    clock.advance(600); // past stageMaxAge
-    await rt.tick();
-    await rt.stager.flushAll();
-    expect(log).toEqual({ acked: 2, nacked: 0 });
-    const staged = await store.list('_staging/');
-    expect(staged.map((o) => o.name.split('/').slice(2, 5).join('/')).sort()).toEqual([
-      'dt=2026-01-01/hour=00/minute=00',
-      'dt=2026-01-01/hour=00/minute=01',
-    ]);
-    // staged files are standard container files in the newest schema
-    let total = 0;
-    for (const o of staged) {
-      const { records: rs, schema } = await decodeWithEmbeddedSchema((await store.get(o.name))!);
-      expect((schema as { fields: { name: string }[] }).fields.map((f) => f.name)).toContain('context_uri');
-      total += rs.length;
-    }
-    expect(total).toBe(13);
-  });
-
-  test('newest-schema datums are copied as bytes; one the skipper refuses goes the decoding path, as before', async () => {
-    const store = new LocalDirectoryStore(tempDir('stage-copy'));
-    const rt = runtime(store, new ManualClock(T0 + 2 * MINUTE));
-    await rt.start();
-    const log = { acked: 0, nacked: 0 };
-    const copied = records(20, T0, 1000);
-    rt.stager.handle(bundle(log, copied));
-    // invalid UTF-8 in one string: avsc decodes it (to U+FFFD), so the copy must not keep the raw byte
-    const odd = records(3, T0 + 2000, 1000);
-    const encoded = encodeRecords(v2, odd);
-    const at = encoded.data.indexOf('user-1');
-    encoded.data[at] = 0xff;
-    rt.stager.handle(message(log, encoded.data, encoded.attributes));
-    await rt.stager.flushAll();
-    expect(log).toEqual({ acked: 2, nacked: 0 });
-    expect(rt.stager.stats.deadLettered).toBe(0);
-    // the staged datums, as bytes: what decoding and encoding each record gives
-    const datums: Buffer[] = [];
-    for (const o of await store.list('_staging/')) {
-      const decoder = new avro.streams.BlockDecoder({ noDecode: true });
-      decoder.on('data', (d: Buffer) => datums.push(d));
-      const done = new Promise((r) => decoder.on('end', r));
-      decoder.end((await store.get(o.name))!);
-      await done;
-    }
-    const expected = [...copied, ...odd.map((r, i) => (i === 1 ? { ...r, user_id: '\ufffdser-1' } : r))];
-    expect(datums.map((d) => d.toString('hex'))).toEqual(expected.map((r) => v2.type.toBuffer(r).toString('hex')));
-  });
-
-  test('a message held beyond the max lease extension is still acked, and counted loudly', async () => {
-    const store = new LocalDirectoryStore(tempDir('overheld'));
-    const clock = new ManualClock(T0 + 2 * MINUTE);
-    const rt = runtime(store, clock, 'r1', undefined, 10_000);
-    await rt.start();
-    const log = { acked: 0, nacked: 0 };
-    rt.stager.handle(bundle(log, records(3, T0, 1000)));
-    clock.advance(10_001); // e.g. the store hung this long
-    await rt.stager.flushAll();
-    expect(log).toEqual({ acked: 1, nacked: 0 });
-    expect(rt.stager.stats.overheld).toBe(1);
-  });
-
-  test('undecodable messages go to _deadletter with raw bytes, attributes and reason, and are acked', async () => {
-    const store = new LocalDirectoryStore(tempDir('dead'));
-    const rt = runtime(store, new ManualClock(T0));
-    await rt.start();
-    const log = { acked: 0, nacked: 0 };
-    const good = encodeRecords(v2, records(2, T0, 10));
-    rt.stager.handle(message(log, Buffer.from('not avro at all'), { ...good.attributes, count: '3' }));
-    rt.stager.handle(message(log, good.data, { ...good.attributes, schema_fingerprint: 'f'.repeat(64) }));
-    rt.stager.handle(message(log, good.data, { ...good.attributes, event_type: 'page_viewed' }));
-    await rt.stager.flushAll();
-    expect(log).toEqual({ acked: 3, nacked: 0 });
-    const dead = await store.list('_deadletter/track_played/');
-    expect(dead).toHaveLength(3);
-    const bodies = await Promise.all(dead.map(async (o) => JSON.parse((await store.get(o.name))!.toString())));
-    const reasons = bodies.map((b: { reason: { code: string } }) => b.reason.code).sort();
-    expect(reasons).toEqual(['MESSAGE_CORRUPT', 'MESSAGE_CORRUPT', 'SCHEMA_UNKNOWN_FINGERPRINT']);
-    const raw = bodies.find(
-      (b: { dataBase64: string }) => Buffer.from(b.dataBase64, 'base64').toString() === 'not avro at all',
-    );
-    expect(raw.attributes.count).toBe('3');
-    expect(rt.stager.stats.deadLettered).toBe(3);
-    expect(await store.list('_staging/')).toEqual([]);
-  });
-});
-
+/** Finalize on the real filesystem: plans, dedup, final files, the manifest and publishing, crash-safe. */
 describe('finalize', () => {
   /** Stages `n` events (with duplicates) into window 0 and returns the distinct ids. */
   async function stageWindow(store: ObjectStore, clock: ManualClock, n: number): Promise<Set<string>> {
@@ -290,7 +97,7 @@ describe('finalize', () => {
     expect(again.manifest).toEqual(m);
   });
 
-  test.each<FinalizeStep>(['plan-written', 'part-written', 'manifest-written', 'staging-deleted'])(
+  test.each<FinalizeStep>(['plan-written', 'part-written', 'manifest-written', 'published', 'staging-deleted'])(
     'a crash after %s: the rerun produces the same final bytes as an uninterrupted run',
     async (crashStep) => {
       const root = tempDir('crash');
@@ -356,9 +163,9 @@ describe('finalize', () => {
     const w = assignWindow(T0, MINUTE);
     const segment = await finalizeEarly(context(store), w, undefined);
     expect(segment?.segments.map((files) => files.length > 1)).toEqual([true]);
-    const earlyParts = (await store.list(`${TYPE}/`)).map((o) => o.name);
+    const earlyParts = (await store.list(publishDir(TYPE, w))).map((o) => o.name);
     expect(earlyParts.length).toBeGreaterThan(1);
-    expect(await store.exists(manifestName(TYPE, w))).toBe(false); // nothing is presented yet
+    expect(await store.list(`${TYPE}/`)).toEqual([]); // nothing is presented yet
     // stragglers: 30 new events and 10 copies of events already in early part files
     const fresh = await stageStragglers(store, 30, [...ids].slice(0, 10));
     const beforeClose = tempDir('early-rerun');
@@ -366,7 +173,8 @@ describe('finalize', () => {
 
     const { manifest } = await finalizeWindow(context(store), w, w.end + GRACE, segment);
     expect(manifest.counts).toMatchObject({ records: 230, onTime: 230, duplicatesDropped: 30, stagedRecords: 260 });
-    expect(manifest.files.slice(0, earlyParts.length).map((f) => f.path)).toEqual(earlyParts); // untouched, first
+    const published = earlyParts.map((name) => name.replace(publishDir(TYPE, w), `${partitionPath(TYPE, w)}/`));
+    expect(manifest.files.slice(0, earlyParts.length).map((f) => f.path)).toEqual(published); // untouched, first
     expect(manifest.files.length).toBeGreaterThan(earlyParts.length);
     const audit = await auditType(store, TYPE, MINUTE);
     expect(audit.problems).toEqual([]);
@@ -585,235 +393,5 @@ describe('finalize', () => {
     expect(manifest.counts.records).toBe(0);
     expect(manifest.gatewayTs).toEqual({ min: null, max: null });
     expect(parseManifest((await store.get(manifestName(TYPE, w)))!, 'm')).toEqual(manifest);
-  });
-});
-
-describe('closing through the type runtime', () => {
-  test('late events go to the earliest open window; late copies of closed events are dropped', async () => {
-    const store = new LocalDirectoryStore(tempDir('late'));
-    const clock = new ManualClock(T0 + 3 * MINUTE);
-    const rt = runtime(store, clock);
-    await rt.start();
-    const log = { acked: 0, nacked: 0 };
-    const first = [...records(50, T0, MINUTE), ...records(50, T0 + MINUTE, MINUTE)];
-    rt.stager.handle(bundle(log, first));
-    await rt.stager.flushAll();
-    // idle: the watermark follows the clock (now - 1 s) and windows 0 and 1 close
-    clock.advance(3_000);
-    await rt.tick();
-    await rt.closeWindows();
-    expect(rt.closed.map((c) => c.window.start)).toEqual([T0, T0 + MINUTE]);
-    expect(rt.lastClosed()).toEqual({ start: T0 + MINUTE, end: T0 + 2 * MINUTE });
-
-    // window 0 and 1 are closed: new old events are late, and copies of closed events are duplicates
-    const lateNew = records(10, T0 + 1000, 1000);
-    const lateCopies = first.slice(0, 5).concat(first.slice(60, 65));
-    rt.stager.handle(bundle(log, [...lateNew, ...lateCopies]));
-    const onTime = records(10, T0 + 3 * MINUTE, 1000);
-    rt.stager.handle(bundle(log, onTime));
-    await rt.stager.flushAll();
-    expect(rt.stager.stats.late).toBe(20);
-    clock.advance(2 * MINUTE);
-    await rt.tick();
-    await rt.closeWindows();
-
-    const audit = await auditType(store, TYPE, MINUTE);
-    expect(audit.problems).toEqual([]);
-    expect(audit.windows.map((w) => w.manifest.window.startMs)).toEqual([0, 1, 2, 3].map((i) => T0 + i * MINUTE));
-    const w2 = audit.windows[2]!.manifest; // earliest open window when the late events came
-    expect(w2.counts).toMatchObject({ onTime: 0, late: 10, duplicatesDropped: 10, duplicatesOfClosedWindows: 10 });
-    expect(audit.windows[3]!.manifest.counts).toMatchObject({ onTime: 10, late: 0 });
-    const published = publishedOf([...first, ...lateNew, ...onTime]);
-    expect(countAgainst(audit, published)).toEqual({
-      expected: 120,
-      present: 120,
-      lost: 0,
-      duplicated: 0,
-      unexpected: 0,
-    });
-    expect(log).toEqual({ acked: 3, nacked: 0 });
-  });
-
-  test('a type without a cursor starts at its first staged window, or at HOURGLASS_START: empty windows after it close too', async () => {
-    // The first data lands in window 2; the consumer has been up since window 0.
-    const closedStarts = async (startAt: number | undefined): Promise<number[]> => {
-      const store = new LocalDirectoryStore(tempDir('start-at'));
-      const clock = new ManualClock(T0 + 2 * MINUTE + 5_000);
-      const rt = runtime(store, clock, 'r1', undefined, 600_000, TYPE, { startAt });
-      await rt.start();
-      rt.stager.handle(bundle({ acked: 0, nacked: 0 }, records(10, T0 + 2 * MINUTE, 1000)));
-      await rt.stager.flushAll();
-      clock.set(T0 + 4 * MINUTE + GRACE + 2_000); // idle: windows 2 and 3 are past their grace
-      await rt.tick();
-      await rt.closeWindows();
-      const audit = await auditType(store, TYPE, MINUTE);
-      expect(audit.problems).toEqual([]);
-      return audit.windows.map((w) => (w.manifest.window.startMs - T0) / MINUTE);
-    };
-    expect(await closedStarts(undefined)).toEqual([2, 3]);
-    expect(await closedStarts(T0 + 30_000)).toEqual([0, 1, 2, 3]);
-  });
-
-  test('the closer finalizes a window in early segments as the watermark crosses each third and its end', async () => {
-    const store = new LocalDirectoryStore(tempDir('early-runtime'));
-    const clock = new ManualClock(T0 + 15_000);
-    const rt = runtime(store, clock);
-    await rt.start();
-    const log = { acked: 0, nacked: 0 };
-    const w = assignWindow(T0, MINUTE);
-    const partsNow = async (): Promise<string[]> =>
-      (await store.list(`${TYPE}/`)).map((o) => o.name.split('/').pop() ?? '');
-    const firstThird = records(20, T0, 10_000);
-    rt.stager.handle(bundle(log, firstThird));
-    await rt.stager.flushAll();
-    // idle watermark = now - 1 s
-    clock.set(T0 + 19_000); // 18 s: short of the first third
-    await rt.tick();
-    await rt.closeWindows();
-    expect(await partsNow()).toEqual([]);
-    clock.set(T0 + 25_000); // past the first third
-    await rt.tick();
-    await rt.closeWindows();
-    expect(await partsNow()).toEqual(['part-00000.avro']);
-    const rest = records(20, T0 + 30_000, 20_000);
-    rt.stager.handle(bundle(log, rest));
-    await rt.stager.flushAll();
-    clock.set(w.end + 3_000); // past the end: the last early segment, no close yet
-    await rt.tick();
-    await rt.closeWindows();
-    expect(rt.closed).toEqual([]);
-    expect(await store.exists(manifestName(TYPE, w))).toBe(false);
-    expect(await partsNow()).toEqual(['part-00000.avro', 'part-00001.avro']);
-    // a straggler within the grace, then the close
-    const straggler = records(1, T0 + 59_000, 1);
-    rt.stager.handle(bundle(log, straggler));
-    await rt.stager.flushAll();
-    clock.set(w.end + GRACE + 3_000);
-    await rt.tick();
-    await rt.closeWindows();
-    expect(rt.closed.map((c) => c.window.start)).toEqual([T0]);
-    const audit = await auditType(store, TYPE, MINUTE);
-    expect(audit.problems).toEqual([]);
-    expect(audit.windows[0]!.manifest.files.map((f) => [f.path.split('/').pop(), f.records])).toEqual([
-      ['part-00000.avro', 20],
-      ['part-00001.avro', 20],
-      ['part-00002.avro', 1],
-    ]);
-    const published = publishedOf([...firstThird, ...rest, ...straggler]);
-    expect(countAgainst(audit, published)).toMatchObject({ present: 41, lost: 0, duplicated: 0, unexpected: 0 });
-  });
-
-  test('the finalize work of different types runs one job at a time, so staging keeps its turns', async () => {
-    const store = new LocalDirectoryStore(tempDir('one-at-a-time'));
-    const clock = new ManualClock(T0 + 2 * MINUTE);
-    const steps: string[] = [];
-    const onStep = async (step: FinalizeStep, detail: string): Promise<void> => {
-      const parts = detail.split('/'); // <type>/... or _staging/<type>/...
-      steps.push(`${parts[0] === '_staging' ? parts[1] : parts[0]} ${step}`);
-      await new Promise((r) => setTimeout(r, 5)); // a slow store: other jobs would slip in here
-    };
-    const types = [TYPE, 'page_viewed'];
-    const runtimes = types.map((type) => runtime(store, clock, 'r1', onStep, 600_000, type));
-    const log = { acked: 0, nacked: 0 };
-    for (const [i, rt] of runtimes.entries()) {
-      await rt.start();
-      const version = registry.get(types[i]!).latest;
-      rt.stager.handle(bundle(log, records(30, T0, MINUTE, version), version));
-      await rt.stager.flushAll();
-    }
-    clock.advance(3_000); // idle: window 0 closes for both types
-    await Promise.all(runtimes.map((rt) => rt.tick()));
-    await Promise.all(runtimes.map((rt) => rt.closeWindows()));
-    expect(runtimes.map((rt) => rt.closed.map((c) => c.window.start))).toEqual([[T0], [T0]]);
-    // every step of one type's close comes before the other's first
-    const order = steps.map((s) => s.split(' ')[0]!);
-    expect(order.length).toBeGreaterThan(4);
-    expect(order.filter((t, i) => i > 0 && t !== order[i - 1])).toHaveLength(1);
-  });
-
-  test("a restart under the same replica id holds the global watermark until the old incarnation's messages are back", async () => {
-    const store = new LocalDirectoryStore(tempDir('restart'));
-    const clock = new ManualClock(T0 + 3 * MINUTE);
-    const first = runtime(store, clock, 'same');
-    await first.start();
-    first.stager.handle(bundle({ acked: 0, nacked: 0 }, records(5, T0 + MINUTE, 1000))); // held, never staged
-    clock.advance(100);
-    await first.tick();
-    expect(first.watermarks().published).toBe(T0 + MINUTE);
-    // the process dies; a new one starts with the same id and soon goes idle
-    const second = runtime(store, clock, 'same');
-    await second.start();
-    clock.advance(3_000);
-    await second.tick();
-    await second.closeWindows();
-    expect(second.watermarks().global).toBe(T0 + MINUTE);
-    expect(second.closed).toEqual([]);
-    // the old lease has expired (ttl 5 s + ack deadline 10 s): the watermark follows the clock
-    clock.advance(12_001);
-    await second.tick();
-    await second.closeWindows();
-    expect(second.watermarks().local).toBe(clock.now() - 1_000);
-    expect(second.watermarks().global).toBe(clock.now() - 1_000);
-  });
-
-  test('two live processes under one explicit replica id keep two leases: neither closes a window the other holds', async () => {
-    const store = new LocalDirectoryStore(tempDir('same-id'));
-    const clock = new ManualClock(T0 + 3 * MINUTE);
-    const holdLong = { stageMaxAgeMs: 10 * MINUTE };
-    const a = runtime(store, clock, 'same', undefined, 600_000, TYPE, holdLong);
-    const b = runtime(store, clock, 'same', undefined, 600_000, TYPE, holdLong);
-    await a.start();
-    await b.start();
-    a.stager.handle(bundle({ acked: 0, nacked: 0 }, records(5, T0 + MINUTE, 1000))); // held by a, unstaged
-    // both renew for far longer than ttl + ack deadline (15 s), b idle
-    for (let i = 0; i < 40; i++) {
-      clock.advance(1_000);
-      await a.tick();
-      await b.tick();
-      await a.closeWindows();
-      await b.closeWindows();
-    }
-    expect((await store.list(`_watermarks/${TYPE}/`)).filter((o) => !o.name.endsWith('_closed.json'))).toHaveLength(2);
-    const closedStarts = [...a.closed, ...b.closed].map((c) => c.window.start);
-    expect(closedStarts.every((start) => start < T0 + MINUTE)).toBe(true);
-    expect(b.watermarks().global).toBe(T0 + MINUTE);
-  });
-
-  test('a staged file that lands in a closed window is moved, as late data, to an open window', async () => {
-    const store = new LocalDirectoryStore(tempDir('orphan'));
-    const clock = new ManualClock(T0 + 3 * MINUTE);
-    const closer = runtime(store, clock, 'a-closer');
-    await closer.start();
-    const log = { acked: 0, nacked: 0 };
-    const early = records(20, T0, MINUTE);
-    closer.stager.handle(bundle(log, early));
-    await closer.stager.flushAll();
-    clock.advance(3_000);
-    await closer.tick();
-    await closer.closeWindows();
-    expect(closer.lastClosed()?.start).toBe(T0 + MINUTE);
-    // a replica whose lease did not count (the race leases make rare) stages into closed window 0
-    const straggler = runtime(store, clock, 'z-straggler');
-    const orphanEvents = records(5, T0 + 10, 100);
-    straggler.stager.handle(bundle(log, [...orphanEvents, early[0]!]));
-    await straggler.stager.flushAll();
-    expect(await store.list(stagingDir(TYPE, assignWindow(T0, MINUTE)))).toHaveLength(1);
-    await closer.closeWindows(); // sweeps the orphan
-    expect(await store.list(stagingDir(TYPE, assignWindow(T0, MINUTE)))).toEqual([]);
-    clock.advance(2 * MINUTE);
-    await closer.tick();
-    await straggler.tick();
-    await closer.closeWindows();
-    const audit = await auditType(store, TYPE, MINUTE);
-    expect(audit.problems).toEqual([]);
-    const published = publishedOf([...early, ...orphanEvents]);
-    expect(countAgainst(audit, published)).toEqual({
-      expected: 25,
-      present: 25,
-      lost: 0,
-      duplicated: 0,
-      unexpected: 0,
-    });
-    expect(audit.late).toBe(5);
   });
 });

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ObjectStore } from '@hourglass/storage';
 
 /**
  * Consumers as child processes running the built entry point (services/consumer/dist/main.js,
@@ -77,4 +78,12 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** The lease a replica's process wrote for a type (`<replicaId>.<incarnation>.json`; one process started under the id). */
+export async function leaseOf(store: ObjectStore, eventType: string, replicaId: string): Promise<Buffer | undefined> {
+  const prefix = `_watermarks/${eventType}/${replicaId}.`;
+  const names = (await store.list(prefix)).map((o) => o.name);
+  if (names.length > 1) throw new Error(`${names.length} leases under ${prefix}: expected one process start`);
+  return names[0] === undefined ? undefined : store.get(names[0]);
 }

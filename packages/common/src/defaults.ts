@@ -142,6 +142,11 @@ export const Defaults = {
   /** Windows one closer finalizes per tick: a long outage catches up over several ticks, leases keep renewing. */
   maxClosesPerTick: 50,
   /**
+   * How often a closer walks `_staging/<type>/` for windows with staged data once it has a cursor:
+   * only leftovers at or before the cursor need it, and the walk costs requests on every tick.
+   */
+  stagingScanInterval: seconds(10),
+  /**
    * A dead replica's messages come back after their ack deadline plus Pub/Sub's redelivery delay: its
    * stale lease holds the watermark this much longer. With unary pull the emulator redelivers at the
    * deadline; the margin covers Cloud Pub/Sub's best-effort timing. Later arrivals are late, not lost.

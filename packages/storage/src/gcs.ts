@@ -80,6 +80,8 @@ type Authorship = 'absent' | 'us' | 'same-bytes' | 'other' | 'corrupt';
  */
 export class GcsStore implements ObjectStore {
   readonly url: string;
+  /** GCS sustains about one write per second to one object name. */
+  readonly rewriteIntervalMs = 1_000;
   /** The underlying client, for what the store does not cover (e.g. creating the bucket). */
   readonly storage: Storage;
   private readonly bucket: Bucket;

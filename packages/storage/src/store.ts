@@ -19,6 +19,12 @@ export interface ObjectStore {
   /** Human-readable location, e.g. `file:///data` or `gs://bucket/prefix`. */
   readonly url: string;
   /**
+   * The least time between two writes of one object name that the store sustains (GCS: one per
+   * second, more is throttled with 429); callers that rewrite a name (leases, the cursor) space
+   * their writes by it. Absent: no limit.
+   */
+  readonly rewriteIntervalMs?: number;
+  /**
    * Creates `name` with `data` only if no object of that name exists. Resolves `true`
    * when this call created it, `false` when it already existed (left unchanged).
    */

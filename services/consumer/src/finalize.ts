@@ -12,8 +12,12 @@ import {
   finalFileName,
   isStagedDataFile,
   manifestName,
+  partitionDir,
   planName,
+  publishDir,
   stagingDir,
+  stagingTypePrefix,
+  unpublishedName,
 } from './layout.js';
 import { type Manifest, type ManifestFile, parseManifest, serializeManifest, windowFields } from './manifest.js';
 import {
@@ -42,13 +46,16 @@ import {
  *    plan names their manifests, `dedupAgainst`), a late record against the closed records within
  *    the horizon of its own window. Only the ids' bytes are kept in memory (EventIdSet).
  * 3. Final files have deterministic names, sync markers, block boundaries and deflate level,
- *    and are created with create-if-absent; a file left by a crashed attempt must have the same
- *    sha256 or finalize stops with FINAL_FILE_CONFLICT.
- * 4. The manifest is created with create-if-absent; then the planned staged files and the plan
- *    are deleted.
+ *    and are created with create-if-absent in the window's unpublished folder
+ *    (`_staging/<type>/<partition>/_publish/`, early segments' files too); a file left by a crashed
+ *    attempt must have the same sha256 or finalize stops with FINAL_FILE_CONFLICT.
+ * 4. The manifest is created there with create-if-absent, then ONE folder rename publishes the
+ *    folder as `<type>/<partition>/`: a reader listing the type's prefix sees a window's files
+ *    only together with its `_SUCCESS`. A rename that finds the partition there lost to another
+ *    finalizer. Then the planned staged files, leftovers and the plan are deleted.
  */
 export type FinalizeStep =
-  'early-plan-written' | 'plan-written' | 'part-written' | 'manifest-written' | 'staging-deleted';
+  'early-plan-written' | 'plan-written' | 'part-written' | 'manifest-written' | 'published' | 'staging-deleted';
 
 /** What decides a window's output bytes besides its inputs; recorded in the plan, so reruns match. */
 export interface FinalizeFormat {
@@ -132,7 +139,24 @@ export interface FinalizeResult {
   tail?: ClosedTail;
 }
 
+/** Publishes the window (see publishWindow), then deletes its staging. */
 export async function finalizeWindow(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  closingWatermark: number,
+  early?: EarlySegments,
+  lastClosed?: ClosedTail,
+): Promise<FinalizeResult> {
+  const result = await publishWindow(ctx, w, closingWatermark, early, lastClosed);
+  await cleanupStaging(ctx, w);
+  return result;
+}
+
+/**
+ * Steps 1–4: plan, final files and manifest in the unpublished folder, one folder rename. Leaves
+ * staging for cleanupStaging, which the closer runs outside the process-wide finalize queue.
+ */
+export async function publishWindow(
   ctx: FinalizeContext,
   w: IntervalWindow,
   closingWatermark: number,
@@ -141,22 +165,25 @@ export async function finalizeWindow(
 ): Promise<FinalizeResult> {
   const mName = manifestName(ctx.eventType, w);
   const existing = await ctx.store.get(mName);
-  if (existing) {
-    await cleanupStaging(ctx, w);
-    return { manifest: parseManifest(existing, mName), created: false };
-  }
+  if (existing) return { manifest: parseManifest(existing, mName), created: false };
   const plan = await commitPlan(ctx, w, closingWatermark);
   const writer = await writerThrough(ctx, w, plan, plan.earlySegments ?? [], early, lastClosed);
   await writer.write(plan.files);
   await writer.endSegment();
   const manifest = writer.manifest(plan);
-  const created = await ctx.store.createIfAbsent(mName, serializeManifest(manifest));
-  await ctx.onStep?.('manifest-written', mName);
-  const winner = created ? manifest : parseManifest((await ctx.store.get(mName)) ?? Buffer.alloc(0), mName);
-  await cleanupStaging(ctx, w);
-  await ctx.onStep?.('staging-deleted', stagingDir(ctx.eventType, w));
+  const unpublished = unpublishedName(ctx.eventType, w, mName);
+  const ours = await ctx.store.createIfAbsent(unpublished, serializeManifest(manifest));
+  await ctx.onStep?.('manifest-written', unpublished);
+  const outcome = await ctx.store.renameFolder(publishDir(ctx.eventType, w), partitionDir(ctx.eventType, w));
+  if (outcome === 'renamed') await ctx.onStep?.('published', mName);
+  const published = await ctx.store.get(mName);
+  if (!published) {
+    // the partition exists without a manifest: nothing of ours writes that (an old layout's early parts?)
+    throw new HourglassError('FINAL_FILE_CONFLICT', `${partitionDir(ctx.eventType, w)} exists without ${mName}`);
+  }
+  const winner = outcome === 'renamed' && ours ? manifest : parseManifest(published, mName);
   const tail = writer.tail();
-  return { manifest: winner, created, ...(tail ? { tail } : {}) };
+  return { manifest: winner, created: outcome === 'renamed', ...(tail ? { tail } : {}) };
 }
 
 interface StagedListing {
@@ -384,10 +411,11 @@ class FinalSeries {
     const writer = this.writer;
     if (!writer || writer.records === 0) return;
     const name = finalFileName(this.ctx.eventType, this.w, this.late, this.index);
+    const unpublished = unpublishedName(this.ctx.eventType, this.w, name);
     const data = await writer.finish();
     const digest = sha256(data);
-    if (!(await this.ctx.store.createIfAbsent(name, data))) {
-      const earlier = await this.ctx.store.get(name);
+    if (!(await this.ctx.store.createIfAbsent(unpublished, data))) {
+      const earlier = await this.ctx.store.get(unpublished);
       if (!earlier || sha256(earlier) !== digest) {
         throw new HourglassError(
           'FINAL_FILE_CONFLICT',
@@ -408,7 +436,7 @@ class FinalSeries {
     this.index++;
     this.minTs = Infinity;
     this.maxTs = -Infinity;
-    await this.ctx.onStep?.('part-written', name);
+    await this.ctx.onStep?.('part-written', unpublished);
   }
 }
 
@@ -661,9 +689,10 @@ async function idsInClosedWindows(
 }
 
 /**
- * After the manifest: delete the planned staged files, move any other staged file (an
- * orphan that missed the plan) to the earliest open window as late data, delete the plan.
- * The plan goes last, so a crash here leaves enough to finish on a rerun.
+ * After the manifest: delete the planned staged files and what a finalizer that lost the publish
+ * left in the unpublished folder, move any other staged file (an orphan that missed the plan) to
+ * the earliest open window as late data, delete the plan. The plan goes last, so a crash here
+ * leaves enough to finish on a rerun. Deletes run with the store's bounded parallelism.
  */
 export async function cleanupStaging(ctx: FinalizeContext, w: IntervalWindow): Promise<void> {
   const pName = planName(ctx.eventType, w);
@@ -671,15 +700,30 @@ export async function cleanupStaging(ctx: FinalizeContext, w: IntervalWindow): P
   const plan = planData ? parsePlan(planData, pName) : undefined;
   const planned = new Set([...(plan?.earlySegments ?? []).flat(), ...(plan?.files ?? [])].map((f) => f.name));
   const dir = stagingDir(ctx.eventType, w);
+  const unpublished = publishDir(ctx.eventType, w);
   const earlyPlans: string[] = [];
+  const done: string[] = [];
   for (const o of await ctx.store.list(dir)) {
     const file = o.name.slice(dir.length);
-    if (file.includes('/') || o.name === pName) continue;
-    if (file.startsWith(EARLY_PLAN_PREFIX)) earlyPlans.push(o.name);
-    else if (planned.has(o.name)) await ctx.store.delete(o.name);
+    if (o.name.startsWith(unpublished)) done.push(o.name);
+    else if (file.includes('/') || o.name === pName) continue;
+    else if (file.startsWith(EARLY_PLAN_PREFIX)) earlyPlans.push(o.name);
+    else if (planned.has(o.name)) done.push(o.name);
     else if (isStagedDataFile(file)) await ctx.sweepOrphan(o.name, w);
   }
+  await ctx.store.deleteMany(done);
   // after the manifest: an early finalize that creates one again stops at the manifest
-  for (const name of earlyPlans) await ctx.store.delete(name);
+  await ctx.store.deleteMany(earlyPlans);
   if (planData) await ctx.store.delete(pName);
+  // empty folders (a directory locally, an HNS folder on GCS) up to the type's staging root
+  await ctx.store.deleteFolder(unpublished);
+  const root = stagingTypePrefix(ctx.eventType);
+  for (
+    let folder = dir;
+    folder.length > root.length;
+    folder = folder.slice(0, folder.lastIndexOf('/', folder.length - 2) + 1)
+  ) {
+    await ctx.store.deleteFolder(folder);
+  }
+  await ctx.onStep?.('staging-deleted', dir);
 }

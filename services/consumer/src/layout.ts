@@ -11,6 +11,8 @@ import { type IntervalWindow, parsePartition, partitionPath } from './windows.js
  *   _staging/<type>/<partition>/late-<replica>.<incarnation>.<seq>.avro   staged late events
  *   _staging/<type>/<partition>/_plan.json                    the input list a finalize committed to
  *   _staging/<type>/<partition>/_plan-early-NNNNN.json        inputs finalized early, in segments; the close's seal
+ *   _staging/<type>/<partition>/_publish/                     the window's final files and _SUCCESS before one
+ *                                                             folder rename publishes them to <type>/<partition>/
  *   _watermarks/<type>/<replicaId>.<incarnation>.json         a replica's lease (one per process start)
  *   _watermarks/<type>/_closed.json                           the last closed window (cursor)
  *   _deadletter/<type>/dt=YYYY-MM-DD/<messageId>.json         an undecodable message
@@ -39,6 +41,26 @@ export function stagedFileName(
   return `${stagingDir(eventType, w)}${late ? LATE_PREFIX : ''}${replicaId}.${incarnation}.${String(seq).padStart(8, '0')}.avro`;
 }
 
+export const PUBLISH_FOLDER = '_publish/';
+
+/**
+ * Where finalize writes a window's final files and manifest, where no reader looks; one atomic
+ * folder rename to `partitionDir` publishes them together.
+ */
+export function publishDir(eventType: string, w: IntervalWindow): string {
+  return `${stagingDir(eventType, w)}${PUBLISH_FOLDER}`;
+}
+
+/** The published folder of a window: `<type>/dt=…/hour=…[/minute=…]/`. */
+export function partitionDir(eventType: string, w: IntervalWindow): string {
+  return `${partitionPath(eventType, w)}/`;
+}
+
+/** Where a published object (a final file or the manifest) of `w` is written before publishing. */
+export function unpublishedName(eventType: string, w: IntervalWindow, publishedName: string): string {
+  return `${publishDir(eventType, w)}${publishedName.slice(partitionDir(eventType, w).length)}`;
+}
+
 export function planName(eventType: string, w: IntervalWindow): string {
   return `${stagingDir(eventType, w)}_plan.json`;
 }
@@ -59,7 +81,9 @@ export function parseStagedName(
   const prefix = stagingTypePrefix(eventType);
   if (!name.startsWith(prefix)) return undefined;
   const rest = name.slice(prefix.length);
-  const slash = rest.lastIndexOf('/');
+  // a file in the window's unpublished folder belongs to the window too (`_publish/part-…`)
+  const inPublish = rest.lastIndexOf(`/${PUBLISH_FOLDER}`);
+  const slash = inPublish >= 0 ? inPublish : rest.lastIndexOf('/');
   if (slash < 0) return undefined;
   const window = parsePartition(rest.slice(0, slash), windowMs);
   if (!window) return undefined;

@@ -3,7 +3,7 @@ import type { FinalizeStep } from './finalize.js';
 /**
  * TEST ONLY. HOURGLASS_TEST_CRASH_AFTER=<step>[:<n>] kills this process with SIGKILL right
  * after the n-th (default first) finalize step of that kind: early-plan-written, plan-written,
- * part-written, manifest-written or staging-deleted. The crash tests use it to prove that a rerun on any
+ * part-written, manifest-written, published or staging-deleted. The crash tests use it to prove that a rerun on any
  * replica produces the same final bytes. Never set it in production.
  */
 export function crashHookFromEnv(
@@ -17,6 +17,7 @@ export function crashHookFromEnv(
     'plan-written',
     'part-written',
     'manifest-written',
+    'published',
     'staging-deleted',
   ];
   if (!step || !steps.includes(step)) {

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { type Clock, Defaults, HourglassError, type Logger } from '@hourglass/common';
 import type { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
@@ -14,11 +15,13 @@ import {
   type EarlySegments,
   type FinalizeContext,
   type FinalizeStep,
+  cleanupStaging,
   finalizeEarly,
-  finalizeWindow,
+  publishWindow,
 } from './finalize.js';
-import { parseStagedName, stagingDir, stagingTypePrefix } from './layout.js';
+import { stagingDir } from './layout.js';
 import type { ConsumerMetrics } from './metrics.js';
+import { listStagedWindows } from './staged-windows.js';
 import { Stager } from './stager.js';
 import { type Lease, ReplicaWatermark, closerOf, globalWatermark, leaseIdentity, leaseState } from './watermark.js';
 import {
@@ -92,6 +95,11 @@ export class TypeRuntime {
   private early: { window: IntervalWindow; segments: EarlySegments | undefined; due: number } | undefined;
   /** The last window this replica closed: its tail ids, against which the next window dedups. */
   private lastTail: ClosedTail | undefined;
+  /** The cursor holds a close not yet written to the store; when it was last written. */
+  private cursorUnwritten = false;
+  private cursorWrittenAt = -Infinity;
+  /** The windows with staged data as last walked, and when. */
+  private stagedScan: { at: number; windows: Map<number, IntervalWindow> } | undefined;
   private renewing: Promise<void> | undefined;
   private closing: Promise<number> | undefined;
   private stopping = false;
@@ -214,7 +222,7 @@ export class TypeRuntime {
     const at = this.deps.clock.now();
     this.watermark.advance(at, this.stager.heldMin(), staleCeiling(this.others, at));
     try {
-      await this.renewLease();
+      await this.renewLeaseIfDue();
     } catch (e) {
       this.storeError('lease', e);
     }
@@ -223,6 +231,30 @@ export class TypeRuntime {
   private storeError(operation: string, e: unknown): void {
     this.deps.metrics.storeErrors.add(1, { event_type: this.options.eventType, operation });
     this.log.warn({ err: e, operation }, 'store operation failed; retrying next tick');
+  }
+
+  /**
+   * The cursor is written once per close pass, and no sooner than the store's rewrite interval
+   * after its last write (GCS: one write per second per object name); a pass that may not write
+   * leaves it for the next. A cursor behind the manifests only makes a closer re-check them.
+   */
+  private async writeCursorIfDue(): Promise<void> {
+    const now = this.deps.clock.now();
+    if (!this.cursor || !this.cursorUnwritten || now - this.cursorWrittenAt < this.rewriteIntervalMs) return;
+    await writeCursor(this.deps.store, this.cursor);
+    this.cursorUnwritten = false;
+    this.cursorWrittenAt = this.deps.clock.now();
+  }
+
+  /** The lease is renewed every tick, but no sooner than the store's rewrite interval after the last write. */
+  private renewLeaseIfDue(): Promise<void> | undefined {
+    const last = this.published?.renewedAt;
+    if (last !== undefined && this.deps.clock.now() - last < this.rewriteIntervalMs) return undefined;
+    return this.renewLease();
+  }
+
+  private get rewriteIntervalMs(): number {
+    return this.deps.store.rewriteIntervalMs ?? 0;
   }
 
   private renewLease(): Promise<void> {
@@ -291,12 +323,7 @@ export class TypeRuntime {
     await deleteExpiredLeases(this.deps.store, others, now);
     this.noteCursor(await readCursor(this.deps.store, eventType));
 
-    const prefix = stagingTypePrefix(eventType);
-    const stagedWindows = new Map<number, IntervalWindow>();
-    for (const o of await this.deps.store.list(prefix)) {
-      const parsed = parseStagedName(eventType, o.name, this.options.windowMs);
-      if (parsed) stagedWindows.set(parsed.window.start, parsed.window);
-    }
+    const stagedWindows = await this.stagedWindows(now);
     const global = this.global;
     let closes = 0;
     let w: IntervalWindow | undefined = this.cursor
@@ -313,15 +340,16 @@ export class TypeRuntime {
     ) {
       await this.close(w, global);
       this.cursor = { eventType, lastClosed: w, watermark: global, updatedAt: this.deps.clock.now() };
-      await writeCursor(this.deps.store, this.cursor);
+      this.cursorUnwritten = true;
       stagedWindows.delete(w.start);
       closes++;
       w = nextWindow(w);
     }
+    await this.writeCursorIfDue();
     // Early segments of the next window to close: when the watermark passes each 1/n of it, what
     // was staged so far; the last at its end. Its close after the grace then has only stragglers.
     const n = this.options.earlySegments;
-    if (w && global !== undefined && n > 0 && stagedWindows.has(w.start) && !this.stopping) {
+    if (w && global !== undefined && n > 0 && !this.stopping) {
       const window = w;
       const state = this.early?.window.start === window.start ? this.early : undefined;
       const due = Math.min(n, Math.floor(((global - window.start) * n) / (window.end - window.start)));
@@ -360,13 +388,28 @@ export class TypeRuntime {
     return closes;
   }
 
+  /**
+   * The windows with anything staged, walked again at most every `stagingScanInterval` once a
+   * cursor exists (closes keep the map current for the windows they clean up): staged data at or
+   * before the cursor is rare, and the early segments list their own window.
+   */
+  private async stagedWindows(now: number): Promise<Map<number, IntervalWindow>> {
+    const scan = this.stagedScan;
+    if (scan && this.cursor && now - scan.at < Defaults.stagingScanInterval) return scan.windows;
+    const windows = await listStagedWindows(this.deps.store, this.options.eventType, this.options.windowMs);
+    this.stagedScan = { at: now, windows };
+    return windows;
+  }
+
   private async close(w: IntervalWindow, global: number): Promise<void> {
     let started = 0; // when the job starts, not when it queues behind other types' jobs
     const early = this.early?.window.start === w.start ? this.early.segments : undefined;
     const result = await oneAtATime(() => {
       started = performance.now();
-      return finalizeWindow(this.finalizeContext, w, global, early, this.lastTail);
+      return publishWindow(this.finalizeContext, w, global, early, this.lastTail);
     });
+    // deletes need no turn in the finalize queue: other types' closes go on meanwhile
+    await cleanupStaging(this.finalizeContext, w);
     if (this.early?.window.start === w.start) this.early = undefined;
     // leftovers of older windows close too: keep the newest window's tail
     if (result.tail && (!this.lastTail || result.tail.window.start > this.lastTail.window.start)) {
@@ -436,6 +479,12 @@ export class TypeRuntime {
     this.stopping = true;
     await this.stager.drain();
     await this.closing;
+    if (this.cursor && this.cursorUnwritten) {
+      await writeCursor(this.deps.store, this.cursor).catch((e: unknown) => this.storeError('cursor', e));
+    }
+    // the last lease too keeps the store's rewrite interval (a throttled write would be lost)
+    const sinceLease = this.deps.clock.now() - (this.published?.renewedAt ?? -Infinity);
+    if (sinceLease < this.rewriteIntervalMs) await delay(this.rewriteIntervalMs - sinceLease);
     this.watermark.advance(this.deps.clock.now(), this.stager.heldMin());
     // ttl 0: the replica is gone; the lease still counts for one ack deadline, while the
     // messages nacked during the drain find another replica.

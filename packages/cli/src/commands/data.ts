@@ -12,6 +12,7 @@ import {
   parseManifest,
   readCursor,
   readLeases,
+  PUBLISH_FOLDER,
   STAGING,
   windowSizes,
   type Manifest,
@@ -161,8 +162,14 @@ export async function listWindows(store: ObjectStore, type: string): Promise<Win
   }
   for (const o of await store.list(`${STAGING}/${type}/`)) {
     const rest = o.name.slice(`${STAGING}/${type}/`.length);
-    const window = rest.slice(0, rest.lastIndexOf('/'));
-    if (!byWindow.has(window)) row(window);
+    // final files not yet published (early segments, or a close under way) wait in `_publish/`
+    const unpublished = rest.indexOf(`/${PUBLISH_FOLDER}`);
+    const window = unpublished >= 0 ? rest.slice(0, unpublished) : rest.slice(0, rest.lastIndexOf('/'));
+    const r = byWindow.get(window) ?? row(window);
+    if (unpublished < 0 || r.status === 'closed' || !o.name.endsWith('.avro')) continue;
+    r.status = 'finalizing';
+    r.bytes += o.size;
+    r.files++;
   }
   return [...byWindow.values()].sort((a, b) => (a.window < b.window ? -1 : 1));
 }
