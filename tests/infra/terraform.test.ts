@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { consumerSettings } from '@hourglass/consumer/config';
 import { gatewaySettings } from '@hourglass/gateway/config';
 import { Defaults, PREFIX_PATTERN } from '@hourglass/common';
+import { loadSchema } from '../../tools/infra-validate/src/schema';
 import {
   INFRA_DIR,
   block,
@@ -30,10 +31,10 @@ test('terraform fmt finds nothing to change', () => {
   expect({ status: fmt.status, diff: fmt.stdout }).toEqual({ status: 0, diff: '' });
 });
 
-test('the google provider is pinned to 6.x', () => {
+test('the google provider is pinned to the version tools/infra-validate checks against', () => {
   const versions = tf.text.get('versions.tf') ?? '';
   expect(versions).toMatch(/source\s*=\s*"hashicorp\/google"/);
-  expect(versions).toMatch(/version\s*=\s*"~> 6\.\d+"/);
+  expect(versions).toMatch(new RegExp(`version\\s*=\\s*"${loadSchema().version.replace(/\./g, '\\.')}"`));
 });
 
 describe('naming', () => {
