@@ -169,7 +169,7 @@ describe('IAM: least privilege', () => {
     },
     {
       type: 'google_storage_bucket_iam_member',
-      role: 'roles/storage.objectAdmin',
+      role: 'roles/storage.objectUser',
       member: '${google_service_account.consumer.member}',
       target: '${google_storage_bucket.store.name}',
       forEach: '',
@@ -189,7 +189,7 @@ describe('IAM: least privilege', () => {
       forEach: EACH_TYPE,
     },
     ...['gateway', 'consumer'].flatMap((sa) =>
-      ['roles/monitoring.metricWriter', 'roles/logging.logWriter', 'roles/cloudtrace.agent'].map((role) => ({
+      ['roles/monitoring.metricWriter', 'roles/logging.logWriter'].map((role) => ({
         type: 'google_project_iam_member',
         role,
         member: `\${google_service_account.${sa}.member}`,
@@ -202,6 +202,13 @@ describe('IAM: least privilege', () => {
       role: 'roles/storage.objectViewer',
       member: '${each.value}',
       target: '${google_storage_bucket.store.name}',
+      forEach: '${toset(var.analyst_members)}',
+    },
+    {
+      type: 'google_project_iam_member',
+      role: 'roles/bigquery.jobUser',
+      member: '${each.value}',
+      target: '${var.project_id}',
       forEach: '${toset(var.analyst_members)}',
     },
     {
@@ -264,6 +271,8 @@ describe('IAM: least privilege', () => {
       'roles/pubsub.admin',
       'roles/pubsub.editor',
       'roles/storage.admin',
+      'roles/storage.objectAdmin',
+      'roles/cloudtrace.agent',
       'roles/iam.serviceAccountUser',
       'roles/run.admin',
       'roles/bigquery.admin',
@@ -320,10 +329,6 @@ describe('Cloud Run services', () => {
     expect(consumer.invoker_iam_disabled).toBeUndefined();
     const template = block(consumer, 'template');
     expect(template.service_account).toBe('${google_service_account.consumer.email}');
-    expect(block(template, 'scaling')).toEqual({
-      min_instance_count: '${var.consumer_min_instances}',
-      max_instance_count: '${var.consumer_max_instances}',
-    });
     expect(block(container('google_cloud_run_v2_service.consumer'), 'resources').cpu_idle).toBe(false);
     expect(dynamicBlock(container('google_cloud_run_v2_service.consumer'), 'env').forEach).toBe(
       '${local.consumer_env}',
@@ -410,26 +415,32 @@ describe('alerts', () => {
 
   test('watermark lag and hours not closed, from the consumer metrics', () => {
     expect(query('google_monitoring_alert_policy.watermark_lag')).toBe(
-      'max by (event_type) (${var.watermark_lag_metric}{namespace="${local.consumer_namespace}"}) > ${var.alert_watermark_lag_seconds}',
+      'max by (event_type) (${var.watermark_lag_metric}${local.consumer_selector}) > ${var.alert_watermark_lag_seconds}' +
+        ' or absent(${var.watermark_lag_metric}${local.consumer_selector})',
     );
     expect(query('google_monitoring_alert_policy.windows_not_closed')).toBe(
-      'sum by (event_type) (increase(${var.windows_closed_metric}{namespace="${local.consumer_namespace}"}[${local.close_alert_range_seconds}s])) < 1',
+      'sum by (event_type) (increase(${var.windows_closed_metric}${local.consumer_selector}[${local.close_alert_range_seconds}s])) < 1' +
+        ' or absent_over_time(${var.windows_closed_metric}${local.consumer_selector}[${local.close_alert_range_seconds}s])',
     );
     expect(tf.locals.consumer_namespace).toBe('${var.prefix}-consumer');
+    expect(tf.locals.consumer_selector).toBe('{namespace="${local.consumer_namespace}"}');
   });
 
   test('the metric names are the ones the consumer exports, as Prometheus renders them', () => {
     // OpenTelemetry instrument names become Prometheus names; counters gain _total.
     const instruments = readFileSync('services/consumer/src/metrics.ts', 'utf8');
     const gauge = /watermarkLag: meter\.createObservableGauge\('([\w.]+)'/.exec(instruments)?.[1];
-    const counter = /windowsClosed: meter\.createCounter\('([\w.]+)'/.exec(instruments)?.[1];
+    const counter = (field: string) =>
+      new RegExp(`${field}: meter\\.createCounter\\('([\\w.]+)'`).exec(instruments)?.[1]?.replace(/\./g, '_');
     expect(tf.variables.get('watermark_lag_metric')?.default).toBe(gauge?.replace(/\./g, '_'));
-    expect(tf.variables.get('windows_closed_metric')?.default).toBe(`${counter?.replace(/\./g, '_')}_total`);
+    expect(tf.variables.get('windows_closed_metric')?.default).toBe(`${counter('windowsClosed')}_total`);
+    expect(tf.variables.get('deadlettered_metric')?.default).toBe(`${counter('deadLettered')}_total`);
+    expect(tf.variables.get('store_errors_metric')?.default).toBe(`${counter('storeErrors')}_total`);
   });
 
   test('every alert notifies the configured channels', () => {
     const policies = resourcesOfType(tf, 'google_monitoring_alert_policy');
-    expect(policies).toHaveLength(4);
+    expect(policies).toHaveLength(6);
     for (const [, body] of policies) expect(body.notification_channels).toBe('${var.notification_channels}');
   });
 });
@@ -445,7 +456,7 @@ describe('BigQuery', () => {
     expect(block(external, 'hive_partitioning_options')).toEqual({
       mode: 'CUSTOM',
       source_uri_prefix: 'gs://${google_storage_bucket.store.name}/${each.key}/{dt:DATE}/{hour:INTEGER}',
-      require_partition_filter: false,
+      require_partition_filter: true,
     });
     expect(block(external, 'avro_options').use_avro_logical_types).toBe(true);
   });
