@@ -127,13 +127,7 @@ describe('analysts', () => {
 });
 
 describe('alerts on the consumer', () => {
-  const query = (name: string) =>
-    String(
-      block(
-        block(resource(tf, `google_monitoring_alert_policy.${name}`), 'conditions'),
-        'condition_prometheus_query_language',
-      ).query,
-    );
+  const query = (name: string) => String((tf.locals.consumer_alerts as Record<string, Hcl>)[name]?.query);
 
   test('the PromQL alerts also fire when the consumer or its sidecar exports nothing', () => {
     expect(query('watermark_lag')).toMatch(
@@ -143,7 +137,7 @@ describe('alerts on the consumer', () => {
   });
 
   test('dead-lettered messages and store errors alert, per event type', () => {
-    expect(query('consumer_dead_letters')).toBe(
+    expect(query('dead_lettered')).toBe(
       'sum by (event_type) (increase(${var.deadlettered_metric}${local.consumer_selector}[10m])) > 0',
     );
     expect(query('store_errors')).toBe(

@@ -396,8 +396,8 @@ describe('Cloud Run services', () => {
 describe('alerts', () => {
   const filter = (address: string) =>
     String(block(block(resource(tf, address), 'conditions'), 'condition_threshold').filter);
-  const query = (address: string) =>
-    String(block(block(resource(tf, address), 'conditions'), 'condition_prometheus_query_language').query);
+  /** The PromQL of one of the consumer alerts (one policy each, from local.consumer_alerts). */
+  const query = (name: string) => String((tf.locals.consumer_alerts as Record<string, Hcl>)[name]?.query);
 
   test('oldest unacked message age, per consumer subscription', () => {
     expect(resource(tf, 'google_monitoring_alert_policy.oldest_unacked').for_each).toBe(EACH_TYPE);
@@ -414,11 +414,11 @@ describe('alerts', () => {
   });
 
   test('watermark lag and hours not closed, from the consumer metrics', () => {
-    expect(query('google_monitoring_alert_policy.watermark_lag')).toBe(
+    expect(query('watermark_lag')).toBe(
       'max by (event_type) (${var.watermark_lag_metric}${local.consumer_selector}) > ${var.alert_watermark_lag_seconds}' +
         ' or absent(${var.watermark_lag_metric}${local.consumer_selector})',
     );
-    expect(query('google_monitoring_alert_policy.windows_not_closed')).toBe(
+    expect(query('windows_not_closed')).toBe(
       'sum by (event_type) (increase(${var.windows_closed_metric}${local.consumer_selector}[${local.close_alert_range_seconds}s])) < 1' +
         ' or absent_over_time(${var.windows_closed_metric}${local.consumer_selector}[${local.close_alert_range_seconds}s])',
     );
@@ -440,7 +440,22 @@ describe('alerts', () => {
 
   test('every alert notifies the configured channels', () => {
     const policies = resourcesOfType(tf, 'google_monitoring_alert_policy');
-    expect(policies).toHaveLength(6);
+    expect(policies.map(([address]) => address).sort()).toEqual([
+      'google_monitoring_alert_policy.consumer',
+      'google_monitoring_alert_policy.dead_letters',
+      'google_monitoring_alert_policy.oldest_unacked',
+    ]);
+    expect(Object.keys(tf.locals.consumer_alerts as Hcl).sort()).toEqual([
+      'dead_lettered',
+      'store_errors',
+      'watermark_lag',
+      'windows_not_closed',
+    ]);
+    const consumer = resource(tf, 'google_monitoring_alert_policy.consumer');
+    expect(consumer.for_each).toBe('${local.consumer_alerts}');
+    expect(block(block(consumer, 'conditions'), 'condition_prometheus_query_language').query).toBe(
+      '${each.value.query}',
+    );
     for (const [, body] of policies) expect(body.notification_channels).toBe('${var.notification_channels}');
   });
 });
