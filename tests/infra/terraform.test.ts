@@ -1,5 +1,4 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { consumerSettings } from '@hourglass/consumer/config';
 import { gatewaySettings } from '@hourglass/gateway/config';
 import { Defaults, PREFIX_PATTERN } from '@hourglass/common';
@@ -390,101 +389,6 @@ describe('Cloud Run services', () => {
       expect(sidecar.forEach).toBe('${local.sidecars}');
       expect(sidecar.content.depends_on).toEqual([service]);
     }
-  });
-});
-
-describe('alerts', () => {
-  const filter = (address: string) =>
-    String(block(block(resource(tf, address), 'conditions'), 'condition_threshold').filter);
-  /** The PromQL of one of the consumer alerts (one policy each, from local.consumer_alerts). */
-  const query = (name: string) => String((tf.locals.consumer_alerts as Record<string, Hcl>)[name]?.query);
-
-  test('oldest unacked message age, per consumer subscription', () => {
-    expect(resource(tf, 'google_monitoring_alert_policy.oldest_unacked').for_each).toBe(EACH_TYPE);
-    const f = filter('google_monitoring_alert_policy.oldest_unacked');
-    expect(f).toContain('pubsub.googleapis.com/subscription/oldest_unacked_message_age');
-    expect(f).toContain('resource.labels.subscription_id = "${each.value.subscription}"');
-  });
-
-  test('dead-letter growth, per dead-letter subscription', () => {
-    expect(resource(tf, 'google_monitoring_alert_policy.dead_letters').for_each).toBe(EACH_TYPE);
-    const f = filter('google_monitoring_alert_policy.dead_letters');
-    expect(f).toContain('pubsub.googleapis.com/subscription/num_undelivered_messages');
-    expect(f).toContain('resource.labels.subscription_id = "${each.value.dead_letter_subscription}"');
-  });
-
-  test('watermark lag and hours not closed, from the consumer metrics', () => {
-    expect(query('watermark_lag')).toBe(
-      'max by (event_type) (${var.watermark_lag_metric}${local.consumer_selector}) > ${var.alert_watermark_lag_seconds}' +
-        ' or absent(${var.watermark_lag_metric}${local.consumer_selector})',
-    );
-    expect(query('windows_not_closed')).toBe(
-      'sum by (event_type) (increase(${var.windows_closed_metric}${local.consumer_selector}[${local.close_alert_range_seconds}s])) < 1' +
-        ' or absent_over_time(${var.windows_closed_metric}${local.consumer_selector}[${local.close_alert_range_seconds}s])',
-    );
-    expect(tf.locals.consumer_namespace).toBe('${var.prefix}-consumer');
-    expect(tf.locals.consumer_selector).toBe('{namespace="${local.consumer_namespace}"}');
-  });
-
-  test('the metric names are the ones the consumer exports, as Prometheus renders them', () => {
-    // OpenTelemetry instrument names become Prometheus names; counters gain _total.
-    const instruments = readFileSync('services/consumer/src/metrics.ts', 'utf8');
-    const gauge = /watermarkLag: meter\.createObservableGauge\('([\w.]+)'/.exec(instruments)?.[1];
-    const counter = (field: string) =>
-      new RegExp(`${field}: meter\\.createCounter\\('([\\w.]+)'`).exec(instruments)?.[1]?.replace(/\./g, '_');
-    expect(tf.variables.get('watermark_lag_metric')?.default).toBe(gauge?.replace(/\./g, '_'));
-    expect(tf.variables.get('windows_closed_metric')?.default).toBe(`${counter('windowsClosed')}_total`);
-    expect(tf.variables.get('deadlettered_metric')?.default).toBe(`${counter('deadLettered')}_total`);
-    expect(tf.variables.get('store_errors_metric')?.default).toBe(`${counter('storeErrors')}_total`);
-  });
-
-  test('every alert notifies the configured channels', () => {
-    const policies = resourcesOfType(tf, 'google_monitoring_alert_policy');
-    expect(policies.map(([address]) => address).sort()).toEqual([
-      'google_monitoring_alert_policy.consumer',
-      'google_monitoring_alert_policy.dead_letters',
-      'google_monitoring_alert_policy.oldest_unacked',
-    ]);
-    expect(Object.keys(tf.locals.consumer_alerts as Hcl).sort()).toEqual([
-      'dead_lettered',
-      'store_errors',
-      'watermark_lag',
-      'windows_not_closed',
-    ]);
-    const consumer = resource(tf, 'google_monitoring_alert_policy.consumer');
-    expect(consumer.for_each).toBe('${local.consumer_alerts}');
-    expect(block(block(consumer, 'conditions'), 'condition_prometheus_query_language').query).toBe(
-      '${each.value.query}',
-    );
-    for (const [, body] of policies) expect(body.notification_channels).toBe('${var.notification_channels}');
-  });
-});
-
-describe('BigQuery', () => {
-  test('one external Avro table per type over its Hive-partitioned closed hours', () => {
-    const table = resource(tf, 'google_bigquery_table.events');
-    expect(table.for_each).toBe(EACH_TYPE);
-    expect(table.table_id).toBe('${each.key}');
-    const external = block(table, 'external_data_configuration');
-    expect(external.source_format).toBe('AVRO');
-    expect(external.source_uris).toEqual(['gs://${google_storage_bucket.store.name}/${each.key}/*.avro']);
-    expect(block(external, 'hive_partitioning_options')).toEqual({
-      mode: 'CUSTOM',
-      source_uri_prefix: 'gs://${google_storage_bucket.store.name}/${each.key}/{dt:DATE}/{hour:INTEGER}',
-      require_partition_filter: true,
-    });
-    expect(block(external, 'avro_options').use_avro_logical_types).toBe(true);
-  });
-
-  test('the table schema comes from the uploaded reference schema, outside every type prefix', () => {
-    const external = block(resource(tf, 'google_bigquery_table.events'), 'external_data_configuration');
-    expect(external.reference_file_schema_uri).toBe(
-      'gs://${google_storage_bucket.store.name}/${google_storage_bucket_object.reference_schema[each.key].name}',
-    );
-    const object = resource(tf, 'google_storage_bucket_object.reference_schema');
-    expect(object.for_each).toBe(EACH_TYPE);
-    expect(object.name).toBe('_schemas/${each.key}/v${each.value.schema_version}.avro');
-    expect(object.source).toBe('${path.module}/${each.value.reference_avro}');
   });
 });
 
