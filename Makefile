@@ -17,6 +17,22 @@ deps: $(NODE_MODULES) ## install npm dependencies
 build: deps ## compile every workspace (tsc -b)
 	npx tsc -b
 
+# The offline Terraform check reads the google provider's schema from a 307 MB package that
+# only it needs: installed here, apart from the workspaces, never by `make deps`.
+INFRA_VALIDATE := tools/infra-validate
+INFRA_PROVIDER := $(INFRA_VALIDATE)/node_modules/.package-lock.json
+$(INFRA_PROVIDER): $(INFRA_VALIDATE)/package.json $(INFRA_VALIDATE)/package-lock.json
+	npm ci --prefix $(INFRA_VALIDATE) --no-audit --no-fund
+	@touch $@
+
+infra-validate: deps $(INFRA_PROVIDER) ## offline terraform validate: infra/ against the hashicorp/google schema
+	npx tsc -p $(INFRA_VALIDATE)
+	node $(INFRA_VALIDATE)/dist/main.js --provider $(INFRA_VALIDATE)/node_modules/@cdktf/provider-google infra
+
+infra-schema: deps $(INFRA_PROVIDER) ## rewrite tools/infra-validate's schema extract (after infra/ uses a new type)
+	npx tsc -p $(INFRA_VALIDATE)
+	node $(INFRA_VALIDATE)/dist/main.js --provider $(INFRA_VALIDATE)/node_modules/@cdktf/provider-google --write-schema infra
+
 lint: build ## type-check tests, eslint, prettier, terraform fmt, infra inputs current
 	npx tsc -p tests
 	npx eslint .
@@ -43,4 +59,4 @@ test-faults: build ## the full nothing-lost suite (longer than the CI form)
 clean: ## remove build output and local data
 	rm -rf packages/*/dist services/*/dist data .run
 
-.PHONY: help deps build lint test run demo bench test-faults clean
+.PHONY: help deps build infra-validate infra-schema lint test run demo bench test-faults clean

@@ -13,8 +13,9 @@ COPY schemas ./schemas
 # Outputs from the host must not stand in for a fresh build.
 RUN rm -rf packages/*/dist services/*/dist
 RUN npm ci --no-audit --no-fund && npx tsc -b services/gateway
-# npm ci starts from an empty node_modules: this leaves production dependencies only.
-RUN npm ci --omit=dev --no-audit --no-fund \
+# npm ci starts from an empty node_modules: this leaves the production dependencies of this
+# service's workspace (and of the workspaces it depends on) only, not the CLI's or the tools'.
+RUN npm ci --omit=dev --workspace services/gateway --no-audit --no-fund \
   && rm -rf packages/*/src services/*/src packages/*/tsconfig.json services/*/tsconfig.json \
   && npm cache clean --force
 
@@ -24,8 +25,10 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/packages ./packages
-COPY --from=build /app/services ./services
+# Only the workspaces this service runs: @hourglass/common, @hourglass/schemas and itself.
+COPY --from=build /app/packages/common ./packages/common
+COPY --from=build /app/packages/schemas ./packages/schemas
+COPY --from=build /app/services/gateway ./services/gateway
 COPY --from=build /app/schemas ./schemas
 # Files stay owned by root: the service can read its code but not change it.
 USER node

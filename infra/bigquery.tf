@@ -30,9 +30,10 @@ resource "google_bigquery_table" "events" {
     reference_file_schema_uri = "gs://${google_storage_bucket.store.name}/${google_storage_bucket_object.reference_schema[each.key].name}"
 
     hive_partitioning_options {
-      mode                     = "CUSTOM"
-      source_uri_prefix        = "gs://${google_storage_bucket.store.name}/${each.key}/{dt:DATE}/{hour:INTEGER}"
-      require_partition_filter = false
+      mode              = "CUSTOM"
+      source_uri_prefix = "gs://${google_storage_bucket.store.name}/${each.key}/{dt:DATE}/{hour:INTEGER}"
+      # A query must filter on dt (and hour): a full scan of every closed hour is never an accident.
+      require_partition_filter = true
     }
 
     avro_options {

@@ -1,7 +1,20 @@
 # Least privilege. Every grant is on one resource (topic, subscription, bucket, dataset,
-# key) except the three project-level roles that only let a workload report about itself
-# (metrics, logs, traces); no project-level data access, no admin or editor role anywhere,
-# no public member. tests/infra checks this file against that rule.
+# key) except the project-level roles that only let a principal report about itself
+# (metrics, logs) or run its own BigQuery jobs; no project-level data access, no admin or
+# editor role anywhere, no public member. tests/infra checks this file against that rule.
+
+locals {
+  # Analysts read closed hours only: objects under a type's prefix and the reference schemas,
+  # and lists under a type's prefix (what a BigQuery wildcard URI does). _staging/ and
+  # _deadletter/ hold raw messages and stay out of reach. An IAM condition works on any
+  # bucket with uniform access, HNS included; managed folders would have to be created per
+  # type before the consumer renames hours into them.
+  analyst_object_prefixes = concat([for t in sort(keys(var.event_types)) : "${t}/"], ["_schemas/"])
+  analyst_read_condition = join(" || ", concat(
+    [for p in local.analyst_object_prefixes : "resource.name.startsWith(\"projects/_/buckets/${var.bucket_name}/objects/${p}\")"],
+    [for t in sort(keys(var.event_types)) : "api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"${t}/\")"],
+  ))
+}
 
 resource "google_service_account" "gateway" {
   account_id   = "${local.short_prefix}-gateway"
@@ -55,18 +68,22 @@ resource "google_pubsub_subscription_iam_member" "consumer_subscriber" {
   member       = google_service_account.consumer.member
 }
 
-# Creates staged and final files (create-if-absent), reads them back, deletes staging.
+# Creates staged and final files (create-if-absent), reads them back, deletes staging, and
+# publishes an hour with an HNS folder rename. objectUser has every permission that takes
+# (storage.objects.*, storage.folders.create/rename/delete/get/list) and, unlike objectAdmin,
+# no setIamPolicy on objects or managed folders.
 resource "google_storage_bucket_iam_member" "consumer_objects" {
   bucket = google_storage_bucket.store.name
-  role   = "roles/storage.objectAdmin"
+  role   = "roles/storage.objectUser"
   member = google_service_account.consumer.member
 }
 
 # --- both: report about themselves ------------------------------------------------------
 
 # Listed twice on purpose: each grant stays readable (and checkable) where it is made.
+# No roles/cloudtrace.agent: the services export no traces (add it with a trace exporter).
 resource "google_project_iam_member" "gateway_telemetry" {
-  for_each = toset(["roles/monitoring.metricWriter", "roles/logging.logWriter", "roles/cloudtrace.agent"])
+  for_each = toset(["roles/monitoring.metricWriter", "roles/logging.logWriter"])
 
   project = var.project_id
   role    = each.value
@@ -74,7 +91,7 @@ resource "google_project_iam_member" "gateway_telemetry" {
 }
 
 resource "google_project_iam_member" "consumer_telemetry" {
-  for_each = toset(["roles/monitoring.metricWriter", "roles/logging.logWriter", "roles/cloudtrace.agent"])
+  for_each = toset(["roles/monitoring.metricWriter", "roles/logging.logWriter"])
 
   project = var.project_id
   role    = each.value
@@ -114,6 +131,21 @@ resource "google_storage_bucket_iam_member" "analyst_objects" {
   bucket = google_storage_bucket.store.name
   role   = "roles/storage.objectViewer"
   member = each.value
+
+  condition {
+    title       = "closed hours only"
+    description = "Objects and listings under the event type prefixes and _schemas/; never _staging/ or _deadletter/ (raw messages)."
+    expression  = local.analyst_read_condition
+  }
+}
+
+# A query is a job in the project: without jobUser an analyst can see the tables but not query them.
+resource "google_project_iam_member" "analyst_jobs" {
+  for_each = toset(var.analyst_members)
+
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = each.value
 }
 
 resource "google_bigquery_dataset_iam_member" "analyst_tables" {

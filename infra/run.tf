@@ -2,6 +2,12 @@
 # the Managed Service for Prometheus sidecar scrapes /metrics into Cloud Monitoring as
 # prometheus.googleapis.com/<name>/gauge, which the PromQL alerts in monitoring.tf read.
 # The services are created once both images are set (see README: bootstrap).
+#
+# The consumer is a Cloud Run service in MANUAL scaling mode: exactly consumer_instances
+# instances, never scaled on requests or CPU (a pull subscriber gets no requests, and a
+# scale-in would SIGTERM instances holding messages). Not a worker pool: in google 6.50.0
+# google_cloud_run_v2_worker_pool containers have no probes, so the /healthz liveness probe
+# could not restart a wedged consumer (infra/README.md, Consumer runtime).
 
 locals {
   # Configuration shared by both services; names match their typed config (loadConfig).
@@ -17,9 +23,14 @@ locals {
     HOURGLASS_UNBUNDLED_TYPES = join(",", sort(keys(local.schema_types)))
   })
 
+  # Never HOURGLASS_REPLICA_ID: instances share hostname and PID 1, so each process picks its
+  # own unique id at start (variables.tf refuses it in service_env too).
   consumer_env = merge(local.common_env, {
     HOURGLASS_STORE         = "gs://${google_storage_bucket.store.name}"
     HOURGLASS_CONSUMER_PORT = "8080"
+    # Process-wide budgets of unacked messages; consumer_resources.memory is sized against them.
+    HOURGLASS_FLOW_MAX_BYTES    = tostring(var.consumer_flow_max_bytes)
+    HOURGLASS_FLOW_MAX_MESSAGES = tostring(var.consumer_flow_max_messages)
     # The consumer keeps held messages' deadlines at the subscriptions' value.
     HOURGLASS_ACK_DEADLINE = "${var.ack_deadline_seconds}s"
     HOURGLASS_GRACE        = "${var.grace_seconds}s"
@@ -30,6 +41,19 @@ locals {
   })
 
   sidecars = var.prometheus_sidecar_image == null ? [] : [var.prometheus_sidecar_image]
+
+  # Consumer memory: held messages cost about their size received, again inflated and decoded
+  # into records, and again in the staged Avro buffer being written (factor 3); the base is
+  # Node and the libraries, per-type stager buffers, finalize and the dedup id set. A test in
+  # tests/infra and the precondition below keep the limit at or above the sum.
+  consumer_memory_overhead_factor = 3
+  consumer_memory_base_mib        = 384
+  consumer_memory_needed_mib      = ceil(var.consumer_flow_max_bytes * local.consumer_memory_overhead_factor / 1048576) + local.consumer_memory_base_mib
+  consumer_memory_limit_mib = (
+    endswith(var.consumer_resources.memory, "Gi")
+    ? tonumber(trimsuffix(var.consumer_resources.memory, "Gi")) * 1024
+    : tonumber(trimsuffix(var.consumer_resources.memory, "Mi"))
+  )
 
   api_keys_dir = "/secrets/hourglass"
 }
@@ -152,13 +176,14 @@ resource "google_cloud_run_v2_service" "consumer" {
   # Nobody calls the consumer; its HTTP port serves health checks and metrics only.
   ingress = "INGRESS_TRAFFIC_INTERNAL_ONLY"
 
+  # Exactly this many instances, whatever the traffic: watermark leases coordinate them.
+  scaling {
+    scaling_mode          = "MANUAL"
+    manual_instance_count = var.consumer_instances
+  }
+
   template {
     service_account = google_service_account.consumer.email
-
-    scaling {
-      min_instance_count = var.consumer_min_instances
-      max_instance_count = var.consumer_max_instances
-    }
 
     containers {
       name  = "consumer"
@@ -170,7 +195,7 @@ resource "google_cloud_run_v2_service" "consumer" {
 
       resources {
         limits = var.consumer_resources
-        # A pull subscriber works between requests: CPU must stay allocated.
+        # Instance-based billing: a pull subscriber works between requests, CPU must stay allocated.
         cpu_idle          = false
         startup_cpu_boost = true
       }
@@ -191,10 +216,16 @@ resource "google_cloud_run_v2_service" "consumer" {
         failure_threshold = 30
       }
 
+      # /healthz answers 503 when a subscription's pull loop has stopped for good or is stuck,
+      # or the tick loop is stalled; a store or Pub/Sub outage alone is not a reason to restart
+      # (it shows in /readyz and the alerts). Six failures 10 s apart: a minute wedged.
       liveness_probe {
         http_get {
           path = "/healthz"
         }
+        period_seconds    = 10
+        timeout_seconds   = 5
+        failure_threshold = 6
       }
     }
 
@@ -205,6 +236,13 @@ resource "google_cloud_run_v2_service" "consumer" {
         image      = containers.value
         depends_on = ["consumer"]
       }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.consumer_memory_needed_mib <= local.consumer_memory_limit_mib
+      error_message = "consumer_resources.memory must be at least ${local.consumer_memory_needed_mib} MiB: consumer_flow_max_bytes x ${local.consumer_memory_overhead_factor} + ${local.consumer_memory_base_mib} MiB base."
     }
   }
 

@@ -25,6 +25,21 @@ resource "google_storage_bucket" "store" {
   public_access_prevention    = "enforced"
   force_destroy               = !var.deletion_protection
 
+  # An hour is published with one atomic folder rename (_staging/<type>/<partition>/_publish/
+  # to <type>/dt=.../hour=HH/), which needs a hierarchical namespace (and uniform access).
+  hierarchical_namespace {
+    enabled = true
+  }
+
+  # Soft delete keeps (and bills) every deleted or overwritten object for 7 days by default,
+  # bucket-wide. Here thousands of staged files an hour are deleted after finalize, and leases
+  # and watermarks are rewritten every second: soft delete would keep a week of that churn.
+  # Closed hours are never deleted or overwritten by the pipeline, so it protects them only
+  # against a human deleting them; deletion_protection and IAM do that job instead.
+  soft_delete_policy {
+    retention_duration_seconds = var.soft_delete_retention_seconds
+  }
+
   dynamic "encryption" {
     for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
     content {

@@ -97,12 +97,22 @@ variable "max_delivery_attempts" {
   description = "Deliveries before a message moves to the dead-letter topic (Defaults.maxDeliveryAttempts; Pub/Sub allows 5..100)."
   type        = number
   default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "Pub/Sub allows 5..100 delivery attempts."
+  }
 }
 
 variable "retention_seconds" {
   description = "Consumer subscription backlog retention (Defaults.retention): a week of consumer outage loses nothing."
   type        = number
   default     = 604800
+
+  validation {
+    condition     = var.retention_seconds >= 600 && var.retention_seconds <= 604800
+    error_message = "Pub/Sub subscription retention is 600..604800 seconds."
+  }
 }
 
 variable "grace_seconds" {
@@ -115,12 +125,28 @@ variable "retry_minimum_backoff" {
   description = "Redelivery backoff after a nack, lower bound (same as the local provisioner)."
   type        = string
   default     = "1s"
+
+  validation {
+    # HCL's && evaluates both sides, so the number is read only once the format is known good.
+    condition     = can(regex("^[0-9]+(\\.[0-9]+)?s$", var.retry_minimum_backoff)) ? tonumber(trimsuffix(var.retry_minimum_backoff, "s")) <= 600 : false
+    error_message = "retry_minimum_backoff must be a duration in seconds such as \"1s\", 0..600s."
+  }
 }
 
 variable "retry_maximum_backoff" {
   description = "Redelivery backoff after a nack, upper bound (same as the local provisioner)."
   type        = string
   default     = "60s"
+
+  validation {
+    # Pub/Sub allows up to 600s, and not below the minimum backoff.
+    condition = (
+      can(regex("^[0-9]+(\\.[0-9]+)?s$", var.retry_maximum_backoff)) && can(regex("^[0-9]+(\\.[0-9]+)?s$", var.retry_minimum_backoff))
+      ? tonumber(trimsuffix(var.retry_maximum_backoff, "s")) <= 600 && tonumber(trimsuffix(var.retry_maximum_backoff, "s")) >= tonumber(trimsuffix(var.retry_minimum_backoff, "s"))
+      : false
+    )
+    error_message = "retry_maximum_backoff must be a duration in seconds such as \"60s\", at most 600s and at least retry_minimum_backoff."
+  }
 }
 
 variable "type_overrides" {
@@ -156,6 +182,17 @@ variable "dead_letter_topic_retention" {
   description = "How long dead-letter topics keep messages, even acked ones, so they can be replayed by seek (Pub/Sub maximum: 31 days)."
   type        = string
   default     = "2678400s"
+}
+
+variable "soft_delete_retention_seconds" {
+  description = "Soft delete retention of the bucket: 0 turns it off (the staging and lease churn would be kept and billed); 604800..7776000 keeps every deleted object that long, churn included."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.soft_delete_retention_seconds == 0 || (var.soft_delete_retention_seconds >= 604800 && var.soft_delete_retention_seconds <= 7776000)
+    error_message = "soft_delete_retention_seconds must be 0 or 604800..7776000 (7 to 90 days)."
+  }
 }
 
 variable "staging_max_age_days" {
@@ -216,33 +253,60 @@ variable "gateway_resources" {
   default     = { cpu = "1", memory = "512Mi" }
 }
 
-variable "consumer_min_instances" {
-  description = "Consumer instances; at least one, since a pull subscriber receives no requests to wake it."
+variable "consumer_instances" {
+  description = "Consumer instances, fixed (manual scaling): a pull subscriber receives no requests to scale on. Watermark leases coordinate them."
   type        = number
-  default     = 1
+  default     = 2
 
   validation {
-    condition     = var.consumer_min_instances >= 1
-    error_message = "consumer_min_instances must be at least 1: nothing would pull the subscriptions."
+    condition     = var.consumer_instances >= 1
+    error_message = "consumer_instances must be at least 1: nothing would pull the subscriptions."
   }
 }
 
-variable "consumer_max_instances" {
-  description = "Upper bound on consumer instances; watermark leases coordinate them."
-  type        = number
-  default     = 4
-}
-
 variable "consumer_resources" {
-  description = "Consumer CPU and memory limits (flow control holds up to 128 MiB of messages)."
+  description = "Consumer CPU and memory limits (memory in Mi or Gi). The memory must hold the flow-control budget: see consumer_flow_max_bytes."
   type        = object({ cpu = string, memory = string })
   default     = { cpu = "1", memory = "1Gi" }
+
+  validation {
+    condition     = can(regex("^[0-9]+(Mi|Gi)$", var.consumer_resources.memory))
+    error_message = "consumer_resources.memory must be a whole number of Mi or Gi, e.g. 1Gi."
+  }
+}
+
+variable "consumer_flow_max_bytes" {
+  description = "Unacked message bytes one consumer process holds, over all its subscriptions (HOURGLASS_FLOW_MAX_BYTES, Defaults.flowMaxBytes). The memory limit must be at least 3 x this + 384 MiB (run.tf)."
+  type        = number
+  default     = 134217728
+
+  validation {
+    condition     = var.consumer_flow_max_bytes >= 1048576
+    error_message = "consumer_flow_max_bytes must be at least 1 MiB."
+  }
+}
+
+variable "consumer_flow_max_messages" {
+  description = "Unacked messages one consumer process holds, over all its subscriptions (HOURGLASS_FLOW_MAX_MESSAGES, Defaults.flowMaxMessages)."
+  type        = number
+  default     = 2000
+
+  validation {
+    condition     = var.consumer_flow_max_messages >= 1 && var.consumer_flow_max_messages <= 1000000
+    error_message = "consumer_flow_max_messages must be 1..1000000."
+  }
 }
 
 variable "service_env" {
   description = "Extra environment variables for both services (e.g. HOURGLASS_LOG_LEVEL)."
   type        = map(string)
   default     = {}
+
+  validation {
+    # Each consumer process must pick its own replica id: instances share hostname and PID.
+    condition     = !contains(keys(var.service_env), "HOURGLASS_REPLICA_ID")
+    error_message = "service_env must not set HOURGLASS_REPLICA_ID: every consumer process picks a unique one itself."
+  }
 }
 
 variable "prometheus_sidecar_image" {
@@ -303,6 +367,24 @@ variable "windows_closed_metric" {
   default     = "hourglass_consumer_windows_closed_total"
 }
 
+variable "deadlettered_metric" {
+  description = "Prometheus counter the consumer exports: undecodable messages written to _deadletter/ and acked, label event_type."
+  type        = string
+  default     = "hourglass_consumer_messages_deadlettered_total"
+}
+
+variable "store_errors_metric" {
+  description = "Prometheus counter the consumer exports: failed object store operations, labels event_type and operation."
+  type        = string
+  default     = "hourglass_consumer_store_errors_total"
+}
+
+variable "alert_store_errors" {
+  description = "Alert when an event type has more failed store operations than this in 10 minutes, for 5 minutes (single failures are retried)."
+  type        = number
+  default     = 10
+}
+
 # ---------------------------------------------------------------------------------------
 # BigQuery
 # ---------------------------------------------------------------------------------------
@@ -314,7 +396,7 @@ variable "bigquery_dataset_id" {
 }
 
 variable "analyst_members" {
-  description = "Principals (user:, group:, serviceAccount:) that may query the external tables: dataset dataViewer and bucket objectViewer."
+  description = "Principals (user:, group:, serviceAccount:) that may query the external tables: dataset dataViewer, project bigquery.jobUser, and bucket objectViewer on closed hours only."
   type        = list(string)
   default     = []
 

@@ -5,8 +5,9 @@ terraform {
   required_providers {
     google = {
       source = "hashicorp/google"
-      # 6.x: Cloud Run v2 invoker_iam_disabled, PromQL alert conditions, BigQuery reference_file_schema_uri.
-      version = "~> 6.14"
+      # Exactly the version whose schema `make infra-validate` checks this directory against
+      # (tools/infra-validate reads it from @cdktf/provider-google 16.12.1). Raise both together.
+      version = "6.50.0"
     }
   }
 }

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { GATEWAY_NODE_ARGS } from '@hourglass/gateway';
 
 /** deploy/*.Dockerfile: pinned bases, production dependencies only, an unprivileged user. */
@@ -6,6 +7,31 @@ const SERVICES = [
   { name: 'gateway', entry: 'services/gateway/dist/server.js', nodeArgs: GATEWAY_NODE_ARGS },
   { name: 'consumer', entry: 'services/consumer/dist/main.js', nodeArgs: [] },
 ];
+
+/** A workspace directory and every workspace it depends on, transitively (from package.json). */
+function workspaceClosure(dir: string): Set<string> {
+  const root = JSON.parse(readFileSync('package.json', 'utf8')) as { workspaces: string[] };
+  const byName = new Map<string, string>();
+  for (const ws of root.workspaces) byName.set(manifest(ws).name, ws);
+  const found = new Set<string>();
+  const visit = (ws: string) => {
+    if (found.has(ws)) return;
+    found.add(ws);
+    for (const dep of Object.keys(manifest(ws).dependencies ?? {})) {
+      const target = byName.get(dep);
+      if (target) visit(target);
+    }
+  };
+  visit(dir);
+  return found;
+}
+
+function manifest(dir: string): { name: string; dependencies?: Record<string, string> } {
+  return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+    name: string;
+    dependencies?: Record<string, string>;
+  };
+}
 
 interface Instruction {
   keyword: string;
@@ -49,6 +75,19 @@ describe.each(SERVICES)('deploy/$name.Dockerfile', ({ name, entry, nodeArgs }) =
     // The final stage installs nothing itself: it copies the pruned tree from the build stage.
     expect(finalStage.filter((s) => s.keyword === 'RUN')).toEqual([]);
     expect(finalStage.filter((s) => s.keyword === 'COPY').every((s) => s.args.startsWith('--from=build'))).toBe(true);
+  });
+
+  test('installs and ships only its own workspace and the workspaces it depends on', () => {
+    const runs = steps.filter((s) => s.keyword === 'RUN').map((s) => s.args);
+    const prodInstall = runs.find((r) => /npm ci\b.*--omit=dev/.test(r)) ?? '';
+    expect(prodInstall).toMatch(new RegExp(`(--workspace|-w)[ =]services/${name}\\b`));
+    const shipped = finalStage
+      .filter((s) => s.keyword === 'COPY')
+      .map((s) => s.args.split(/\s+/).pop() ?? '')
+      .filter((dest) => /^\.\/(packages|services)\b/.test(dest))
+      .map((dest) => dest.replace(/^\.\//, ''))
+      .sort();
+    expect(shipped).toEqual([...workspaceClosure(`services/${name}`)].sort());
   });
 
   test('runs as a non-root user', () => {
