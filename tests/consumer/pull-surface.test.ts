@@ -33,7 +33,10 @@ test('the consumer pins @google-cloud/pubsub to one exact version, the one insta
   const pinned = manifest.dependencies['@google-cloud/pubsub'];
   expect(pinned).toMatch(/^\d+\.\d+\.\d+$/);
   const installed = JSON.parse(
-    readFileSync(require.resolve('@google-cloud/pubsub/package.json', { paths: [join(ROOT, 'services/consumer')] }), 'utf8'),
+    readFileSync(
+      require.resolve('@google-cloud/pubsub/package.json', { paths: [join(ROOT, 'services/consumer')] }),
+      'utf8',
+    ),
   ) as { version: string };
   expect(installed.version).toBe(pinned);
 });
@@ -50,12 +53,18 @@ test('innerApiCalls.pull: answers [response] and its long poll can be cancelled'
     const pull = client.innerApiCalls.pull as unknown as PullCall;
     expect(typeof pull).toBe('function');
 
-    const call = pull({ subscription: sub.name, maxMessages: 10, returnImmediately: false }, { timeout: 20_000, retry: null });
+    const call = pull(
+      { subscription: sub.name, maxMessages: 10, returnImmediately: false },
+      { timeout: 20_000, retry: null },
+    );
     expect(typeof call.cancel).toBe('function');
     const [response] = await call;
     expect(response.receivedMessages?.map((r) => Buffer.from(r.message!.data!).toString())).toEqual(['surface']);
 
-    const pending = pull({ subscription: empty.name, maxMessages: 10, returnImmediately: false }, { timeout: 30_000, retry: null });
+    const pending = pull(
+      { subscription: empty.name, maxMessages: 10, returnImmediately: false },
+      { timeout: 30_000, retry: null },
+    );
     const started = Date.now();
     setTimeout(() => pending.cancel!(), 500);
     await expect(pending).rejects.toMatchObject({ code: CANCELLED } satisfies Partial<ServiceError>);

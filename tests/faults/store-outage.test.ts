@@ -1,3 +1,5 @@
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   Ledger,
   Pipeline,
@@ -10,9 +12,12 @@ import {
 } from './pipeline';
 
 /**
- * The store (GCS fake) answers every request with 503 for longer than the subscription's
- * delivery attempts last (dead-letter policy: 5 attempts, ack deadline 10 s: 50 s) while the
- * gateway keeps publishing. A temporary store failure must not spend delivery attempts: the
+ * Staging writes fail at once for longer than the subscription's delivery attempts last
+ * (dead-letter policy: 5 attempts, ack deadline 10 s: 50 s) while the gateway keeps publishing:
+ * the local store's `_staging` folder is moved away and a file put in its place, so every staged
+ * write fails (ENOTDIR) and finalize cannot list staging; leases still renew. (With the GCS fake
+ * answering 503, the storage client's own retries held each write for ~30 s, and the old code
+ * reached no nack within the outage either: that setting does not tell the two apart.) A temporary store failure must not spend delivery attempts: the
  * consumer holds what it has (leases extended, watermark pinned), retries its writes, stops
  * pulling, and catches up when the store is back. Counted: nothing dead-lettered, nothing
  * nacked, nothing lost, nothing late, nothing doubled. (Before: every failed write nacked, and
@@ -25,7 +30,7 @@ const MAX_DELIVERY_ATTEMPTS = 5;
 test('store down for longer than 5 delivery cycles: dead-lettered 0, nacked 0, lost 0, late 0', async () => {
   const p = await Pipeline.start({
     consumers: 1,
-    store: 'gcs',
+    store: 'local',
     maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS,
     // held messages keep their leases through the outage (the harness's default is 10 s)
     consumerEnv: { HOURGLASS_MAX_ACK_EXTENSION: '10m' },
@@ -33,7 +38,15 @@ test('store down for longer than 5 delivery cycles: dead-lettered 0, nacked 0, l
   const ledger = new Ledger();
   const outageMs = FULL ? 90_000 : MAX_DELIVERY_ATTEMPTS * 10_000 + 5_000;
   try {
-    const fake = p.gcsFake!;
+    const staging = join(p.dir, 'data', '_staging');
+    const down = (): void => {
+      renameSync(staging, `${staging}.away`);
+      writeFileSync(staging, 'staging is down\n');
+    };
+    const up = (): void => {
+      rmSync(staging);
+      renameSync(`${staging}.away`, staging);
+    };
     let downAt: number | undefined;
     let upAt: number | undefined;
     await runTraffic(p, ledger, {
@@ -42,10 +55,10 @@ test('store down for longer than 5 delivery cycles: dead-lettered 0, nacked 0, l
       during: (elapsed) => {
         if (downAt === undefined && elapsed >= 5_000) {
           downAt = elapsed;
-          fake.faults.failRate(1);
+          down();
         } else if (downAt !== undefined && upAt === undefined && elapsed - downAt >= outageMs) {
           upAt = elapsed;
-          fake.faults.failRate(0);
+          up();
         }
       },
     });
@@ -53,15 +66,16 @@ test('store down for longer than 5 delivery cycles: dead-lettered 0, nacked 0, l
     const t = await settle(p, ledger);
     const dead = await deadLettered(p);
     const nacked = nackedMessages(p);
-    expect(fake.faults.fired.failed).toBeGreaterThan(0);
+    const failedWrites = p.log('consumer-0').split('"msg":"store write failed; holding, retrying"').length - 1;
     expectNothingLost(
       'store-outage',
       t,
-      `, store down ${outageMs / 1000} s, 503s ${fake.faults.fired.failed}, dead-lettered ${dead}, nacked ${nacked}`,
+      `, staging down ${outageMs / 1000} s, failed writes logged ${failedWrites}, dead-lettered ${dead}, nacked ${nacked}`,
     );
     expect(dead).toBe(0);
     expect(nacked).toBe(0);
     expect(t.late).toBe(0);
+    expect(failedWrites).toBeGreaterThan(0); // the outage did hit staging
   } finally {
     await p.stop();
   }

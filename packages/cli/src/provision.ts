@@ -52,7 +52,8 @@ export async function provisionTopology(options: ProvisionOptions): Promise<Prov
       const created: string[] = [];
       if (await ensureTopic(pubsub, names.topic)) created.push(names.topic);
       const deadLetterTopicSettings = { messageRetentionDuration: { seconds: DEAD_LETTER_TOPIC_RETENTION_S } };
-      if (await ensureTopic(pubsub, names.deadLetterTopic, deadLetterTopicSettings)) created.push(names.deadLetterTopic);
+      if (await ensureTopic(pubsub, names.deadLetterTopic, deadLetterTopicSettings))
+        created.push(names.deadLetterTopic);
       else await pubsub.topic(names.deadLetterTopic).setMetadata(deadLetterTopicSettings);
       const deadLetterPolicy = {
         deadLetterTopic: pubsub.topic(names.deadLetterTopic).name,

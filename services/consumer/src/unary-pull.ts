@@ -163,7 +163,8 @@ export class UnaryPullSource {
   /** Why the loop can no longer work without a restart (liveness), or undefined. */
   liveness(): string | undefined {
     if (this.closed) return undefined;
-    if (this.loopEnded) return `pull loop stopped: ${String((this.stoppedBy as Error | undefined)?.message ?? this.stoppedBy)}`;
+    if (this.loopEnded)
+      return `pull loop stopped: ${String((this.stoppedBy as Error | undefined)?.message ?? this.stoppedBy)}`;
     const sent = this.pullSentAt;
     if (sent !== undefined && this.now() - sent > this.options.pullWaitMs + STUCK_MARGIN_MS) {
       return `a Pull has been in flight for ${Math.round((this.now() - sent) / 1000)} s, past its deadline`;
