@@ -131,7 +131,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
   };
   const pubsub = new PubSub(clientConfig);
   // One flow-control budget for every subscription of the process (#13.3).
-  const budget = new FlowBudget(config.flowMaxMessages, config.flowMaxBytes);
+  const budget = new FlowBudget(config.flowMaxMessages, config.flowMaxBytes, runtimes.length);
   const subscriptions: { rt: TypeRuntime; name: string; source: MessageSource }[] = [];
   for (const rt of runtimes) {
     const name = resourceNames(config.prefix, rt.eventType).subscription;

@@ -7,7 +7,9 @@
  * turns the reservation into held messages when the answer comes, and releases each message
  * when it is settled. Fairness: when the budget is full, readers wait in one FIFO queue and
  * freed room goes to the head of it, and a reader that comes back while others wait queues
- * behind them — so a hot type cannot keep the whole budget while a cold one waits.
+ * behind them — so a hot type cannot keep the whole budget while a cold one waits. One Pull
+ * reserves at most an even share of the budget (`maxMessages / readers`), so the first reader
+ * to ask cannot take all of it in one answer.
  * Bytes are checked before a Pull (one Pull may overshoot by its own answer, as in the SDK).
  */
 interface Waiter {
@@ -21,10 +23,16 @@ export class FlowBudget {
   private reserved = 0;
   private readonly queue: Waiter[] = [];
 
+  private readonly share: number;
+
+  /** `readers`: the subscriptions sharing the budget. */
   constructor(
     readonly maxMessages: number,
     readonly maxBytes: number,
-  ) {}
+    readers = 1,
+  ) {
+    this.share = Math.max(1, Math.ceil(maxMessages / Math.max(1, readers)));
+  }
 
   /** Messages held (received, not yet settled) and their bytes, over every subscription. */
   get held(): { messages: number; bytes: number } {
@@ -42,13 +50,13 @@ export class FlowBudget {
   }
 
   /**
-   * Resolves with the number of messages (1..want) reserved for one Pull, in turn. `cancel`
+   * Resolves with the number of messages (1..min(want, share)) reserved for one Pull, in turn. `cancel`
    * (called by a closing reader) makes a waiting reservation resolve with 0.
    */
   reserve(want: number): { granted: Promise<number>; cancel: () => void } {
     const room = this.room();
     if (this.queue.length === 0 && room > 0) {
-      const n = Math.min(want, room);
+      const n = Math.min(want, room, this.share);
       this.reserved += n;
       return { granted: Promise.resolve(n), cancel: () => undefined };
     }
@@ -86,7 +94,7 @@ export class FlowBudget {
       const room = this.room();
       if (!head || room <= 0) return;
       this.queue.shift();
-      const n = Math.min(head.want, room);
+      const n = Math.min(head.want, room, this.share);
       this.reserved += n;
       head.grant(n);
     }
