@@ -21,7 +21,7 @@ const { mkdirSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const path = require('node:path');
 const { randomBytes, randomUUID } = require('node:crypto');
-const { rssMb } = require('./lib.js');
+const { metricsOf, publishBundles, rssMb, sumMetric } = require('./lib.js');
 
 const root = path.join(__dirname, '..');
 const dist = (p) => require(path.join(root, p, 'dist/index.js'));
@@ -51,36 +51,6 @@ function bundlesOf(registry, type, events, windowStart) {
   return bundles;
 }
 
-async function publish(type, bundles) {
-  const { PubSub } = require('@google-cloud/pubsub');
-  const pubsub = new PubSub({ projectId: Defaults.projectId });
-  const topic = pubsub.topic(`${prefix}-${type}`, {
-    batching: { maxMessages: 100, maxMilliseconds: 10, maxBytes: 9 * 1024 * 1024 },
-  });
-  const inFlight = new Set();
-  for (const b of bundles) {
-    const p = topic.publishMessage(b).then(() => inFlight.delete(p));
-    inFlight.add(p);
-    if (inFlight.size >= 2000) await Promise.race(inFlight);
-  }
-  await Promise.all(inFlight);
-  await pubsub.close();
-}
-
-function sumMetric(text, name) {
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name}{`)) sum += Number(line.split(' ').pop());
-  return sum;
-}
-
-async function metricsOf(port) {
-  try {
-    return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  } catch {
-    return '';
-  }
-}
-
 async function main() {
   process.env.METADATA_SERVER_DETECTION = 'none';
   const registry = SchemaRegistry.load(path.join(root, 'schemas'));
@@ -104,7 +74,7 @@ async function main() {
       const bundles = bundlesOf(registry, type, Math.ceil(EVENTS / types.length), windowStart);
       messages += bundles.length;
       bytes += bundles.reduce((n, b) => n + b.data.length, 0);
-      await publish(type, bundles);
+      await publishBundles(Defaults.projectId, `${prefix}-${type}`, bundles);
     }
     const total = Math.ceil(EVENTS / types.length) * types.length;
     console.log(

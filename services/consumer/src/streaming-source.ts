@@ -1,5 +1,6 @@
 import { Duration, type Message, type Subscription, type SubscriberOptions } from '@google-cloud/pubsub';
 import type { Logger } from '@hourglass/common';
+import { HealthSignal } from './health-signal.js';
 import type { InboundMessage } from './stager.js';
 
 /**
@@ -45,9 +46,8 @@ export class StreamingSource {
   private reopenMs = REOPEN_MIN_MS;
   private reopenTimer: NodeJS.Timeout | undefined;
   private settledTimer: NodeJS.Timeout | undefined;
-  private healthyNow = false;
+  private readonly health = new HealthSignal();
   private pausedBy: string | undefined;
-  private readonly healthListeners: ((healthy: boolean) => void)[] = [];
   /** Streams reopened after a non-retryable end (tests read it). */
   reopened = 0;
 
@@ -65,7 +65,7 @@ export class StreamingSource {
     });
     this.sub.on('error', (e: Error) => {
       this.error = e;
-      this.setHealthy(false);
+      this.health.set(false);
       this.log.error({ err: e }, 'subscription error');
     });
     this.sub.on('close', () => this.closedByStream());
@@ -73,20 +73,14 @@ export class StreamingSource {
   }
 
   onHealth(listener: (healthy: boolean) => void): void {
-    this.healthListeners.push(listener);
-  }
-
-  private setHealthy(healthy: boolean): void {
-    if (healthy === this.healthyNow) return;
-    this.healthyNow = healthy;
-    for (const l of this.healthListeners) l(healthy);
+    this.health.listen(listener);
   }
 
   private markOpen(): void {
     this.error = undefined;
     this.downSince = undefined;
     this.reopenMs = REOPEN_MIN_MS;
-    if (this.pausedBy === undefined) this.setHealthy(true);
+    if (this.pausedBy === undefined) this.health.set(true);
   }
 
   /** Healthy once the stream has run SETTLED_MS without an error. */
@@ -101,7 +95,7 @@ export class StreamingSource {
   private closedByStream(): void {
     if (this.closing) return;
     this.downSince ??= this.now();
-    this.setHealthy(false);
+    this.health.set(false);
     clearTimeout(this.settledTimer);
     const delay = this.reopenMs;
     this.reopenMs = Math.min(REOPEN_MAX_MS, this.reopenMs * 2);
@@ -118,7 +112,7 @@ export class StreamingSource {
     if (this.pausedBy !== undefined) return `not pulling: ${this.pausedBy}`;
     if (this.downSince !== undefined) return `stream closed: ${this.error?.message ?? 'reopening'}`;
     if (this.error) return `stream error: ${this.error.message}`;
-    if (!this.healthyNow) return 'stream not open yet';
+    if (!this.health.value) return 'stream not open yet';
     return undefined;
   }
 
@@ -136,7 +130,7 @@ export class StreamingSource {
    */
   pause(reason: string): void {
     this.pausedBy = reason;
-    this.setHealthy(false);
+    this.health.set(false);
   }
 
   resume(): void {

@@ -1,6 +1,7 @@
 import { type CallOptions, type ServiceError, type protos, v1 } from '@google-cloud/pubsub';
 import type { Logger } from '@hourglass/common';
 import { FlowBudget } from './flow-budget.js';
+import { HealthSignal } from './health-signal.js';
 import type { InboundMessage } from './stager.js';
 
 /**
@@ -105,8 +106,7 @@ export class UnaryPullSource {
   private stoppedBy: unknown;
   private loopEnded = false;
   /** True from the first successful Pull until a Pull fails, goes unanswered, or the source is paused. */
-  private healthyNow = false;
-  private readonly healthListeners: ((healthy: boolean) => void)[] = [];
+  private readonly health = new HealthSignal();
 
   constructor(
     private readonly client: v1.SubscriberClient,
@@ -143,20 +143,14 @@ export class UnaryPullSource {
 
   /** Calls `listener` whenever the source turns healthy (a Pull succeeded) or unhealthy. */
   onHealth(listener: (healthy: boolean) => void): void {
-    this.healthListeners.push(listener);
-  }
-
-  private setHealthy(healthy: boolean): void {
-    if (healthy === this.healthyNow) return;
-    this.healthyNow = healthy;
-    for (const l of this.healthListeners) l(healthy);
+    this.health.listen(listener);
   }
 
   /** Why the subscription cannot be read now (readiness), or undefined. */
   problem(): string | undefined {
     if (this.paused) return `not pulling: ${this.paused.reason}`;
     if (this.error) return `pull failing: ${this.error.message}`;
-    if (!this.healthyNow) return 'no successful Pull yet';
+    if (!this.health.value) return 'no successful Pull yet';
     return undefined;
   }
 
@@ -181,7 +175,7 @@ export class UnaryPullSource {
     let resume!: () => void;
     const resumed = new Promise<void>((r) => (resume = r));
     this.paused = { reason, resume, resumed };
-    this.setHealthy(false);
+    this.health.set(false);
     this.logger.warn({ subscription: this.options.subscription, reason }, 'pulling paused');
   }
 
@@ -226,7 +220,7 @@ export class UnaryPullSource {
         }
         if (this.closed) break;
         this.error = e as Error;
-        this.setHealthy(false);
+        this.health.set(false);
         this.logger.warn({ err: e, subscription: this.options.subscription, retryMs }, 'pull failed; retrying');
         await this.idle(retryMs);
         retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
@@ -258,11 +252,11 @@ export class UnaryPullSource {
     // a short poll answers at once: one that does not means Pub/Sub is unreachable or frozen
     const unanswered = this.options.longPoll
       ? undefined
-      : setTimeout(() => this.setHealthy(false), SHORT_POLL_ANSWER_MS);
+      : setTimeout(() => this.health.set(false), SHORT_POLL_ANSWER_MS);
     try {
       const [response] = await call;
       this.error = undefined;
-      this.setHealthy(true);
+      this.health.set(true);
       return response.receivedMessages ?? [];
     } finally {
       clearTimeout(unanswered);
