@@ -20,7 +20,7 @@
  * (default: start one with BENCH_EMULATOR_HEAP_MB, default 3072), BENCH_CONSUMER_ENV='{"K":"V"}'.
  */
 const { spawn } = require('node:child_process');
-const { cpuSeconds, rssMb, trackPlayed: record } = require('./lib.js');
+const { cpuSeconds, metricsOf, publishBundles, rssMb, sumMetric, trackPlayed: record } = require('./lib.js');
 const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir, cpus, loadavg } = require('node:os');
 const path = require('node:path');
@@ -74,21 +74,7 @@ async function warmUp(bundles) {
 }
 
 async function publish(bundles, topicName = `${prefix}-${TYPE}`) {
-  const { PubSub } = require('@google-cloud/pubsub');
-  const pubsub = new PubSub({ projectId: Defaults.projectId });
-  const topic = pubsub.topic(topicName, {
-    batching: { maxMessages: 100, maxMilliseconds: 10, maxBytes: 9 * 1024 * 1024 },
-  });
-  const started = process.hrtime.bigint();
-  const inFlight = new Set();
-  for (const b of bundles) {
-    const p = topic.publishMessage(b).then(() => inFlight.delete(p));
-    inFlight.add(p);
-    if (inFlight.size >= 2000) await Promise.race(inFlight);
-  }
-  await Promise.all(inFlight);
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  await pubsub.close();
+  const seconds = await publishBundles(Defaults.projectId, topicName, bundles);
   const events = bundles.reduce((n, b) => n + Number(b.attributes.count), 0);
   return { seconds, eventsPerSecond: events / seconds, messagesPerSecond: bundles.length / seconds };
 }
@@ -145,20 +131,6 @@ async function ceiling(registry, bundles) {
     stagedFiles: stager.stats.stagedFiles,
     stagedBytes: stager.stats.stagedBytes,
   };
-}
-
-function sumMetric(text, name) {
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name}{`)) sum += Number(line.split(' ').pop());
-  return sum;
-}
-
-async function metricsOf(port) {
-  try {
-    return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  } catch {
-    return '';
-  }
 }
 
 async function main() {

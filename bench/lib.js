@@ -44,4 +44,43 @@ function trackPlayed(i, gatewayTs) {
   };
 }
 
-module.exports = { cpuSeconds, rssMb, trackPlayed };
+/** Sums every series of a Prometheus metric in /metrics text. */
+function sumMetric(text, name) {
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(`${name}{`)) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
+/** A process's /metrics text on a loopback port ('' while it does not answer). */
+async function metricsOf(port) {
+  try {
+    return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Publishes encoded bundles to a topic of the emulator (PUBSUB_EMULATOR_HOST), 2,000 in flight,
+ * batched as the client library does; resolves with the seconds it took.
+ */
+async function publishBundles(projectId, topicName, bundles) {
+  const { PubSub } = require('@google-cloud/pubsub');
+  const pubsub = new PubSub({ projectId });
+  const topic = pubsub.topic(topicName, {
+    batching: { maxMessages: 100, maxMilliseconds: 10, maxBytes: 9 * 1024 * 1024 },
+  });
+  const started = process.hrtime.bigint();
+  const inFlight = new Set();
+  for (const b of bundles) {
+    const p = topic.publishMessage(b).then(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size >= 2000) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await pubsub.close();
+  return seconds;
+}
+
+module.exports = { cpuSeconds, metricsOf, publishBundles, rssMb, sumMetric, trackPlayed };

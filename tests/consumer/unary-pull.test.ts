@@ -2,7 +2,13 @@ import { spawn } from 'node:child_process';
 import { PubSub, type v1 } from '@google-cloud/pubsub';
 import { Defaults, silentLogger } from '@hourglass/common';
 import { startEmulator } from '@hourglass/emulator';
-import { UnaryPullSource, subscriberClientFor, type InboundMessage, type UnaryPullOptions } from '@hourglass/consumer';
+import {
+  FlowBudget,
+  UnaryPullSource,
+  subscriberClientFor,
+  type InboundMessage,
+  type UnaryPullOptions,
+} from '@hourglass/consumer';
 import { uniquePrefix } from './support';
 
 /**
@@ -40,15 +46,14 @@ async function subscriptionWith(n: number): Promise<string> {
 
 async function source(
   subscription: string,
-  options: Partial<UnaryPullOptions> = {},
+  { maxMessages = 1000, ...options }: Partial<UnaryPullOptions> & { maxMessages?: number } = {},
   from: PubSub = pubsub,
 ): Promise<UnaryPullSource> {
   const s = new UnaryPullSource(
     await client(from),
     {
       subscription,
-      maxMessages: 1000,
-      maxBytes: 1 << 30,
+      budget: new FlowBudget(maxMessages, 1 << 30),
       ackDeadlineMs: ACK_DEADLINE_S * 1000,
       maxExtensionMs: 600_000,
       pullBatch: 1000,

@@ -32,6 +32,8 @@ export interface PipelineOptions {
   consumers: number;
   store: 'local' | 'gcs';
   consumerEnv?: Record<string, string>;
+  /** The consumer subscriptions' dead-letter policy (default: Defaults.maxDeliveryAttempts). */
+  maxDeliveryAttempts?: number;
 }
 
 export class ServiceProcess {
@@ -122,6 +124,7 @@ export class Pipeline {
       projectId: Defaults.projectId,
       prefix: Defaults.prefix,
       eventTypes: this.registry.eventTypes(),
+      ...(o.maxDeliveryAttempts ? { maxDeliveryAttempts: o.maxDeliveryAttempts } : {}),
     });
     // An audit subscription per type that no consumer reads: what Pub/Sub really received.
     const pubsub = pubsubFor(this.emulator.host);
@@ -531,6 +534,26 @@ export async function diagnoseLoss(p: Pipeline, missingIds: readonly string[]): 
   }
   lines.push(`pulled from the consumers' subscriptions after they stopped ${unacked}`);
   return `\n${lines.join('\n')}`;
+}
+
+/** Messages on the types' dead-letter subscriptions (pulled and acked): Pub/Sub gave up on them. */
+export async function deadLettered(p: Pipeline): Promise<number> {
+  let n = 0;
+  for (const type of EVENT_TYPES) {
+    n += (await pullAll(resourceNames(Defaults.prefix, type).deadLetterSubscription, p.emulator.host)).length;
+  }
+  return n;
+}
+
+/** Messages the consumers nacked, from their trace logs ("message settled" with ok false). */
+export function nackedMessages(p: Pipeline): number {
+  let n = 0;
+  for (const c of p.consumers) {
+    for (const line of p.log(c.name).split('\n')) {
+      if (line.includes('"msg":"message settled"') && line.includes('"ok":false')) n++;
+    }
+  }
+  return n;
 }
 
 /** The nothing-lost verdict every scenario ends with: prints the tally, then asserts. */

@@ -102,14 +102,24 @@ describe.each(eventTypes)('%s', (eventType) => {
     expectKeptAWeekForever(meta);
   });
 
-  test('the dead-letter topic has its keeping subscription', async () => {
+  test('the dead-letter topic keeps messages 31 days and has its keeping subscription', async () => {
+    const [topicMeta] = await pubsub.topic(names.deadLetterTopic).getMetadata();
+    expect(Number(topicMeta.messageRetentionDuration?.seconds)).toBe(31 * 24 * 3600);
     const [meta] = await pubsub.subscription(names.deadLetterSubscription).getMetadata();
     expect(meta.topic).toBe(`projects/${projectId}/topics/${names.deadLetterTopic}`);
     expect(meta.deadLetterPolicy ?? null).toBeNull();
+    expect(meta.ackDeadlineSeconds).toBe(600);
     expectKeptAWeekForever(meta);
     const [subs] = await pubsub.topic(names.deadLetterTopic).getSubscriptions();
     expect(subs.map((s) => s.name)).toEqual([`projects/${projectId}/subscriptions/${names.deadLetterSubscription}`]);
   });
+});
+
+test('dead-letter IAM: asked for with a project number; the emulator has no IAM and says so', async () => {
+  expect(first.map((r) => r.iam)).toEqual(eventTypes.map(() => 'unsupported'));
+  const [type] = eventTypes;
+  const withNumber = await provisionTopology({ projectId, prefix, eventTypes: [type!], projectNumber: '123456789' });
+  expect(withNumber[0]!.iam).toBe('unsupported'); // UNIMPLEMENTED on the emulator, not an error
 });
 
 test('a run with other settings converges the existing consumer subscriptions', async () => {

@@ -19,6 +19,8 @@ export const Defaults = {
   // --- topology (provisioning) ---
   /** Ack deadline of consumer subscriptions: long enough to stage a part file, short enough for quick redelivery after a crash. */
   ackDeadline: seconds(60),
+  /** The longest ack deadline Pub/Sub accepts (HOURGLASS_ACK_DEADLINE is checked against it at start-up). */
+  ackDeadlineMax: seconds(600),
   /** Delivery attempts before a message goes to the dead-letter topic (Pub/Sub allows 5..100). */
   maxDeliveryAttempts: 10,
   /** Subscription retention: a week of backlog survives a consumer outage. */
@@ -94,14 +96,21 @@ export const Defaults = {
    * past it would drop an answer already on its socket); Cloud Pub/Sub answers empty sooner.
    */
   pullWait: minutes(5),
-  /** Unacked messages held by one consumer: keeps memory bounded whatever the backlog. */
+  /** Unacked messages held by one consumer process, over all its subscriptions: keeps memory bounded whatever the backlog. */
   flowMaxMessages: 2_000,
-  /** Unacked bytes held by one consumer. */
+  /** Unacked bytes held by one consumer process, over all its subscriptions. */
   flowMaxBytes: 128 * 1024 * 1024,
   /** Watermark lease lifetime; a replica that stops renewing is presumed dead after this plus the ack deadline. */
   leaseTtl: seconds(30),
   /** How often watermarks and leases are written and windows checked for closing. */
   tick: seconds(1),
+  /**
+   * Liveness: no tick completed for this long (at least 10 ticks) means the tick loop is stalled.
+   * Longer than a few store requests timing out in a row, so a store outage alone never trips it.
+   */
+  tickStallAfter: minutes(5),
+  /** Liveness: a streaming pull closed for good and not reopened for this long. */
+  pullDeadAfter: minutes(5),
   /**
    * Early finalize segments per window: the closer writes the part files of what was staged at
    * 1/3 and 2/3 of a window (by watermark) and at its end, so the close after the grace has only
@@ -137,7 +146,7 @@ export const Defaults = {
    * files 5% larger (ratio 0.363 against 0.346 on track_played).
    */
   finalDeflateLevel: 1,
-  /** Attempts to write one staged file before its messages are nacked (store errors are usually brief). */
+  /** During a shutdown, attempts to write one staged file before its messages are nacked (otherwise a write is retried until it succeeds). */
   stageWriteAttempts: 3,
   /** Windows one closer finalizes per tick: a long outage catches up over several ticks, leases keep renewing. */
   maxClosesPerTick: 50,

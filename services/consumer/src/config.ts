@@ -76,6 +76,7 @@ export const consumerSettings = {
   stageMaxEvents: setting.int('HOURGLASS_STAGE_MAX_EVENTS', Defaults.stageMaxEvents, 1, 10_000_000),
   stageMaxBytes: setting.bytes('HOURGLASS_STAGE_MAX_BYTES', Defaults.stageMaxBytes, 1024),
   stageMaxAge: setting.duration('HOURGLASS_STAGE_MAX_AGE', Defaults.stageMaxAge, 1),
+  /** Process-wide: shared by every subscription the process reads (unary pull; split evenly when streaming). */
   flowMaxMessages: setting.int('HOURGLASS_FLOW_MAX_MESSAGES', Defaults.flowMaxMessages, 1, 1_000_000),
   flowMaxBytes: setting.bytes('HOURGLASS_FLOW_MAX_BYTES', Defaults.flowMaxBytes, 1024),
   /**
@@ -94,7 +95,7 @@ export const consumerSettings = {
   maxPublishDelay: setting.duration('HOURGLASS_PUBLISH_TIMEOUT', Defaults.publishTimeout),
   idleAfter: setting.duration('HOURGLASS_IDLE_AFTER', Defaults.idleAfter, 1),
   leaseTtl: setting.duration('HOURGLASS_LEASE_TTL', Defaults.leaseTtl, 1),
-  /** The subscriptions' ack deadline; the client keeps every held message's deadline at this. */
+  /** The subscriptions' ack deadline (10 s to 600 s, Pub/Sub's range); the client keeps every held message's deadline at this. */
   ackDeadline: setting.duration('HOURGLASS_ACK_DEADLINE', Defaults.ackDeadline, 10_000),
   maxAckExtension: setting.duration('HOURGLASS_MAX_ACK_EXTENSION', Defaults.maxAckExtension, 10_000),
   /** Added to the ack deadline in leases: how late an expired message may come back. */
@@ -167,6 +168,9 @@ export function checkConsumerConfig(config: ConsumerConfig): void {
   if (windowProblem) fail('HOURGLASS_WINDOW', windowProblem);
   if (!REPLICA_ID_PATTERN.test(config.replicaId))
     fail('HOURGLASS_REPLICA_ID', `must match ${REPLICA_ID_PATTERN.source}`);
+  if (config.ackDeadline > Defaults.ackDeadlineMax) {
+    fail('HOURGLASS_ACK_DEADLINE', `must be at most ${Defaults.ackDeadlineMax / 1000}s (the Pub/Sub maximum)`);
+  }
   if (config.maxAckExtension < config.ackDeadline) {
     fail('HOURGLASS_MAX_ACK_EXTENSION', 'must be at least HOURGLASS_ACK_DEADLINE');
   }

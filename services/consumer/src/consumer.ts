@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { Duration, type Message, PubSub, type Subscription, type SubscriberOptions, v1 } from '@google-cloud/pubsub';
+import { type ClientConfig, PubSub, v1 } from '@google-cloud/pubsub';
 import { type Clock, Defaults, HourglassError, type Logger, installTelemetry, resourceNames } from '@hourglass/common';
 import { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import { type ConsumerConfig, checkConsumerConfig, graceFor } from './config.js';
 import type { FinalizeStep } from './finalize.js';
 import { startHttp, type HttpServer } from './http.js';
+import { FlowBudget } from './flow-budget.js';
 import { createConsumerMetrics } from './metrics.js';
 import type { InboundMessage, StagerStats } from './stager.js';
+import { StreamingSource, type StreamingSourceOptions, streamingOptions } from './streaming-source.js';
 import { TypeRuntime, type WindowClosed } from './type-runtime.js';
 import { UnaryPullSource } from './unary-pull.js';
 
@@ -49,6 +51,10 @@ export interface RunningConsumer {
   /** One tick for every type: flush aged part files, advance watermarks, renew leases, close windows. */
   tick(): Promise<void>;
   isReady(): boolean;
+  /** Why the process is not ready (empty when ready): subscriptions not readable, staging failing, leases not live. */
+  readiness(): string[];
+  /** Why the process needs a restart (empty when live): a pull loop stopped or stuck, the tick loop stalled. */
+  liveness(): string[];
   /** Graceful stop: nack new messages, stage and ack what is held, write leases, close. */
   stop(): Promise<void>;
 }
@@ -118,20 +124,33 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
     for (const rt of runtimes) result.observe(rt.stager.heldEvents(), { event_type: rt.eventType });
   });
 
-  const pubsub = new PubSub({ projectId: config.projectId });
+  // Reconnect quickly after Pub/Sub comes back; grpc's default backoff grows to 2 minutes.
+  const clientConfig: ClientConfig & Record<string, unknown> = {
+    projectId: config.projectId,
+    'grpc.max_reconnect_backoff_ms': 2000,
+  };
+  const pubsub = new PubSub(clientConfig);
+  // One flow-control budget for every subscription of the process (#13.3).
+  const budget = new FlowBudget(config.flowMaxMessages, config.flowMaxBytes, runtimes.length);
   const subscriptions: { rt: TypeRuntime; name: string; source: MessageSource }[] = [];
   for (const rt of runtimes) {
     const name = resourceNames(config.prefix, rt.eventType).subscription;
     // unary: a client (gRPC channel) per subscription, closed with its source
-    const source =
+    const source: MessageSource =
       config.pull === 'unary'
-        ? unarySource(await subscriberClientFor(pubsub), pubsub.subscription(name).name, config, log)
-        : streamingSource(pubsub.subscription(name, streamingOptions(config)), log.child({ subscription: name }));
+        ? unarySource(await subscriberClientFor(pubsub), pubsub.subscription(name).name, config, log, budget)
+        : streamingSource(pubsub, name, streamingShare(config, runtimes.length), log.child({ subscription: name }));
+    // Not idle before the first Pull answers, nor while Pulls fail (an empty or failed Pull is
+    // no proof that nothing waits); no Pull while staging writes fail (back pressure).
+    rt.watermark.setSourceHealthy(false, deps.clock.now());
+    source.onHealth((healthy) => rt.watermark.setSourceHealthy(healthy, deps.clock.now()));
+    rt.stager.watchStoreHealth((healthy) => (healthy ? source.resume() : source.pause('staging writes failing')));
     source.start((m) => rt.stager.handle(m));
     subscriptions.push({ rt, name, source });
   }
 
   let ticking: Promise<void> | undefined;
+  let lastTickDone = deps.clock.now();
   let lastProgressLog = 0;
   const tick = (): Promise<void> => {
     const now = deps.clock.now();
@@ -149,6 +168,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
         .then(() => undefined)
         .finally(() => {
           ticking = undefined;
+          lastTickDone = deps.clock.now();
         });
     }
     return ticking;
@@ -189,14 +209,36 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
       windowsClosed: rt.closed.length,
     }));
 
-  const isReady = (): boolean =>
-    !stopping &&
-    subscriptions.every(({ source }) => source.error === undefined) &&
-    runtimes.every((rt) => rt.leaseStateNow() === 'live');
+  const readiness = (): string[] => {
+    const reasons = stopping ? ['stopping'] : [];
+    for (const { rt, source } of subscriptions) {
+      const problem = source.problem();
+      if (problem) reasons.push(`${rt.eventType}: ${problem}`);
+      if (!rt.stager.storeHealthy) reasons.push(`${rt.eventType}: staging writes failing`);
+      const lease = rt.leaseStateNow();
+      if (lease !== 'live') reasons.push(`${rt.eventType}: lease ${lease ?? 'not written yet'}`);
+    }
+    return reasons;
+  };
+  const isReady = (): boolean => readiness().length === 0;
+  // Outages of the store or Pub/Sub are not here (a restart would not help): only what one would.
+  const stallAfter = Math.max(Defaults.tickStallAfter, 10 * config.tick);
+  const liveness = (): string[] => {
+    const reasons: string[] = [];
+    for (const { rt, source } of subscriptions) {
+      const problem = source.liveness();
+      if (problem) reasons.push(`${rt.eventType}: ${problem}`);
+    }
+    const sinceTick = deps.clock.now() - lastTickDone;
+    if (!stopping && sinceTick > stallAfter) {
+      reasons.push(`tick loop stalled: no tick completed for ${Math.round(sinceTick / 1000)} s`);
+    }
+    return reasons;
+  };
 
   let http: HttpServer | undefined;
   if (deps.http !== false) {
-    http = await startHttp({ host: config.host, port: config.port, telemetry, isReady, logger: log });
+    http = await startHttp({ host: config.host, port: config.port, telemetry, readiness, liveness, logger: log });
   }
   log.info(
     { eventTypes, window: config.window, store: deps.store.url, port: http?.port ?? 0, incarnation },
@@ -214,6 +256,8 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
       await Promise.all(runtimes.map((rt) => rt.closeWindows()));
     },
     isReady,
+    readiness,
+    liveness,
     stop: async () => {
       if (stopping) return;
       stopping = true;
@@ -239,8 +283,15 @@ interface MessageSource {
   start(handle: (m: InboundMessage) => void): void;
   /** Stops reading; held messages are released (nacked). */
   close(): Promise<void>;
-  /** Set while the subscription cannot be read: the replica is not ready. */
-  readonly error: Error | undefined;
+  /** Called when the subscription becomes readable (a Pull answered) or stops being so. */
+  onHealth(listener: (healthy: boolean) => void): void;
+  /** Back pressure: no new messages until resume() (held ones keep their leases). */
+  pause(reason: string): void;
+  resume(): void;
+  /** Why the subscription cannot be read now (the replica is not ready), or undefined. */
+  problem(): string | undefined;
+  /** Why only a restart would help (the replica is not live), or undefined. */
+  liveness(): string | undefined;
 }
 
 /** The generated client with the same endpoint and credentials as `pubsub` (emulator included). */
@@ -254,13 +305,13 @@ function unarySource(
   subscription: string,
   config: ConsumerConfig,
   log: Logger,
+  budget: FlowBudget,
 ): MessageSource {
   return new UnaryPullSource(
     client,
     {
       subscription,
-      maxMessages: config.flowMaxMessages,
-      maxBytes: config.flowMaxBytes,
+      budget,
       ackDeadlineMs: config.ackDeadline,
       maxExtensionMs: config.maxAckExtension,
       pullBatch: Defaults.pullBatchMessages,
@@ -271,34 +322,22 @@ function unarySource(
   );
 }
 
-function streamingOptions(config: ConsumerConfig): SubscriberOptions {
-  const ackDeadline = Duration.from({ milliseconds: config.ackDeadline });
-  return {
-    // A message is a bundle of up to ~100 events: these bound memory whatever the backlog.
-    flowControl: { maxMessages: config.flowMaxMessages, maxBytes: config.flowMaxBytes, allowExcessMessages: false },
-    // The client keeps extending a held message's deadline by exactly the subscription's ack
-    // deadline (the lease promises others that, plus the redelivery allowance), and gives up after
-    // maxAckExtension (staging takes seconds; the stuck-write check logs long before).
-    minAckDeadline: ackDeadline,
-    maxAckDeadline: ackDeadline,
-    maxExtensionTime: Duration.from({ milliseconds: config.maxAckExtension }),
-  };
+function streamingSource(pubsub: PubSub, name: string, options: StreamingSourceOptions, log: Logger): MessageSource {
+  return new StreamingSource(pubsub.subscription(name, streamingOptions(options)), options, log);
 }
 
-/** nodejs-pubsub's streaming Subscriber behind the same interface (HOURGLASS_PULL=streaming). */
-function streamingSource(sub: Subscription, log: Logger): MessageSource {
-  const source = {
-    error: undefined as Error | undefined,
-    start(handle: (m: InboundMessage) => void): void {
-      sub.on('message', (m: Message) => handle(inbound(m)));
-      sub.on('error', (e: Error) => {
-        source.error = e;
-        log.error({ err: e }, 'subscription error');
-      });
-    },
-    close: () => sub.close(),
+/**
+ * Streaming pull: the SDK's flow control is per subscription, so the process budget is split
+ * evenly between the subscriptions (a bound, not shared as in unary mode).
+ */
+function streamingShare(config: ConsumerConfig, subscriptions: number): StreamingSourceOptions {
+  return {
+    deadAfterMs: Defaults.pullDeadAfter,
+    maxMessages: Math.max(1, Math.floor(config.flowMaxMessages / subscriptions)),
+    maxBytes: Math.max(1024, Math.floor(config.flowMaxBytes / subscriptions)),
+    ackDeadlineMs: config.ackDeadline,
+    maxExtensionMs: config.maxAckExtension,
   };
-  return source;
 }
 
 /** The finest part-file age check: below this the checks cost more than they save. */
@@ -306,15 +345,3 @@ const FLUSH_CHECK_MIN = 50;
 
 /** How often the debug log shows every type's counters and watermarks. */
 const PROGRESS_LOG_INTERVAL = 2_000;
-
-function inbound(m: Message): InboundMessage {
-  return {
-    id: m.id,
-    data: m.data,
-    attributes: m.attributes,
-    publishTime: m.publishTime,
-    deliveryAttempt: m.deliveryAttempt,
-    ack: () => m.ack(),
-    nack: () => m.nack(),
-  };
-}

@@ -1,7 +1,13 @@
 import Fastify from 'fastify';
 import type { Logger, Telemetry } from '@hourglass/common';
 
-/** /healthz (the process answers), /readyz (subscribed and leases live), /metrics (Prometheus text). */
+/**
+ * /healthz: liveness (contracts §4): 200 while the process can pull and stage; 503 with the
+ * reasons when only a restart would help (a pull loop stopped or stuck, the tick loop stalled).
+ * A store or Pub/Sub outage is not among them: a restart would hand back every held message and
+ * spend delivery attempts. /readyz: 503 with reasons while a subscription cannot be read, staging
+ * writes fail or a lease is not live. /metrics: Prometheus text.
+ */
 export interface HttpServer {
   port: number;
   close(): Promise<void>;
@@ -11,14 +17,26 @@ export async function startHttp(options: {
   host: string;
   port: number;
   telemetry: Telemetry;
-  isReady: () => boolean;
+  /** Why the process is not ready; empty when ready. */
+  readiness: () => string[];
+  /** Why the process needs a restart; empty when live. */
+  liveness: () => string[];
   logger: Logger;
 }): Promise<HttpServer> {
   const app = Fastify({ logger: false });
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  let lastUnhealthy = '';
+  app.get('/healthz', async (_req, reply) => {
+    const reasons = options.liveness();
+    if (reasons.length === 0) return reply.code(200).send({ status: 'ok' });
+    const key = reasons.join('; ');
+    if (key !== lastUnhealthy) options.logger.error({ reasons }, 'liveness check failing');
+    lastUnhealthy = key;
+    return reply.code(503).send({ status: 'unhealthy', reasons });
+  });
   app.get('/readyz', async (_req, reply) => {
-    const ready = options.isReady();
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+    const reasons = options.readiness();
+    if (reasons.length === 0) return reply.code(200).send({ status: 'ready' });
+    return reply.code(503).send({ status: 'not ready', reasons });
   });
   app.get('/metrics', async (_req, reply) =>
     reply.type('text/plain; version=0.0.4; charset=utf-8').send(await options.telemetry.renderMetrics()),

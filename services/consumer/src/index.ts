@@ -36,4 +36,6 @@ export { readCursor, readLeases, writeLease, type ClosedCursor } from './coordin
 export { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
 export { TypeRuntime, type TypeRuntimeOptions, type WindowClosed } from './type-runtime.js';
 export { crashHookFromEnv } from './test-hooks.js';
-export { UnaryPullSource, type UnaryPullOptions } from './unary-pull.js';
+export { UnaryPullSource, LONG_POLL_EMPTY_FLOOR_MS, type UnaryPullOptions } from './unary-pull.js';
+export { FlowBudget } from './flow-budget.js';
+export { StreamingSource, type StreamingSourceOptions } from './streaming-source.js';

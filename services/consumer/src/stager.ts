@@ -23,8 +23,9 @@ import type { ReplicaWatermark } from './watermark.js';
  * Staging for one event type on one replica: decode each Pub/Sub message, route its events
  * to windows, append them to in-memory part files, and write each part file to
  * `_staging/...` when it reaches its event, byte or age limit. A message is acked only when
- * every part file holding one of its events is durable (end-to-end acknowledgement); if a
- * write fails for good its messages are nacked and come back. Undecodable messages go to
+ * every part file holding one of its events is durable (end-to-end acknowledgement). A write
+ * that fails for a temporary reason (store down, lease not renewable) is retried with a backoff
+ * while its messages stay held: nothing is nacked for it. Undecodable messages go to
  * `_deadletter/` and are acked.
  */
 export interface InboundMessage {
@@ -114,6 +115,10 @@ interface PartBuffer {
   trackers: MessageTracker[];
 }
 
+/** Backoff between retries of a failing staging write, doubling up to the max. */
+const WRITE_RETRY_MIN_MS = 200;
+const WRITE_RETRY_MAX_MS = 5_000;
+
 export class Stager {
   readonly stats: StagerStats = {
     messages: 0,
@@ -135,6 +140,8 @@ export class Stager {
   private readonly holds = new Map<number, number>();
   private seq = 0;
   private draining = false;
+  private storeOk = true;
+  private readonly storeListeners: ((healthy: boolean) => void)[] = [];
   private skipper: { fingerprint: string; skip: Skipper | undefined } | undefined;
 
   constructor(
@@ -334,7 +341,9 @@ export class Stager {
     const name = stagedFileName(eventType, buffer.window, buffer.late, replicaId, incarnation, this.seq++);
     try {
       const data = await buffer.writer.finish();
-      await this.writeDurably(name, data);
+      await this.untilWritten('stage', { name, events: buffer.events, messages: buffer.trackers.length }, () =>
+        this.writeOnce(name, data),
+      );
       this.deps.logger.trace(
         { name, events: buffer.events, messageIds: buffer.trackers.map((t) => t.message.id) },
         'staged file written',
@@ -347,33 +356,71 @@ export class Stager {
       this.deps.metrics.stagedBytes.add(data.length, { event_type: eventType });
       for (const t of buffer.trackers) t.partDone();
     } catch (e) {
-      this.stats.failedWrites++;
-      this.deps.metrics.storeErrors.add(1, { event_type: eventType, operation: 'stage' });
       this.deps.logger.warn(
         { err: e, eventType, name, events: buffer.events, messages: buffer.trackers.length },
-        'staging failed; nacking its messages',
+        'staging failed for good; nacking its messages',
       );
       for (const t of buffer.trackers) t.fail();
     }
   }
 
-  /** create-if-absent with retries; a retry that finds our own earlier bytes counts as success. */
-  private async writeDurably(name: string, data: Buffer): Promise<void> {
-    let lastError: unknown;
-    for (let attempt = 0; attempt < this.options.writeAttempts; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+  /** One create-if-absent (while this replica's lease is live); finding our own bytes there counts as written. */
+  private async writeOnce(name: string, data: Buffer): Promise<void> {
+    await this.deps.ensureLease();
+    if (await this.deps.store.createIfAbsent(name, data)) return;
+    const existing = await this.deps.store.get(name);
+    if (existing && existing.equals(data)) return;
+    throw new HourglassError('STORAGE_PRECONDITION_FAILED', `${name} exists with other bytes`);
+  }
+
+  /**
+   * Runs `attempt` until it succeeds. A store failure or a lease that cannot be renewed is
+   * temporary: the messages stay held (their leases extended, the watermark pinned by their
+   * events) and the write is retried with a backoff, however long the store is down — a nack
+   * would spend one of the subscription's delivery attempts per failure and dead-letter healthy
+   * events. Meanwhile the store counts as failing (the consumer stops pulling). Only a conflict
+   * (another object under our name) or a shutdown (then `writeAttempts` tries) ends in failure.
+   */
+  private async untilWritten(operation: string, detail: object, attempt: () => Promise<void>): Promise<void> {
+    let failures = 0;
+    let sinceDrain = 0;
+    for (;;) {
       try {
-        await this.deps.ensureLease();
-        if (await this.deps.store.createIfAbsent(name, data)) return;
-        const existing = await this.deps.store.get(name);
-        if (existing && existing.equals(data)) return;
-        throw new HourglassError('STORAGE_PRECONDITION_FAILED', `${name} exists with other bytes`);
+        await attempt();
+        if (failures > 0) this.deps.logger.info({ ...detail, failures }, 'store write succeeded after retries');
+        this.setStoreHealthy(true);
+        return;
       } catch (e) {
-        lastError = e;
-        if (isHourglassError(e, 'STORAGE_PRECONDITION_FAILED')) break;
+        failures++;
+        this.stats.failedWrites++;
+        this.deps.metrics.storeErrors.add(1, { event_type: this.options.eventType, operation });
+        if (isHourglassError(e, 'STORAGE_PRECONDITION_FAILED')) throw e;
+        this.setStoreHealthy(false);
+        if (this.draining && ++sinceDrain >= this.options.writeAttempts) throw e;
+        const backoffMs = Math.min(WRITE_RETRY_MAX_MS, WRITE_RETRY_MIN_MS * 2 ** Math.min(failures - 1, 16));
+        // the first failure and then about one line a minute per write
+        if (failures === 1 || failures % Math.ceil(60_000 / WRITE_RETRY_MAX_MS) === 0) {
+          this.deps.logger.warn({ err: e, ...detail, failures, backoffMs }, 'store write failed; holding, retrying');
+        }
+        await new Promise((r) => setTimeout(r, backoffMs));
       }
     }
-    throw lastError;
+  }
+
+  /** Calls `listener` when staging writes start failing (false) and succeed again (true). */
+  watchStoreHealth(listener: (healthy: boolean) => void): void {
+    this.storeListeners.push(listener);
+  }
+
+  /** Whether the last staging write succeeded (false while writes are being retried). */
+  get storeHealthy(): boolean {
+    return this.storeOk;
+  }
+
+  private setStoreHealthy(ok: boolean): void {
+    if (ok === this.storeOk) return;
+    this.storeOk = ok;
+    for (const l of this.storeListeners) l(ok);
   }
 
   private async deadLetter(message: InboundMessage, reason: unknown): Promise<void> {
@@ -397,7 +444,10 @@ export class Stager {
     };
     try {
       // A redelivered message finds its dead letter already written: that is success too.
-      await this.deps.store.createIfAbsent(name, Buffer.from(`${JSON.stringify(body, null, 2)}\n`));
+      const data = Buffer.from(`${JSON.stringify(body, null, 2)}\n`);
+      await this.untilWritten('deadletter', { name, messageId: message.id }, async () => {
+        await this.deps.store.createIfAbsent(name, data);
+      });
       this.stats.deadLettered++;
       this.deps.metrics.deadLettered.add(1, { event_type: eventType, reason: body.reason.code });
       this.deps.logger.warn({ eventType, messageId: message.id, reason: body.reason, name }, 'message dead-lettered');

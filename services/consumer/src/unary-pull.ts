@@ -1,5 +1,7 @@
 import { type CallOptions, type ServiceError, type protos, v1 } from '@google-cloud/pubsub';
 import type { Logger } from '@hourglass/common';
+import { FlowBudget } from './flow-budget.js';
+import { HealthSignal } from './health-signal.js';
 import type { InboundMessage } from './stager.js';
 
 /**
@@ -17,10 +19,8 @@ import type { InboundMessage } from './stager.js';
 export interface UnaryPullOptions {
   /** Full name: projects/<project>/subscriptions/<name>. */
   subscription: string;
-  /** Flow control: unsettled messages held at once. */
-  maxMessages: number;
-  /** Flow control: unsettled bytes held at once. */
-  maxBytes: number;
+  /** Flow control: unsettled messages (and bytes) held at once, shared with the process's other subscriptions. */
+  budget: FlowBudget;
   /** Deadline each lease extension asks for (the subscription's ack deadline). */
   ackDeadlineMs: number;
   /** After this, a held message is no longer extended: Pub/Sub redelivers it. */
@@ -74,10 +74,19 @@ const RETRY_MAX_MS = 5000;
 /** Without long polls: after an empty answer, wait this long before the next Pull, doubling up to the max. */
 const EMPTY_MIN_MS = 20;
 const EMPTY_MAX_MS = 250;
+/**
+ * With long polls: the least wait after an empty answer. Cloud Pub/Sub may answer a long poll
+ * empty at once (e.g. while a subscription is being created or under load); without a floor the
+ * loop would re-pull in a tight loop.
+ */
+export const LONG_POLL_EMPTY_FLOOR_MS = 100;
+/** A short poll (returnImmediately) unanswered this long: Pub/Sub is not answering, the source is unhealthy. */
+const SHORT_POLL_ANSWER_MS = 5000;
+/** A Pull still in flight this long after its own deadline: the loop is stuck (liveness). */
+const STUCK_MARGIN_MS = 60_000;
 
 export class UnaryPullSource {
   private readonly held = new Map<string, Held>();
-  private heldBytes = 0;
   private readonly acks: string[] = [];
   private readonly nacks: string[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
@@ -85,11 +94,19 @@ export class UnaryPullSource {
   private leaseTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private closed = false;
-  private capacityFreed: (() => void) | undefined;
   private cancelPull: (() => void) | undefined;
   private readonly routingHeader: Record<string, string>;
   /** The last Pull error while pulls keep failing; cleared by the next successful Pull. */
   error: Error | undefined;
+  /** Back pressure: set while the store fails (no Pull until resume()). */
+  private paused: { reason: string; resume: () => void; resumed: Promise<void> } | undefined;
+  /** When the Pull in flight was sent (this.now()), for the stuck check. */
+  private pullSentAt: number | undefined;
+  /** Why the loop ended though close() was not called (it never should). */
+  private stoppedBy: unknown;
+  private loopEnded = false;
+  /** True from the first successful Pull until a Pull fails, goes unanswered, or the source is paused. */
+  private readonly health = new HealthSignal();
 
   constructor(
     private readonly client: v1.SubscriberClient,
@@ -112,7 +129,62 @@ export class UnaryPullSource {
     if (this.loop) return;
     this.leaseTimer = setInterval(() => void this.extendLeases(), Math.max(1000, this.options.ackDeadlineMs / 3));
     this.leaseTimer.unref();
-    this.loop = this.pullLoop(handle);
+    this.loop = this.pullLoop(handle).then(
+      () => {
+        this.loopEnded = true;
+      },
+      (e: unknown) => {
+        this.loopEnded = true;
+        this.stoppedBy = e;
+        this.logger.error({ err: e, subscription: this.options.subscription }, 'pull loop stopped');
+      },
+    );
+  }
+
+  /** Calls `listener` whenever the source turns healthy (a Pull succeeded) or unhealthy. */
+  onHealth(listener: (healthy: boolean) => void): void {
+    this.health.listen(listener);
+  }
+
+  /** Why the subscription cannot be read now (readiness), or undefined. */
+  problem(): string | undefined {
+    if (this.paused) return `not pulling: ${this.paused.reason}`;
+    if (this.error) return `pull failing: ${this.error.message}`;
+    if (!this.health.value) return 'no successful Pull yet';
+    return undefined;
+  }
+
+  /** Why the loop can no longer work without a restart (liveness), or undefined. */
+  liveness(): string | undefined {
+    if (this.closed) return undefined;
+    if (this.loopEnded)
+      return `pull loop stopped: ${String((this.stoppedBy as Error | undefined)?.message ?? this.stoppedBy)}`;
+    const sent = this.pullSentAt;
+    if (sent !== undefined && this.now() - sent > this.options.pullWaitMs + STUCK_MARGIN_MS) {
+      return `a Pull has been in flight for ${Math.round((this.now() - sent) / 1000)} s, past its deadline`;
+    }
+    return undefined;
+  }
+
+  /**
+   * Back pressure: no new Pull until resume() (the messages held keep their leases extended).
+   * Used while the store fails, so what waits stays in Pub/Sub rather than in memory.
+   */
+  pause(reason: string): void {
+    if (this.paused || this.closed) return;
+    let resume!: () => void;
+    const resumed = new Promise<void>((r) => (resume = r));
+    this.paused = { reason, resume, resumed };
+    this.health.set(false);
+    this.logger.warn({ subscription: this.options.subscription, reason }, 'pulling paused');
+  }
+
+  resume(): void {
+    const paused = this.paused;
+    if (!paused) return;
+    this.paused = undefined;
+    paused.resume();
+    this.logger.info({ subscription: this.options.subscription }, 'pulling resumed');
   }
 
   /** Messages delivered and not yet acked or nacked. */
@@ -124,51 +196,89 @@ export class UnaryPullSource {
     let retryMs = RETRY_MIN_MS;
     let emptyMs = EMPTY_MIN_MS;
     while (!this.closed) {
-      const room = Math.min(this.options.pullBatch, this.options.maxMessages - this.held.size);
-      if (room <= 0 || this.heldBytes >= this.options.maxBytes) {
-        await new Promise<void>((resolve) => (this.capacityFreed = resolve));
+      if (this.paused) {
+        await Promise.race([this.paused.resumed, this.idle(RETRY_MAX_MS)]);
+        continue;
+      }
+      const reservation = this.options.budget.reserve(this.options.pullBatch);
+      this.cancelPull = reservation.cancel;
+      const room = await reservation.granted;
+      this.cancelPull = undefined;
+      if (room === 0 || this.closed) {
+        this.options.budget.received(room, 0, 0);
         continue;
       }
       let received: ReceivedMessage[];
       try {
-        const call = (await this.pullCall())(
-          { subscription: this.options.subscription, maxMessages: room, returnImmediately: !this.options.longPoll },
-          { timeout: this.options.pullWaitMs, retry: null, otherArgs: { headers: this.routingHeader } },
-        );
-        this.cancelPull = () => call.cancel();
-        const [response] = await call.finally(() => (this.cancelPull = undefined));
-        received = response.receivedMessages ?? [];
-        this.error = undefined;
+        received = await this.pullOnce(room);
         retryMs = RETRY_MIN_MS;
-        if (received.length === 0 && !this.options.longPoll) {
-          await this.idle(emptyMs);
-          emptyMs = Math.min(EMPTY_MAX_MS, emptyMs * 2);
+      } catch (e) {
+        this.options.budget.received(room, 0, 0);
+        if ((e as ServiceError).code === DEADLINE_EXCEEDED) {
+          await this.idle(LONG_POLL_EMPTY_FLOOR_MS); // an empty long poll
           continue;
         }
-        emptyMs = EMPTY_MIN_MS;
-      } catch (e) {
-        if ((e as ServiceError).code === DEADLINE_EXCEEDED) continue; // an empty long poll
         if (this.closed) break;
         this.error = e as Error;
+        this.health.set(false);
         this.logger.warn({ err: e, subscription: this.options.subscription, retryMs }, 'pull failed; retrying');
-        await new Promise((r) => setTimeout(r, retryMs));
+        await this.idle(retryMs);
         retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
         continue;
       }
-      for (const r of received) {
-        if (!r.ackId || !r.message) continue;
-        if (this.closed) {
-          this.settle(r.ackId, false);
-          continue;
-        }
-        const message = this.inbound(r);
-        try {
-          handle(message);
-        } catch (e) {
-          // never let one message stop the loop: it comes back and, if it keeps failing, dead-letters
-          this.logger.error({ err: e, messageId: message.id }, 'message handler failed; nacking');
-          message.nack();
-        }
+      const valid = received.filter((r) => r.ackId && r.message);
+      let bytes = 0;
+      for (const r of valid) bytes += r.message!.data?.length ?? 0;
+      this.options.budget.received(room, valid.length, bytes);
+      if (valid.length === 0) {
+        // empty: short polls back off 20–250 ms; a long poll answered empty waits its floor
+        await this.idle(this.options.longPoll ? LONG_POLL_EMPTY_FLOOR_MS : emptyMs);
+        if (!this.options.longPoll) emptyMs = Math.min(EMPTY_MAX_MS, emptyMs * 2);
+        continue;
+      }
+      emptyMs = EMPTY_MIN_MS;
+      this.deliver(valid, handle);
+    }
+  }
+
+  /** One Pull of at most `room` messages; marks the source healthy when it answers. */
+  private async pullOnce(room: number): Promise<ReceivedMessage[]> {
+    const call = (await this.pullCall())(
+      { subscription: this.options.subscription, maxMessages: room, returnImmediately: !this.options.longPoll },
+      { timeout: this.options.pullWaitMs, retry: null, otherArgs: { headers: this.routingHeader } },
+    );
+    this.cancelPull = () => call.cancel();
+    this.pullSentAt = this.now();
+    // a short poll answers at once: one that does not means Pub/Sub is unreachable or frozen
+    const unanswered = this.options.longPoll
+      ? undefined
+      : setTimeout(() => this.health.set(false), SHORT_POLL_ANSWER_MS);
+    try {
+      const [response] = await call;
+      this.error = undefined;
+      this.health.set(true);
+      return response.receivedMessages ?? [];
+    } finally {
+      clearTimeout(unanswered);
+      this.cancelPull = undefined;
+      this.pullSentAt = undefined;
+    }
+  }
+
+  private deliver(received: ReceivedMessage[], handle: (m: InboundMessage) => void): void {
+    for (const r of received) {
+      if (this.closed) {
+        this.track(r);
+        this.settle(r.ackId!, false);
+        continue;
+      }
+      const message = this.inbound(r);
+      try {
+        handle(message);
+      } catch (e) {
+        // never let one message stop the loop: it comes back and, if it keeps failing, dead-letters
+        this.logger.error({ err: e, messageId: message.id }, 'message handler failed; nacking');
+        message.nack();
       }
     }
   }
@@ -184,13 +294,16 @@ export class UnaryPullSource {
     });
   }
 
+  /** Counts a received message as held (the budget already has it). */
+  private track(r: ReceivedMessage): void {
+    this.held.set(r.ackId!, { ackId: r.ackId!, bytes: r.message!.data?.length ?? 0, receivedAt: this.now() });
+  }
+
   private inbound(r: ReceivedMessage): InboundMessage {
     const ackId = r.ackId!;
     const m = r.message!;
     const data = Buffer.from(m.data ?? new Uint8Array());
-    const held: Held = { ackId, bytes: data.length, receivedAt: this.now() };
-    this.held.set(ackId, held);
-    this.heldBytes += held.bytes;
+    this.track(r);
     const seconds = Number(m.publishTime?.seconds ?? 0);
     const publishTime = m.publishTime
       ? new Date(seconds * 1000 + Math.floor((m.publishTime.nanos ?? 0) / 1e6))
@@ -210,10 +323,7 @@ export class UnaryPullSource {
     const held = this.held.get(ackId);
     if (held) {
       this.held.delete(ackId);
-      this.heldBytes -= held.bytes;
-      const wake = this.capacityFreed;
-      this.capacityFreed = undefined;
-      wake?.();
+      this.options.budget.release(held.bytes);
     }
     (ok ? this.acks : this.nacks).push(ackId);
     if (this.acks.length + this.nacks.length >= SETTLE_BATCH) void this.flush();
@@ -291,7 +401,7 @@ export class UnaryPullSource {
     if (this.closed) return;
     this.closed = true;
     if (this.leaseTimer) clearInterval(this.leaseTimer);
-    this.capacityFreed?.();
+    this.paused?.resume();
     this.cancelPull?.();
     await this.loop?.catch(() => undefined);
     for (const ackId of [...this.held.keys()]) this.settle(ackId, false);

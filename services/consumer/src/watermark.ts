@@ -8,6 +8,9 @@
  *  - when idle (nothing received for `idleAfter`, nothing held): now − maxPublishDelay, because the
  *    gateway never acks an event whose publish took longer than that, so anything older is already
  *    in Pub/Sub — held by some replica, whose own lease then holds the global watermark back.
+ *    Never idle while the replica's source is unhealthy (Pulls failing or unanswered, the stream
+ *    down, pulling paused by back pressure) nor for `idleAfter` after it recovers: an empty or
+ *    failed Pull does not mean nothing is waiting in Pub/Sub.
  * Every candidate is capped at now − maxPublishDelay (an event whose publish is still in flight
  * may be that old) and at the watermark of any stale lease of another replica (its messages
  * come back here within the ack deadline; without the cap an idle replica would call them late).
@@ -28,6 +31,7 @@ export class ReplicaWatermark {
   private wm: number;
   private lastReceivedAt: number | undefined;
   private seenMin = Infinity;
+  private sourceHealthy = true;
 
   /**
    * `startedAt`: when the replica subscribed. It is not idle until `idleAfter` has passed
@@ -59,6 +63,15 @@ export class ReplicaWatermark {
     if (this.lastReceivedAt === undefined || now > this.lastReceivedAt) this.lastReceivedAt = now;
   }
 
+  /**
+   * The replica's subscription can (true) or cannot (false) be read at `now`. While it cannot,
+   * the replica is never idle; once it can again, it is not idle until `idleAfter` has passed.
+   */
+  setSourceHealthy(healthy: boolean, now: number): void {
+    if (healthy && !this.sourceHealthy) this.resumed(now);
+    this.sourceHealthy = healthy;
+  }
+
   /** Raises the watermark to at least `bound` (e.g. the last closed window learnt from the store). */
   raiseTo(bound: number): void {
     if (bound > this.wm) this.wm = bound;
@@ -83,6 +96,7 @@ export class ReplicaWatermark {
   }
 
   isIdle(now: number): boolean {
+    if (!this.sourceHealthy) return false;
     return this.lastReceivedAt === undefined || now - this.lastReceivedAt >= this.options.idleAfterMs;
   }
 }

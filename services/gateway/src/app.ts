@@ -18,6 +18,7 @@ import { KeyRing, anonymousKey, keyAllows, readApiKeysFile, type ApiKey } from '
 import { BatchAnswer } from './batch-answer.js';
 import { decodeContent } from './body.js';
 import { Bundler } from './bundler.js';
+import { NewestVersionEncoder } from './reencode.js';
 import type { GatewayConfig } from './config.js';
 import { classify, sendError, statusOf } from './http-errors.js';
 import { GatewayMetrics } from './metrics.js';
@@ -104,6 +105,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     codec: config.bundleCodec,
     publishTimeout: config.publishTimeout,
     unbundledTypes: new Set(config.unbundledTypes),
+    newest: new NewestVersionEncoder(registry, config.unbundledTypes),
   });
   const limiter = new RateLimiter(clock);
   const readiness = new TopicWatch(publisher, eventTypes, config.readinessInterval, logger);

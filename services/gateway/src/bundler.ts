@@ -3,6 +3,7 @@ import { encodeBundle, type BundleCodec, type SchemaVersion } from '@hourglass/s
 import type { BatchAnswer, EventProblem } from './batch-answer.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { OutstandingBudget } from './outstanding.js';
+import type { NewestVersionEncoder } from './reencode.js';
 import type { MessagePublisher } from './publisher.js';
 import type { RequestTrace } from './traceparent.js';
 
@@ -28,6 +29,8 @@ export interface BundlerOptions {
   publishTimeout: Duration;
   /** Types published one event per message (plain Avro, for a topic schema or a BigQuery subscription). */
   unbundledTypes: ReadonlySet<string>;
+  /** Re-encodes unbundled types' older versions to the newest (their topic schema's only revision). */
+  newest?: NewestVersionEncoder;
 }
 
 class OpenBundle {
@@ -74,6 +77,8 @@ export class Bundler {
     answer: BatchAnswer,
     index: number,
   ): void {
+    const newest = this.options.newest?.empty === false ? this.options.newest.toNewest(writer, datum) : undefined;
+    if (newest) ({ writer, datum } = newest);
     const key = writer.fingerprint;
     let bundle = this.open.get(key);
     // The linger is a bound, not only a timer: while the event loop works through a burst

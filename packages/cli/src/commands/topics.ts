@@ -13,7 +13,11 @@ export function registerTopicCommands(program: Command, log: Logger): void {
     .option('-d, --dir <dir>', 'schema directory', process.env.HOURGLASS_SCHEMAS_DIR ?? Defaults.schemasDir)
     .option('-p, --project <id>', 'project id', process.env.HOURGLASS_PROJECT_ID ?? Defaults.projectId)
     .option('--prefix <prefix>', 'resource name prefix', process.env.HOURGLASS_PREFIX ?? Defaults.prefix)
-    .action(async (opts: { dir: string; project: string; prefix: string }) => {
+    .option(
+      '--project-number <number>',
+      "the project's number: grants the Pub/Sub service agent its dead-letter roles (Cloud Pub/Sub only)",
+    )
+    .action(async (opts: { dir: string; project: string; prefix: string; projectNumber?: string }) => {
       const bad = checkPrefix(opts.prefix);
       if (bad) throw new HourglassError('CONFIG_INVALID', bad, { path: 'HOURGLASS_PREFIX' });
       const registry = SchemaRegistry.load(opts.dir);
@@ -21,12 +25,13 @@ export function registerTopicCommands(program: Command, log: Logger): void {
         projectId: opts.project,
         prefix: opts.prefix,
         eventTypes: registry.eventTypes(),
+        ...(opts.projectNumber ? { projectNumber: opts.projectNumber } : {}),
         logger: log,
       });
       for (const r of result) {
         process.stdout.write(
           `${r.eventType}: topic ${r.topic}, subscription ${r.subscription}, dead letters ${r.deadLetterTopic}` +
-            `${r.created.length ? ` (created ${r.created.length})` : ' (unchanged)'}\n`,
+            `${r.created.length ? ` (created ${r.created.length})` : ' (unchanged)'}, dead-letter IAM ${r.iam}\n`,
         );
       }
     });
