@@ -146,8 +146,9 @@ describe('closing through the type runtime', () => {
     await Promise.all(runtimes.map((rt) => rt.tick()));
     await Promise.all(runtimes.map((rt) => rt.closeWindows()));
     expect(runtimes.map((rt) => rt.closed.map((c) => c.window.start))).toEqual([[T0], [T0]]);
-    // every step of one type's close comes before the other's first
-    const order = steps.map((s) => s.split(' ')[0]!);
+    // every finalize step of one type's close comes before the other's first (the staging cleanup
+    // after a publish runs outside the queue on purpose: it is only deletes)
+    const order = steps.filter((s) => !s.endsWith(' staging-deleted')).map((s) => s.split(' ')[0]!);
     expect(order.length).toBeGreaterThan(4);
     expect(order.filter((t, i) => i > 0 && t !== order[i - 1])).toHaveLength(1);
   });
