@@ -153,7 +153,7 @@ describe('GcsStore under injected faults', () => {
   test('answers slower than the client timeout: the write landed anyway and the create still says true', async () => {
     // Every upload answer comes 1.5 s late, the client waits 0.5 s: all attempts time out,
     // but the first one was stored. The store must find its own object, not report failure.
-    const store = storeOn(fake, { prefix: uniquePrefix(), maxRetries: 2, timeoutMs: 500 });
+    const store = storeOn(fake, { prefix: uniquePrefix(), maxRetries: 2, requestTimeoutMs: 500 });
     fake.faults.delay(1500, { routes: ['upload.multipart'] });
     expect(await store.createIfAbsent('late', Buffer.from('late bytes'))).toBe(true);
     // No upload was answered in time (the client retries timeouts, up to 3 attempts);
@@ -166,7 +166,7 @@ describe('GcsStore under injected faults', () => {
   });
 
   test('reads slower than the client timeout: STORAGE_UNAVAILABLE after the retries', async () => {
-    const store = storeOn(fake, { prefix: uniquePrefix(), maxRetries: 1, timeoutMs: 300 });
+    const store = storeOn(fake, { prefix: uniquePrefix(), maxRetries: 1, requestTimeoutMs: 300 });
     await store.createIfAbsent('x', Buffer.from('x'));
     fake.faults.delay(1000, { routes: ['object.download'] });
     expect(isHourglassError(await errorOf(store.get('x')), 'STORAGE_UNAVAILABLE')).toBe(true);

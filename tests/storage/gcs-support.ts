@@ -17,12 +17,14 @@ export function uniquePrefix(): string {
 /**
  * A GcsStore on the fake through the real client over HTTP (apiEndpoint), with retries
  * tuned for tests: backoff capped at the client's 1 s minimum, a few attempts.
+ * `timeoutMs` is the store's bound (HOURGLASS_STORE_TIMEOUT); `requestTimeoutMs` sets only the
+ * client's per-request timeout, below that bound, so the client's own retries can be seen.
  */
 export function storeOn(
   fake: RunningGcsFake,
-  options: Partial<GcsStoreOptions> & { maxRetries?: number; timeoutMs?: number } = {},
+  options: Partial<GcsStoreOptions> & { maxRetries?: number; requestTimeoutMs?: number } = {},
 ): GcsStore {
-  const { maxRetries = 3, timeoutMs, storage, ...rest } = options;
+  const { maxRetries = 3, requestTimeoutMs, storage, ...rest } = options;
   return new GcsStore({
     bucket: 'hourglass-test',
     prefix: uniquePrefix(),
@@ -30,7 +32,7 @@ export function storeOn(
     storage: {
       apiEndpoint: fake.url,
       projectId: 'hourglass-local',
-      ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
+      ...(requestTimeoutMs === undefined ? {} : { timeout: requestTimeoutMs }),
       ...storage,
       retryOptions: { maxRetries, maxRetryDelay: 1, totalTimeout: 30, ...storage?.retryOptions },
     },

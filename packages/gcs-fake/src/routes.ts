@@ -43,12 +43,40 @@ export const WriteRoutes: readonly Route[] = [
 /** Routes that carry object bytes from the client. */
 export const UploadRoutes: readonly Route[] = ['upload.multipart', 'upload.media', 'upload.resumable.chunk'];
 
-/** Requests served so far, per route, counted before any fault is applied. */
+/** Coarse store operations, for reports of "store operations per tick": each route counts as one. */
+export type Operation = 'list' | 'get' | 'insert' | 'delete' | 'rename' | 'other';
+
+export function operationOf(route: Route): Operation {
+  if (route === 'object.list') return 'list';
+  if (route === 'folder.rename') return 'rename';
+  if (route === 'object.delete' || route === 'folder.delete' || route === 'bucket.delete') return 'delete';
+  if (route.startsWith('upload.') || route === 'folder.insert' || route === 'bucket.insert') return 'insert';
+  if (route === 'object.compose' || route === 'object.patch') return 'insert';
+  if (route === 'unknown') return 'other';
+  return 'get';
+}
+
+/** Requests served so far, per route, counted before any fault is applied; and how many were in flight at once. */
 export class RequestCounter {
   private readonly counts = new Map<Route, number>();
+  private inFlight = 0;
+  /** Most requests in flight at once since the last reset. */
+  maxInFlight = 0;
 
   record(route: Route): void {
     this.counts.set(route, (this.counts.get(route) ?? 0) + 1);
+  }
+
+  /** A request arrived; call the returned function once it is answered (or abandoned). */
+  enter(): () => void {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.inFlight--;
+    };
   }
 
   /** Requests to one route, or to all routes when none is given. */
@@ -62,7 +90,15 @@ export class RequestCounter {
     return Object.fromEntries(this.counts) as Partial<Record<Route, number>>;
   }
 
+  /** Requests per coarse operation (list, get, insert, delete, rename, other). */
+  byOperation(): Partial<Record<Operation, number>> {
+    const out: Partial<Record<Operation, number>> = {};
+    for (const [route, n] of this.counts) out[operationOf(route)] = (out[operationOf(route)] ?? 0) + n;
+    return out;
+  }
+
   reset(): void {
     this.counts.clear();
+    this.maxInFlight = this.inFlight;
   }
 }

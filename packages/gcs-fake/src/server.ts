@@ -3,11 +3,29 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Faults } from './faults.js';
 import { deleteFolder, folderResource, getFolder, insertFolder, operationResource, startRename } from './folders.js';
-import { crc32cBase64, md5Base64, parseGoogHash } from './hashes.js';
+import { parseGoogHash } from './hashes.js';
+import {
+  type Answer,
+  checkClientHashes,
+  corrupt,
+  download,
+  ifGenerationMatchOf,
+  isRecord,
+  originOf,
+  parseContentRange,
+  parseJson,
+  preconditions,
+  readBody,
+  requiredName,
+  send,
+  writableMetadata,
+} from './http.js';
 import { boundaryOf, parseMultipartRelated } from './multipart.js';
 import { bucketResource, errorResource, objectResource } from './resource.js';
 import { RequestCounter, type Route } from './routes.js';
-import { ApiError, FakeState, type Preconditions, type StoredObject, type WritableMetadata } from './state.js';
+import { WriteRateLimit } from './rate-limit.js';
+import { ApiError, FakeState, type StoredObject } from './state.js';
+import { header, resolveTarget, type Target } from './target.js';
 
 export interface GcsFakeOptions {
   /** Port to listen on; 0 (default) picks a free one. */
@@ -22,6 +40,8 @@ export interface GcsFakeOptions {
   state?: FakeState;
   /** How long a folder rename's operation runs before its one swap (default 0: at the next turn). */
   renameOperationMs?: number;
+  /** GCS's per-object write limit, in ms between two writes of one name (default off; see WriteRateLimit). */
+  writeRateLimitMs?: number;
   /** Called once per answered (or dropped) request; handy to see which paths a client uses. */
   onRequest?: (entry: RequestLogEntry) => void;
 }
@@ -30,8 +50,8 @@ export interface RequestLogEntry {
   method: string;
   url: string;
   route: Route;
-  /** HTTP status sent, or 'dropped' when the connection was destroyed instead. */
-  status: number | 'dropped';
+  /** HTTP status sent, 'dropped' when the connection was destroyed instead, 'hung' when never answered. */
+  status: number | 'dropped' | 'hung';
 }
 
 export interface RunningGcsFake {
@@ -41,8 +61,10 @@ export interface RunningGcsFake {
   readonly host: string;
   readonly port: number;
   readonly faults: Faults;
-  /** Requests received per route (counted before faults apply). */
+  /** Requests received per route (counted before faults apply); also served at `GET /_fake/stats`. */
   readonly requests: RequestCounter;
+  /** GCS's per-object write limit: off unless enabled here or by `writeRateLimitMs`. */
+  readonly writeRateLimit: WriteRateLimit;
   readonly state: FakeState;
   /** The stored object, for assertions that bypass the HTTP API. */
   object(bucket: string, name: string): StoredObject | undefined;
@@ -50,22 +72,10 @@ export interface RunningGcsFake {
   stop(): Promise<void>;
 }
 
-interface Answer {
-  status: number;
-  headers?: Record<string, string>;
-  body?: Buffer | Record<string, unknown>;
-  /** True when the request changed stored state (a drop-after-commit fault may then fire). */
-  committed?: boolean;
-}
+/** Path of the fake's own endpoints (not GCS's): request counts for tests and benchmarks. */
+const CONTROL_PATH = '/_fake/';
 
-interface Target {
-  route: Route;
-  bucket?: string;
-  /** The object, or the folder of a folder route, or the operation id. */
-  object?: string;
-  /** A folder rename's destination. */
-  destination?: string;
-}
+const sleep = (ms: number): Promise<void> => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 
 /** Starts a GCS JSON-API fake on loopback that the real @google-cloud/storage client can talk to. */
 export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFake> {
@@ -73,6 +83,8 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
   for (const b of options.buckets ?? []) if (!state.buckets.has(b)) state.insertBucket(b);
   const faults = new Faults();
   const requests = new RequestCounter();
+  const writeRateLimit = new WriteRateLimit();
+  if (options.writeRateLimitMs !== undefined) writeRateLimit.enable(options.writeRateLimitMs);
 
   const server = createServer((req, res) => {
     serve(req, res).catch((e: unknown) => {
@@ -84,22 +96,34 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
     const method = (req.method ?? 'GET').toUpperCase();
+    if (url.pathname.startsWith(CONTROL_PATH)) {
+      send(res, control(method, url.pathname));
+      return;
+    }
     const target = resolveTarget(method, url, req);
+    const name = nameOf(target, url.searchParams);
     requests.record(target.route);
-    const plan = faults.plan(target.route);
-    const log = (status: number | 'dropped'): void =>
+    const leave = requests.enter();
+    res.once('close', leave);
+    const plan = faults.plan(target.route, name);
+    const log = (status: RequestLogEntry['status']): void =>
       options.onRequest?.({ method, url: req.url ?? '/', route: target.route, status });
 
+    if (plan.hang) {
+      log('hung');
+      return; // never answered: the client times out, or stop() closes the connection
+    }
     if (plan.dropBefore) {
       req.socket.destroy();
       log('dropped');
       return;
     }
     const body = await readBody(req);
+    // A write that lands late: carried out after `applyAfterMs` even if the client left.
+    if (plan.applyAfterMs > 0) await sleep(plan.applyAfterMs);
     // A slow answer: the request takes effect on arrival, its answer leaves `delayMs` later
     // (so a client that gives up waiting may still have written).
-    const answerLate = (): Promise<void> =>
-      plan.delayMs > 0 ? new Promise((r) => setTimeout(r, plan.delayMs)) : Promise.resolve();
+    const answerLate = (): Promise<void> => sleep(plan.delayMs);
     if (plan.failStatus !== undefined) {
       await answerLate();
       if (res.destroyed) return;
@@ -108,17 +132,19 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
       log(status);
       return;
     }
-    let answer: Answer;
-    try {
-      answer = dispatch(target, method, url, req, body, originOf(req), plan.corrupt);
-    } catch (e) {
-      if (!(e instanceof ApiError)) throw e;
-      answer = { status: e.status, body: errorResource(e.status, e.reason, e.message) };
-    }
-    if (answer.committed && plan.dropAfterCommit && faults.consumeDropAfterCommit(target.route)) {
+    let answer = handle(target, method, url, req, body, plan.corrupt, name);
+    if (answer.committed && plan.dropAfterCommit && faults.consumeDropAfterCommit(target.route, name)) {
       req.socket.destroy();
       log('dropped');
       return;
+    }
+    if (
+      answer.committed &&
+      plan.failAfterCommitStatus !== undefined &&
+      faults.consumeFailAfterCommit(target.route, name)
+    ) {
+      const status = plan.failAfterCommitStatus;
+      answer = { status, body: errorResource(status, 'backendError', `injected fault after commit: ${status}`) };
     }
     if (plan.corrupt && target.route === 'object.download' && Buffer.isBuffer(answer.body)) {
       answer.body = corrupt(answer.body);
@@ -127,6 +153,60 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
     if (res.destroyed) return; // the client gave up waiting
     send(res, answer);
     log(answer.status);
+  }
+
+  /** Dispatches one request under GCS's per-object write limit; API errors become their JSON answer. */
+  function handle(
+    t: Target,
+    method: string,
+    url: URL,
+    req: IncomingMessage,
+    body: Buffer,
+    corruptMedia: boolean,
+    name: string | undefined,
+  ): Answer {
+    const bucket = t.bucket ?? '';
+    try {
+      if (writeRateLimit.refuses(t.route, bucket, name)) {
+        throw new ApiError(
+          429,
+          'rateLimitExceeded',
+          'The object exceeded the rate limit for object mutation operations (create, update, and delete).',
+        );
+      }
+      const answer = dispatch(t, method, url, req, body, originOf(req), corruptMedia);
+      if (answer.committed) writeRateLimit.noteWrite(t.route, bucket, name);
+      return answer;
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      return { status: e.status, body: errorResource(e.status, e.reason, e.message) };
+    }
+  }
+
+  /** The object (or folder) a request names, for name-scoped faults and the write limit. */
+  function nameOf(t: Target, q: URLSearchParams): string | undefined {
+    if (t.object !== undefined) return t.object;
+    const upload = q.get('upload_id');
+    return upload === null ? (q.get('name') ?? undefined) : state.sessions.get(upload)?.name;
+  }
+
+  /** `GET /_fake/stats`: requests by route and by operation, faults fired; `DELETE` resets the counts. */
+  function control(method: string, path: string): Answer {
+    if (path !== `${CONTROL_PATH}stats`) return { status: 404, body: errorResource(404, 'notFound', path) };
+    if (method === 'DELETE') {
+      requests.reset();
+      return { status: 204 };
+    }
+    return {
+      status: 200,
+      body: {
+        requests: requests.snapshot(),
+        operations: requests.byOperation(),
+        total: requests.count(),
+        maxInFlight: requests.maxInFlight,
+        faultsFired: { ...faults.fired, rateLimited: writeRateLimit.refused },
+      },
+    };
   }
 
   function dispatch(
@@ -343,6 +423,7 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
     port: address.port,
     faults,
     requests,
+    writeRateLimit,
     state,
     object: (bucket, name) => state.buckets.get(bucket)?.objects.get(name),
     stop: () =>
@@ -351,212 +432,4 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
         server.closeAllConnections();
       }),
   };
-}
-
-/** Maps a request to its route. Accepts `/storage/v1/b/...` and, as the client uses with STORAGE_EMULATOR_HOST, `/b/...`. */
-function resolveTarget(method: string, url: URL, req: IncomingMessage): Target {
-  let path = url.pathname;
-  let upload = false;
-  for (const [prefix, isUpload] of [
-    ['/upload/storage/v1/', true],
-    ['/upload/', true],
-    ['/download/storage/v1/', false],
-    ['/storage/v1/', false],
-  ] as const) {
-    if (path.startsWith(prefix)) {
-      path = path.slice(prefix.length - 1);
-      upload = isUpload;
-      break;
-    }
-  }
-  const segments = path.split('/').slice(1).map(decodeSegment);
-  if (segments[0] !== 'b') return { route: 'unknown' };
-  const bucket = segments[1];
-  if (bucket === undefined || bucket === '') return { route: method === 'POST' ? 'bucket.insert' : 'unknown' };
-  if (segments.length === 2) {
-    if (method === 'GET') return { route: 'bucket.get', bucket };
-    if (method === 'DELETE') return { route: 'bucket.delete', bucket };
-    return { route: 'unknown' };
-  }
-  if (segments[2] === 'folders' || segments[2] === 'operations') return folderTarget(method, bucket, segments);
-  if (segments[2] !== 'o') return { route: 'unknown' };
-  const q = url.searchParams;
-  if (segments.length === 3 || (segments.length === 4 && segments[3] === '')) {
-    if (upload && method === 'POST') {
-      const type = q.get('uploadType');
-      if (type === 'resumable') return { route: 'upload.resumable.start', bucket };
-      if (type === 'media') return { route: 'upload.media', bucket };
-      return { route: 'upload.multipart', bucket };
-    }
-    if (upload && method === 'PUT' && q.has('upload_id')) {
-      const status = /^bytes \*\//.test(header(req, 'content-range') ?? '');
-      return { route: status ? 'upload.resumable.status' : 'upload.resumable.chunk', bucket };
-    }
-    if (method === 'GET') return { route: 'object.list', bucket };
-    return { route: 'unknown' };
-  }
-  const rest = segments.slice(3);
-  if (method === 'POST' && rest.length > 1 && rest[rest.length - 1] === 'compose') {
-    return { route: 'object.compose', bucket, object: rest.slice(0, -1).join('/') };
-  }
-  const object = rest.join('/');
-  if (method === 'GET') return { route: q.get('alt') === 'media' ? 'object.download' : 'object.get', bucket, object };
-  if (method === 'DELETE') return { route: 'object.delete', bucket, object };
-  if (method === 'PATCH' || method === 'PUT') return { route: 'object.patch', bucket, object };
-  return { route: 'unknown' };
-}
-
-/** `/b/B/folders[/F[/renameTo/folders/D]]` and `/b/B/operations/ID`; folder names come URL-encoded (`a%2Fb%2F`). */
-function folderTarget(method: string, bucket: string, segments: string[]): Target {
-  const [, , kind, name, verb, kind2, destination] = segments;
-  if (kind === 'operations') {
-    return segments.length === 4 && method === 'GET'
-      ? { route: 'operation.get', bucket, object: name }
-      : { route: 'unknown' };
-  }
-  if (segments.length === 3 && method === 'POST') return { route: 'folder.insert', bucket };
-  if (segments.length === 4 && method === 'GET') return { route: 'folder.get', bucket, object: name };
-  if (segments.length === 4 && method === 'DELETE') return { route: 'folder.delete', bucket, object: name };
-  if (segments.length === 7 && method === 'POST' && verb === 'renameTo' && kind2 === 'folders') {
-    return { route: 'folder.rename', bucket, object: name, destination };
-  }
-  return { route: 'unknown' };
-}
-
-function download(obj: StoredObject, req: IncomingMessage): Answer {
-  const hashes = [`crc32c=${obj.crc32c}`, ...(obj.md5Hash === undefined ? [] : [`md5=${obj.md5Hash}`])].join(',');
-  const headers: Record<string, string> = {
-    'content-type': obj.contentType,
-    'x-goog-hash': hashes,
-    'x-goog-generation': obj.generation,
-    'x-goog-metageneration': String(obj.metageneration),
-    'x-goog-stored-content-encoding': 'identity',
-    'x-goog-stored-content-length': String(obj.data.length),
-  };
-  const range = /^bytes=(\d*)-(\d*)$/.exec(header(req, 'range') ?? '');
-  if (range && (range[1] !== '' || range[2] !== '') && obj.data.length > 0) {
-    const size = obj.data.length;
-    let start = range[1] === '' ? size - Number(range[2]) : Number(range[1]);
-    let end = range[1] === '' || range[2] === '' ? size - 1 : Math.min(Number(range[2]), size - 1);
-    start = Math.max(0, start);
-    end = Math.max(start, end);
-    if (start >= size) throw new ApiError(416, 'requestedRangeNotSatisfiable', 'range not satisfiable');
-    headers['content-range'] = `bytes ${start}-${end}/${size}`;
-    return { status: 206, headers, body: obj.data.subarray(start, end + 1) };
-  }
-  return { status: 200, headers, body: obj.data };
-}
-
-function send(res: ServerResponse, answer: Answer): void {
-  const headers: Record<string, string> = { ...answer.headers };
-  let payload: Buffer;
-  if (answer.body === undefined) payload = Buffer.alloc(0);
-  else if (Buffer.isBuffer(answer.body)) payload = answer.body;
-  else {
-    payload = Buffer.from(JSON.stringify(answer.body));
-    headers['content-type'] = 'application/json; charset=UTF-8';
-  }
-  if (answer.status !== 204) headers['content-length'] = String(payload.length);
-  res.writeHead(answer.status, answer.status === 308 ? 'Resume Incomplete' : undefined, headers);
-  res.end(answer.status === 204 ? undefined : payload);
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
-/** Content-Range of a resumable PUT: `bytes a-b/T`, or `*` for the range (a status query) or for the end or total (not known yet). */
-function parseContentRange(
-  text: string | undefined,
-): { start?: number; end?: number; total: number | undefined } | undefined {
-  const m = /^bytes (?:\*|(\d+)-(\d+|\*))\/(\d+|\*)$/.exec(text?.trim() ?? '');
-  if (!m) return undefined;
-  return {
-    start: m[1] === undefined ? undefined : Number(m[1]),
-    end: m[2] === undefined || m[2] === '*' ? undefined : Number(m[2]),
-    total: m[3] === '*' || m[3] === undefined ? undefined : Number(m[3]),
-  };
-}
-
-/** GCS refuses an upload whose client-declared checksum does not match the bytes received. */
-function checkClientHashes(data: Buffer, declared: { crc32c?: string; md5?: string }): void {
-  if (declared.crc32c !== undefined && declared.crc32c !== crc32cBase64(data)) {
-    throw new ApiError(400, 'invalid', `Provided CRC32C "${declared.crc32c}" doesn't match calculated CRC32C`);
-  }
-  if (declared.md5 !== undefined && declared.md5 !== md5Base64(data)) {
-    throw new ApiError(400, 'invalid', `Provided MD5 hash "${declared.md5}" doesn't match calculated MD5 hash`);
-  }
-}
-
-function corrupt(body: Buffer): Buffer {
-  if (body.length === 0) return Buffer.from([0]);
-  const copy = Buffer.from(body);
-  copy[0] = (copy[0] ?? 0) ^ 0xff;
-  return copy;
-}
-
-function preconditions(q: URLSearchParams): Preconditions {
-  const pick = (k: string): string | undefined => q.get(k) ?? undefined;
-  return {
-    ifGenerationMatch: pick('ifGenerationMatch'),
-    ifGenerationNotMatch: pick('ifGenerationNotMatch'),
-    ifMetagenerationMatch: pick('ifMetagenerationMatch'),
-    ifMetagenerationNotMatch: pick('ifMetagenerationNotMatch'),
-  };
-}
-
-function ifGenerationMatchOf(p: unknown): string | undefined {
-  return isRecord(p) && p.ifGenerationMatch !== undefined ? String(p.ifGenerationMatch) : undefined;
-}
-
-function writableMetadata(json: Record<string, unknown>): WritableMetadata {
-  const meta: WritableMetadata = {};
-  if (typeof json.contentType === 'string') meta.contentType = json.contentType;
-  if (isRecord(json.metadata)) {
-    meta.metadata = Object.fromEntries(Object.entries(json.metadata).map(([k, v]) => [k, String(v)]));
-  }
-  return meta;
-}
-
-function parseJson(body: Buffer): Record<string, unknown> {
-  if (body.length === 0) return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new ApiError(400, 'parseError', 'body is not valid JSON');
-  }
-  if (!isRecord(value)) throw new ApiError(400, 'invalid', 'body is not a JSON object');
-  return value;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function requiredName(name: string | null): string {
-  if (name === null || name === '') throw new ApiError(400, 'required', 'object name required');
-  return name;
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v.join(',') : v;
-}
-
-function originOf(req: IncomingMessage): string {
-  return `http://${req.headers.host ?? '127.0.0.1'}`;
-}
-
-function decodeSegment(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }

@@ -15,6 +15,7 @@ import { bucketJson } from './gcs-json.js';
 import { checkFolderName, checkObjectName, compareNames } from './names.js';
 import { forEachBounded } from './parallel.js';
 import type { Children, ObjectInfo, ObjectStore, RenameFolderResult } from './store.js';
+import { WriterTokens } from './writer-tokens.js';
 
 export interface GcsStoreOptions {
   bucket: string;
@@ -65,9 +66,9 @@ type Authorship = 'absent' | 'us' | 'same-bytes' | 'other' | 'corrupt';
  * - createIfAbsent uploads with `ifGenerationMatch=0`, which also makes the client retry it
  *   safely. When the answer to a write is lost (a dropped connection, or a retry that meets
  *   our own first attempt and gets 412), the object's writer token says whether this call
- *   created it, so a create that succeeded is never reported as "already existed". After an
- *   ambiguous failure (a 5xx, a timeout: not a plain 412) an object with exactly our bytes
- *   counts as ours too: an earlier attempt's write that landed late.
+ *   created it, so a create that succeeded is never reported as "already existed". A create
+ *   that failed without a known outcome leaves its token behind (writer-tokens.ts): a retry
+ *   of the same bytes that meets the write landing late recognises it as its own.
  * - Every request, with the client's retries, is bounded by `timeoutMs`; past it the call
  *   fails STORAGE_UNAVAILABLE.
  * - Folders are those of a hierarchical-namespace bucket (gcs-folders.ts): renameFolder is
@@ -92,6 +93,7 @@ export class GcsStore implements ObjectStore {
   private readonly timeoutMs: number;
   private readonly deleteParallelism: number;
   private readonly folders: GcsFolders;
+  private readonly writerTokens = new WriterTokens();
 
   constructor(options: GcsStoreOptions) {
     const prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
@@ -114,20 +116,23 @@ export class GcsStore implements ObjectStore {
 
   async createIfAbsent(name: string, data: Buffer): Promise<boolean> {
     const key = this.key(name);
-    const writer = randomUUID();
+    const digest = md5Base64(data);
+    const writer = this.writerTokens.tokenFor(key, digest);
     for (let attempt = 1; ; attempt++) {
       try {
         await this.bounded('create', name, () => this.upload(key, data, writer, 0));
+        this.writerTokens.settle(key);
         return true;
       } catch (e) {
-        const refused = httpStatusOf(e) === 412;
         const author = await this.authorOf(key, writer, data);
-        if (author === 'us' || (author === 'same-bytes' && !refused)) return true;
-        // The name is taken: create-if-absent leaves it unchanged.
+        if (author !== undefined && author !== 'absent') this.writerTokens.settle(key);
+        if (author === 'us') return true;
+        // The name is taken (equal bytes from another writer too): create-if-absent leaves it unchanged.
         if (author === 'other' || author === 'same-bytes') return false;
         if (author === 'corrupt') throw checksumMismatch(name);
         // Refused as existing, yet gone now: deleted in between, so the name is free again.
-        if (author === 'absent' && refused && attempt < MAX_CREATE_ATTEMPTS) continue;
+        if (author === 'absent' && httpStatusOf(e) === 412 && attempt < MAX_CREATE_ATTEMPTS) continue;
+        this.writerTokens.remember(key, digest, writer);
         throw toStoreError(e, 'create', name);
       }
     }
