@@ -35,6 +35,13 @@ const CONSUMERS = FULL ? 3 : 2;
 /** Traffic after the fault, at least; it ends 2 s before a window's end, so the last window closes soon after. */
 const AFTER_FAULT_MS = FULL ? 150_000 : 20_000;
 
+/**
+ * The last window closes within its grace (5 s) and publish timeout (5 s) after its end, unless a
+ * consumer died holding a lease: then the lease's TTL (30 s) plus the ack deadline (60 s) first.
+ * Four minutes bounds that with the machine's load.
+ */
+const CLOSE_TIMEOUT_MS = 240_000;
+
 let shared: Promise<SharedServices & { dir: string }> | undefined;
 /** Started by the first scenario (concurrent tests start before beforeAll hooks finish). */
 function sharedServices(): Promise<SharedServices & { dir: string }> {
@@ -99,7 +106,7 @@ async function scenario(name: string, gateways: number, fault: (d: Deployment) =
       },
     });
     await faulted;
-    const t = await settle(d, ledger).catch(async (e: Error) => {
+    const t = await settle(d, ledger, 150_000, CLOSE_TIMEOUT_MS).catch(async (e: Error) => {
       process.stdout.write(`${describeTally(name, await tally(d, ledger))}; ${reader.describe()}\n`);
       throw e;
     });
@@ -109,7 +116,8 @@ async function scenario(name: string, gateways: number, fault: (d: Deployment) =
     process.stdout.write(
       `${describeTally(name, t)}; ${reader.describe()}; ${instances} consumer instances, replica ids: ${ids.join(', ')}\n${t.diagnosis ?? ''}`,
     );
-    expect(t.accepted).toBeGreaterThan(RATE * 20);
+    // Enough traffic to count; a loaded machine offers less than RATE, so this is not RATE x duration.
+    expect(t.accepted).toBeGreaterThan(1000);
     expect(reader.listings).toBeGreaterThan(100);
     // Every count at once, so a failure shows all that went wrong.
     expect({
@@ -154,7 +162,7 @@ test.concurrent('deployed: a rolling replacement of every consumer instance (a n
   scenario('rolling', 2, async (d) => {
     const old = [...d.consumers];
     d.newRevision();
-    for (let i = 0; i < old.length; i++) await d.addInstance('consumer');
+    await Promise.all(old.map(() => d.addInstance('consumer')));
     await Promise.all(old.map((c) => c.stop()));
   }),
 );

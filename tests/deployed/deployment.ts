@@ -85,14 +85,17 @@ export class Deployment implements PipelineUnderTest {
   ): Promise<Deployment> {
     const d = new Deployment(name, dir, shared);
     d.terraform = await evaluateTerraform(join(ROOT, 'infra'), o.tfvars);
-    await d.network.expose(shared.emulator.port);
-    await d.network.expose(shared.gcs.port);
+    await d.network.expose([shared.emulator.port, shared.gcs.port]);
     await d.createBucket();
     await d.provision(o.auditTypes);
     d.writeApiKeys();
     d.gatewayUrl = await d.network.route(() => d.nextGateway());
-    for (let i = 0; i < o.gateways; i++) await d.addInstance('gateway');
-    for (let i = 0; i < o.consumers; i++) await d.addInstance('consumer');
+    // The runtime starts a revision's minimum instances at once.
+    const services: Service[] = [
+      ...Array<Service>(o.gateways).fill('gateway'),
+      ...Array<Service>(o.consumers).fill('consumer'),
+    ];
+    await Promise.all(services.map((service) => d.addInstance(service)));
     return d;
   }
 

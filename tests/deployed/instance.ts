@@ -29,26 +29,39 @@ async function listen(server: Server, ...address: [string] | [number, string]): 
   });
 }
 
+type Relay = { listen: number | string; connect: number | string };
+
+/** netns-relay.js behind `prefix` (a command that enters a namespace first), once it listens. */
+async function startRelay(prefix: readonly string[], relays: readonly Relay[], what: string): Promise<ChildProcess> {
+  const argv = [...prefix, process.execPath, RELAY, JSON.stringify({ relays })];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`${what}: relay exited (${code})`)));
+  });
+  return child;
+}
+
 /**
- * The host side of the instances' networks: a Unix socket for each host port instances may
- * reach (the Pub/Sub emulator, the GCS fake), and TCP listeners that route into instances.
+ * The host side of the instances' networks: a relay process serving a Unix socket for each host
+ * port instances may reach (the Pub/Sub emulator, the GCS fake; a process of its own, so the
+ * test's event loop does not carry that traffic), and TCP listeners that route into instances.
  */
 export class HostNetwork {
   private readonly servers: Server[] = [];
   private readonly sockets = new Set<Socket>();
-  readonly upstreams: Array<{ port: number; socket: string }> = [];
+  private upstreamRelay: ChildProcess | undefined;
+  readonly upstreams: Relay[] = [];
 
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
   }
 
-  /** Lets every instance reach 127.0.0.1:`port` of the host at the same address. */
-  async expose(port: number): Promise<void> {
-    const socket = join(this.dir, `host-${port}.sock`);
-    const server = createServer((c) => this.relay(c, connect(port, '127.0.0.1')));
-    await listen(server, socket);
-    this.servers.push(server);
-    this.upstreams.push({ port, socket });
+  /** Lets every instance reach 127.0.0.1:`port` of the host, for each port, at the same address. */
+  async expose(ports: readonly number[]): Promise<void> {
+    const toHost = ports.map((port) => ({ listen: join(this.dir, `host-${port}.sock`), connect: port }));
+    this.upstreamRelay = await startRelay([], toHost, 'host network');
+    this.upstreams.push(...toHost.map((r) => ({ listen: r.connect, connect: r.listen })));
   }
 
   /** A host URL whose every connection goes to the instance socket `route()` names (a front end). */
@@ -75,6 +88,7 @@ export class HostNetwork {
 
   /** The network goes away with its instances: open relays are cut, not waited for. */
   async close(): Promise<void> {
+    this.upstreamRelay?.kill('SIGKILL');
     const closed = Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
     for (const s of this.sockets) s.destroy();
     await closed;
@@ -128,26 +142,12 @@ export class Instance {
 
   static async start(spec: InstanceSpec, host: HostNetwork): Promise<Instance> {
     const socket = join(host.dir, `${spec.name}.sock`);
-    const relaySpec = { outbound: host.upstreams, inbound: [{ socket, port: spec.containerPort }] };
-    const network = spawn(
-      'unshare',
-      [
-        '--net',
-        '--',
-        'sh',
-        '-c',
-        'ip link set lo up && exec "$@"',
-        'sh',
-        process.execPath,
-        RELAY,
-        JSON.stringify(relaySpec),
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+    // The relay holds the instance's network namespace: the service joins it with nsenter.
+    const network = await startRelay(
+      ['unshare', '--net', '--', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh'],
+      [...host.upstreams, { listen: socket, connect: spec.containerPort }],
+      spec.name,
     );
-    await new Promise<void>((resolve, reject) => {
-      network.stdout!.once('data', () => resolve());
-      network.once('exit', (code) => reject(new Error(`${spec.name}: network namespace exited (${code})`)));
-    });
     const setup = [
       'hostname localhost',
       ...spec.mounts.map((m) => `mount --bind ${quote(m.source)} ${quote(m.target)}`),

@@ -1,13 +1,11 @@
 'use strict';
 /**
- * Runs inside one instance's own network namespace, where only that instance's loopback
- * exists, and joins it to the host through Unix sockets (which are files, so they cross
- * network namespaces):
- *   outbound: listens on 127.0.0.1:<port> and relays to a socket the test serves on the host
- *             (the Pub/Sub emulator and the GCS fake keep their host:port inside the instance);
- *   inbound:  listens on a socket and relays to 127.0.0.1:<port> (the container port).
- * Argument: JSON {"outbound":[{"port":n,"socket":"path"}],"inbound":[{"socket":"path","port":n}]}.
- * Prints "ready" once every listener is up.
+ * Joins network namespaces through Unix sockets, which are files and so cross them.
+ * Inside an instance's namespace it listens on 127.0.0.1:<port> for the hosts the instance
+ * reaches (the Pub/Sub emulator and the GCS fake keep their address there) and relays the
+ * instance's container port to a socket; on the host it relays those sockets to the real ports.
+ * Argument: JSON {"relays":[{"listen":<port or socket path>,"connect":<port or socket path>}]}
+ * (a number is 127.0.0.1:<port>). Prints "ready" once every listener is up.
  */
 const net = require('node:net');
 
@@ -20,24 +18,25 @@ function join(a, b) {
   b.on('error', () => a.destroy());
 }
 
-function listen(server, ...address) {
+const connectTo = (target) => (typeof target === 'number' ? net.connect(target, '127.0.0.1') : net.connect(target));
+
+function listen(server, address) {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(...address, resolve);
+    if (typeof address === 'number') server.listen(address, '127.0.0.1', resolve);
+    else server.listen(address, resolve);
   });
 }
 
 async function main() {
-  const listening = [];
-  for (const o of spec.outbound) {
-    const server = net.createServer((c) => join(c, net.connect(o.socket)));
-    listening.push(listen(server, o.port, '127.0.0.1'));
-  }
-  for (const i of spec.inbound) {
-    const server = net.createServer((c) => join(c, net.connect(i.port, '127.0.0.1')));
-    listening.push(listen(server, i.socket));
-  }
-  await Promise.all(listening);
+  await Promise.all(
+    spec.relays.map((r) =>
+      listen(
+        net.createServer((c) => join(c, connectTo(r.connect))),
+        r.listen,
+      ),
+    ),
+  );
   process.stdout.write('ready\n');
 }
 

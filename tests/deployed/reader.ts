@@ -31,9 +31,14 @@ export class WindowReader {
   private async run(): Promise<void> {
     while (!this.stopped) {
       const started = Date.now();
-      await Promise.all(this.types.map((type) => this.listOnce(type)));
+      await this.scan();
       await sleep(Math.max(0, this.intervalMs - (Date.now() - started)));
     }
+  }
+
+  /** One round: every type's prefix listed once. */
+  async scan(): Promise<void> {
+    await Promise.all(this.types.map((type) => this.listOnce(type)));
   }
 
   private async listOnce(type: string): Promise<void> {

@@ -422,8 +422,13 @@ async function whyNotClosed(p: PipelineUnderTest): Promise<string> {
  * missing it keeps waiting (up to `settleMs`) for them to show up as late events in later
  * windows — a message redelivered after its window closed is late, not lost.
  */
-export async function settle(p: PipelineUnderTest, ledger: Ledger, settleMs = 150_000): Promise<Tally> {
-  await waitForClosedWindows(p, ledger);
+export async function settle(
+  p: PipelineUnderTest,
+  ledger: Ledger,
+  settleMs = 150_000,
+  closeTimeoutMs = 180_000,
+): Promise<Tally> {
+  await waitForClosedWindows(p, ledger, closeTimeoutMs);
   const deadline = Date.now() + settleMs;
   for (;;) {
     const t = await tally(p, ledger);
