@@ -54,7 +54,7 @@ bench: build ## gateway, consumer and end-to-end benchmarks with raw ceilings
 	node bench/run.js
 
 test-faults: build ## the full nothing-lost suite (longer than the CI form)
-	HOURGLASS_FAULTS=full npx jest --ci tests/faults
+	HOURGLASS_FAULTS=full npx jest --ci tests/faults tests/deployed
 
 clean: ## remove build output and local data
 	rm -rf packages/*/dist services/*/dist data .run

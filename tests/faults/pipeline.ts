@@ -36,7 +36,32 @@ export interface PipelineOptions {
   maxDeliveryAttempts?: number;
 }
 
-export class ServiceProcess {
+/** A running service process or instance, as the counting functions below use it. */
+export interface ServiceInstance {
+  readonly name: string;
+  readonly running: boolean;
+  signal(sig: NodeJS.Signals): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * What the counting functions need of a running pipeline. Pipeline provides it, and so does
+ * the deployed-configuration suite (tests/deployed), whose services run as Terraform configures them.
+ */
+export interface PipelineUnderTest {
+  readonly registry: SchemaRegistry;
+  readonly store: ObjectStore;
+  readonly gatewayUrl: string;
+  /** The bearer token clients send; undefined where the gateway runs with auth disabled. */
+  readonly apiKey?: string;
+  readonly emulatorHost: string;
+  readonly projectId: string;
+  readonly consumers: readonly ServiceInstance[];
+  /** The output of the service instance named `name`. */
+  log(name: string): string;
+}
+
+export class ServiceProcess implements ServiceInstance {
   child: ChildProcess;
   constructor(
     readonly name: string,
@@ -95,7 +120,8 @@ export class ServiceProcess {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export class Pipeline {
+export class Pipeline implements PipelineUnderTest {
+  readonly projectId = Defaults.projectId;
   readonly registry = SchemaRegistry.load(join(ROOT, 'schemas'));
   readonly consumers: ServiceProcess[] = [];
   gateway!: ServiceProcess;
@@ -156,6 +182,10 @@ export class Pipeline {
     this.store = createStore(this.storeUrl);
     await this.startGateway();
     for (let i = 0; i < o.consumers; i++) await this.addConsumer(o.consumerEnv ?? {});
+  }
+
+  get emulatorHost(): string {
+    return this.emulator.host;
   }
 
   get gcsFake(): RunningGcsFake | undefined {
@@ -269,7 +299,7 @@ export async function untilWindowPhase(phaseMs: number): Promise<void> {
  * Resolves once every send — including the client's retries — has its final answer.
  */
 export async function runTraffic(
-  p: Pipeline,
+  p: PipelineUnderTest,
   ledger: Ledger,
   o: {
     durationMs: number;
@@ -281,6 +311,7 @@ export async function runTraffic(
 ): Promise<void> {
   const client = new HourglassClient({
     url: p.gatewayUrl,
+    ...(p.apiKey ? { apiKey: p.apiKey } : {}),
     batchSize: 200,
     concurrency: 4,
     deadlineMs: 90_000,
@@ -337,7 +368,7 @@ export interface Tally {
 }
 
 /** Waits until every window from the first send to the last answer has its _SUCCESS. */
-export async function waitForClosedWindows(p: Pipeline, ledger: Ledger, timeoutMs = 180_000): Promise<void> {
+export async function waitForClosedWindows(p: PipelineUnderTest, ledger: Ledger, timeoutMs = 180_000): Promise<void> {
   const first = Math.floor(ledger.firstSendMs / WINDOW_MS) * WINDOW_MS;
   const last = Math.floor(ledger.lastAnswerMs / WINDOW_MS) * WINDOW_MS;
   const deadline = Date.now() + timeoutMs;
@@ -362,7 +393,7 @@ export async function waitForClosedWindows(p: Pipeline, ledger: Ledger, timeoutM
  * the staging plans left, and the consumers' last warnings and errors (a close that keeps failing
  * logs "store operation failed" every tick), so a CI failure can be read without the run's files.
  */
-async function whyNotClosed(p: Pipeline): Promise<string> {
+async function whyNotClosed(p: PipelineUnderTest): Promise<string> {
   const lines: string[] = [];
   for (const type of EVENT_TYPES) {
     for (const o of await p.store.list(`_watermarks/${type}/`)) {
@@ -394,8 +425,13 @@ async function whyNotClosed(p: Pipeline): Promise<string> {
  * missing it keeps waiting (up to `settleMs`) for them to show up as late events in later
  * windows — a message redelivered after its window closed is late, not lost.
  */
-export async function settle(p: Pipeline, ledger: Ledger, settleMs = 150_000): Promise<Tally> {
-  await waitForClosedWindows(p, ledger);
+export async function settle(
+  p: PipelineUnderTest,
+  ledger: Ledger,
+  settleMs = 150_000,
+  closeTimeoutMs = 180_000,
+): Promise<Tally> {
+  await waitForClosedWindows(p, ledger, closeTimeoutMs);
   const deadline = Date.now() + settleMs;
   for (;;) {
     const t = await tally(p, ledger);
@@ -406,7 +442,7 @@ export async function settle(p: Pipeline, ledger: Ledger, settleMs = 150_000): P
 }
 
 /** Reads every closed window with a plain Avro reader (schema from the file only) and counts. */
-export async function tally(p: Pipeline, ledger: Ledger): Promise<Tally> {
+export async function tally(p: PipelineUnderTest, ledger: Ledger): Promise<Tally> {
   const seen = new Map<string, number>();
   let stored = 0;
   let late = 0;
@@ -468,12 +504,12 @@ export async function tally(p: Pipeline, ledger: Ledger): Promise<Tally> {
  *  - `_staging/`: staged and acked, but no finalize took the file;
  *  - the consumers' subscriptions, pulled synchronously after the consumers stopped: still unacked.
  */
-export async function diagnoseLoss(p: Pipeline, missingIds: readonly string[]): Promise<string> {
+export async function diagnoseLoss(p: PipelineUnderTest, missingIds: readonly string[]): Promise<string> {
   const missing = new Set(missingIds);
   const lines: string[] = [`missing ${missing.size}`];
   const messageOf = new Map<string, string>();
   for (const type of EVENT_TYPES) {
-    for (const m of await pullAll(auditSubscription(type), p.emulator.host)) {
+    for (const m of await pullAll(auditSubscription(type), p.emulatorHost, p.projectId)) {
       for (const r of decodeBundle(p.registry, m.data, m.attributes).records) {
         if (missing.has(r.meta.event_id)) messageOf.set(r.meta.event_id, m.id);
       }
@@ -487,9 +523,9 @@ export async function diagnoseLoss(p: Pipeline, missingIds: readonly string[]): 
   const note = (id: string, what: string): void => {
     if (messages.has(id)) fates.set(id, [...(fates.get(id) ?? []), what]);
   };
-  p.consumers.forEach((c, i) => {
+  p.consumers.forEach((c) => {
     let incarnation = 0;
-    for (const line of p.log(`consumer-${i}`).split('\n')) {
+    for (const line of p.log(c.name).split('\n')) {
       if (!line.startsWith('{')) continue;
       let entry: { msg?: string; messageId?: string; ok?: boolean; name?: string; messageIds?: string[] };
       try {
@@ -526,7 +562,7 @@ export async function diagnoseLoss(p: Pipeline, missingIds: readonly string[]): 
   for (const c of p.consumers) await c.stop();
   let unacked = 0;
   for (const type of EVENT_TYPES) {
-    for (const m of await pullAll(resourceNames(Defaults.prefix, type).subscription, p.emulator.host)) {
+    for (const m of await pullAll(resourceNames(Defaults.prefix, type).subscription, p.emulatorHost, p.projectId)) {
       unacked += decodeBundle(p.registry, m.data, m.attributes).records.filter((r) =>
         missing.has(r.meta.event_id),
       ).length;

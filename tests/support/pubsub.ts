@@ -2,8 +2,8 @@ import { PubSub } from '@google-cloud/pubsub';
 import { Defaults } from '@hourglass/common';
 
 /** Pub/Sub helpers shared by the suites: a client for the emulator and synchronous pulls. */
-export function pubsubFor(apiEndpoint?: string): PubSub {
-  return new PubSub({ projectId: Defaults.projectId, ...(apiEndpoint ? { apiEndpoint } : {}) });
+export function pubsubFor(apiEndpoint?: string, projectId: string = Defaults.projectId): PubSub {
+  return new PubSub({ projectId, ...(apiEndpoint ? { apiEndpoint } : {}) });
 }
 
 export interface PulledMessage {
@@ -23,8 +23,12 @@ interface PullResponse {
  * Pulls (and acks) everything on a subscription. Every publish the gateway acked is
  * already stored, so synchronous pulls until two empty answers see all of it.
  */
-export async function pullAll(subscription: string, apiEndpoint?: string): Promise<PulledMessage[]> {
-  const pubsub = pubsubFor(apiEndpoint);
+export async function pullAll(
+  subscription: string,
+  apiEndpoint?: string,
+  projectId: string = Defaults.projectId,
+): Promise<PulledMessage[]> {
+  const pubsub = pubsubFor(apiEndpoint, projectId);
   const name = pubsub.subscription(subscription).name;
   const out: PulledMessage[] = [];
   const call = <T>(method: string, reqOpts: object): Promise<T> =>
