@@ -252,6 +252,23 @@ const FUNCTIONS: Record<string, (a: HclValue[]) => HclValue> = {
   tostring: ([v]) => (v === null ? null : asString(v!, 'tostring')),
   tonumber: ([v]) => (v === null ? null : asNumber(v!, 'tonumber')),
   lower: ([s]) => asString(s!, 'lower').toLowerCase(),
+  trimsuffix: ([s, x]) => {
+    const [str, suffix] = [asString(s!, 'trimsuffix'), asString(x!, 'trimsuffix')];
+    return suffix !== '' && str.endsWith(suffix) ? str.slice(0, -suffix.length) : str;
+  },
+  trimprefix: ([s, x]) => {
+    const [str, prefix] = [asString(s!, 'trimprefix'), asString(x!, 'trimprefix')];
+    return str.startsWith(prefix) ? str.slice(prefix.length) : str;
+  },
+  max: (a) => Math.max(...a.map((x) => asNumber(x, 'max'))),
+  min: (a) => Math.min(...a.map((x) => asNumber(x, 'min'))),
+  ceil: ([x]) => Math.ceil(asNumber(x!, 'ceil')),
+  floor: ([x]) => Math.floor(asNumber(x!, 'floor')),
+  one: ([l]) => {
+    const items = list(l!, 'one');
+    if (items.length > 1) throw new HclError('one: more than one element');
+    return items[0] ?? null;
+  },
   upper: ([s]) => asString(s!, 'upper').toUpperCase(),
   startswith: ([s, p]) => asString(s!, 'startswith').startsWith(asString(p!, 'startswith')),
   endswith: ([s, p]) => asString(s!, 'endswith').endsWith(asString(p!, 'endswith')),
