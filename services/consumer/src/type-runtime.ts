@@ -17,6 +17,7 @@ import {
   finalizeEarly,
   finalizeWindow,
 } from './finalize.js';
+import { firstWindowToClose } from './event-range.js';
 import { parseStagedName, stagingDir, stagingTypePrefix } from './layout.js';
 import type { ConsumerMetrics } from './metrics.js';
 import { Stager } from './stager.js';
@@ -307,7 +308,7 @@ export class TypeRuntime {
       ? nextWindow(this.cursor.lastClosed)
       : this.options.startAt !== undefined
         ? assignWindow(this.options.startAt, this.options.windowMs)
-        : [...stagedWindows.values()].sort((a, b) => a.start - b.start)[0];
+        : firstWindowToClose(stagedWindows.values(), now, this.options.windowMs);
     while (
       w &&
       global !== undefined &&
