@@ -104,6 +104,7 @@ const VALUES: Record<FieldKind['kind'], [string, string, boolean][]> = {
     ['-2^31', '-2147483648', true],
     ['1e400', '1e400', false],
     ['boolean', 'true', false],
+    ['deep array', DEEP, false],
   ],
   enum: [
     ['constructor', '"constructor"', false],
@@ -117,6 +118,7 @@ const VALUES: Record<FieldKind['kind'], [string, string, boolean][]> = {
     ['1', '1', false],
     ['"true"', '"true"', false],
     ['null', 'null', false],
+    ['deep array', DEEP, false],
   ],
   nullable: [
     ['null', 'null', true],

@@ -70,6 +70,17 @@ describe('#14.1 a deeply nested value where a string or an enum is expected', ()
   });
 });
 
+test('#14.1 a deep array in an int field names the field and the type expected', async () => {
+  const search = { type: 'search_performed', payload: samplePayloads.search_performed };
+  const deep = '['.repeat(5000) + ']'.repeat(5000);
+  const { status, answer } = await postJson(`{"events":[${withRaw(search, 'latency_ms', deep)}]}`);
+  expect(status).toBe(400);
+  expect(answer.results[0]).toMatchObject({
+    path: 'payload.latency_ms',
+    reason: 'expected an int (32-bit integer), got an array of 1 item',
+  });
+});
+
 describe('#14.2 invalid text', () => {
   test('invalid UTF-8 bytes in a JSON body: 400 naming the byte, nothing published', async () => {
     const from = published.messages.length;

@@ -89,6 +89,7 @@ function hiddenProblem(type: avro.Type, value: unknown): Hidden | undefined {
     return ok ? undefined : { reversedPath: [], reason: describe(value, type) };
   }
   if (value === null || typeof value !== 'object') return undefined;
+  if (!takesObjects(type)) return { reversedPath: [], reason: describe(value, type) }; // see isValid
   if (type instanceof avro.types.RecordType) {
     const declared = declaredOf(type);
     for (const key of Object.keys(value)) {
@@ -101,6 +102,20 @@ function hiddenProblem(type: avro.Type, value: unknown): Hidden | undefined {
     }
   }
   return firstInChildren(type, value, hiddenProblem);
+}
+
+/** Can a value of `type` be a JS object (a record, map or array, or a union with such a branch, or a wrapped union)? */
+function takesObjects(type: avro.Type): boolean {
+  return (
+    type instanceof avro.types.RecordType ||
+    type instanceof avro.types.MapType ||
+    type instanceof avro.types.ArrayType ||
+    type instanceof avro.types.WrappedUnionType ||
+    type instanceof avro.types.BytesType ||
+    type instanceof avro.types.FixedType ||
+    objectBranchOf(type) !== undefined ||
+    (type instanceof avro.types.UnwrappedUnionType && type.types.some(takesObjects))
+  );
 }
 
 /** A number goes to a long: the type is a long, or a union whose only number branch is one. */
@@ -349,7 +364,8 @@ class CheckCompiler {
   private test(type: avro.Type, x: string): string | undefined {
     if (type instanceof avro.types.NullType) return `${x} === null`;
     if (type instanceof avro.types.BooleanType) return `typeof ${x} === 'boolean'`;
-    if (type instanceof avro.types.IntType) return `${x} === (${x} | 0)`;
+    // typeof first: `| 0` on an array thousands of levels deep converts it to a string recursively
+    if (type instanceof avro.types.IntType) return `typeof ${x} === 'number' && ${x} === (${x} | 0)`;
     if (type instanceof avro.types.LongType) {
       return `typeof ${x} === 'number' && ${x} % 1 === 0 && ${x} >= ${-MAX_EXACT_LONG} && ${x} <= ${MAX_EXACT_LONG}`;
     }
