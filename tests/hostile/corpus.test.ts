@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { resourceNames } from '@hourglass/common';
 import type { Gateway } from '@hourglass/gateway';
 import { MINUTE, T0 } from '../consumer/support';
-import { ALL_TYPES, auth, registry, send, startTestGateway, type Answer } from '../gateway/support';
+import { ALL_TYPES, auth, registry, send, type Answer } from '../gateway/support';
 import { avroCases } from './corpus-avro';
 import { jsonBodyCases, jsonEventCases, type EventOutcome } from './corpus-json';
 import { topicCases } from './corpus-topic';
-import { deadLetters, startPipeline, storedRecords, type Pipeline } from './pipeline';
+import { deadLetters, startPipelineWithGateway, storedRecords, type GatewayPipeline } from './pipeline';
 
 /**
  * Runs the hostile-input corpus (corpus-*.ts) end to end: the gateway and the consumer in
@@ -26,16 +26,13 @@ interface Expected {
   row: string;
 }
 
-let pipeline: Pipeline;
+let pipeline: GatewayPipeline;
 let gateway: Gateway;
 beforeAll(async () => {
-  pipeline = await startPipeline(ALL_TYPES, AT);
-  gateway = await startTestGateway({ prefix: pipeline.prefix, clock: pipeline.clock });
+  pipeline = await startPipelineWithGateway(ALL_TYPES, AT);
+  gateway = pipeline.gateway;
 });
-afterAll(async () => {
-  await gateway?.close();
-  await pipeline?.stop();
-});
+afterAll(() => pipeline?.stop());
 
 test('the corpus has at least 150 cases over the three routes', () => {
   const json = jsonEventCases.length + jsonBodyCases.length;
@@ -139,17 +136,8 @@ test('every row gets its outcome; what is accepted is stored once, unchanged; no
   expect(wrong).toEqual([]);
 
   const deadRows = rows.filter((r) => 'deadLetter' in r.expect);
-  const events = () => pipeline.consumer.status().reduce((n, s) => n + s.stats.events, 0);
-  const dead = () => pipeline.consumer.status().reduce((n, s) => n + s.stats.deadLettered, 0);
   const storedEvents = rows.reduce((n, r) => n + ('stored' in r.expect ? r.expect.stored.length : 0), 0);
-  await pipeline.settle(0);
-  const deadline = Date.now() + 60_000;
-  while ((events() < expected.size + storedEvents || dead() < deadRows.length) && Date.now() < deadline) {
-    await pipeline.settle(0);
-    pipeline.clock.advance(100);
-    await pipeline.consumer.tick();
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await pipeline.receive(expected.size + storedEvents, deadRows.length);
   await pipeline.closeThrough(AT + 52 * MINUTE);
 
   // read back: every accepted event once and unchanged, nothing else

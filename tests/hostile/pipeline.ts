@@ -3,6 +3,8 @@ import { Defaults, ManualClock, seconds, silentLogger } from '@hourglass/common'
 import { type RunningConsumer, consumerConfig, startConsumer } from '@hourglass/consumer';
 import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
 import type { PubSub } from '@google-cloud/pubsub';
+import type { Gateway } from '@hourglass/gateway';
+import { startTestGateway } from '../gateway/support';
 import {
   FAST_CONSUMER,
   MINUTE,
@@ -29,9 +31,27 @@ export interface Pipeline {
   acked(): number;
   /** Drives ticks until `messages` are acked and nothing is held. */
   settle(messages: number): Promise<void>;
+  /** Drives ticks until the consumer has read `events` events and dead-lettered `deadLettered` messages, and holds nothing. */
+  receive(events: number, deadLettered?: number): Promise<void>;
   /** Advances the clock past `untilTs` and drives ticks until every window up to it closed. */
   closeThrough(untilTs: number): Promise<void>;
   stop(): Promise<void>;
+}
+
+export type GatewayPipeline = Pipeline & { gateway: Gateway };
+
+/** A pipeline with the gateway in process in front of it (same prefix, same clock). */
+export async function startPipelineWithGateway(types: readonly string[], start: number): Promise<GatewayPipeline> {
+  const pipeline = await startPipeline(types, start);
+  const gateway = await startTestGateway({ prefix: pipeline.prefix, clock: pipeline.clock });
+  return {
+    ...pipeline,
+    gateway,
+    async stop() {
+      await gateway.close();
+      await pipeline.stop();
+    },
+  };
 }
 
 export async function startPipeline(types: readonly string[], start: number): Promise<Pipeline> {
@@ -65,6 +85,18 @@ export async function startPipeline(types: readonly string[], start: number): Pr
       await driveUntil(
         () => acked() >= messages && consumer.status().every((s) => s.heldEvents === 0),
         () => step(100),
+      );
+    },
+    async receive(events, deadLettered = 0) {
+      const sum = (of: (s: ReturnType<RunningConsumer['status']>[number]) => number) =>
+        consumer.status().reduce((n, s) => n + of(s), 0);
+      await driveUntil(
+        () =>
+          sum((s) => s.stats.events) >= events &&
+          sum((s) => s.stats.deadLettered) >= deadLettered &&
+          sum((s) => s.heldEvents) === 0,
+        () => step(100),
+        { timeoutMs: 60_000 },
       );
     },
     async closeThrough(untilTs) {

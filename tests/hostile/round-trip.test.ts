@@ -5,9 +5,9 @@ import type { Gateway } from '@hourglass/gateway';
 import { metaType } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import { MINUTE, T0, auditType } from '../consumer/support';
-import { ALL_TYPES, auth, registry, send, startTestGateway, type Answer } from '../gateway/support';
+import { ALL_TYPES, auth, registry, send, type Answer } from '../gateway/support';
 import { SEED, validPayload } from './arbitraries';
-import { startPipeline, type Pipeline } from './pipeline';
+import { startPipelineWithGateway, type GatewayPipeline } from './pipeline';
 
 /**
  * Property, end to end: generated valid events of every schema (fast-check, seeded), sent over
@@ -19,16 +19,13 @@ jest.setTimeout(180_000);
 const AT = T0 + 30_000;
 const PER_TYPE = 40;
 
-let pipeline: Pipeline;
+let pipeline: GatewayPipeline;
 let gateway: Gateway;
 beforeAll(async () => {
-  pipeline = await startPipeline(ALL_TYPES, AT);
-  gateway = await startTestGateway({ prefix: pipeline.prefix, clock: pipeline.clock });
+  pipeline = await startPipelineWithGateway(ALL_TYPES, AT);
+  gateway = pipeline.gateway;
 });
-afterAll(async () => {
-  await gateway?.close();
-  await pipeline?.stop();
-});
+afterAll(() => pipeline?.stop());
 
 /** Every datum of the type's final files, as bytes, by event id. */
 async function finalDatums(store: ObjectStore, eventType: string): Promise<Map<string, Buffer[]>> {
@@ -79,14 +76,7 @@ test('generated valid events of every type are stored byte-exact, once, from eit
     for (const d of datums) expected.set(d.id, { type: eventType, payloadBytes: afterMeta(d.datum) });
   }
 
-  const staged = () => pipeline.consumer.status().reduce((n, s) => n + s.stats.events, 0);
-  const deadline = Date.now() + 60_000;
-  while (staged() < expected.size && Date.now() < deadline) {
-    pipeline.clock.advance(100);
-    await pipeline.consumer.tick();
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await pipeline.settle(0);
+  await pipeline.receive(expected.size);
   await pipeline.closeThrough(AT + 2 * MINUTE);
 
   const wrong: string[] = [];
