@@ -38,16 +38,38 @@ export function checkEvents(
 ): void {
   const count = scanned ? bundle.count : records.length;
   for (let i = 0; i < count; i++) {
-    const id = scanned ? idAt(bundle.raw, i === 0 ? 0 : scanned.ends[i - 1]!) : records[i]!.meta.event_id;
-    if (!UUID.test(id)) {
+    const start = scanned ? (i === 0 ? 0 : scanned.ends[i - 1]!) : 0;
+    if (scanned ? !isUuidAt(bundle.raw, start) : !UUID.test(records[i]!.meta.event_id)) {
+      const id = scanned ? idAt(bundle.raw, start) : records[i]!.meta.event_id;
       throw new HourglassError(
         'MESSAGE_EVENT_ID_INVALID',
         `event ${i} of ${count}: meta.event_id ${JSON.stringify(id.slice(0, 64))} is not a lower-case UUID`,
       );
     }
-    const problem = eventTimeProblem(scanned ? scanned.gatewayTs[i]! : records[i]!.meta.gateway_ts, range);
+    const ts = scanned ? scanned.gatewayTs[i]! : records[i]!.meta.gateway_ts;
+    if (ts >= range.oldest && ts <= range.newest) continue;
+    const problem = eventTimeProblem(ts, range);
     if (problem) throw new HourglassError('MESSAGE_EVENT_TIME_INVALID', `event ${i} of ${count}: meta.${problem}`);
   }
+}
+
+const DASH = 45;
+/** 1 for the bytes of lower-case hex digits. */
+const HEX = new Uint8Array(256);
+for (const c of '0123456789abcdef') HEX[c.charCodeAt(0)] = 1;
+/** The hex runs of a UUID's 36 characters, [start, end). */
+const HEX_RUNS = [0, 8, 9, 13, 14, 18, 19, 23, 24, 36];
+
+/** Is the datum at `pos` led by a lower-case UUID: length 36 (zigzag 72), then its bytes? No string built: this runs per event. */
+function isUuidAt(raw: Buffer, pos: number): boolean {
+  const s = pos + 1;
+  if (raw[pos] !== 72 || s + 36 > raw.length) return false;
+  if (raw[s + 8] !== DASH || raw[s + 13] !== DASH || raw[s + 18] !== DASH || raw[s + 23] !== DASH) return false;
+  let ok = 1;
+  for (let r = 0; r < HEX_RUNS.length; r += 2) {
+    for (let i = HEX_RUNS[r]!; i < HEX_RUNS[r + 1]!; i++) ok &= HEX[raw[s + i]!]!;
+  }
+  return ok === 1;
 }
 
 /** The event id at the start of a scanned datum: a string (length varint, UTF-8 bytes), meta's first field. */
