@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { resourceNames } from '@hourglass/common';
-import type { Gateway } from '@hourglass/gateway';
 import { MINUTE, T0 } from '../consumer/support';
 import { ALL_TYPES, auth, registry, send, type Answer } from '../gateway/support';
 import { avroCases } from './corpus-avro';
 import { jsonBodyCases, jsonEventCases, type EventOutcome } from './corpus-json';
 import { topicCases } from './corpus-topic';
-import { deadLetters, startPipelineWithGateway, storedRecords, type GatewayPipeline } from './pipeline';
+import { deadLetters, pipelineWithGatewayFor, storedRecords } from './pipeline';
 
 /**
  * Runs the hostile-input corpus (corpus-*.ts) end to end: the gateway and the consumer in
@@ -26,13 +25,7 @@ interface Expected {
   row: string;
 }
 
-let pipeline: GatewayPipeline;
-let gateway: Gateway;
-beforeAll(async () => {
-  pipeline = await startPipelineWithGateway(ALL_TYPES, AT);
-  gateway = pipeline.gateway;
-});
-afterAll(() => pipeline?.stop());
+const setup = pipelineWithGatewayFor(ALL_TYPES, AT);
 
 test('the corpus has at least 150 cases over the three routes', () => {
   const json = jsonEventCases.length + jsonBodyCases.length;
@@ -47,6 +40,8 @@ test('the corpus has at least 150 cases over the three routes', () => {
 });
 
 test('every row gets its outcome; what is accepted is stored once, unchanged; nothing else is', async () => {
+  const pipeline = setup();
+  const { gateway } = pipeline;
   const wrong: string[] = [];
   const expected = new Map<string, Expected>();
   const check = (row: string, got: unknown, want: unknown) => {

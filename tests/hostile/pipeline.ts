@@ -121,6 +121,16 @@ export async function startPipeline(types: readonly string[], start: number): Pr
   };
 }
 
+/** Starts a pipeline with its gateway before the file's tests and stops it after; the getter is for inside tests. */
+export function pipelineWithGatewayFor(types: readonly string[], start: number): () => GatewayPipeline {
+  let pipeline: GatewayPipeline | undefined;
+  beforeAll(async () => {
+    pipeline = await startPipelineWithGateway(types, start);
+  });
+  afterAll(() => pipeline?.stop());
+  return () => pipeline!;
+}
+
 /** Every record of the type's closed windows, decoded from the final files with their own schema. */
 export async function storedRecords(store: ObjectStore, eventType: string): Promise<Record<string, unknown>[]> {
   const audit = await auditType(store, eventType, MINUTE);

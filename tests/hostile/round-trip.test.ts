@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import avro from 'avsc';
 import fc from 'fast-check';
-import type { Gateway } from '@hourglass/gateway';
 import { metaType } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import { MINUTE, T0, auditType } from '../consumer/support';
 import { ALL_TYPES, auth, registry, send, type Answer } from '../gateway/support';
 import { SEED, validPayload } from './arbitraries';
-import { startPipelineWithGateway, type GatewayPipeline } from './pipeline';
+import { pipelineWithGatewayFor } from './pipeline';
 
 /**
  * Property, end to end: generated valid events of every schema (fast-check, seeded), sent over
@@ -19,13 +18,7 @@ jest.setTimeout(180_000);
 const AT = T0 + 30_000;
 const PER_TYPE = 40;
 
-let pipeline: GatewayPipeline;
-let gateway: Gateway;
-beforeAll(async () => {
-  pipeline = await startPipelineWithGateway(ALL_TYPES, AT);
-  gateway = pipeline.gateway;
-});
-afterAll(() => pipeline?.stop());
+const setup = pipelineWithGatewayFor(ALL_TYPES, AT);
 
 /** Every datum of the type's final files, as bytes, by event id. */
 async function finalDatums(store: ObjectStore, eventType: string): Promise<Map<string, Buffer[]>> {
@@ -50,6 +43,8 @@ async function finalDatums(store: ObjectStore, eventType: string): Promise<Map<s
 const afterMeta = (datum: Buffer) => datum.subarray(metaType.decode(datum, 0).offset);
 
 test('generated valid events of every type are stored byte-exact, once, from either route', async () => {
+  const pipeline = setup();
+  const { gateway } = pipeline;
   const expected = new Map<string, { type: string; payloadBytes: Buffer }>();
   for (const [t, eventType] of ALL_TYPES.entries()) {
     const latest = registry.get(eventType).latest;
