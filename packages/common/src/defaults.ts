@@ -163,6 +163,15 @@ export const Defaults = {
   redeliveryAllowance: seconds(60),
   /** Largest inflated Pub/Sub bundle a decoder accepts: far above bundleMaxBytes, refuses a deflate bomb. */
   maxInflatedBundleBytes: 64 * 1024 * 1024,
+  /**
+   * Oldest `meta.gateway_ts` the consumer stages, behind its clock: a subscription keeps a message
+   * at most 7 days (`retention`, Pub/Sub's maximum), plus an hour for the publish delay and clock
+   * skew. No gateway can have published anything older that is still deliverable; staging it would
+   * open a window that starts closing there (1970 for a gateway_ts of 0). It is dead-lettered.
+   */
+  maxEventAge: minutes(7 * 24 * 60 + 60),
+  /** Furthest a `meta.gateway_ts` may be ahead of the consumer's clock (gateway clock skew); beyond it, dead-lettered. */
+  maxEventAhead: minutes(60),
 
   // --- object store ---
   /**

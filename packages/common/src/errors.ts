@@ -17,6 +17,9 @@ export const ErrorCodes = {
   // events and the codec
   EVENT_INVALID: 'a record does not match its schema',
   MESSAGE_CORRUPT: 'a Pub/Sub message body or its attributes cannot be decoded',
+  MESSAGE_EVENT_ID_INVALID: "an event's meta.event_id in a Pub/Sub message is not a lower-case UUID",
+  MESSAGE_EVENT_TIME_INVALID:
+    "an event's meta.gateway_ts is older than a subscription keeps messages or ahead of the clock",
   // emulator
   EMULATOR_MISSING: 'the Google Cloud SDK Pub/Sub emulator or Java is not installed',
   EMULATOR_START_FAILED: 'the Pub/Sub emulator did not start',
@@ -36,6 +39,9 @@ export const ErrorCodes = {
   HTTP_EVENT_TOO_LARGE: 'one event exceeds the per-event size limit',
   HTTP_BAD_REQUEST: 'the request is not a well-formed batch',
   HTTP_UNSUPPORTED_MEDIA_TYPE: 'the content type or encoding is not supported',
+  HTTP_REQUEST_TIMEOUT: 'the request was not received within the receive timeout',
+  HTTP_URI_TOO_LONG: 'a path segment of the URL is longer than any route accepts',
+  HTTP_HEADERS_TOO_LARGE: 'the request line and headers exceed the size limit',
   PUBLISH_FAILED: 'Pub/Sub did not accept the publish',
   PUBLISH_TIMEOUT: 'Pub/Sub did not ack the publish within the publish timeout',
   OVERLOADED: 'outstanding publishes exceed their bound; retry later',

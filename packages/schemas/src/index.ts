@@ -3,3 +3,5 @@ export * from './registry.js';
 export * from './validate.js';
 export * from './codec.js';
 export * from './datum-scan.js';
+export * from './value-rules.js';
+export * from './canonical.js';

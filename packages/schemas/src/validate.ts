@@ -1,6 +1,7 @@
 import avro from 'avsc';
 import { metaType, type EventMeta, type EventRecord } from './meta.js';
 import type { SchemaVersion } from './registry.js';
+import { MAX_EXACT_LONG, describe, isExactLong, kindOf, textProblem } from './value-rules.js';
 
 export type ValidationResult = { ok: true; record: EventRecord } | { ok: false; path: string; reason: string };
 
@@ -32,7 +33,7 @@ export function buildRecord(version: SchemaVersion, meta: EventMeta, payload: un
 /** Validates a whole record (meta included) and names the first bad field. */
 export function checkRecord(type: avro.Type, record: unknown): { path: string; reason: string } | undefined {
   // avsc's check, plus hasExtraKeys for what it lets through.
-  if (type.isValid(record, checkOptions) && !hasExtraKeys(type, record)) return undefined;
+  if (isValid(type, record) && !hasExtraKeys(type, record)) return undefined;
   // Unknown fields first: a misspelt field also makes the real one "missing", and the
   // misspelling is what the client needs to see.
   const unknown = firstUndeclaredField(type, record, []);
@@ -41,66 +42,100 @@ export function checkRecord(type: avro.Type, record: unknown): { path: string; r
 }
 
 /**
- * For a value avsc accepted: is there an own key avsc mistook for a declared field (see
- * firstUndeclaredField), or an enum value it mistook for a symbol (avsc looks symbols up
- * in a plain object too, so "constructor" passed and was written as symbol 0)? Only
- * descends into fields that can hold records or enums, to stay cheap.
+ * avsc's check, false where it overflows the stack: it turns an enum's or a union's value into
+ * a property key, and an array thousands of levels deep converts to a string recursively.
+ */
+function isValid(type: avro.Type, value: unknown): boolean {
+  try {
+    return type.isValid(value, checkOptions);
+  } catch (e) {
+    if (e instanceof RangeError) return false;
+    throw e;
+  }
+}
+
+/**
+ * For a value avsc accepted: does it break a rule avsc does not check? An own key avsc
+ * mistook for a declared field (see firstUndeclaredField), an enum value it mistook for a
+ * symbol (avsc looks symbols up in a plain object too, so "constructor" passed and was written
+ * as symbol 0), a string with a lone surrogate (written as U+FFFD), a long beyond ±2^52
+ * (written inexactly), a float or double that is not finite. Follows the schema, so its depth
+ * is the schema's, whatever the value's.
  */
 function hasExtraKeys(type: avro.Type, value: unknown): boolean {
-  if (value === undefined) return false; // a field left to its default
-  if (type instanceof avro.types.EnumType) return !symbolsOf(type).has(value as string);
-  if (value === null || typeof value !== 'object') {
-    const branch = typeof value === 'string' ? enumBranchOf(type) : undefined;
-    return branch !== undefined && !symbolsOf(branch).has(value as string);
+  return hiddenProblem(type, value) !== undefined;
+}
+
+interface Hidden {
+  reversedPath: string[];
+  reason: string;
+}
+
+function hiddenProblem(type: avro.Type, value: unknown): Hidden | undefined {
+  if (value === undefined) return undefined; // a field left to its default
+  if (type instanceof avro.types.EnumType) {
+    return symbolsOf(type).has(value as string) ? undefined : { reversedPath: [], reason: describe(value, type) };
   }
+  if (typeof value === 'string') {
+    if (type instanceof avro.types.UnwrappedUnionType) {
+      const branch = type.types.find((t) => isValid(t, value));
+      return branch ? hiddenProblem(branch, value) : undefined;
+    }
+    const problem = textProblem(value);
+    return problem ? { reversedPath: [], reason: problem } : undefined;
+  }
+  if (typeof value === 'number') {
+    const ok = Number.isFinite(value) && (!Number.isInteger(value) || isExactLong(value) || !takesLongOnly(type));
+    return ok ? undefined : { reversedPath: [], reason: describe(value, type) };
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  if (!takesObjects(type)) return { reversedPath: [], reason: describe(value, type) }; // see isValid
   if (type instanceof avro.types.RecordType) {
     const declared = declaredOf(type);
-    for (const key of Object.keys(value)) if (!declared.has(key)) return true;
-    for (const field of nestedFieldsOf(type)) {
-      if (hasExtraKeys(field.type, (value as Record<string, unknown>)[field.name])) return true;
+    for (const key of Object.keys(value)) {
+      if (!declared.has(key)) return { reversedPath: [key], reason: `is not a field of ${type.name ?? 'the record'}` };
     }
-    return false;
+  } else if (type instanceof avro.types.MapType) {
+    for (const key of Object.keys(value)) {
+      const problem = textProblem(key);
+      if (problem) return { reversedPath: [key], reason: `key ${problem}` };
+    }
   }
-  if (type instanceof avro.types.ArrayType) {
-    return mayHoldRecords(type.itemsType) && (value as unknown[]).some((item) => hasExtraKeys(type.itemsType, item));
-  }
-  if (type instanceof avro.types.MapType) {
-    const values = type.valuesType as avro.Type;
-    return mayHoldRecords(values) && Object.values(value).some((item) => hasExtraKeys(values, item));
-  }
-  const branch = objectBranchOf(type);
-  return branch !== undefined && hasExtraKeys(branch, value);
+  return firstInChildren(type, value, hiddenProblem);
 }
 
-const nestedFields = new WeakMap<avro.types.RecordType, avro.types.Field[]>();
-
-function nestedFieldsOf(type: avro.types.RecordType): avro.types.Field[] {
-  let fields = nestedFields.get(type);
-  if (!fields) {
-    fields = type.fields.filter((f) => mayHoldRecords(f.type));
-    nestedFields.set(type, fields);
-  }
-  return fields;
+/** Can a value of `type` be a JS object (a record, map or array, or a union with such a branch, or a wrapped union)? */
+function takesObjects(type: avro.Type): boolean {
+  return (
+    type instanceof avro.types.RecordType ||
+    type instanceof avro.types.MapType ||
+    type instanceof avro.types.ArrayType ||
+    type instanceof avro.types.WrappedUnionType ||
+    type instanceof avro.types.BytesType ||
+    type instanceof avro.types.FixedType ||
+    objectBranchOf(type) !== undefined ||
+    (type instanceof avro.types.UnwrappedUnionType && type.types.some(takesObjects))
+  );
 }
 
-/** Can a value of `type` hold a record or an enum symbol (what avsc's own check lets slip)? */
-function mayHoldRecords(type: avro.Type): boolean {
-  if (type instanceof avro.types.RecordType || type instanceof avro.types.EnumType) return true;
-  if (type instanceof avro.types.ArrayType) return mayHoldRecords(type.itemsType);
-  if (type instanceof avro.types.MapType) return mayHoldRecords(type.valuesType as avro.Type);
-  return objectBranchOf(type) !== undefined || enumBranchOf(type) !== undefined;
+/** A number goes to a long: the type is a long, or a union whose only number branch is one. */
+function takesLongOnly(type: avro.Type): boolean {
+  if (type instanceof avro.types.LongType) return true;
+  if (!(type instanceof avro.types.UnwrappedUnionType)) return false;
+  const numeric = type.types.filter(
+    (t) =>
+      t instanceof avro.types.LongType ||
+      t instanceof avro.types.IntType ||
+      t instanceof avro.types.FloatType ||
+      t instanceof avro.types.DoubleType,
+  );
+  return numeric.length === 1 && numeric[0] instanceof avro.types.LongType;
 }
 
 /** The branch of an optional (unwrapped) union that takes objects, if any. */
 function objectBranchOf(type: avro.Type): avro.Type | undefined {
   if (!(type instanceof avro.types.UnwrappedUnionType)) return undefined;
   return type.types.find((t) => t instanceof avro.types.RecordType || t instanceof avro.types.MapType);
-}
-
-/** The branch of an unwrapped union that takes strings when it is an enum, if any. */
-function enumBranchOf(type: avro.Type): avro.types.EnumType | undefined {
-  if (!(type instanceof avro.types.UnwrappedUnionType)) return undefined;
-  return type.types.find((t): t is avro.types.EnumType => t instanceof avro.types.EnumType);
 }
 
 const enumSymbols = new WeakMap<avro.types.EnumType, Set<string>>();
@@ -191,82 +226,26 @@ function firstInChildren<R extends { reversedPath: string[] }>(
 
 function firstProblem(type: avro.Type, value: unknown): { path: string; reason: string } {
   let found: { path: string; reason: string } | undefined;
-  type.isValid(value, {
-    noUndeclaredFields: true,
-    errorHook(path: string[], any: unknown, t: avro.Type) {
-      if (found) return;
-      found = { path: displayPath(path), reason: describe(any, t) };
-    },
-  });
+  try {
+    type.isValid(value, {
+      noUndeclaredFields: true,
+      errorHook(path: string[], any: unknown, t: avro.Type) {
+        if (found) return;
+        found = { path: displayPath(path), reason: describe(any, t) };
+      },
+    });
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e; // see isValid; the walk below names the value
+  }
   if (found) return found;
-  const loose = looseSymbol(type, value);
-  if (loose) return { path: displayPath(loose.reversedPath.reverse()), reason: describe(loose.value, loose.type) };
+  const hidden = hiddenProblem(type, value);
+  if (hidden) return { path: displayPath(hidden.reversedPath.reverse()), reason: hidden.reason };
   return { path: 'payload', reason: 'does not match the schema' };
 }
 
-/** The first enum value avsc took for a symbol without being one (see hasExtraKeys), with its path. */
-function looseSymbol(
-  type: avro.Type,
-  value: unknown,
-): { reversedPath: string[]; value: unknown; type: avro.types.EnumType } | undefined {
-  if (value === undefined) return undefined; // a field left to its default
-  if (type instanceof avro.types.EnumType) {
-    return symbolsOf(type).has(value as string) ? undefined : { reversedPath: [], value, type };
-  }
-  if (value === null || typeof value !== 'object') {
-    const branch = typeof value === 'string' ? enumBranchOf(type) : undefined;
-    return branch ? looseSymbol(branch, value) : undefined;
-  }
-  return firstInChildren(type, value, looseSymbol);
-}
-
 /** Paths inside meta stay `meta.*` (the gateway's fault); everything else is the client's `payload.*`. */
-function displayPath(path: readonly string[]): string {
+export function displayPath(path: readonly string[]): string {
   return path[0] === 'meta' ? path.join('.') : ['payload', ...path].join('.');
-}
-
-function describe(value: unknown, type: avro.Type): string {
-  const expected = typeLabel(type);
-  if (value === undefined) return `is required: expected ${expected}`;
-  if (
-    typeof value === 'number' &&
-    Number.isInteger(value) &&
-    type instanceof avro.types.LongType &&
-    !Number.isSafeInteger(value)
-  ) {
-    return `expected ${expected} within ±(2^53-1), got ${String(value)} which JSON numbers cannot hold exactly`;
-  }
-  return `expected ${expected}, got ${show(value)}`;
-}
-
-function typeLabel(type: avro.Type): string {
-  if (type instanceof avro.types.EnumType) return `one of ${type.symbols.join('|')}`;
-  if (type instanceof avro.types.UnwrappedUnionType || type instanceof avro.types.WrappedUnionType) {
-    return type.types.map(typeLabel).join(' or ');
-  }
-  if (type instanceof avro.types.IntType) return 'an int (32-bit integer)';
-  if (type instanceof avro.types.LongType) return 'a long (integer)';
-  if (type instanceof avro.types.FloatType || type instanceof avro.types.DoubleType)
-    return `a ${type.typeName} (number)`;
-  if (type instanceof avro.types.StringType) return 'a string';
-  if (type instanceof avro.types.BooleanType) return 'a boolean';
-  if (type instanceof avro.types.NullType) return 'null';
-  if (type instanceof avro.types.RecordType) return `an object (${type.name ?? 'record'})`;
-  if (type instanceof avro.types.ArrayType) return `an array of ${typeLabel(type.itemsType)}`;
-  if (type instanceof avro.types.MapType) return `an object of ${typeLabel(type.valuesType)}`;
-  return type.typeName;
-}
-
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (value === undefined) return 'nothing';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
-
-function show(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 /**
@@ -294,9 +273,6 @@ export function compiledWriterOf(version: SchemaVersion): CompiledWriter | undef
   }
   return writer ?? undefined;
 }
-
-/** avsc's safe long range (LongType refuses the two outermost integers of JS's safe range). */
-const MAX_LONG = 9007199254740990;
 
 function compileWriter(type: avro.Type): CompiledWriter | undefined {
   if (!(type instanceof avro.types.RecordType)) return undefined;
@@ -388,13 +364,16 @@ class CheckCompiler {
   private test(type: avro.Type, x: string): string | undefined {
     if (type instanceof avro.types.NullType) return `${x} === null`;
     if (type instanceof avro.types.BooleanType) return `typeof ${x} === 'boolean'`;
-    if (type instanceof avro.types.IntType) return `${x} === (${x} | 0)`;
+    // typeof first: `| 0` on an array thousands of levels deep converts it to a string recursively
+    if (type instanceof avro.types.IntType) return `typeof ${x} === 'number' && ${x} === (${x} | 0)`;
     if (type instanceof avro.types.LongType) {
-      return `typeof ${x} === 'number' && ${x} % 1 === 0 && ${x} >= ${-MAX_LONG} && ${x} <= ${MAX_LONG}`;
+      return `typeof ${x} === 'number' && ${x} % 1 === 0 && ${x} >= ${-MAX_EXACT_LONG} && ${x} <= ${MAX_EXACT_LONG}`;
     }
+    // x - x is 0 only for a finite number (JSON's 1e400 parses as Infinity)
     if (type instanceof avro.types.FloatType || type instanceof avro.types.DoubleType)
-      return `typeof ${x} === 'number'`;
-    if (type instanceof avro.types.StringType) return `typeof ${x} === 'string'`;
+      return `typeof ${x} === 'number' && ${x} - ${x} === 0`;
+    // a lone surrogate has no UTF-8 form: the encoder would write U+FFFD instead
+    if (type instanceof avro.types.StringType) return `typeof ${x} === 'string' && ${x}.isWellFormed()`;
     if (type instanceof avro.types.EnumType) {
       return `typeof ${x} === 'string' && ${this.constant(new Set(type.symbols))}.has(${x})`;
     }
@@ -408,7 +387,7 @@ class CheckCompiler {
       if (tests.some((t) => t === undefined)) return undefined;
       return tests.map((t) => `(${t})`).join(' || ');
     }
-    const generic = (value: unknown): boolean => type.isValid(value, checkOptions) && !hasExtraKeys(type, value);
+    const generic = (value: unknown): boolean => isValid(type, value) && !hasExtraKeys(type, value);
     return `${this.constant(generic)}(${x})`;
   }
 

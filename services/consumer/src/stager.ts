@@ -14,7 +14,9 @@ import {
 } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import { OcfWriter, schemaTextOf, syncMarkerFor } from './avro-file.js';
+import { eventRangeAt } from './event-range.js';
 import { deadLetterName, stagedFileName } from './layout.js';
+import { checkCanonical, checkEvents } from './message-checks.js';
 import type { ConsumerMetrics } from './metrics.js';
 import { type IntervalWindow, routeEvent } from './windows.js';
 import type { ReplicaWatermark } from './watermark.js';
@@ -198,7 +200,11 @@ export class Stager {
       }
       const skip = this.skipperFor(bundle.writer);
       scanned = skip && scanEvents(bundle.raw, bundle.count, skip);
-      if (!scanned) records = decodeOpened(this.deps.registry, bundle).records;
+      if (!scanned) {
+        checkCanonical(bundle);
+        records = decodeOpened(this.deps.registry, bundle).records;
+      }
+      checkEvents(bundle, scanned, records, eventRangeAt(this.deps.clock.now()));
     } catch (e) {
       const write = this.deadLetter(message, e).finally(() => this.writes.delete(write));
       this.writes.add(write);

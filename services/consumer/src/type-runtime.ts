@@ -19,6 +19,7 @@ import {
   finalizeEarly,
   publishWindow,
 } from './finalize.js';
+import { firstWindowToClose } from './event-range.js';
 import { stagingDir } from './layout.js';
 import type { ConsumerMetrics } from './metrics.js';
 import { listStagedWindows } from './staged-windows.js';
@@ -330,7 +331,7 @@ export class TypeRuntime {
       ? nextWindow(this.cursor.lastClosed)
       : this.options.startAt !== undefined
         ? assignWindow(this.options.startAt, this.options.windowMs)
-        : [...stagedWindows.values()].sort((a, b) => a.start - b.start)[0];
+        : firstWindowToClose(stagedWindows.values(), now, this.options.windowMs);
     while (
       w &&
       global !== undefined &&

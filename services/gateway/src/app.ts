@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import Fastify, {
   type FastifyInstance,
   type FastifyReply,
@@ -25,6 +26,7 @@ import { GatewayMetrics } from './metrics.js';
 import { OutstandingBudget } from './outstanding.js';
 import { prepareAvro, prepareJson, splitDatums, type PrepareContext, type PreparedEvents } from './prepare.js';
 import type { MessagePublisher, PubSubPublisherOptions } from './publisher.js';
+import { answerClientError, answerFrameworkError } from './protocol-errors.js';
 import { RateLimiter } from './rate-limiter.js';
 import { TopicWatch } from './readiness.js';
 import { ThreadedPublisher } from './threaded-publisher.js';
@@ -127,6 +129,9 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     // Requests that arrive while closing are answered by our own hook (SHUTTING_DOWN, Connection: close).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // Errors before any route runs, in our error shape (protocol-errors.ts).
+    clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
   });
 
   app.setErrorHandler((error, req, reply) => {
@@ -270,6 +275,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, async (req: FastifyRequest, body: Buffer) => {
       const raw = await decodeContent(body, req.headers['content-encoding'], config.maxDecompressedBytes);
+      // JSON text is UTF-8: decoding invalid bytes would store U+FFFD in their place
+      if (!isUtf8(raw)) throw invalidUtf8(raw);
       try {
         return JSON.parse(raw.toString('utf8')) as unknown;
       } catch {
@@ -365,6 +372,16 @@ function defaultPublisher(options: PubSubPublisherOptions, inWorker: boolean): M
   return new PubSubPublisher(options);
 }
 
+const VERSION_TEXT = /^[1-9][0-9]{0,5}$/;
+
+/** Where the first invalid UTF-8 sequence of `raw` starts: decoded and re-encoded, the bytes differ there. */
+function invalidUtf8(raw: Buffer): HourglassError {
+  const again = Buffer.from(raw.toString('utf8'));
+  let at = 0;
+  while (at < raw.length && raw[at] === again[at]) at++;
+  return new HourglassError('HTTP_BAD_REQUEST', `the body is not valid UTF-8 (an invalid byte sequence at byte ${at})`);
+}
+
 /** The writer version named by the schema headers; a string says what is wrong. */
 function writerOf(
   versions: readonly SchemaVersion[],
@@ -377,6 +394,7 @@ function writerOf(
     return found ?? `no version of this type has schema fingerprint ${fingerprint.slice(0, 64)}`;
   }
   if (typeof version === 'string') {
+    if (!VERSION_TEXT.test(version)) return `${SCHEMA_VERSION_HEADER} must be a version number such as 1`;
     const n = Number(version);
     const found = versions.find((v) => v.version === n);
     return found ?? `no version ${version.slice(0, 16)} of this type (it has v1..v${versions.length})`;

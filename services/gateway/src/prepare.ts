@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { HourglassError } from '@hourglass/common';
 import {
   buildRecord,
-  checkRecord,
+  checkDatum,
   compiledWriterOf,
+  displayPath,
   metaType,
   type EventMeta,
   type SchemaRegistry,
@@ -203,12 +204,18 @@ export function prepareJson(
 export interface AvroDatumSpan {
   start: number;
   end: number;
-  record: Record<string, unknown>;
+  /** The first rule the datum breaks (its bytes still had a clear end): it is rejected alone. */
+  problem?: { path: string; reason: string };
 }
 
+/** The gateway's rules for a datum: as on the JSON route, numbers are finite. */
+const GATEWAY_RULES = { finiteNumbers: true };
+
 /**
- * Splits a binary body into datums of `writer` (full records, meta included). A body
- * that cannot be split is refused whole: no datum boundary after the bad one can be trusted.
+ * Splits a binary body into datums of `writer` (full records, meta included), checking each
+ * one's bytes (see checkDatum: only canonical datums, the JSON route's value rules). A datum
+ * that breaks a rule is rejected alone; a body that cannot be split is refused whole: no datum
+ * boundary after the bad one can be trusted.
  */
 export function splitDatums(writer: SchemaVersion, body: Buffer, maxEvents: number): AvroDatumSpan[] {
   const spans: AvroDatumSpan[] = [];
@@ -217,26 +224,31 @@ export function splitDatums(writer: SchemaVersion, body: Buffer, maxEvents: numb
     if (spans.length >= maxEvents) {
       throw new HourglassError('HTTP_BATCH_TOO_LARGE', `the body holds more than ${maxEvents} datums`);
     }
-    let decoded: { value: unknown; offset: number };
-    try {
-      decoded = writer.type.decode(body, pos);
-    } catch (e) {
+    const checked = checkDatum(writer.type, body, pos, GATEWAY_RULES);
+    if (checked.end < 0) {
       throw new HourglassError(
         'HTTP_BAD_REQUEST',
-        `datum ${spans.length} (at byte ${pos}) cannot be decoded as ${writer.eventType} v${writer.version}: ${(e as Error).message}`,
+        `datum ${spans.length} (at byte ${pos}) is truncated or has a union index out of range for ${writer.eventType} v${writer.version}`,
       );
     }
-    if (decoded.offset < 0) {
-      throw new HourglassError(
-        'HTTP_BAD_REQUEST',
-        `datum ${spans.length} (at byte ${pos}) is truncated for ${writer.eventType} v${writer.version}`,
-      );
-    }
-    spans.push({ start: pos, end: decoded.offset, record: decoded.value as Record<string, unknown> });
-    pos = decoded.offset;
+    const span: AvroDatumSpan = { start: pos, end: checked.end };
+    if (checked.problem) span.problem = { path: displayPath(checked.problem.path), reason: checked.problem.reason };
+    spans.push(span);
+    pos = checked.end;
   }
   if (spans.length === 0) throw new HourglassError('HTTP_BAD_REQUEST', 'the body holds no datums');
   return spans;
+}
+
+/** Why a datum's meta cannot be kept (the JSON route's rules for id and client_ts), or undefined. */
+function avroMetaProblem(meta: EventMeta): { path: string; reason: string } | undefined {
+  if (meta.event_id !== '' && canonicalUuid(meta.event_id) === undefined) {
+    return { path: 'meta.event_id', reason: 'must be a UUID, or empty for the gateway to assign one' };
+  }
+  if (meta.client_ts !== null && meta.client_ts < 0) {
+    return { path: 'meta.client_ts', reason: 'must be null or epoch milliseconds (not negative)' };
+  }
+  return undefined;
 }
 
 /**
@@ -253,35 +265,21 @@ export function prepareAvro(
 ): PreparedEvents {
   const out = new PreparedEvents(spans.length);
   const { gatewayId, maxEventBytes, metrics, arena } = ctx;
-  const type = writer.type;
   for (let i = 0; i < spans.length; i++) {
-    const { start, end, record } = spans[i]!;
-    if (!type.isValid(record)) {
-      const problem = checkRecord(type, record);
-      answer.rejectEvent(i, {
-        code: 'EVENT_INVALID',
-        path: problem?.path ?? 'payload',
-        reason: problem?.reason ?? 'does not match the schema',
-      });
+    const { start, end } = spans[i]!;
+    const decoded = spans[i]!.problem ? undefined : metaType.decode(body, start);
+    const meta = decoded?.value as EventMeta | undefined;
+    const problem = spans[i]!.problem ?? (meta && avroMetaProblem(meta));
+    if (problem || !decoded || !meta) {
+      answer.rejectEvent(i, { code: 'EVENT_INVALID', ...(problem ?? { path: 'meta', reason: 'cannot be read' }) });
       metrics.events(writer.eventType, 'rejected', 1);
       continue;
     }
-    const meta = record.meta as { event_id: string; client_ts: number | null };
-    const id = meta.event_id === '' ? randomUUID() : canonicalUuid(meta.event_id);
-    if (id === undefined) {
-      answer.rejectEvent(i, {
-        code: 'EVENT_INVALID',
-        path: 'meta.event_id',
-        reason: 'must be a UUID, or empty for the gateway to assign one',
-      });
-      metrics.events(writer.eventType, 'rejected', 1);
-      continue;
-    }
-    const metaEnd = metaType.decode(body, start).offset;
+    const id = meta.event_id === '' ? randomUUID() : canonicalUuid(meta.event_id)!;
     const datum = arena.encodeWithTail(
       metaType,
       { event_id: id, gateway_ts: gatewayTs, client_ts: meta.client_ts, gateway_id: gatewayId },
-      body.subarray(metaEnd, end),
+      body.subarray(decoded.offset, end),
     );
     if (datum.length > maxEventBytes) {
       answer.rejectEvent(i, {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { Defaults, stopChild, type Logger } from '@hourglass/common';
+import { Defaults, HourglassError, stopChild, type Logger } from '@hourglass/common';
 import { startEmulator, type RunningEmulator } from '@hourglass/emulator';
 import { SchemaRegistry } from '@hourglass/schemas';
 import { GATEWAY_NODE_ARGS, sha256Hex } from '@hourglass/gateway';
@@ -26,7 +26,46 @@ interface UpOptions {
   demo?: boolean;
   data: string;
   port: string;
+  consumerPort?: string;
   rate: string;
+}
+
+export interface StackLayout {
+  gatewayPort: number;
+  consumerPort: number;
+  /** Logs, pid file and API keys of this stack: `.run` for the default ports, `.run/<gateway port>` otherwise. */
+  runDir: string;
+}
+
+/**
+ * Ports and run directory of one local stack. The consumer port defaults to the gateway
+ * port + 1 (8080 → 8081), so two stacks started with different `--port`s do not collide,
+ * and neither do their logs or pid files.
+ */
+export function stackLayout(root: string, opts: { port: string; consumerPort?: string | undefined }): StackLayout {
+  const gatewayPort = portOf(opts.port, '--port');
+  const consumerPort = opts.consumerPort === undefined ? gatewayPort + 1 : portOf(opts.consumerPort, '--consumer-port');
+  if (consumerPort === gatewayPort || consumerPort > 65535) {
+    throw new HourglassError(
+      'CONFIG_INVALID',
+      `--consumer-port ${consumerPort} must differ from --port and be a port`,
+      {
+        path: '--consumer-port',
+      },
+    );
+  }
+  const defaults = gatewayPort === Defaults.gatewayPort && consumerPort === Defaults.consumerPort;
+  return { gatewayPort, consumerPort, runDir: resolve(root, defaults ? '.run' : `.run/${gatewayPort}`) };
+}
+
+function portOf(text: string, option: string): number {
+  const port = /^[1-9][0-9]{0,4}$/.test(text) ? Number(text) : NaN;
+  if (!(port <= 65535)) {
+    throw new HourglassError('CONFIG_INVALID', `${option} ${JSON.stringify(text)} is not a port (1..65535)`, {
+      path: option,
+    });
+  }
+  return port;
 }
 
 export function registerUpCommand(program: Command, log: Logger): void {
@@ -36,13 +75,14 @@ export function registerUpCommand(program: Command, log: Logger): void {
     .option('--demo', 'one-minute windows, 10 s grace and generated traffic')
     .option('--data <dir>', 'local object store directory', Defaults.storeRoot)
     .option('--port <port>', 'gateway port', String(Defaults.gatewayPort))
+    .option('--consumer-port <port>', 'consumer health/metrics port (default: gateway port + 1)')
     .option('--rate <eventsPerSec>', 'demo traffic rate', '2000')
     .action(async (opts: UpOptions) => up(opts, log));
 }
 
 async function up(opts: UpOptions, log: Logger): Promise<void> {
   const root = repoRoot();
-  const runDir = resolve(root, '.run');
+  const { gatewayPort, consumerPort: consumerPortNumber, runDir } = stackLayout(root, opts);
   const dataDir = resolve(opts.data);
   mkdirSync(runDir, { recursive: true });
   mkdirSync(dataDir, { recursive: true });
@@ -92,7 +132,7 @@ async function up(opts: UpOptions, log: Logger): Promise<void> {
   const apiKey = `hg_local_${randomBytes(16).toString('hex')}`;
   const keysFile = resolve(runDir, 'api-keys.json');
   writeFileSync(keysFile, JSON.stringify([{ name: 'local', sha256: sha256Hex(apiKey), types: ['*'] }], null, 2));
-  const gatewayUrl = `http://127.0.0.1:${opts.port}`;
+  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
 
   children.push(
     startService(
@@ -102,13 +142,13 @@ async function up(opts: UpOptions, log: Logger): Promise<void> {
       runDir,
       {
         ...env,
-        HOURGLASS_GATEWAY_PORT: opts.port,
+        HOURGLASS_GATEWAY_PORT: String(gatewayPort),
         HOURGLASS_API_KEYS_FILE: keysFile,
       },
       GATEWAY_NODE_ARGS,
     ),
   );
-  const consumerPort = String(Defaults.consumerPort);
+  const consumerPort = String(consumerPortNumber);
   children.push(
     startService(root, 'consumer', 'services/consumer/dist/main.js', runDir, {
       ...env,
@@ -129,8 +169,8 @@ async function up(opts: UpOptions, log: Logger): Promise<void> {
   await waitReady(`http://127.0.0.1:${consumerPort}/readyz`);
 
   say('');
-  say(`gateway   ${gatewayUrl}  (metrics ${gatewayUrl}/metrics, log .run/gateway.log)`);
-  say(`consumer  http://127.0.0.1:${consumerPort}/metrics  (log .run/consumer.log)`);
+  say(`gateway   ${gatewayUrl}  (metrics ${gatewayUrl}/metrics, log ${runDir}/gateway.log)`);
+  say(`consumer  http://127.0.0.1:${consumerPort}/metrics  (log ${runDir}/consumer.log)`);
   say(`buckets   ${dataDir}/<type>/dt=YYYY-MM-DD/hour=HH/  (complete when _SUCCESS exists)`);
   say(`api key   ${apiKey}`);
   say('');
