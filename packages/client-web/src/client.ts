@@ -121,6 +121,7 @@ export class HourglassWeb {
       return ok;
     };
     for (const e of this.queue.all()) {
+      if (e.beaconedAt !== undefined) continue; // pagehide follows visibilitychange: one beacon is enough
       const size = JSON.stringify(wire(e)).length + 1;
       if (chunk.length >= this.opts.batchSize || (bytes + size > BEACON_MAX_BYTES && chunk.length > 0)) {
         if (!send()) break;
