@@ -20,7 +20,8 @@ export interface Browser {
 
 export async function launchBrowser(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/check-prereqs.sh --install`);
-  if (!existsSync(join(CLIENT_DIST, 'index.js'))) throw new Error('packages/client-web/dist is missing: run npx tsc -b');
+  if (!existsSync(join(CLIENT_DIST, 'index.js')))
+    throw new Error('packages/client-web/dist is missing: run npx tsc -b');
   const profile = mkdtempSync(join(tmpdir(), 'hourglass-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
