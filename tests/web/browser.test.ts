@@ -101,7 +101,9 @@ describe('the browser client against a real gateway and consumer', () => {
     const page = await open('normal', 5, 300);
     const ids = await track(page, 12); // two full batches at once, the rest after 300 ms
     await page.waitForFunction(() => hg.stats.accepted === 12, undefined, { timeout: 20_000 });
-    expect(await page.evaluate(() => hg.stats)).toMatchObject({ accepted: 12, rejected: 0, requests: 3 });
+    const stats = await page.evaluate(() => hg.stats);
+    expect(stats).toMatchObject({ accepted: 12, rejected: 0 });
+    expect(stats.requests).toBeGreaterThanOrEqual(3); // 5 + 5 at once, 2 by the timer; more only after a retry
     await expectOnTopic(ids);
     await page.close();
   });
