@@ -6,6 +6,7 @@ const packages = {
   storage: 'packages/storage',
   cli: 'packages/cli',
   client: 'packages/client',
+  'client-web': 'packages/client-web',
   'gcs-fake': 'packages/gcs-fake',
   gateway: 'services/gateway',
   consumer: 'services/consumer',

@@ -12,4 +12,14 @@ if ! command -v gcloud >/dev/null && [[ -z "${CLOUDSDK_ROOT_DIR:-}" ]]; then
   echo "  apt-get install google-cloud-cli google-cloud-cli-pubsub-emulator  (or: gcloud components install pubsub-emulator)" >&2
   missing=1
 fi
+# The browser suite (tests/web) drives Debian's chromium; never a browser download.
+chromium=${HOURGLASS_CHROMIUM:-/usr/bin/chromium}
+if [[ ! -x "$chromium" ]]; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "hourglass: installing Debian's chromium for the browser tests" >&2
+    apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  else
+    echo "hourglass: the browser tests need chromium: apt-get install chromium (or set HOURGLASS_CHROMIUM)" >&2; missing=1
+  fi
+fi
 exit $missing

@@ -60,6 +60,8 @@ export const Defaults = {
   maxEventBytes: 64 * 1024,
   /** Events per second per API key (token bucket, burst = one second's worth). */
   rateLimitPerKey: 50_000,
+  /** How long a browser may cache a CORS preflight answer (Chromium caps it at 2 h, Firefox at 24 h). */
+  corsMaxAge: seconds(600),
   /** Interface the gateway binds; all interfaces so containers work (API keys are on by default). */
   gatewayHost: '0.0.0.0',
   /** How often the gateway re-checks that every topic exists (for /readyz). */

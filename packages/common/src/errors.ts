@@ -48,6 +48,7 @@ export const ErrorCodes = {
   SHUTTING_DOWN: 'the server is shutting down; retry on another instance',
   INTERNAL: 'an internal error',
   HTTP_NOT_FOUND: 'no such route or method',
+  ORIGIN_NOT_ALLOWED: 'the Origin is missing or not listed on the publishable API key',
   // consumer
   WINDOW_CLOSED: 'the window is closed and immutable',
   MANIFEST_MISMATCH: 'files do not match their manifest',

@@ -7,6 +7,8 @@ import { HourglassError } from '@hourglass/common';
  * API keys: bearer tokens stored only as their SHA-256, each scoped to event types and
  * optionally given its own rate limit. The file (HOURGLASS_API_KEYS_FILE) is a JSON array:
  * `[{"name": "web", "sha256": "<hex>", "types": ["track_played"] or ["*"], "ratePerSecond": 1000}]`.
+ * A publishable key (`"kind": "publishable"`) is meant to be embedded in pages and apps: it
+ * names its event types explicitly and lists the origins it may be used from (`"origins"`).
  */
 export interface ApiKey {
   readonly name: string;
@@ -14,6 +16,8 @@ export interface ApiKey {
   /** Event types the key may send; undefined = every type. */
   readonly types: ReadonlySet<string> | undefined;
   readonly ratePerSecond: number;
+  /** Set only on publishable keys: the exact origins (scheme://host[:port]) it may be used from. */
+  readonly origins?: ReadonlySet<string>;
 }
 
 const keyEntry = z
@@ -22,6 +26,8 @@ const keyEntry = z
     sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits'),
     types: z.array(z.string().min(1)).min(1),
     ratePerSecond: z.number().positive().optional(),
+    kind: z.enum(['server', 'publishable']).optional(),
+    origins: z.array(z.string()).min(1).optional(),
   })
   .strict();
 const keyFile = z.array(keyEntry);
@@ -60,7 +66,9 @@ export function parseApiKeys(
     const [index, ...fields] = issue?.path ?? [];
     const where =
       index === undefined ? 'top level' : `[${String(index)}]${fields.map((f) => `.${String(f)}`).join('')}`;
-    return fail(`${where}: ${issue?.message ?? 'invalid'} (expected [{"name","sha256","types","ratePerSecond"?}])`);
+    return fail(
+      `${where}: ${issue?.message ?? 'invalid'} (expected [{"name","sha256","types","ratePerSecond"?,"kind"?,"origins"?}])`,
+    );
   }
   const known = new Set(knownTypes);
   const names = new Set<string>();
@@ -75,13 +83,34 @@ export function parseApiKeys(
       const unknown = entry.types.find((t) => !known.has(t));
       if (unknown) fail(`key "${entry.name}" names unknown event type "${unknown}"`);
     }
-    return {
+    const key: ApiKey = {
       name: entry.name,
       sha256: entry.sha256,
       types: all ? undefined : new Set(entry.types),
       ratePerSecond: entry.ratePerSecond ?? defaultRate,
     };
+    if (entry.kind !== 'publishable') {
+      if (entry.origins) fail(`key "${entry.name}" lists origins but is not "kind": "publishable"`);
+      return key;
+    }
+    if (all) fail(`publishable key "${entry.name}" must name its event types ("*" is for server keys)`);
+    if (!entry.origins) fail(`publishable key "${entry.name}" must list its "origins"`);
+    const bad = entry.origins!.find((o) => !isExactOrigin(o));
+    if (bad !== undefined) {
+      fail(`publishable key "${entry.name}": origin ${JSON.stringify(bad)} is not of the form https://host[:port]`);
+    }
+    return { ...key, origins: new Set(entry.origins) };
   });
+}
+
+/** An origin as browsers send it: http(s), host, optional port, nothing else ("*" and "null" never). */
+export function isExactOrigin(origin: string): boolean {
+  try {
+    const url = new URL(origin);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === origin;
+  } catch {
+    return false;
+  }
 }
 
 /** Finds the key of an `Authorization: Bearer <token>` header. */
@@ -97,7 +126,23 @@ export class KeyRing {
   authenticate(authorization: string | undefined): ApiKey | undefined {
     if (!authorization || authorization.length < 8) return undefined;
     if (authorization.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
-    const token = authorization.slice(7).trim();
+    return this.lookup(authorization.slice(7).trim());
+  }
+
+  /** A publishable key given as `?key=` (beacons cannot set headers); server keys never match here. */
+  publishable(token: string | undefined): ApiKey | undefined {
+    const key = token ? this.lookup(token) : undefined;
+    return key?.origins ? key : undefined;
+  }
+
+  /** Every origin some publishable key may be used from (preflights carry no key). */
+  allOrigins(): ReadonlySet<string> {
+    const all = new Set<string>();
+    for (const k of this.byHash.values()) for (const o of k.origins ?? []) all.add(o);
+    return all;
+  }
+
+  private lookup(token: string): ApiKey | undefined {
     if (token.length === 0) return undefined;
     const cached = this.byToken.get(token);
     if (cached) return cached;

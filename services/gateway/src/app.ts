@@ -7,6 +7,7 @@ import Fastify, {
 } from 'fastify';
 import { SpanKind, context, propagation, trace } from '@opentelemetry/api';
 import {
+  Defaults,
   HourglassError,
   createLogger,
   installTelemetry,
@@ -17,6 +18,7 @@ import {
 import { SchemaRegistry, type SchemaVersion } from '@hourglass/schemas';
 import { KeyRing, anonymousKey, keyAllows, readApiKeysFile, type ApiKey } from './api-keys.js';
 import { BatchAnswer } from './batch-answer.js';
+import { addBeaconParsers, installCors, keyOfRequest as findKey, originRefusal } from './browser.js';
 import { decodeContent } from './body.js';
 import { Bundler } from './bundler.js';
 import { NewestVersionEncoder } from './reencode.js';
@@ -164,11 +166,16 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       });
       return;
     }
-    const key = keys ? keys.authenticate(req.headers.authorization) : anonymous;
+    const key = keys ? findKey(keys, req) : anonymous;
     if (!key) {
       sendError(reply, 'HTTP_UNAUTHENTICATED', 'missing or unknown API key (Authorization: Bearer <key>)', {
         'www-authenticate': 'Bearer',
       });
+      return;
+    }
+    const refused = originRefusal(key, req.headers.origin);
+    if (refused) {
+      sendError(reply, 'ORIGIN_NOT_ALLOWED', refused);
       return;
     }
     if (budget.full()) {
@@ -270,9 +277,13 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     return handedOver.finally(() => span.end());
   };
 
-  // JSON batches.
+  // Browsers and apps: CORS with publishable keys (docs/http-api.md, "Browsers and apps").
+  if (keys) installCors(app, keys, Defaults.corsMaxAge);
+
+  // JSON batches (and beacons: the same batch as text/plain or a form field).
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
+    addBeaconParsers(scope, config.maxDecompressedBytes);
     scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, async (req: FastifyRequest, body: Buffer) => {
       const raw = await decodeContent(body, req.headers['content-encoding'], config.maxDecompressedBytes);
       // JSON text is UTF-8: decoding invalid bytes would store U+FFFD in their place
@@ -325,6 +336,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       if (!keyAllows(key, eventType)) {
         return sendError(reply, 'HTTP_FORBIDDEN', `the API key does not cover event type ${eventType}`);
       }
+      if (key.origins) return sendError(reply, 'HTTP_FORBIDDEN', 'publishable keys send JSON to POST /v1/events');
       const writer = writerOf(schemas.versions, req.headers);
       if (typeof writer === 'string') return sendError(reply, 'HTTP_BAD_REQUEST', writer);
       if (!Buffer.isBuffer(req.body)) {
