@@ -20,11 +20,14 @@ import {
 } from './support';
 
 /**
- * The counting suite on GCS: the real @google-cloud/storage client over HTTP against the GCS
- * fake, which answers 10% of all requests with 503, drops the answer of some writes that did
- * commit, and is slow (100 ms per answer). Every distinct event exactly once, all the same.
+ * The counting suite on GCS: two consumer replicas (each its own client, as two processes
+ * would be) share one store through the real @google-cloud/storage client over HTTP against
+ * the GCS fake, which answers 10% of all requests with 503, drops the answer of some writes
+ * that did commit, answers 503 to some that were stored, lets some land only after the client
+ * gave up, is slow (100 ms per answer) and enforces GCS's one write per second per object name.
+ * Every distinct event exactly once, all the same.
  */
-jest.setTimeout(180_000);
+jest.setTimeout(300_000);
 
 const TYPE = 'track_played';
 const registry = SchemaRegistry.load('schemas');
@@ -41,26 +44,31 @@ afterAll(async () => {
   await fake.stop();
 });
 
-function store(): GcsStore {
+/** A store's bound on one call: a write held longer than this lands after the client gave up. */
+const STORE_TIMEOUT_MS = 5000;
+
+function store(prefix: string): GcsStore {
   return new GcsStore({
     bucket: 'hourglass-consumer-test',
-    prefix: uniquePrefix(),
+    prefix,
+    timeoutMs: STORE_TIMEOUT_MS,
     storage: {
       apiEndpoint: fake.url,
       projectId: Defaults.projectId,
       // the client's backoff starts at 1 s; enough attempts that 10% failures never exhaust them
-      retryOptions: { maxRetries: 6, maxRetryDelay: 1, totalTimeout: 60 },
+      retryOptions: { maxRetries: 6, maxRetryDelay: 1 },
     },
   });
 }
 
-function closedThrough(consumer: RunningConsumer): number {
-  const closed = consumer.closedWindows();
+function closedThrough(consumers: readonly RunningConsumer[]): number {
+  const closed = consumers.flatMap((c) => c.closedWindows());
   return closed.length === 0 ? -Infinity : Math.max(...closed.map((c) => c.window.start));
 }
 
-test('every event exactly once across closed windows, with 503s, lost answers and slow answers', async () => {
-  const gcs = store();
+test('two replicas, every event exactly once: 503s, lost answers, 503s after the write, late writes, write limit', async () => {
+  const storePrefix = uniquePrefix();
+  const gcs = store(storePrefix);
   const clock = new ManualClock(T0 + 4 * MINUTE + 30_000);
   const { bundles, distinct } = generateBundles(registry, TYPE, {
     events: 3000,
@@ -70,34 +78,43 @@ test('every event exactly once across closed windows, with 503s, lost answers an
     dupRate: 0.05,
     seed: 7,
   });
-  let messages = await publishBundles(pubsub, prefix, TYPE, bundles);
   const published = [...distinct];
 
   fake.faults.failRate(0.1, { seed: 3 });
   fake.faults.delay(100);
   fake.faults.dropAfterCommit(5, { routes: ['upload.multipart'] });
-  const consumer = await startConsumer(
-    consumerConfig({
-      prefix,
-      eventTypes: [TYPE],
-      replicaId: 'gcs-solo',
-      ...FAST_CONSUMER,
-    }),
-    { clock, store: gcs, logger: silentLogger, autoTick: false, http: false },
-  );
+  fake.faults.failAfterCommit(5, 503, { routes: ['upload.multipart'] });
+  fake.faults.applyLate(3, STORE_TIMEOUT_MS + 1000, { routes: ['upload.multipart'], names: /\/_staging\// });
+  fake.writeRateLimit.enable(1000);
+  const consumers: RunningConsumer[] = [];
+  for (const replicaId of ['gcs-a', 'gcs-b']) {
+    consumers.push(
+      await startConsumer(consumerConfig({ prefix, eventTypes: [TYPE], replicaId, ...FAST_CONSUMER }), {
+        clock,
+        store: replicaId === 'gcs-a' ? gcs : store(storePrefix),
+        logger: silentLogger,
+        autoTick: false,
+        http: false,
+      }),
+    );
+  }
   const step = async (advance: number): Promise<void> => {
     clock.advance(advance);
-    await consumer.tick();
+    await Promise.all(consumers.map((c) => c.tick()));
   };
-  const status = () => consumer.status()[0]!;
+  const statuses = () => consumers.map((c) => c.status()[0]!);
+  let messages = 0;
+  const allAcked = (): boolean =>
+    statuses().reduce((n, s) => n + s.stats.acked, 0) >= messages && statuses().every((s) => s.heldEvents === 0);
   try {
+    // Published while both replicas pull, a few messages at a time, so both get a share.
+    for (let i = 0; i < bundles.length; i += 4) {
+      messages += await publishBundles(pubsub, prefix, TYPE, bundles.slice(i, i + 4));
+      await step(100);
+    }
+    await driveUntil(allAcked, () => step(100), { timeoutMs: 90_000 });
     await driveUntil(
-      () => status().stats.acked >= messages && status().heldEvents === 0,
-      () => step(100),
-      { timeoutMs: 90_000 },
-    );
-    await driveUntil(
-      () => closedThrough(consumer) >= T0 + 3 * MINUTE,
+      () => closedThrough(consumers) >= T0 + 3 * MINUTE,
       () => step(500),
       { timeoutMs: 60_000 },
     );
@@ -111,25 +128,31 @@ test('every event exactly once across closed windows, with 503s, lost answers an
       { writer: v2, records: lateCopies },
     ]);
     published.push(...publishedOf(lateNew));
-    await driveUntil(
-      () => status().stats.acked >= messages && status().heldEvents === 0,
-      () => step(100),
-      { timeoutMs: 60_000 },
-    );
+    await driveUntil(allAcked, () => step(100), { timeoutMs: 60_000 });
     clock.set(T0 + 7 * MINUTE);
     await driveUntil(
-      () => closedThrough(consumer) >= T0 + 5 * MINUTE,
+      () => closedThrough(consumers) >= T0 + 5 * MINUTE,
       () => step(500),
       { timeoutMs: 60_000 },
     );
   } finally {
-    await consumer.stop();
+    for (const c of consumers) await c.stop();
   }
+  // both replicas took part, the faults fired, and nothing was given up
+  process.stdout.write(
+    `gcs-counting: acked by replica ${statuses().map((s) => s.stats.acked)}, faults fired ${JSON.stringify(fake.faults.fired)}, rate-limited ${fake.writeRateLimit.refused} ` +
+      `${JSON.stringify(Object.fromEntries(fake.writeRateLimit.refusedByName))}, ` +
+      `requests by operation ${JSON.stringify(fake.requests.byOperation())}\n`,
+  );
   // the faults fired, and nothing was given up
   expect(fake.faults.fired.failed).toBeGreaterThan(10);
   expect(fake.faults.fired.delayed).toBeGreaterThan(100);
   expect(fake.faults.fired.droppedAfterCommit).toBe(5);
+  expect(fake.faults.fired.failedAfterCommit).toBe(5);
+  expect(fake.faults.fired.appliedLate).toBe(3);
+  for (const s of statuses()) expect(s.stats.acked).toBeGreaterThan(0);
   fake.faults.reset();
+  fake.writeRateLimit.disable();
 
   const audit = await auditType(gcs, TYPE, MINUTE);
   expect(audit.problems).toEqual([]);

@@ -92,6 +92,41 @@ describe('GcsStore on the fake', () => {
     ]);
   });
 
+  test('deleteMany: one request per name, at most Defaults.storeDeleteParallelism in flight', async () => {
+    const prefix = uniquePrefix();
+    const names = Array.from({ length: 160 }, (_, i) => `_staging/t/part-${String(i).padStart(4, '0')}`);
+    for (const n of names) fake.state.putObject('hourglass-test', `${prefix}/${n}`, Buffer.from(n), {}, {});
+    const store = storeOn(fake, { prefix });
+    fake.faults.delay(250); // a slow round trip: all 16 lanes are waiting at once, even on a loaded machine
+    fake.requests.reset();
+    await store.deleteMany(names);
+    expect(fake.requests.count('object.delete')).toBe(160);
+    expect(fake.requests.maxInFlight).toBe(Defaults.storeDeleteParallelism);
+    expect(await store.list('')).toEqual([]);
+  });
+
+  test('list and listChildren ask only for names and sizes; listChildren one level (delimiter "/")', async () => {
+    const urls: string[] = [];
+    const logged = await startFake({ onRequest: (e) => urls.push(decodeURIComponent(e.url)) });
+    try {
+      const store = storeOn(logged, { prefix: 'p' });
+      await store.createIfAbsent('a/b/c', Buffer.from('abc'));
+      await store.createIfAbsent('a/d', Buffer.from('d'));
+      urls.length = 0;
+      expect(await store.list('a/')).toEqual([
+        { name: 'a/b/c', size: 3 },
+        { name: 'a/d', size: 1 },
+      ]);
+      expect(await store.listChildren('a/')).toEqual({ objects: [{ name: 'a/d', size: 1 }], prefixes: ['a/b/'] });
+      expect(urls).toHaveLength(2);
+      for (const url of urls) expect(url).toContain('fields=items(name,size),prefixes,nextPageToken');
+      expect(urls[0]).not.toContain('delimiter');
+      expect(urls[1]).toContain('delimiter=/');
+    } finally {
+      await logged.stop();
+    }
+  });
+
   test('a missing bucket is a permanent error, not "object missing"', async () => {
     const strict = await startFake({ autoCreateBuckets: false, buckets: ['exists'] });
     try {

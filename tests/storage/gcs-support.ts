@@ -9,6 +9,29 @@ export async function startFake(options: GcsFakeOptions = {}): Promise<RunningGc
   return start(options);
 }
 
+/**
+ * One fake for the whole test file, started before its tests and stopped after them, with
+ * faults, counters and the write limit cleared before each test. Returns its accessor.
+ */
+export function fakePerFile(options: GcsFakeOptions = {}): () => RunningGcsFake {
+  let fake: RunningGcsFake | undefined;
+  beforeAll(async () => {
+    fake = await start(options);
+  });
+  afterAll(async () => {
+    await fake?.stop();
+  });
+  beforeEach(() => {
+    fake?.faults.reset();
+    fake?.requests.reset();
+    fake?.writeRateLimit.disable();
+  });
+  return () => {
+    if (!fake) throw new Error('the GCS fake is not started yet');
+    return fake;
+  };
+}
+
 /** A unique prefix per test, so tests sharing a fake never see each other's objects. */
 export function uniquePrefix(): string {
   return `t-${randomBytes(6).toString('hex')}`;

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { type Answer, parseJson } from './http.js';
 import { ApiError, type BucketRecord, type FakeState, type FolderRecord } from './state.js';
+import type { Target } from './target.js';
 
 /**
  * The hierarchical namespace of a bucket, as GCS models it: folders are resources of their
@@ -164,4 +166,39 @@ export function folderResource(f: FolderRecord, bucket: string, origin: string):
     createTime: f.createTime,
     updateTime: f.updateTime,
   };
+}
+
+/** Answers the hierarchical-namespace routes: folders.insert/get/delete/rename and operations.get. */
+export function folderCall(
+  state: FakeState,
+  t: Target,
+  q: URLSearchParams,
+  body: Buffer,
+  origin: string,
+  renameOperationMs: number,
+): Answer {
+  const bucket = t.bucket ?? '';
+  const b = state.bucket(bucket);
+  switch (t.route) {
+    case 'folder.insert': {
+      const name = parseJson(body).name;
+      if (typeof name !== 'string') throw new ApiError(400, 'required', 'folder name required');
+      const folder = insertFolder(b, name, q.get('recursive') === 'true');
+      return { status: 200, body: folderResource(folder, bucket, origin), committed: true };
+    }
+    case 'folder.get':
+      return { status: 200, body: folderResource(getFolder(b, t.object ?? ''), bucket, origin) };
+    case 'folder.delete':
+      deleteFolder(b, t.object ?? '');
+      return { status: 204, committed: true };
+    case 'folder.rename': {
+      const op = startRename(state, bucket, t.object ?? '', t.destination ?? '', renameOperationMs);
+      return { status: 200, body: operationResource(op, origin), committed: true };
+    }
+    default: {
+      const op = state.operations.get(t.object ?? '');
+      if (!op || op.bucket !== bucket) throw new ApiError(404, 'notFound', `no such operation ${t.object}`);
+      return { status: 200, body: operationResource(op, origin) };
+    }
+  }
 }

@@ -135,3 +135,14 @@ export function requiredName(name: string | null): string {
 export function originOf(req: IncomingMessage): string {
   return `http://${req.headers.host ?? '127.0.0.1'}`;
 }
+
+/**
+ * A partial response, as GCS gives for `fields=items(name,size),...`: only the named keys of
+ * each item. Without an `items(...)` selection the item is whole.
+ */
+export function itemFields(item: Record<string, unknown>, fields: string | null): Record<string, unknown> {
+  const selection = /(?:^|,)items\(([^)]*)\)/.exec(fields ?? '')?.[1];
+  if (selection === undefined) return item;
+  const keep = new Set(selection.split(',').map((k) => k.trim()));
+  return Object.fromEntries(Object.entries(item).filter(([k]) => keep.has(k)));
+}

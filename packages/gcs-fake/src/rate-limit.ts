@@ -21,6 +21,8 @@ export class WriteRateLimit {
   private readonly lastWrite = new Map<string, number>();
   /** Writes refused so far. */
   refused = 0;
+  /** Writes refused so far per object name (without its bucket): which names a client writes too often. */
+  readonly refusedByName = new Map<string, number>();
 
   enable(minIntervalMs = 1000): void {
     this.minIntervalMs = minIntervalMs;
@@ -29,6 +31,8 @@ export class WriteRateLimit {
   disable(): void {
     this.minIntervalMs = 0;
     this.lastWrite.clear();
+    this.refused = 0;
+    this.refusedByName.clear();
   }
 
   get enabled(): boolean {
@@ -43,6 +47,7 @@ export class WriteRateLimit {
     const last = this.lastWrite.get(`${bucket}/${name}`);
     if (last === undefined || now - last >= this.minIntervalMs) return false;
     this.refused++;
+    this.refusedByName.set(name, (this.refusedByName.get(name) ?? 0) + 1);
     return true;
   }
 

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Faults } from './faults.js';
-import { deleteFolder, folderResource, getFolder, insertFolder, operationResource, startRename } from './folders.js';
+import { folderCall } from './folders.js';
 import { parseGoogHash } from './hashes.js';
 import {
   type Answer,
@@ -11,6 +11,7 @@ import {
   download,
   ifGenerationMatchOf,
   isRecord,
+  itemFields,
   originOf,
   parseContentRange,
   parseJson,
@@ -246,7 +247,9 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
           status: 200,
           body: {
             kind: 'storage#objects',
-            ...(page.items.length > 0 ? { items: page.items.map((o) => objectResource(o, origin)) } : {}),
+            ...(page.items.length > 0
+              ? { items: page.items.map((o) => itemFields(objectResource(o, origin), q.get('fields'))) }
+              : {}),
             ...(page.prefixes.length > 0 ? { prefixes: page.prefixes } : {}),
             ...(page.nextPageToken === undefined ? {} : { nextPageToken: page.nextPageToken }),
           },
@@ -316,37 +319,9 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
       case 'folder.delete':
       case 'folder.rename':
       case 'operation.get':
-        return dispatchFolder(t, q, body, origin);
+        return folderCall(state, t, q, body, origin, options.renameOperationMs ?? 0);
       case 'unknown':
         throw new ApiError(404, 'notFound', `no such route: ${method} ${url.pathname}`);
-    }
-  }
-
-  /** The hierarchical-namespace calls (folders.ts). */
-  function dispatchFolder(t: Target, q: URLSearchParams, body: Buffer, origin: string): Answer {
-    const bucket = t.bucket ?? '';
-    const b = state.bucket(bucket);
-    switch (t.route) {
-      case 'folder.insert': {
-        const name = parseJson(body).name;
-        if (typeof name !== 'string') throw new ApiError(400, 'required', 'folder name required');
-        const folder = insertFolder(b, name, q.get('recursive') === 'true');
-        return { status: 200, body: folderResource(folder, bucket, origin), committed: true };
-      }
-      case 'folder.get':
-        return { status: 200, body: folderResource(getFolder(b, t.object ?? ''), bucket, origin) };
-      case 'folder.delete':
-        deleteFolder(b, t.object ?? '');
-        return { status: 204, committed: true };
-      case 'folder.rename': {
-        const op = startRename(state, bucket, t.object ?? '', t.destination ?? '', options.renameOperationMs ?? 0);
-        return { status: 200, body: operationResource(op, origin), committed: true };
-      }
-      default: {
-        const op = state.operations.get(t.object ?? '');
-        if (!op || op.bucket !== bucket) throw new ApiError(404, 'notFound', `no such operation ${t.object}`);
-        return { status: 200, body: operationResource(op, origin) };
-      }
     }
   }
 

@@ -116,10 +116,17 @@ export class GcsFolders {
   /** Polls the operation with a doubling pause until done, within the store timeout. */
   private async await(first: Operation, from: string): Promise<RenameFolderResult> {
     const id = first.name?.slice(first.name.lastIndexOf('/') + 1) ?? '';
+    const giveUpAt = Date.now() + this.timeoutMs;
     return withDeadline(this.timeoutMs, `GCS renameFolder ${JSON.stringify(from)}`, from, async () => {
       let operation = first;
       for (let pause = FIRST_POLL_MS; operation.done !== true; pause = Math.min(pause * 2, MAX_POLL_MS)) {
         await new Promise((r) => setTimeout(r, pause));
+        if (Date.now() >= giveUpAt) {
+          // Past the bound (the caller already has its answer): stop polling.
+          throw new HourglassError('STORAGE_UNAVAILABLE', `GCS renameFolder ${JSON.stringify(from)}: still running`, {
+            path: from,
+          });
+        }
         try {
           operation = await this.call<Operation>('renameFolder', from, {
             method: 'GET',

@@ -57,6 +57,12 @@ const MAX_CREATE_ATTEMPTS = 3;
 
 type RetryOptions = NonNullable<StorageOptions['retryOptions']>;
 
+/**
+ * Share of the store timeout the client may spend retrying: it stops before the store's bound,
+ * so a call whose retries run out reports the last real error (ECONNREFUSED, a 503), not the bound.
+ */
+const RETRY_BUDGET_SHARE = 0.8;
+
 /** Who wrote the object found after a failed write: this call (token), someone with our exact bytes, or another. */
 type Authorship = 'absent' | 'us' | 'same-bytes' | 'other' | 'corrupt';
 
@@ -307,7 +313,7 @@ function retryOptions(timeoutMs: number, overrides: RetryOptions | undefined): R
   const merged: RetryOptions = {
     autoRetry: true,
     maxRetries: Defaults.gcsMaxRetries,
-    totalTimeout: timeoutMs / 1000,
+    totalTimeout: (timeoutMs * RETRY_BUDGET_SHARE) / 1000,
     maxRetryDelay: Defaults.gcsMaxRetryDelay / 1000,
     idempotencyStrategy: IdempotencyStrategy.RetryAlways,
     retryableErrorFn: (err) => RETRYABLE_ERR_FN_DEFAULT(err) || isTimeoutOrRefused(err),
