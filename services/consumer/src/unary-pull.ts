@@ -114,6 +114,8 @@ export class UnaryPullSource {
   private readonly health = new HealthSignal();
   /** A Pull has succeeded since the source started. */
   private answered = false;
+  /** When a Pull last failed (this.now()). */
+  private failedAt = -Infinity;
 
   constructor(
     private readonly client: v1.SubscriberClient,
@@ -222,12 +224,14 @@ export class UnaryPullSource {
       } catch (e) {
         this.options.budget.received(room, 0, 0);
         if ((e as ServiceError).code === DEADLINE_EXCEEDED) {
-          this.health.set(true); // an empty long poll: nothing was waiting
+          // an empty long poll: nothing was waiting
+          if (this.now() - this.failedAt >= this.options.ackDeadlineMs) this.health.set(true);
           await this.idle(LONG_POLL_EMPTY_FLOOR_MS); // an empty long poll
           continue;
         }
         if (this.closed) break;
         this.error = e as Error;
+        this.failedAt = this.now();
         this.health.set(false);
         this.logger.warn({ err: e, subscription: this.options.subscription, retryMs }, 'pull failed; retrying');
         await this.idle(retryMs);
@@ -237,7 +241,10 @@ export class UnaryPullSource {
       const valid = received.filter((r) => r.ackId && r.message);
       // drained, nothing more was waiting: a short poll answered empty (the emulator may answer a
       // short poll with part of a backlog), a long poll with fewer messages than it asked for
-      if (this.options.longPoll ? received.length < room : received.length === 0) this.health.set(true);
+      // ...and a failed Pull's answer may have been lost with messages in it: they come back only
+      // at their ack deadline, so not before that has passed since the last failure
+      const drained = this.options.longPoll ? received.length < room : received.length === 0;
+      if (drained && this.now() - this.failedAt >= this.options.ackDeadlineMs) this.health.set(true);
       let bytes = 0;
       for (const r of valid) bytes += r.message!.data?.length ?? 0;
       this.options.budget.received(room, valid.length, bytes);
