@@ -105,8 +105,17 @@ export class UnaryPullSource {
   /** Why the loop ended though close() was not called (it never should). */
   private stoppedBy: unknown;
   private loopEnded = false;
-  /** True from the first successful Pull until a Pull fails, goes unanswered, or the source is paused. */
+  /**
+   * Readable and caught up: true once a Pull found nothing more waiting (a short poll answered
+   * empty, a long poll with fewer messages than it asked for), until a Pull fails, goes unanswered, or the source is paused.
+   * After an outage the backlog must drain first: messages pulled from it come in no particular
+   * order, and the watermark must not pass the ones still waiting (see ReplicaWatermark).
+   */
   private readonly health = new HealthSignal();
+  /** A Pull has succeeded since the source started. */
+  private answered = false;
+  /** When a Pull last failed (this.now()). */
+  private failedAt = -Infinity;
 
   constructor(
     private readonly client: v1.SubscriberClient,
@@ -150,7 +159,7 @@ export class UnaryPullSource {
   problem(): string | undefined {
     if (this.paused) return `not pulling: ${this.paused.reason}`;
     if (this.error) return `pull failing: ${this.error.message}`;
-    if (!this.health.value) return 'no successful Pull yet';
+    if (!this.answered) return 'no successful Pull yet';
     return undefined;
   }
 
@@ -215,11 +224,14 @@ export class UnaryPullSource {
       } catch (e) {
         this.options.budget.received(room, 0, 0);
         if ((e as ServiceError).code === DEADLINE_EXCEEDED) {
+          // an empty long poll: nothing was waiting
+          if (this.now() - this.failedAt >= this.options.ackDeadlineMs) this.health.set(true);
           await this.idle(LONG_POLL_EMPTY_FLOOR_MS); // an empty long poll
           continue;
         }
         if (this.closed) break;
         this.error = e as Error;
+        this.failedAt = this.now();
         this.health.set(false);
         this.logger.warn({ err: e, subscription: this.options.subscription, retryMs }, 'pull failed; retrying');
         await this.idle(retryMs);
@@ -227,6 +239,12 @@ export class UnaryPullSource {
         continue;
       }
       const valid = received.filter((r) => r.ackId && r.message);
+      // drained, nothing more was waiting: a short poll answered empty (the emulator may answer a
+      // short poll with part of a backlog), a long poll with fewer messages than it asked for
+      // ...and a failed Pull's answer may have been lost with messages in it: they come back only
+      // at their ack deadline, so not before that has passed since the last failure
+      const drained = this.options.longPoll ? received.length < room : received.length === 0;
+      if (drained && this.now() - this.failedAt >= this.options.ackDeadlineMs) this.health.set(true);
       let bytes = 0;
       for (const r of valid) bytes += r.message!.data?.length ?? 0;
       this.options.budget.received(room, valid.length, bytes);
@@ -256,7 +274,7 @@ export class UnaryPullSource {
     try {
       const [response] = await call;
       this.error = undefined;
-      this.health.set(true);
+      this.answered = true;
       return response.receivedMessages ?? [];
     } finally {
       clearTimeout(unanswered);

@@ -11,6 +11,10 @@
  *    Never idle while the replica's source is unhealthy (Pulls failing or unanswered, the stream
  *    down, pulling paused by back pressure) nor for `idleAfter` after it recovers: an empty or
  *    failed Pull does not mean nothing is waiting in Pub/Sub.
+ * While the source is unhealthy the watermark does not move at all. Unary pull counts as healthy
+ * again only once a Pull found nothing more waiting, i.e. once the backlog
+ * that built up meanwhile has drained: its messages arrive in no particular order, and the
+ * smallest gateway_ts seen in one tick says nothing of the ones still waiting.
  * Every candidate is capped at now − maxPublishDelay (an event whose publish is still in flight
  * may be that old) and at the watermark of any stale lease of another replica (its messages
  * come back here within the ack deadline; without the cap an idle replica would call them late).
@@ -84,6 +88,10 @@ export class ReplicaWatermark {
    * the new watermark.
    */
   advance(now: number, heldMin: number | undefined, ceiling = Infinity): number {
+    if (!this.sourceHealthy) {
+      this.seenMin = Infinity;
+      return this.wm;
+    }
     const cap = now - this.options.maxPublishDelayMs;
     let candidate: number;
     if (heldMin !== undefined) candidate = heldMin;
