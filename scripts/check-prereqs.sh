@@ -22,4 +22,15 @@ if [[ ! -x "$chromium" ]]; then
     echo "hourglass: the browser tests need chromium: apt-get install chromium (or set HOURGLASS_CHROMIUM)" >&2; missing=1
   fi
 fi
+# The deployed-configuration suite (tests/deployed) starts instances in namespaces of their own.
+for tool in ip:iproute2 unshare:util-linux nsenter:util-linux; do
+  if ! command -v "${tool%%:*}" >/dev/null; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+      echo "hourglass: installing ${tool#*:} for the deployed-configuration tests" >&2
+      apt-get install -y -q "${tool#*:}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${tool#*:}" >/dev/null; }
+    else
+      echo "hourglass: the deployed-configuration tests need ${tool%%:*}: apt-get install ${tool#*:}" >&2; missing=1
+    fi
+  fi
+done
 exit $missing
