@@ -188,6 +188,41 @@ describe('finalize', () => {
     expect(await finalBytes(other)).toEqual(await finalBytes(store));
   });
 
+  test('an upgrade mid-window: early parts an older version left in the partition are published with the rest, same bytes', async () => {
+    const root = tempDir('upgrade');
+    const store = new LocalDirectoryStore(root);
+    const ids = await stageWindow(store, new ManualClock(T0 + 2 * MINUTE), 200);
+    const w = assignWindow(T0, MINUTE);
+    const reference = tempDir('upgrade-ref');
+    cpSync(root, reference, { recursive: true });
+    await finalizeEarly(context(store), w, undefined);
+    // the older layout: early part files written straight into the partition
+    for (const o of await store.list(publishDir(TYPE, w))) {
+      await store.createIfAbsent(
+        o.name.replace(publishDir(TYPE, w), `${partitionPath(TYPE, w)}/`),
+        (await store.get(o.name))!,
+      );
+      await store.delete(o.name);
+    }
+    const { manifest, created } = await finalizeWindow(context(store), w, w.end + GRACE);
+    expect(created).toBe(true);
+    const audit = await auditType(store, TYPE, MINUTE);
+    expect(audit.problems).toEqual([]);
+    expect(
+      countAgainst(
+        audit,
+        [...ids].map((id) => ({ id, ts: 0 })),
+      ),
+    ).toMatchObject({ present: 200, lost: 0, duplicated: 0 });
+    expect(manifest.files.length).toBeGreaterThan(1);
+    expect(await store.list('_staging/')).toEqual([]);
+    // the same bytes as a window finalized early under the new layout
+    const fresh = new LocalDirectoryStore(reference);
+    await finalizeEarly(context(fresh), w, undefined);
+    await finalizeWindow(context(fresh), w, w.end + GRACE);
+    expect(await finalBytes(store)).toEqual(await finalBytes(fresh));
+  });
+
   test('early segments while the window is open: each ends its part files; the close reuses them', async () => {
     const root = tempDir('segments');
     const store = new LocalDirectoryStore(root);

@@ -174,16 +174,43 @@ export async function publishWindow(
   const unpublished = unpublishedName(ctx.eventType, w, mName);
   const ours = await ctx.store.createIfAbsent(unpublished, serializeManifest(manifest));
   await ctx.onStep?.('manifest-written', unpublished);
-  const outcome = await ctx.store.renameFolder(publishDir(ctx.eventType, w), partitionDir(ctx.eventType, w));
-  if (outcome === 'renamed') await ctx.onStep?.('published', mName);
-  const published = await ctx.store.get(mName);
-  if (!published) {
-    // the partition exists without a manifest: nothing of ours writes that (an old layout's early parts?)
-    throw new HourglassError('FINAL_FILE_CONFLICT', `${partitionDir(ctx.eventType, w)} exists without ${mName}`);
+  let outcome = await ctx.store.renameFolder(publishDir(ctx.eventType, w), partitionDir(ctx.eventType, w));
+  let published = await ctx.store.get(mName);
+  if (!published && outcome === 'target-exists') {
+    // part files without a manifest in the partition: early segments of a version that wrote them
+    // there (an upgrade mid-window). Same names, same bytes: finish this one window by copying.
+    await publishByCopy(ctx, w);
+    outcome = 'renamed';
+    published = await ctx.store.get(mName);
   }
+  if (outcome === 'renamed') await ctx.onStep?.('published', mName);
+  if (!published) throw new HourglassError('MANIFEST_MISMATCH', `${mName} missing after publishing`);
   const winner = outcome === 'renamed' && ours ? manifest : parseManifest(published, mName);
   const tail = writer.tail();
   return { manifest: winner, created: outcome === 'renamed', ...(tail ? { tail } : {}) };
+}
+
+/**
+ * The non-atomic fallback for a partition that already holds files: each unpublished object is
+ * created in the partition (an existing one must have the same bytes), the manifest last.
+ */
+async function publishByCopy(ctx: FinalizeContext, w: IntervalWindow): Promise<void> {
+  const from = publishDir(ctx.eventType, w);
+  const to = partitionDir(ctx.eventType, w);
+  const names = (await ctx.store.list(from)).map((o) => o.name);
+  const manifestLast = [
+    ...names.filter((n) => !n.endsWith('/_SUCCESS')),
+    ...names.filter((n) => n.endsWith('/_SUCCESS')),
+  ];
+  for (const name of manifestLast) {
+    const data = await ctx.store.get(name);
+    if (!data) continue;
+    const target = `${to}${name.slice(from.length)}`;
+    if (!(await ctx.store.createIfAbsent(target, data)) && !(await ctx.store.get(target))?.equals(data)) {
+      throw new HourglassError('FINAL_FILE_CONFLICT', `${target} exists with other bytes than finalize wrote`);
+    }
+  }
+  ctx.logger.warn({ partition: to }, 'partition held files before its manifest: published by copying');
 }
 
 interface StagedListing {
