@@ -190,6 +190,11 @@ export async function publishWindow(
   return { manifest: winner, created: outcome === 'renamed', ...(tail ? { tail } : {}) };
 }
 
+/** Creates `name` with `data`, or finds it there with exactly those bytes (a rerun); false: other bytes. */
+export async function createOrSame(store: ObjectStore, name: string, data: Buffer): Promise<boolean> {
+  return (await store.createIfAbsent(name, data)) || ((await store.get(name))?.equals(data) ?? false);
+}
+
 /**
  * The non-atomic fallback for a partition that already holds files: each unpublished object is
  * created in the partition (an existing one must have the same bytes), the manifest last.
@@ -206,7 +211,7 @@ async function publishByCopy(ctx: FinalizeContext, w: IntervalWindow): Promise<v
     const data = await ctx.store.get(name);
     if (!data) continue;
     const target = `${to}${name.slice(from.length)}`;
-    if (!(await ctx.store.createIfAbsent(target, data)) && !(await ctx.store.get(target))?.equals(data)) {
+    if (!(await createOrSame(ctx.store, target, data))) {
       throw new HourglassError('FINAL_FILE_CONFLICT', `${target} exists with other bytes than finalize wrote`);
     }
   }

@@ -16,6 +16,7 @@ import {
   type FinalizeContext,
   type FinalizeStep,
   cleanupStaging,
+  createOrSame,
   finalizeEarly,
   publishWindow,
 } from './finalize.js';
@@ -464,9 +465,8 @@ export class TypeRuntime {
       const data = await this.deps.store.get(name);
       if (!data) return;
       await this.ensureLease();
-      if (!(await this.deps.store.createIfAbsent(moved, data))) {
-        const existing = await this.deps.store.get(moved);
-        if (!existing?.equals(data)) throw new HourglassError('STORAGE_PRECONDITION_FAILED', `${moved} exists`);
+      if (!(await createOrSame(this.deps.store, moved, data))) {
+        throw new HourglassError('STORAGE_PRECONDITION_FAILED', `${moved} exists`);
       }
       await this.deps.store.delete(name);
       this.log.warn({ orphan: name, movedTo: moved, from: windowLabel(from), to: windowLabel(target) }, 'orphan moved');
