@@ -25,12 +25,12 @@ export {
   finalizeEarly,
   finalizeWindow,
   cleanupStaging,
-  sha256,
   type ClosedTail,
   type EarlySegments,
   type FinalizeContext,
   type FinalizeStep,
 } from './finalize.js';
+export { sha256 } from './window-writer.js';
 export { Stager, type InboundMessage, type StagerOptions, type StagerStats } from './stager.js';
 export { readCursor, readLeases, writeLease, type ClosedCursor } from './coordination.js';
 export { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';

@@ -1,0 +1,279 @@
+import { createHash } from 'node:crypto';
+import { HourglassError } from '@hourglass/common';
+import type { SchemaVersion } from '@hourglass/schemas';
+import { OcfWriter, schemaTextOf, syncMarkerFor } from './avro-file.js';
+import { scanContainer } from './datums.js';
+import type { ClosedTail, FinalizeContext, FinalizeFormat, Plan, PlanFile } from './finalize.js';
+import { EventIdSet } from './id-set.js';
+import { finalFileName, manifestName, unpublishedName } from './layout.js';
+import { type Manifest, type ManifestFile, parseManifest, windowFields } from './manifest.js';
+import {
+  type IntervalWindow,
+  assignWindow,
+  nextWindow,
+  parsePartition,
+  partitionPath,
+  windowLabel,
+} from './windows.js';
+
+/**
+ * Writing a window's final files: the series of part and late files, first copy of each event id
+ * wins, duplicates of closed windows within the dedup horizon dropped, and the manifest of what
+ * was written. finalize.ts decides what to write (plans) and publishes it.
+ */
+/**
+ * Adds to `ids` (marked when `mark`) the event ids in the final file `name` whose `gateway_ts` is
+ * in [lo, hi); false when the file is missing.
+ */
+export async function addIdsInRange(
+  ctx: FinalizeContext,
+  name: string,
+  target: SchemaVersion,
+  lo: number,
+  hi: number,
+  ids: EventIdSet,
+  mark: boolean,
+): Promise<boolean> {
+  const data = await ctx.store.get(name);
+  if (!data) return false;
+  await scanContainer(data, name, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
+    if (gatewayTs >= lo && gatewayTs < hi) ids.addIfAbsent(bytes, idStart, idEnd, mark);
+  });
+  return true;
+}
+
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** A sequence of final files (part-* or late-*), rolled at a size of uncompressed record data. */
+class FinalSeries {
+  readonly files: ManifestFile[] = [];
+  private writer: OcfWriter | undefined;
+  private index = 0;
+  private minTs = Infinity;
+  private maxTs = -Infinity;
+
+  constructor(
+    private readonly ctx: FinalizeContext,
+    private readonly w: IntervalWindow,
+    private readonly late: boolean,
+    private readonly target: SchemaVersion,
+    private readonly format: FinalizeFormat,
+  ) {}
+
+  add(bytes: Buffer, gatewayTs: number): Promise<void> | undefined {
+    if (!this.writer) {
+      const name = finalFileName(this.ctx.eventType, this.w, this.late, this.index);
+      this.writer = new OcfWriter({
+        type: this.target.type,
+        schema: schemaTextOf(this.target),
+        syncMarker: syncMarkerFor(name),
+        deflateLevel: this.format.deflateLevel,
+        blockBytes: this.format.blockBytes,
+      });
+    }
+    this.writer.appendDatum(bytes);
+    if (gatewayTs < this.minTs) this.minTs = gatewayTs;
+    if (gatewayTs > this.maxTs) this.maxTs = gatewayTs;
+    return this.writer.rawBytes >= this.format.finalFileBytes ? this.complete() : undefined;
+  }
+
+  async complete(): Promise<void> {
+    const writer = this.writer;
+    if (!writer || writer.records === 0) return;
+    const name = finalFileName(this.ctx.eventType, this.w, this.late, this.index);
+    const unpublished = unpublishedName(this.ctx.eventType, this.w, name);
+    const data = await writer.finish();
+    const digest = sha256(data);
+    if (!(await this.ctx.store.createIfAbsent(unpublished, data))) {
+      const earlier = await this.ctx.store.get(unpublished);
+      if (!earlier || sha256(earlier) !== digest) {
+        throw new HourglassError(
+          'FINAL_FILE_CONFLICT',
+          `${name} exists with other bytes than this finalize of ${windowLabel(this.w)} produced`,
+        );
+      }
+    }
+    this.files.push({
+      path: name,
+      late: this.late,
+      records: writer.records,
+      bytes: data.length,
+      sha256: digest,
+      minGatewayTs: this.minTs,
+      maxGatewayTs: this.maxTs,
+    });
+    this.writer = undefined;
+    this.index++;
+    this.minTs = Infinity;
+    this.maxTs = -Infinity;
+    await this.ctx.onStep?.('part-written', unpublished);
+  }
+}
+
+/**
+ * Turns planned staged files into final files, segment by segment: the early segment's on-time
+ * series ends with it, so its part files never depend on what was staged after it.
+ */
+export class WindowWriter {
+  private readonly onTime: FinalSeries;
+  private readonly late: FinalSeries;
+  private readonly seen = new EventIdSet();
+  private readonly closedIds = new Map<number, EventIdSet>();
+  private stagedRecords = 0;
+  private stagedFiles = 0;
+  private duplicates = 0;
+  private duplicatesOfClosed = 0;
+  private minTs = Infinity;
+  private maxTs = -Infinity;
+  private readonly horizonMs: number;
+
+  /** `reference`: its marked ids are those stored in closed windows within the dedup horizon before `w`. */
+  constructor(
+    private readonly ctx: FinalizeContext,
+    private readonly w: IntervalWindow,
+    private readonly target: SchemaVersion,
+    format: FinalizeFormat,
+    private readonly reference: EventIdSet | undefined,
+  ) {
+    this.onTime = new FinalSeries(ctx, w, false, target, format);
+    this.late = new FinalSeries(ctx, w, true, target, format);
+    this.horizonMs = format.dedupHorizonMs ?? 0;
+  }
+
+  /** Streams `files` into the final series; the first copy of an event id wins. */
+  async write(files: readonly PlanFile[]): Promise<void> {
+    const { ctx, w, target, reference, horizonMs } = this;
+    // on-time records this close to the start may be re-sends of records in the closed windows before
+    const headEnd = reference ? w.start + horizonMs : -Infinity;
+    // records from here on are the tail the next window's records are checked against
+    const tailFrom = horizonMs > 0 ? w.end - horizonMs : Infinity;
+    for (const file of files) {
+      const data = await ctx.store.get(file.name);
+      if (!data) {
+        throw new HourglassError('STAGED_FILE_CORRUPT', `${file.name} is in the plan of ${windowLabel(w)} but missing`);
+      }
+      const pendingLate: { bytes: Buffer; ts: number; idStart: number; idEnd: number }[] = [];
+      this.stagedFiles++;
+      this.stagedRecords += await scanContainer(data, file.name, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
+        const onTime = gatewayTs >= w.start;
+        if (onTime && gatewayTs < headEnd && reference!.hasMarked(bytes, idStart, idEnd)) {
+          this.duplicates++;
+          this.duplicatesOfClosed++;
+          return undefined;
+        }
+        if (!this.seen.addIfAbsent(bytes, idStart, idEnd, onTime && gatewayTs >= tailFrom)) {
+          this.duplicates++;
+          return undefined;
+        }
+        if (onTime) return this.record(this.onTime.add(bytes, gatewayTs), gatewayTs);
+        // late: the closed-window check needs I/O, so collect the file's late records first
+        pendingLate.push({ bytes: Buffer.from(bytes), ts: gatewayTs, idStart, idEnd });
+        return undefined;
+      });
+      for (const r of pendingLate) {
+        const original = assignWindow(r.ts, ctx.windowMs);
+        let ids = this.closedIds.get(original.start);
+        if (!ids) {
+          ids = await idsInClosedWindows(ctx, original, w, target, horizonMs);
+          this.closedIds.set(original.start, ids);
+        }
+        if (ids.has(r.bytes, r.idStart, r.idEnd)) {
+          this.duplicates++;
+          this.duplicatesOfClosed++;
+          continue;
+        }
+        if (r.ts >= tailFrom) this.seen.mark(r.bytes, r.idStart, r.idEnd); // a horizon longer than a window
+        await this.record(this.late.add(r.bytes, r.ts), r.ts);
+      }
+    }
+  }
+
+  /** The ids this window stored in its tail (only those are kept), or undefined without a horizon. */
+  tail(): ClosedTail | undefined {
+    return this.horizonMs > 0 ? { window: this.w, horizonMs: this.horizonMs, ids: this.seen.markedOnly() } : undefined;
+  }
+
+  /** Completes the open final files: what follows starts new ones. */
+  async endSegment(): Promise<void> {
+    await this.onTime.complete();
+    await this.late.complete();
+  }
+
+  private record(rolled: Promise<void> | undefined, ts: number): Promise<void> | undefined {
+    if (ts < this.minTs) this.minTs = ts;
+    if (ts > this.maxTs) this.maxTs = ts;
+    return rolled;
+  }
+
+  manifest(plan: Plan): Manifest {
+    const files = [...this.onTime.files, ...this.late.files];
+    const onTimeCount = this.onTime.files.reduce((n, f) => n + f.records, 0);
+    const lateCount = this.late.files.reduce((n, f) => n + f.records, 0);
+    return {
+      manifestVersion: 1,
+      eventType: this.ctx.eventType,
+      window: windowFields(this.w),
+      partition: partitionPath(this.ctx.eventType, this.w),
+      schema: { fingerprint: this.target.fingerprint, version: this.target.version },
+      files,
+      counts: {
+        records: onTimeCount + lateCount,
+        onTime: onTimeCount,
+        late: lateCount,
+        duplicatesDropped: this.duplicates,
+        duplicatesOfClosedWindows: this.duplicatesOfClosed,
+        stagedFiles: this.stagedFiles,
+        stagedRecords: this.stagedRecords,
+      },
+      gatewayTs: { min: files.length ? this.minTs : null, max: files.length ? this.maxTs : null },
+      closedBy: {
+        watermark: plan.closedByWatermark,
+        watermarkIso: new Date(plan.closedByWatermark).toISOString(),
+        graceMs: plan.graceMs,
+      },
+    };
+  }
+}
+
+/**
+ * Event ids already stored in closed windows (before `current`) with `gateway_ts` within the
+ * dedup horizon of `original`: the files of the windows that can hold such records on time, then
+ * the late files of every window closed since.
+ */
+async function idsInClosedWindows(
+  ctx: FinalizeContext,
+  original: IntervalWindow,
+  current: IntervalWindow,
+  target: SchemaVersion,
+  horizonMs: number,
+): Promise<EventIdSet> {
+  const lo = original.start - horizonMs;
+  const hi = original.end + horizonMs;
+  const ids = new EventIdSet();
+  // a file gone since its manifest was read adds nothing here, as before
+  const collect = (name: string): Promise<boolean> => addIdsInRange(ctx, name, target, lo, hi, ids, false);
+  let v = assignWindow(lo, ctx.windowMs);
+  for (; v.start < hi && v.start < current.start; v = nextWindow(v)) {
+    const mName = manifestName(ctx.eventType, v);
+    const manifestData = await ctx.store.get(mName);
+    if (!manifestData) continue;
+    for (const f of parseManifest(manifestData, mName).files) {
+      if (f.maxGatewayTs >= lo && f.minGatewayTs < hi) await collect(f.path);
+    }
+  }
+  const lateFrom = v.start;
+  const typePrefix = `${ctx.eventType}/`;
+  const DAY = 86_400_000;
+  for (let day = Math.floor(lateFrom / DAY) * DAY; day < current.start; day += DAY) {
+    const dayPrefix = `${typePrefix}dt=${new Date(day).toISOString().slice(0, 10)}/`;
+    for (const o of await ctx.store.list(dayPrefix)) {
+      const slash = o.name.lastIndexOf('/');
+      if (!o.name.slice(slash + 1).startsWith('late-') || !o.name.endsWith('.avro')) continue;
+      const late = parsePartition(o.name.slice(typePrefix.length, slash), ctx.windowMs);
+      if (late && late.start >= lateFrom && late.start < current.start) await collect(o.name);
+    }
+  }
+  return ids;
+}
