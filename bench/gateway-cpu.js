@@ -128,7 +128,7 @@ async function main() {
       for (let j = 0; j < p.count; j++) answer.expect(p.indexes[j], p.ids[j]);
       for (let j = 0; j < p.count; j++) bundler.add(p.writers[j], p.datums[j], p.ids[j], Date.now(), trace, answer, j);
       waits.push(answer.settled());
-      answer.toJson();
+      answer.toBody();
     }
     bundler.drain();
     await Promise.all(waits);
