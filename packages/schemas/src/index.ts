@@ -1,6 +1,7 @@
 export * from './meta.js';
 export * from './registry.js';
 export * from './validate.js';
+export * from './compiled-writer.js';
 export * from './codec.js';
 export * from './datum-scan.js';
 export * from './value-rules.js';
