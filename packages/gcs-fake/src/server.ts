@@ -1,32 +1,13 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomUUID } from 'node:crypto';
 import { Faults } from './faults.js';
-import { folderCall } from './folders.js';
-import { parseGoogHash } from './hashes.js';
-import {
-  type Answer,
-  checkClientHashes,
-  corrupt,
-  download,
-  ifGenerationMatchOf,
-  isRecord,
-  itemFields,
-  originOf,
-  parseContentRange,
-  parseJson,
-  preconditions,
-  readBody,
-  requiredName,
-  send,
-  writableMetadata,
-} from './http.js';
-import { boundaryOf, parseMultipartRelated } from './multipart.js';
-import { bucketResource, errorResource, objectResource } from './resource.js';
+import { type Answer, corrupt, originOf, readBody, send } from './http.js';
+import { JsonApi } from './operations.js';
+import { errorResource } from './resource.js';
 import { RequestCounter, type Route } from './routes.js';
 import { WriteRateLimit } from './rate-limit.js';
 import { ApiError, FakeState, type StoredObject } from './state.js';
-import { header, resolveTarget, type Target } from './target.js';
+import { resolveTarget, type Target } from './target.js';
 
 export interface GcsFakeOptions {
   /** Port to listen on; 0 (default) picks a free one. */
@@ -86,6 +67,7 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
   const requests = new RequestCounter();
   const writeRateLimit = new WriteRateLimit();
   if (options.writeRateLimitMs !== undefined) writeRateLimit.enable(options.writeRateLimitMs);
+  const api = new JsonApi(state, options.renameOperationMs ?? 0);
 
   const server = createServer((req, res) => {
     serve(req, res).catch((e: unknown) => {
@@ -175,7 +157,7 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
           'The object exceeded the rate limit for object mutation operations (create, update, and delete).',
         );
       }
-      const answer = dispatch(t, method, url, req, body, originOf(req), corruptMedia);
+      const answer = api.dispatch(t, method, url, req, body, originOf(req), corruptMedia);
       if (answer.committed) writeRateLimit.noteWrite(t.route, bucket, name);
       return answer;
     } catch (e) {
@@ -208,182 +190,6 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
         faultsFired: { ...faults.fired, rateLimited: writeRateLimit.refused },
       },
     };
-  }
-
-  function dispatch(
-    t: Target,
-    method: string,
-    url: URL,
-    req: IncomingMessage,
-    body: Buffer,
-    origin: string,
-    corruptMedia: boolean,
-  ): Answer {
-    const media = (data: Buffer): Buffer => (corruptMedia ? corrupt(data) : data);
-    const q = url.searchParams;
-    const bucket = t.bucket ?? '';
-    const object = t.object ?? '';
-    switch (t.route) {
-      case 'bucket.insert': {
-        const name = parseJson(body).name;
-        if (typeof name !== 'string' || name === '') throw new ApiError(400, 'required', 'bucket name required');
-        return { status: 200, body: bucketResource(state.insertBucket(name), origin), committed: true };
-      }
-      case 'bucket.get':
-        return { status: 200, body: bucketResource(state.bucket(bucket), origin) };
-      case 'bucket.delete':
-        state.deleteBucket(bucket);
-        return { status: 204, committed: true };
-      case 'object.list': {
-        const page = state.list(bucket, {
-          prefix: q.get('prefix') ?? undefined,
-          delimiter: q.get('delimiter') ?? undefined,
-          maxResults: q.has('maxResults') ? Number(q.get('maxResults')) : undefined,
-          pageToken: q.get('pageToken') ?? undefined,
-          startOffset: q.get('startOffset') ?? undefined,
-          endOffset: q.get('endOffset') ?? undefined,
-        });
-        return {
-          status: 200,
-          body: {
-            kind: 'storage#objects',
-            ...(page.items.length > 0
-              ? { items: page.items.map((o) => itemFields(objectResource(o, origin), q.get('fields'))) }
-              : {}),
-            ...(page.prefixes.length > 0 ? { prefixes: page.prefixes } : {}),
-            ...(page.nextPageToken === undefined ? {} : { nextPageToken: page.nextPageToken }),
-          },
-        };
-      }
-      case 'object.get':
-        return {
-          status: 200,
-          body: objectResource(
-            state.getObject(bucket, object, preconditions(q), q.get('generation') ?? undefined),
-            origin,
-          ),
-        };
-      case 'object.download':
-        return download(state.getObject(bucket, object, preconditions(q), q.get('generation') ?? undefined), req);
-      case 'object.patch': {
-        const obj = state.patchObject(bucket, object, writableMetadata(parseJson(body)), preconditions(q));
-        return { status: 200, body: objectResource(obj, origin), committed: true };
-      }
-      case 'object.delete':
-        state.deleteObject(bucket, object, preconditions(q));
-        return { status: 204, committed: true };
-      case 'object.compose': {
-        const json = parseJson(body);
-        const sources = Array.isArray(json.sourceObjects) ? (json.sourceObjects as Record<string, unknown>[]) : [];
-        const obj = state.compose(
-          bucket,
-          object,
-          sources.map((s) => ({
-            name: String(s.name),
-            generation: s.generation === undefined ? undefined : String(s.generation),
-            ifGenerationMatch: ifGenerationMatchOf(s.objectPreconditions),
-          })),
-          writableMetadata(isRecord(json.destination) ? json.destination : {}),
-          preconditions(q),
-        );
-        return { status: 200, body: objectResource(obj, origin), committed: true };
-      }
-      case 'upload.multipart':
-        return uploadMultipart(bucket, url, req, body, origin, media);
-      case 'upload.media': {
-        const name = requiredName(q.get('name'));
-        const data = media(body);
-        checkClientHashes(data, parseGoogHash(header(req, 'x-goog-hash')));
-        const meta = { contentType: header(req, 'content-type') };
-        return {
-          status: 200,
-          body: objectResource(state.putObject(bucket, name, data, meta, preconditions(q)), origin),
-          committed: true,
-        };
-      }
-      case 'upload.resumable.start': {
-        const json = body.length > 0 ? parseJson(body) : {};
-        const name = requiredName(q.get('name') ?? (typeof json.name === 'string' ? json.name : null));
-        const meta = writableMetadata(json);
-        meta.contentType = header(req, 'x-upload-content-type') ?? meta.contentType;
-        const id = randomUUID();
-        state.startSession(id, bucket, name, meta, preconditions(q));
-        const location = `${origin}/upload/storage/v1/b/${bucket}/o?uploadType=resumable&name=${encodeURIComponent(name)}&upload_id=${id}`;
-        return { status: 200, headers: { location }, body: Buffer.alloc(0) };
-      }
-      case 'upload.resumable.chunk':
-      case 'upload.resumable.status':
-        return resumableChunk(q.get('upload_id') ?? '', req, media(body), origin);
-      case 'folder.insert':
-      case 'folder.get':
-      case 'folder.delete':
-      case 'folder.rename':
-      case 'operation.get':
-        return folderCall(state, t, q, body, origin, options.renameOperationMs ?? 0);
-      case 'unknown':
-        throw new ApiError(404, 'notFound', `no such route: ${method} ${url.pathname}`);
-    }
-  }
-
-  function uploadMultipart(
-    bucket: string,
-    url: URL,
-    req: IncomingMessage,
-    body: Buffer,
-    origin: string,
-    media: (data: Buffer) => Buffer,
-  ): Answer {
-    const boundary = boundaryOf(header(req, 'content-type'));
-    if (!boundary) throw new ApiError(400, 'invalid', 'multipart upload without a boundary');
-    let parts;
-    try {
-      parts = parseMultipartRelated(body, boundary);
-    } catch (e) {
-      throw new ApiError(400, 'invalid', `bad multipart body: ${String(e)}`);
-    }
-    const [metaPart, mediaPart] = parts;
-    if (!metaPart || !mediaPart)
-      throw new ApiError(400, 'invalid', 'multipart upload needs a metadata and a media part');
-    const json = parseJson(metaPart.body);
-    const data = media(mediaPart.body);
-    const name = requiredName(url.searchParams.get('name') ?? (typeof json.name === 'string' ? json.name : null));
-    checkClientHashes(data, {
-      crc32c: typeof json.crc32c === 'string' ? json.crc32c : undefined,
-      md5: typeof json.md5Hash === 'string' ? json.md5Hash : undefined,
-    });
-    const meta = writableMetadata(json);
-    meta.contentType = meta.contentType ?? mediaPart.headers['content-type'];
-    const obj = state.putObject(bucket, name, data, meta, preconditions(url.searchParams));
-    return { status: 200, body: objectResource(obj, origin), committed: true };
-  }
-
-  function resumableChunk(id: string, req: IncomingMessage, body: Buffer, origin: string): Answer {
-    const session = state.sessions.get(id);
-    if (!session) throw new ApiError(404, 'notFound', `no upload session ${id}`);
-    if (session.result) return { status: 200, body: objectResource(session.result, origin) };
-    const range = parseContentRange(header(req, 'content-range'));
-    if (!range) throw new ApiError(400, 'invalid', `bad Content-Range: ${header(req, 'content-range')}`);
-    if (range.start !== undefined) session.append(range.start, body);
-    const complete =
-      typeof range.total === 'number'
-        ? session.received >= range.total
-        : range.start !== undefined && range.end === undefined; // `bytes N-*/*`: this request carries the rest
-    if (typeof range.total === 'number' && session.received > range.total) {
-      throw new ApiError(400, 'invalid', 'more bytes than the declared total');
-    }
-    if (!complete) {
-      const headers: Record<string, string> = session.received > 0 ? { range: `bytes=0-${session.received - 1}` } : {};
-      return { status: 308, headers, body: Buffer.alloc(0) };
-    }
-    const data = session.bytes();
-    try {
-      checkClientHashes(data, parseGoogHash(header(req, 'x-goog-hash')));
-      session.result = state.putObject(session.bucket, session.name, data, session.meta, session.pre);
-    } catch (e) {
-      state.sessions.delete(id); // a failed final request ends the session, as on GCS
-      throw e;
-    }
-    return { status: 200, body: objectResource(session.result, origin), committed: true };
   }
 
   await new Promise<void>((resolve, reject) => {
