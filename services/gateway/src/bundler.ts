@@ -16,12 +16,18 @@ import type { RequestTrace } from './traceparent.js';
  * `retry`, never `accepted`, even if the ack arrives a moment later. The consumer's
  * idle watermark relies on exactly this bound.
  */
-export interface BundlerOptions {
+export interface BundlerOptions extends BundlingConfig {
   publisher: MessagePublisher;
   budget: OutstandingBudget;
   clock: Clock;
   metrics: GatewayMetrics;
   logger: Logger;
+  /** Re-encodes unbundled types' older versions to the newest (their topic schema's only revision). */
+  newest?: NewestVersionEncoder;
+}
+
+/** The bundler's settings (from the gateway's config: gatewayParts in config.ts). */
+export interface BundlingConfig {
   maxEvents: number;
   maxBytes: number;
   linger: Duration;
@@ -29,8 +35,6 @@ export interface BundlerOptions {
   publishTimeout: Duration;
   /** Types published one event per message (plain Avro, for a topic schema or a BigQuery subscription). */
   unbundledTypes: ReadonlySet<string>;
-  /** Re-encodes unbundled types' older versions to the newest (their topic schema's only revision). */
-  newest?: NewestVersionEncoder;
 }
 
 class OpenBundle {

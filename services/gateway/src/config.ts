@@ -9,6 +9,9 @@ import {
   type Duration,
 } from '@hourglass/common';
 import type { BundleCodec } from '@hourglass/schemas';
+import type { BundlingConfig } from './bundler.js';
+import type { PrepareContext } from './prepare.js';
+import type { PubSubPublisherOptions } from './publisher.js';
 
 /**
  * Node flags for the gateway process, wherever it starts (deploy/gateway.Dockerfile, `hourglass
@@ -60,7 +63,7 @@ export interface GatewayConfig extends Omit<RawGatewayConfig, 'auth' | 'bundleCo
 
 /**
  * Reads and checks the gateway settings; throws one CONFIG_INVALID naming the bad setting.
- * Checks that need the schema registry (types named in keys or lists) happen in buildGateway.
+ * Checks that need the schema registry (types named in keys or lists) happen in createDeps (deps.ts).
  */
 export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
   const raw = loadConfig(gatewaySettings, env);
@@ -92,4 +95,35 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
 /** The defaults, for tests and embedders; auth disabled because no key file is given. */
 export function defaultGatewayConfig(overrides: Partial<GatewayConfig> = {}): GatewayConfig {
   return { ...loadGatewayConfig({ HOURGLASS_AUTH: 'disabled' }), ...overrides };
+}
+
+/**
+ * The settings each part of the gateway takes, under the names that part uses, derived in
+ * this one place (a new setting for the publisher or the bundler is added here and there only).
+ */
+export interface GatewayParts {
+  publisher: PubSubPublisherOptions;
+  bundling: BundlingConfig;
+  preparing: Pick<PrepareContext, 'gatewayId' | 'maxEventBytes'>;
+}
+
+export function gatewayParts(config: GatewayConfig): GatewayParts {
+  return {
+    publisher: {
+      projectId: config.projectId,
+      prefix: config.prefix,
+      publishTimeout: config.publishTimeout,
+      batchMaxMessages: config.pubsubBatchMaxMessages,
+      batchMaxDelay: config.pubsubBatchMaxDelay,
+    },
+    bundling: {
+      maxEvents: config.bundleMaxEvents,
+      maxBytes: config.bundleMaxBytes,
+      linger: config.bundleLinger,
+      codec: config.bundleCodec,
+      publishTimeout: config.publishTimeout,
+      unbundledTypes: new Set(config.unbundledTypes),
+    },
+    preparing: { gatewayId: config.gatewayId, maxEventBytes: config.maxEventBytes },
+  };
 }

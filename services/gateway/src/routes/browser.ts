@@ -1,8 +1,14 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import { HourglassError } from '@hourglass/common';
-import type { ApiKey, KeyRing } from './api-keys.js';
-import { decodeContent } from './body.js';
-import { sendError } from './http-errors.js';
+import type {
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  HookHandlerDoneFunction,
+} from 'fastify';
+import { Defaults, HourglassError } from '@hourglass/common';
+import type { ApiKey, KeyRing } from '../api-keys.js';
+import { decodeContent } from '../body.js';
+import { sendError } from '../http-errors.js';
 
 /**
  * Ingestion from browsers and apps with publishable keys: CORS for `POST /v1/events`
@@ -43,11 +49,24 @@ function preflightOrigins(keys: KeyRing, req: FastifyRequest): ReadonlySet<strin
 }
 
 /**
+ * The CORS plugin, registered when auth is enabled (publishable keys need it). Not encapsulated
+ * (`skip-override`, what fastify-plugin sets): its onRequest hook must land on the root
+ * instance, so that the JSON route's scope, registered after it, inherits the hook.
+ */
+export const corsRoutes: FastifyPluginAsync = Object.assign(
+  async (app: FastifyInstance) => {
+    const { keys } = app.hourglass;
+    if (keys) installCors(app, keys, Defaults.corsMaxAge);
+  },
+  { [Symbol.for('skip-override')]: true },
+);
+
+/**
  * Installs, on the root instance (so the JSON route's scope inherits the hook), the CORS
  * answer headers and the preflight route. Never `*`, never credentials: the key is the only
  * credential and it is sent explicitly; `Vary: Origin` keeps caches from mixing answers.
  */
-export function installCors(app: FastifyInstance, keys: KeyRing, maxAgeMs: number): void {
+function installCors(app: FastifyInstance, keys: KeyRing, maxAgeMs: number): void {
   const allowed = keys.allOrigins();
   app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     if (req.method === 'POST' && req.url.split('?')[0] === INGEST_PATH) {

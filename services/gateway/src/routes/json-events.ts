@@ -1,0 +1,61 @@
+import { isUtf8 } from 'node:buffer';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { HourglassError } from '@hourglass/common';
+import { decodeContent } from '../body.js';
+import { sendError } from '../http-errors.js';
+import { prepareJson } from '../prepare.js';
+import { INGEST_PATH, addBeaconParsers } from './browser.js';
+import { Ingestion } from './ingest.js';
+
+/**
+ * `POST /v1/events`: a JSON batch `{"events":[...]}` of any types (and beacons: the same
+ * batch as text/plain or a form field, browser.ts). Its own scope: only these content types.
+ */
+export const jsonEventRoutes: FastifyPluginAsync = async (scope) => {
+  const { config, prepareContext } = scope.hourglass;
+  const ingestion = new Ingestion(scope.hourglass);
+  scope.removeAllContentTypeParsers();
+  addBeaconParsers(scope, config.maxDecompressedBytes);
+  scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, async (req: FastifyRequest, body: Buffer) => {
+    const raw = await decodeContent(body, req.headers['content-encoding'], config.maxDecompressedBytes);
+    // JSON text is UTF-8: decoding invalid bytes would store U+FFFD in their place
+    if (!isUtf8(raw)) throw invalidUtf8(raw);
+    try {
+      return JSON.parse(raw.toString('utf8')) as unknown;
+    } catch {
+      throw new HourglassError('HTTP_BAD_REQUEST', 'the body is not valid JSON');
+    }
+  });
+  scope.addHook('onRequest', ingestion.admit);
+  scope.addHook('onResponse', ingestion.countResponse('json'));
+  // Not async, and the parsed body leaves the request here: no awaiting frame may hold it
+  // (see Ingestion.ingest), or the bodies of the requests in flight get promoted by the GC.
+  scope.post(INGEST_PATH, (req, reply) => {
+    const key = ingestion.keyOf(req);
+    const body = req.body as { events?: unknown } | null | undefined;
+    req.body = undefined;
+    const events = body !== null && typeof body === 'object' && !Array.isArray(body) ? body.events : undefined;
+    if (!Array.isArray(events) || events.length === 0) {
+      return sendError(reply, 'HTTP_BAD_REQUEST', 'the body must be {"events":[...]} with at least one event');
+    }
+    if (events.length > config.maxEventsPerBatch) {
+      return sendError(
+        reply,
+        'HTTP_BATCH_TOO_LARGE',
+        `${events.length} events in one batch; the limit is ${config.maxEventsPerBatch}`,
+      );
+    }
+    if (ingestion.rateLimited(reply, key, events.length)) return reply;
+    return ingestion.ingest(req, reply, 'POST /v1/events', events.length, (gatewayTs, answer) =>
+      prepareJson(prepareContext, key, events as unknown[], gatewayTs, answer),
+    );
+  });
+};
+
+/** Where the first invalid UTF-8 sequence of `raw` starts: decoded and re-encoded, the bytes differ there. */
+function invalidUtf8(raw: Buffer): HourglassError {
+  const again = Buffer.from(raw.toString('utf8'));
+  let at = 0;
+  while (at < raw.length && raw[at] === again[at]) at++;
+  return new HourglassError('HTTP_BAD_REQUEST', `the body is not valid UTF-8 (an invalid byte sequence at byte ${at})`);
+}
