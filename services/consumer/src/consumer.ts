@@ -4,14 +4,14 @@ import { type Clock, Defaults, HourglassError, type Logger, installTelemetry, re
 import { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import { type ConsumerConfig, checkConsumerConfig, graceFor } from './config.js';
-import type { FinalizeStep } from './finalize.js';
+import type { FinalizeStep } from './finalize/finalize.js';
 import { startHttp, type HttpServer } from './http.js';
-import { FlowBudget } from './flow-budget.js';
+import { FlowBudget } from './source/flow-budget.js';
 import { createConsumerMetrics } from './metrics.js';
-import type { InboundMessage, StagerStats } from './stager.js';
-import { StreamingSource, type StreamingSourceOptions, streamingOptions } from './streaming-source.js';
+import type { InboundMessage, StagerStats } from './stage/stager.js';
+import { StreamingSource, type StreamingSourceOptions, streamingOptions } from './source/streaming-source.js';
 import { TypeRuntime, type WindowClosed } from './type-runtime.js';
-import { UnaryPullSource } from './unary-pull.js';
+import { UnaryPullSource } from './source/unary-pull.js';
 
 /**
  * The consumer process: one subscription per served event type (all replicas share it),

@@ -20,7 +20,7 @@ export * from './layout.js';
 export * from './manifest.js';
 export { OcfWriter, readOcfHeader, ocfBlocks, syncMarkerFor, schemaText, schemaTextOf } from './avro-file.js';
 export { eventIdOf, scanContainer, type ScannedDatum } from './datums.js';
-export { EventIdSet } from './id-set.js';
+export { EventIdSet } from './finalize/id-set.js';
 export {
   finalizeEarly,
   finalizeWindow,
@@ -29,13 +29,13 @@ export {
   type EarlySegments,
   type FinalizeContext,
   type FinalizeStep,
-} from './finalize.js';
-export { sha256 } from './window-writer.js';
-export { Stager, type InboundMessage, type StagerOptions, type StagerStats } from './stager.js';
+} from './finalize/finalize.js';
+export { sha256 } from './finalize/window-writer.js';
+export { Stager, type InboundMessage, type StagerOptions, type StagerStats } from './stage/stager.js';
 export { readCursor, readLeases, writeLease, type ClosedCursor } from './coordination.js';
 export { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
 export { TypeRuntime, type TypeRuntimeOptions, type WindowClosed } from './type-runtime.js';
 export { crashHookFromEnv } from './test-hooks.js';
-export { UnaryPullSource, LONG_POLL_EMPTY_FLOOR_MS, type UnaryPullOptions } from './unary-pull.js';
-export { FlowBudget } from './flow-budget.js';
-export { StreamingSource, type StreamingSourceOptions } from './streaming-source.js';
+export { UnaryPullSource, LONG_POLL_EMPTY_FLOOR_MS, type UnaryPullOptions } from './source/unary-pull.js';
+export { FlowBudget } from './source/flow-budget.js';
+export { StreamingSource, type StreamingSourceOptions } from './source/streaming-source.js';

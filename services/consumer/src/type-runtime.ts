@@ -19,12 +19,12 @@ import {
   createOrSame,
   finalizeEarly,
   publishWindow,
-} from './finalize.js';
-import { firstWindowToClose } from './event-range.js';
+} from './finalize/finalize.js';
+import { firstWindowToClose } from './source/event-range.js';
 import { stagingDir } from './layout.js';
 import type { ConsumerMetrics } from './metrics.js';
-import { listStagedWindows } from './staged-windows.js';
-import { Stager } from './stager.js';
+import { listStagedWindows } from './close/staged-windows.js';
+import { Stager } from './stage/stager.js';
 import { type Lease, ReplicaWatermark, closerOf, globalWatermark, leaseIdentity, leaseState } from './watermark.js';
 import {
   type IntervalWindow,

@@ -13,13 +13,13 @@ import {
   scanEvents,
 } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
-import { OcfWriter, schemaTextOf, syncMarkerFor } from './avro-file.js';
-import { eventRangeAt } from './event-range.js';
-import { deadLetterName, stagedFileName } from './layout.js';
-import { checkCanonical, checkEvents } from './message-checks.js';
-import type { ConsumerMetrics } from './metrics.js';
-import { type IntervalWindow, routeEvent } from './windows.js';
-import type { ReplicaWatermark } from './watermark.js';
+import { OcfWriter, schemaTextOf, syncMarkerFor } from '../avro-file.js';
+import { eventRangeAt } from '../source/event-range.js';
+import { deadLetterName, stagedFileName } from '../layout.js';
+import { checkCanonical, checkEvents } from '../source/message-checks.js';
+import type { ConsumerMetrics } from '../metrics.js';
+import { type IntervalWindow, routeEvent } from '../windows.js';
+import type { ReplicaWatermark } from '../watermark.js';
 
 /**
  * Staging for one event type on one replica: decode each Pub/Sub message, route its events

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { HourglassError } from '@hourglass/common';
 import type { SchemaVersion } from '@hourglass/schemas';
-import { OcfWriter, schemaTextOf, syncMarkerFor } from './avro-file.js';
-import { scanContainer } from './datums.js';
+import { OcfWriter, schemaTextOf, syncMarkerFor } from '../avro-file.js';
+import { scanContainer } from '../datums.js';
 import type { ClosedTail, FinalizeContext, FinalizeFormat, Plan, PlanFile } from './finalize.js';
 import { EventIdSet } from './id-set.js';
-import { finalFileName, manifestName, unpublishedName } from './layout.js';
-import { type Manifest, type ManifestFile, parseManifest, windowFields } from './manifest.js';
+import { finalFileName, manifestName, unpublishedName } from '../layout.js';
+import { type Manifest, type ManifestFile, parseManifest, windowFields } from '../manifest.js';
 import {
   type IntervalWindow,
   assignWindow,
@@ -14,7 +14,7 @@ import {
   parsePartition,
   partitionPath,
   windowLabel,
-} from './windows.js';
+} from '../windows.js';
 
 /**
  * Writing a window's final files: the series of part and late files, first copy of each event id

@@ -14,10 +14,10 @@ import {
   stagingDir,
   stagingTypePrefix,
   unpublishedName,
-} from './layout.js';
-import { type Manifest, parseManifest, serializeManifest } from './manifest.js';
+} from '../layout.js';
+import { type Manifest, parseManifest, serializeManifest } from '../manifest.js';
 import { WindowWriter, addIdsInRange } from './window-writer.js';
-import { type IntervalWindow, assignWindow, nextWindow, windowLabel } from './windows.js';
+import { type IntervalWindow, assignWindow, nextWindow, windowLabel } from '../windows.js';
 
 /**
  * Finalize one window: staged files → deduplicated final Avro files → `_SUCCESS` → staging

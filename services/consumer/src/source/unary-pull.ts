@@ -2,7 +2,7 @@ import { type CallOptions, type ServiceError, type protos, v1 } from '@google-cl
 import type { Logger } from '@hourglass/common';
 import { FlowBudget } from './flow-budget.js';
 import { HealthSignal } from './health-signal.js';
-import type { InboundMessage } from './stager.js';
+import type { InboundMessage } from '../stage/stager.js';
 
 /**
  * A subscription read with unary Pull RPCs, with its own flow control, lease extension and
