@@ -4,7 +4,7 @@ import { type Clock, Defaults, HourglassError, type Logger, installTelemetry, re
 import { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import { type ConsumerConfig, checkConsumerConfig, graceFor } from './config.js';
-import type { FinalizeStep } from './finalize/finalize.js';
+import type { FinalizeStep } from './finalize/context.js';
 import { startHttp, type HttpServer } from './http.js';
 import { FlowBudget } from './source/flow-budget.js';
 import { createConsumerMetrics } from './metrics.js';

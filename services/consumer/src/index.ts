@@ -21,15 +21,10 @@ export * from './manifest.js';
 export { OcfWriter, readOcfHeader, ocfBlocks, syncMarkerFor, schemaText, schemaTextOf } from './avro-file.js';
 export { eventIdOf, scanContainer, type ScannedDatum } from './datums.js';
 export { EventIdSet } from './finalize/id-set.js';
-export {
-  finalizeEarly,
-  finalizeWindow,
-  cleanupStaging,
-  type ClosedTail,
-  type EarlySegments,
-  type FinalizeContext,
-  type FinalizeStep,
-} from './finalize/finalize.js';
+export { finalizeWindow } from './finalize/publish.js';
+export { finalizeEarly } from './finalize/early.js';
+export { cleanupStaging } from './finalize/cleanup.js';
+export type { ClosedTail, EarlySegments, FinalizeContext, FinalizeStep } from './finalize/context.js';
 export { sha256 } from './finalize/window-writer.js';
 export { Stager, type InboundMessage, type StagerOptions, type StagerStats } from './stage/stager.js';
 export { readCursor, readLeases, writeLease, type ClosedCursor } from './coordination.js';

@@ -10,16 +10,10 @@ import {
   writeCursor,
   writeLease,
 } from './coordination.js';
-import {
-  type ClosedTail,
-  type EarlySegments,
-  type FinalizeContext,
-  type FinalizeStep,
-  cleanupStaging,
-  createOrSame,
-  finalizeEarly,
-  publishWindow,
-} from './finalize/finalize.js';
+import { cleanupStaging } from './finalize/cleanup.js';
+import type { ClosedTail, EarlySegments, FinalizeContext, FinalizeStep } from './finalize/context.js';
+import { finalizeEarly } from './finalize/early.js';
+import { createOrSame, publishWindow } from './finalize/publish.js';
 import { firstWindowToClose } from './source/event-range.js';
 import { stagingDir } from './layout.js';
 import type { ConsumerMetrics } from './metrics.js';
