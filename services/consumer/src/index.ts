@@ -12,10 +12,19 @@ export {
   checkConsumerConfig,
   graceFor,
   loadConsumerConfig,
+  consumerParts,
+  typeScope,
+  type CloseConfig,
   type ConsumerConfig,
+  type ConsumerParts,
+  type SourceConfig,
+  type StageConfig,
+  type TypeScope,
+  type WatermarkConfig,
 } from './config.js';
 export * from './windows.js';
 export * from './watermark.js';
+export { ReplicaWatermark, type ReplicaWatermarkOptions } from './watermark/replica-watermark.js';
 export * from './layout.js';
 export * from './manifest.js';
 export { OcfWriter, readOcfHeader, ocfBlocks, syncMarkerFor, schemaText, schemaTextOf } from './avro-file.js';
@@ -26,7 +35,7 @@ export { finalizeEarly } from './finalize/early.js';
 export { cleanupStaging } from './finalize/cleanup.js';
 export type { ClosedTail, EarlySegments, FinalizeContext, FinalizeStep } from './finalize/context.js';
 export { sha256 } from './finalize/window-writer.js';
-export { Stager, type InboundMessage, type StagerOptions, type StagerStats } from './stage/stager.js';
+export { Stager, type InboundMessage, type StagerStats } from './stage/stager.js';
 export { readCursor, readLeases, writeLease, type ClosedCursor } from './coordination.js';
 export { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
 export { TypeRuntime, type TypeRuntimeOptions, type WindowClosed } from './type-runtime.js';

@@ -33,6 +33,7 @@ import { writerThrough } from './resume-writer.js';
  *    only together with its `_SUCCESS`. A rename that finds the partition there lost to another
  *    finalizer. Then the planned staged files, leftovers and the plan are deleted.
  */
+
 /** Publishes the window (see publishWindow), then deletes its staging. */
 export async function finalizeWindow(
   ctx: FinalizeContext,
