@@ -84,7 +84,7 @@ export const consumerSettings = {
   /**
    * How subscriptions are read: `unary` Pull RPCs (default) or `streaming` pull. On the emulator a
    * SIGKILLed streaming subscriber's messages are never redelivered, so the kill tests — and every
-   * other test — run unary pull (see unary-pull.ts).
+   * other test — run unary pull (see source/unary-pull.ts).
    */
   pull: setting.oneOf('HOURGLASS_PULL', Defaults.pullMode, ['unary', 'streaming']),
   /**

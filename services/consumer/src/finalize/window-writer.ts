@@ -20,7 +20,7 @@ import {
 /**
  * Writing a window's final files: the series of part and late files, first copy of each event id
  * wins, duplicates of closed windows within the dedup horizon dropped, and the manifest of what
- * was written. finalize.ts decides what to write (plans) and publishes it.
+ * was written. plan.ts decides what to write, publish.ts and early.ts drive the writer.
  */
 /**
  * Adds to `ids` (marked when `mark`) the event ids in the final file `name` whose `gateway_ts` is

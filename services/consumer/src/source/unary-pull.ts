@@ -33,7 +33,7 @@ export interface UnaryPullOptions {
   /**
    * false: every Pull returns at once (returnImmediately) and an empty answer is retried after a
    * short backoff. On the emulator a Pull left pending by a killed process keeps taking messages
-   * that are redelivered, so the emulator gets no long polls (see consumer.ts).
+   * that are redelivered, so the emulator gets no long polls (see SourceConfig.longPoll in config.ts).
    */
   longPoll: boolean;
 }
