@@ -1,4 +1,4 @@
-import { Defaults, ManualClock } from '@hourglass/common';
+import { Defaults, type Duration, ManualClock } from '@hourglass/common';
 import { LocalDirectoryStore } from '@hourglass/storage';
 import { type FinalizeStep, assignWindow, manifestName, publishDir, stagingDir } from '@hourglass/consumer';
 import { MINUTE, T0, auditType, countAgainst, publishedOf, tempDir } from './support';
@@ -181,7 +181,7 @@ describe('closing through the type runtime', () => {
   test('two live processes under one explicit replica id keep two leases: neither closes a window the other holds', async () => {
     const store = new LocalDirectoryStore(tempDir('same-id'));
     const clock = new ManualClock(T0 + 3 * MINUTE);
-    const holdLong = { stageMaxAgeMs: 10 * MINUTE };
+    const holdLong = { stageMaxAge: (10 * MINUTE) as Duration };
     const a = runtime(store, clock, 'same', undefined, 600_000, TYPE, holdLong);
     const b = runtime(store, clock, 'same', undefined, 600_000, TYPE, holdLong);
     await a.start();

@@ -1,13 +1,16 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Defaults, type ManualClock, silentLogger } from '@hourglass/common';
+import { Defaults, type Duration, type ManualClock, silentLogger } from '@hourglass/common';
 import { SchemaRegistry, encodeRecords, type EventRecord } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import {
+  type ConsumerConfig,
   type FinalizeContext,
   type InboundMessage,
   TypeRuntime,
-  type TypeRuntimeOptions,
+  consumerConfig,
+  consumerParts,
   createConsumerMetrics,
+  typeScope,
 } from '@hourglass/consumer';
 import { MINUTE, makeRecord } from './support';
 
@@ -57,33 +60,35 @@ export function runtime(
   onStep?: FinalizeContext['onStep'],
   maxAckExtensionMs = 600_000,
   eventType = TYPE,
-  overrides: Partial<TypeRuntimeOptions> = {},
+  overrides: Partial<ConsumerConfig> = {},
 ) {
+  const config = consumerConfig({
+    replicaId,
+    window: MINUTE as Duration,
+    grace: GRACE as Duration,
+    leaseTtl: 5_000 as Duration,
+    ackDeadline: 10_000 as Duration,
+    redeliveryAllowance: 0 as Duration, // leases: stale for the ack deadline alone
+    maxAckExtension: maxAckExtensionMs as Duration,
+    maxPublishDelay: 1_000 as Duration,
+    idleAfter: 2_000 as Duration,
+    stageMaxEvents: 40,
+    stageMaxBytes: 1 << 20,
+    stageMaxAge: 1_000 as Duration,
+    blockBytes: 4096,
+    finalFileBytes: 8 * 1024,
+    stageDeflateLevel: 1, // the default stages uncompressed: cover the deflate path here
+    finalDeflateLevel: Defaults.finalDeflateLevel,
+    earlySegments: 3,
+    dedupHorizon: Defaults.dedupHorizon,
+    closer: true,
+    ...overrides,
+  });
+  const { stage, watermark, close } = consumerParts(config);
+  // one incarnation per process start, as in consumer.ts
+  const scope = typeScope(config, eventType, randomBytes(3).toString('hex'));
   return new TypeRuntime(
-    {
-      eventType,
-      replicaId,
-      incarnation: randomBytes(3).toString('hex'), // one per process start, as in consumer.ts
-      windowMs: MINUTE,
-      graceMs: GRACE,
-      startAt: undefined,
-      leaseTtlMs: 5_000,
-      ackDeadlineMs: 10_000,
-      maxAckExtensionMs,
-      maxPublishDelayMs: 1_000,
-      idleAfterMs: 2_000,
-      stageMaxEvents: 40,
-      stageMaxBytes: 1 << 20,
-      stageMaxAgeMs: 1_000,
-      blockBytes: 4096,
-      finalFileBytes: 8 * 1024,
-      stageDeflateLevel: 1, // the default stages uncompressed: cover the deflate path here
-      finalDeflateLevel: Defaults.finalDeflateLevel,
-      earlySegments: 3,
-      dedupHorizonMs: Defaults.dedupHorizon,
-      closer: true,
-      ...overrides,
-    },
+    { scope, stage, watermark, close },
     {
       store,
       registry,

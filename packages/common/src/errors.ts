@@ -50,7 +50,6 @@ export const ErrorCodes = {
   HTTP_NOT_FOUND: 'no such route or method',
   ORIGIN_NOT_ALLOWED: 'the Origin is missing or not listed on the publishable API key',
   // consumer
-  WINDOW_CLOSED: 'the window is closed and immutable',
   MANIFEST_MISMATCH: 'files do not match their manifest',
   STAGED_FILE_CORRUPT: 'a staged part file is not a readable Avro container file',
   FINAL_FILE_CONFLICT: 'a final file from an earlier attempt has different bytes than this finalize produced',

@@ -8,10 +8,12 @@ import {
   loadConfig,
   parseDuration,
   setting,
+  type ConfigOf,
   type Duration,
   type Setting,
 } from '@hourglass/common';
 import { REPLICA_ID_PATTERN, sanitizeReplicaId } from './layout.js';
+import type { FinalizeFormat } from './finalize/context.js';
 import { checkWindowSize } from './windows.js';
 
 /** Per-type grace overrides: "track_played=10m,page_viewed=30s". */
@@ -82,7 +84,7 @@ export const consumerSettings = {
   /**
    * How subscriptions are read: `unary` Pull RPCs (default) or `streaming` pull. On the emulator a
    * SIGKILLed streaming subscriber's messages are never redelivered, so the kill tests — and every
-   * other test — run unary pull (see unary-pull.ts).
+   * other test — run unary pull (see source/unary-pull.ts).
    */
   pull: setting.oneOf('HOURGLASS_PULL', Defaults.pullMode, ['unary', 'streaming']),
   /**
@@ -107,49 +109,16 @@ export const consumerSettings = {
   stageDeflateLevel: setting.int('HOURGLASS_STAGE_DEFLATE_LEVEL', Defaults.stageDeflateLevel, 0, 9),
   /** Deflate level of final files (0 writes the null codec). */
   finalDeflateLevel: setting.int('HOURGLASS_FINAL_DEFLATE_LEVEL', Defaults.finalDeflateLevel, 0, 9),
-  /** false: this replica stages and publishes its lease but never finalizes. */
   /** Segments in which a window's on-time files are finalized before it closes (0: none). */
   earlySegments: setting.int('HOURGLASS_EARLY_SEGMENTS', Defaults.earlySegments, 0, 60),
   /** Copies of an event this far apart in gateway_ts are deduplicated across windows too (0: off). */
   dedupHorizon: setting.duration('HOURGLASS_DEDUP_HORIZON', Defaults.dedupHorizon),
+  /** false: this replica stages and publishes its lease but never finalizes. */
   closer: setting.bool('HOURGLASS_CLOSER', true),
 };
 
-export interface ConsumerConfig {
-  store: string;
-  schemasDir: string;
-  projectId: string;
-  prefix: string;
-  eventTypes: string[];
-  replicaId: string;
-  host: string;
-  port: number;
-  window: Duration;
-  grace: Duration;
-  graceByType: Record<string, Duration>;
-  startAt: number | undefined;
-  stageMaxEvents: number;
-  stageMaxBytes: number;
-  stageMaxAge: Duration;
-  flowMaxMessages: number;
-  flowMaxBytes: number;
-  pull: 'unary' | 'streaming';
-  longPoll: 'auto' | 'on' | 'off';
-  maxPublishDelay: Duration;
-  idleAfter: Duration;
-  leaseTtl: Duration;
-  ackDeadline: Duration;
-  maxAckExtension: Duration;
-  redeliveryAllowance: Duration;
-  tick: Duration;
-  finalFileBytes: number;
-  blockBytes: number;
-  stageDeflateLevel: number;
-  finalDeflateLevel: number;
-  earlySegments: number;
-  dedupHorizon: Duration;
-  closer: boolean;
-}
+/** The flat settings, one field per environment variable (tests and `hourglass up` build it in code). */
+export type ConsumerConfig = ConfigOf<typeof consumerSettings>;
 
 export function loadConsumerConfig(env: Record<string, string | undefined> = process.env): ConsumerConfig {
   const config: ConsumerConfig = loadConfig(consumerSettings, env);
@@ -191,4 +160,137 @@ export function consumerConfig(overrides: Partial<ConsumerConfig> = {}): Consume
 
 export function graceFor(config: ConsumerConfig, eventType: string): Duration {
   return config.graceByType[eventType] ?? config.grace;
+}
+
+/** Who and what one type's runtime serves: the same for its stager, its leases and its closer. */
+export interface TypeScope {
+  eventType: string;
+  replicaId: string;
+  /** Random per process start: tells this process's leases and staged files from an earlier run's. */
+  incarnation: string;
+  windowMs: number;
+  /** HOURGLASS_GRACE_BY_TYPE's value for the type, else HOURGLASS_GRACE. */
+  graceMs: number;
+}
+
+/** Reading the subscriptions (source/). */
+export interface SourceConfig {
+  pull: 'unary' | 'streaming';
+  /** HOURGLASS_LONG_POLL resolved: `auto` is off on the emulator (PUBSUB_EMULATOR_HOST), on elsewhere. */
+  longPoll: boolean;
+  /** The subscriptions' ack deadline, the plain one: every held message's deadline is kept at it. */
+  ackDeadlineMs: number;
+  /** After this a held message is no longer extended: Pub/Sub redelivers it. */
+  maxExtensionMs: number;
+  /** Process-wide flow control: what all subscriptions hold together. */
+  flowMaxMessages: number;
+  flowMaxBytes: number;
+  /** Messages asked for per unary Pull. */
+  pullBatch: number;
+  /** How long one unary Pull waits for messages. */
+  pullWaitMs: number;
+  /** Streaming: liveness fails when the stream has been closed this long. */
+  deadAfterMs: number;
+}
+
+/** Part files and their writes, per type (stage/). */
+export interface StageConfig {
+  maxEvents: number;
+  maxBytes: number;
+  maxAgeMs: number;
+  blockBytes: number;
+  /** 0: staged files use Avro's null codec. */
+  deflateLevel: number;
+  /** Tries of a failing write once the stager drains (shutdown); before that a write retries for as long as it takes. */
+  writeAttempts: number;
+  /** The Pub/Sub client stops extending a held message after this (HOURGLASS_MAX_ACK_EXTENSION). */
+  maxHoldMs: number;
+}
+
+/** The replica's watermark and its leases (watermark/). */
+export interface WatermarkConfig {
+  idleAfterMs: number;
+  /** The gateway's publish timeout: the idle watermark is now minus this. */
+  maxPublishDelayMs: number;
+  leaseTtlMs: number;
+  /**
+   * How long after a lease's last renewal its replica's messages may still come back: the ack
+   * deadline plus the redelivery allowance. Leases store it under the name `ackDeadlineMs`.
+   */
+  redeliveryBoundMs: number;
+}
+
+/** Closing windows and the final files' format (close/, finalize/). */
+export interface CloseConfig {
+  /** Windows before this instant are never closed empty. */
+  startAt: number | undefined;
+  /** false: this replica stages and publishes its lease but never finalizes. */
+  closer: boolean;
+  /** Segments in which a window's on-time staged files are finalized before it closes (0: none). */
+  earlySegments: number;
+  /** Recorded in every plan as is (plans are stored JSON: the key order is part of the bytes). */
+  format: FinalizeFormat;
+}
+
+/** The settings, derived once and handed to each mechanism unchanged. */
+export interface ConsumerParts {
+  source: SourceConfig;
+  stage: StageConfig;
+  watermark: WatermarkConfig;
+  close: CloseConfig;
+}
+
+export function consumerParts(
+  config: ConsumerConfig,
+  env: Record<string, string | undefined> = process.env,
+): ConsumerParts {
+  return {
+    source: {
+      pull: config.pull,
+      longPoll: config.longPoll === 'on' || (config.longPoll === 'auto' && !env.PUBSUB_EMULATOR_HOST),
+      ackDeadlineMs: config.ackDeadline,
+      maxExtensionMs: config.maxAckExtension,
+      flowMaxMessages: config.flowMaxMessages,
+      flowMaxBytes: config.flowMaxBytes,
+      pullBatch: Defaults.pullBatchMessages,
+      pullWaitMs: Defaults.pullWait,
+      deadAfterMs: Defaults.pullDeadAfter,
+    },
+    stage: {
+      maxEvents: config.stageMaxEvents,
+      maxBytes: config.stageMaxBytes,
+      maxAgeMs: config.stageMaxAge,
+      blockBytes: config.blockBytes,
+      deflateLevel: config.stageDeflateLevel,
+      writeAttempts: Defaults.stageWriteAttempts,
+      maxHoldMs: config.maxAckExtension,
+    },
+    watermark: {
+      idleAfterMs: config.idleAfter,
+      maxPublishDelayMs: config.maxPublishDelay,
+      leaseTtlMs: config.leaseTtl,
+      redeliveryBoundMs: config.ackDeadline + config.redeliveryAllowance,
+    },
+    close: {
+      startAt: config.startAt,
+      closer: config.closer,
+      earlySegments: config.earlySegments,
+      format: {
+        finalFileBytes: config.finalFileBytes,
+        blockBytes: config.blockBytes,
+        deflateLevel: config.finalDeflateLevel,
+        dedupHorizonMs: config.dedupHorizon,
+      },
+    },
+  };
+}
+
+export function typeScope(config: ConsumerConfig, eventType: string, incarnation: string): TypeScope {
+  return {
+    eventType,
+    replicaId: config.replicaId,
+    incarnation,
+    windowMs: config.window,
+    graceMs: graceFor(config, eventType),
+  };
 }

@@ -12,30 +12,34 @@ export {
   checkConsumerConfig,
   graceFor,
   loadConsumerConfig,
+  consumerParts,
+  typeScope,
+  type CloseConfig,
   type ConsumerConfig,
+  type ConsumerParts,
+  type SourceConfig,
+  type StageConfig,
+  type TypeScope,
+  type WatermarkConfig,
 } from './config.js';
 export * from './windows.js';
 export * from './watermark.js';
+export { ReplicaWatermark, type ReplicaWatermarkOptions } from './watermark/replica-watermark.js';
 export * from './layout.js';
 export * from './manifest.js';
 export { OcfWriter, readOcfHeader, ocfBlocks, syncMarkerFor, schemaText, schemaTextOf } from './avro-file.js';
 export { eventIdOf, scanContainer, type ScannedDatum } from './datums.js';
-export { EventIdSet } from './id-set.js';
-export {
-  finalizeEarly,
-  finalizeWindow,
-  cleanupStaging,
-  type ClosedTail,
-  type EarlySegments,
-  type FinalizeContext,
-  type FinalizeStep,
-} from './finalize.js';
-export { sha256 } from './window-writer.js';
-export { Stager, type InboundMessage, type StagerOptions, type StagerStats } from './stager.js';
+export { EventIdSet } from './finalize/id-set.js';
+export { finalizeWindow } from './finalize/publish.js';
+export { finalizeEarly } from './finalize/early.js';
+export { cleanupStaging } from './finalize/cleanup.js';
+export type { ClosedTail, EarlySegments, FinalizeContext, FinalizeStep } from './finalize/context.js';
+export { sha256 } from './finalize/window-writer.js';
+export { Stager, type InboundMessage, type StagerStats } from './stage/stager.js';
 export { readCursor, readLeases, writeLease, type ClosedCursor } from './coordination.js';
 export { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
 export { TypeRuntime, type TypeRuntimeOptions, type WindowClosed } from './type-runtime.js';
 export { crashHookFromEnv } from './test-hooks.js';
-export { UnaryPullSource, LONG_POLL_EMPTY_FLOOR_MS, type UnaryPullOptions } from './unary-pull.js';
-export { FlowBudget } from './flow-budget.js';
-export { StreamingSource, type StreamingSourceOptions } from './streaming-source.js';
+export { UnaryPullSource, LONG_POLL_EMPTY_FLOOR_MS, type UnaryPullOptions } from './source/unary-pull.js';
+export { FlowBudget } from './source/flow-budget.js';
+export { StreamingSource, type StreamingSourceOptions } from './source/streaming-source.js';

@@ -1,4 +1,4 @@
-import type { FinalizeStep } from './finalize.js';
+import type { FinalizeStep } from './finalize/context.js';
 
 /**
  * TEST ONLY. HOURGLASS_TEST_CRASH_AFTER=<step>[:<n>] kills this process with SIGKILL right

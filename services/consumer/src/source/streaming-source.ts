@@ -1,7 +1,7 @@
 import { Duration, type Message, type Subscription, type SubscriberOptions } from '@google-cloud/pubsub';
 import type { Logger } from '@hourglass/common';
 import { HealthSignal } from './health-signal.js';
-import type { InboundMessage } from './stager.js';
+import type { InboundMessage } from './inbound-message.js';
 
 /**
  * nodejs-pubsub's streaming Subscriber behind the consumer's source interface

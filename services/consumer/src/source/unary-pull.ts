@@ -1,8 +1,9 @@
 import { type CallOptions, type ServiceError, type protos, v1 } from '@google-cloud/pubsub';
 import type { Logger } from '@hourglass/common';
 import { FlowBudget } from './flow-budget.js';
+import { AckBatcher } from './ack-batcher.js';
 import { HealthSignal } from './health-signal.js';
-import type { InboundMessage } from './stager.js';
+import type { InboundMessage } from './inbound-message.js';
 
 /**
  * A subscription read with unary Pull RPCs, with its own flow control, lease extension and
@@ -32,7 +33,7 @@ export interface UnaryPullOptions {
   /**
    * false: every Pull returns at once (returnImmediately) and an empty answer is retried after a
    * short backoff. On the emulator a Pull left pending by a killed process keeps taking messages
-   * that are redelivered, so the emulator gets no long polls (see consumer.ts).
+   * that are redelivered, so the emulator gets no long polls (see SourceConfig.longPoll in config.ts).
    */
   longPoll: boolean;
 }
@@ -56,18 +57,6 @@ type PullCall = (
 
 /** gRPC status codes this loop handles by name. */
 const DEADLINE_EXCEEDED = 4;
-const INVALID_ARGUMENT = 3;
-/** Acks and nacks are sent in batches at most this often... */
-const SETTLE_FLUSH_MS = 50;
-/** ...and at most this many ids per request (Pub/Sub's request size limit allows ~2,500). */
-const SETTLE_BATCH = 1000;
-/**
- * Call options of acks, nacks and extensions: one bounded try each, without gax's own retries
- * (sendBatch retries twice). With gax's defaults an unreachable Pub/Sub held a consumer's
- * shutdown for the 30 s its supervisor allows (`make demo`, Ctrl-C stops the emulator too);
- * an ack that is not sent only means a redelivery, which finalize deduplicates.
- */
-const SETTLE_CALL = { timeout: 10_000, retry: null };
 /** Backoff after a failed Pull, doubling up to the max. */
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
@@ -87,10 +76,7 @@ const STUCK_MARGIN_MS = 60_000;
 
 export class UnaryPullSource {
   private readonly held = new Map<string, Held>();
-  private readonly acks: string[] = [];
-  private readonly nacks: string[] = [];
-  private flushTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly settler: AckBatcher;
   private leaseTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private closed = false;
@@ -124,6 +110,7 @@ export class UnaryPullSource {
     private readonly now: () => number = Date.now,
   ) {
     // what the public pull() adds: lets Cloud Pub/Sub route the request to the subscription's region
+    this.settler = new AckBatcher(client, options.subscription, logger);
     this.routingHeader = { 'x-goog-request-params': `subscription=${encodeURIComponent(options.subscription)}` };
   }
 
@@ -343,57 +330,7 @@ export class UnaryPullSource {
       this.held.delete(ackId);
       this.options.budget.release(held.bytes);
     }
-    (ok ? this.acks : this.nacks).push(ackId);
-    if (this.acks.length + this.nacks.length >= SETTLE_BATCH) void this.flush();
-    else this.flushTimer ??= setTimeout(() => void this.flush(), SETTLE_FLUSH_MS);
-  }
-
-  /** Sends queued acks and nacks (a nack is a deadline of 0: redeliver now). */
-  private flush(): Promise<void> {
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    const acks = this.acks.splice(0);
-    const nacks = this.nacks.splice(0);
-    this.flushing = this.flushing.then(async () => {
-      const subscription = this.options.subscription;
-      await this.send('ack', acks, (ackIds) => this.client.acknowledge({ subscription, ackIds }, SETTLE_CALL));
-      await this.send('nack', nacks, (ackIds) =>
-        this.client.modifyAckDeadline({ subscription, ackIds, ackDeadlineSeconds: 0 }, SETTLE_CALL),
-      );
-    });
-    return this.flushing;
-  }
-
-  /** Sends `ackIds` in requests of at most SETTLE_BATCH ids. */
-  private async send(what: string, ackIds: string[], call: (ids: string[]) => Promise<unknown>): Promise<void> {
-    for (let i = 0; i < ackIds.length; i += SETTLE_BATCH)
-      await this.sendBatch(what, ackIds.slice(i, i + SETTLE_BATCH), call);
-  }
-
-  /**
-   * One settle request with a retry. A batch holding an expired ack id fails as a whole
-   * (INVALID_ARGUMENT): then each id is sent alone, and the expired ones are dropped — their
-   * messages were redelivered, and a second staged copy is dropped at finalize.
-   */
-  private async sendBatch(what: string, ackIds: string[], call: (ids: string[]) => Promise<unknown>): Promise<void> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        await call(ackIds);
-        return;
-      } catch (e) {
-        if ((e as ServiceError).code === INVALID_ARGUMENT && ackIds.length > 1) {
-          let expired = 0;
-          for (const id of ackIds) await call([id]).catch(() => expired++);
-          if (expired > 0) this.logger.warn({ expired, what }, 'settling expired ack ids: their messages come back');
-          return;
-        }
-        if (attempt === 2) {
-          this.logger.warn({ err: e, what, ids: ackIds.length }, 'settle failed: these messages come back');
-          return;
-        }
-        await new Promise((r) => setTimeout(r, RETRY_MIN_MS * 2 ** attempt));
-      }
-    }
+    this.settler.queue(ackId, ok);
   }
 
   /** Keeps every held message's deadline at the ack deadline, until its maximum extension. */
@@ -401,13 +338,7 @@ export class UnaryPullSource {
     const now = this.now();
     const ackIds: string[] = [];
     for (const h of this.held.values()) if (now - h.receivedAt < this.options.maxExtensionMs) ackIds.push(h.ackId);
-    const ackDeadlineSeconds = Math.ceil(this.options.ackDeadlineMs / 1000);
-    await this.send('extend', ackIds, (ids) =>
-      this.client.modifyAckDeadline(
-        { subscription: this.options.subscription, ackIds: ids, ackDeadlineSeconds },
-        SETTLE_CALL,
-      ),
-    );
+    await this.settler.extend(ackIds, Math.ceil(this.options.ackDeadlineMs / 1000));
   }
 
   /**
@@ -423,7 +354,7 @@ export class UnaryPullSource {
     this.cancelPull?.();
     await this.loop?.catch(() => undefined);
     for (const ackId of [...this.held.keys()]) this.settle(ackId, false);
-    await this.flush();
+    await this.settler.flush();
     await this.client.close();
   }
 }

@@ -1,6 +1,6 @@
 import type { ObjectStore } from '@hourglass/storage';
-import { stagingTypePrefix } from './layout.js';
-import { type IntervalWindow, parsePartition } from './windows.js';
+import { stagingTypePrefix } from '../layout.js';
+import { type IntervalWindow, parsePartition } from '../windows.js';
 
 const HOUR_MS = 3_600_000;
 

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { HourglassError } from '@hourglass/common';
 import type { SchemaVersion } from '@hourglass/schemas';
-import { OcfWriter, schemaTextOf, syncMarkerFor } from './avro-file.js';
-import { scanContainer } from './datums.js';
-import type { ClosedTail, FinalizeContext, FinalizeFormat, Plan, PlanFile } from './finalize.js';
+import { OcfWriter, schemaTextOf, syncMarkerFor } from '../avro-file.js';
+import { scanContainer } from '../datums.js';
+import type { ClosedTail, FinalizeContext, FinalizeFormat } from './context.js';
+import type { Plan, PlanFile } from './plan.js';
 import { EventIdSet } from './id-set.js';
-import { finalFileName, manifestName, unpublishedName } from './layout.js';
-import { type Manifest, type ManifestFile, parseManifest, windowFields } from './manifest.js';
+import { finalFileName, manifestName, unpublishedName } from '../layout.js';
+import { type Manifest, type ManifestFile, parseManifest, windowFields } from '../manifest.js';
 import {
   type IntervalWindow,
   assignWindow,
@@ -14,12 +15,12 @@ import {
   parsePartition,
   partitionPath,
   windowLabel,
-} from './windows.js';
+} from '../windows.js';
 
 /**
  * Writing a window's final files: the series of part and late files, first copy of each event id
  * wins, duplicates of closed windows within the dedup horizon dropped, and the manifest of what
- * was written. finalize.ts decides what to write (plans) and publishes it.
+ * was written. plan.ts decides what to write, publish.ts and early.ts drive the writer.
  */
 /**
  * Adds to `ids` (marked when `mark`) the event ids in the final file `name` whose `gateway_ts` is

@@ -1,0 +1,67 @@
+import type { Logger } from '@hourglass/common';
+import type { SchemaRegistry } from '@hourglass/schemas';
+import type { ObjectStore } from '@hourglass/storage';
+import type { Manifest } from '../manifest.js';
+import type { IntervalWindow } from '../windows.js';
+import type { EventIdSet } from './id-set.js';
+import type { PlanFile } from './plan.js';
+import type { WindowWriter } from './window-writer.js';
+
+/** What every finalize mechanism (plan, window writer, publish, early segments, cleanup) is given. */
+export type FinalizeStep =
+  'early-plan-written' | 'plan-written' | 'part-written' | 'manifest-written' | 'published' | 'staging-deleted';
+
+/** What decides a window's output bytes besides its inputs; recorded in the plan, so reruns match. */
+export interface FinalizeFormat {
+  finalFileBytes: number;
+  blockBytes: number;
+  deflateLevel: number;
+  /**
+   * How far apart two copies of an event (a client's re-send) may be in `gateway_ts` and still be
+   * caught across windows. Absent in plans written before it existed: 0, no cross-window check.
+   */
+  dedupHorizonMs?: number;
+}
+
+export interface FinalizeContext {
+  store: ObjectStore;
+  registry: SchemaRegistry;
+  eventType: string;
+  windowMs: number;
+  graceMs: number;
+  format: FinalizeFormat;
+  logger: Logger;
+  /** Test hook: awaited after each step (the crash tests kill the process here). */
+  onStep?: (step: FinalizeStep, detail: string) => void | Promise<void>;
+  /** Moves a staged file that missed its window's plan to the earliest open window, as late data. */
+  sweepOrphan: (name: string, from: IntervalWindow) => Promise<void>;
+}
+
+/**
+ * The part files written early for a window and the ids they hold, kept by the closer until
+ * the window closes so the close does not redo them.
+ */
+export interface EarlySegments {
+  readonly window: IntervalWindow;
+  readonly segments: readonly (readonly PlanFile[])[];
+  readonly writer: WindowWriter;
+}
+
+/**
+ * The ids a closed window stored with `gateway_ts` ≥ its end − the dedup horizon (the marked ids
+ * of `ids`): what the next window's on-time records are checked against, kept by the closer so it
+ * need not read them back.
+ */
+export interface ClosedTail {
+  readonly window: IntervalWindow;
+  readonly horizonMs: number;
+  readonly ids: EventIdSet;
+}
+
+export interface FinalizeResult {
+  manifest: Manifest;
+  /** false when an earlier attempt (or another replica) had already written the manifest. */
+  created: boolean;
+  /** This window's tail, when this call wrote its files and the horizon is on. */
+  tail?: ClosedTail;
+}
