@@ -9,6 +9,7 @@ import { startHttp, type HttpServer } from './http.js';
 import { FlowBudget } from './flow-budget.js';
 import { createConsumerMetrics } from './metrics.js';
 import type { InboundMessage, StagerStats } from './stager.js';
+import { statusRoutes } from './status/wiring.js';
 import { StreamingSource, type StreamingSourceOptions, streamingOptions } from './streaming-source.js';
 import { TypeRuntime, type WindowClosed } from './type-runtime.js';
 import { UnaryPullSource } from './unary-pull.js';
@@ -238,7 +239,8 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
 
   let http: HttpServer | undefined;
   if (deps.http !== false) {
-    http = await startHttp({ host: config.host, port: config.port, telemetry, readiness, liveness, logger: log });
+    const routes = statusRoutes(config, deps, runtimes);
+    http = await startHttp({ host: config.host, port: config.port, telemetry, readiness, liveness, logger: log, routes });
   }
   log.info(
     { eventTypes, window: config.window, store: deps.store.url, port: http?.port ?? 0, incarnation },
