@@ -25,7 +25,9 @@ export async function startHttp(options: {
   /** More routes (the status page). */
   routes?: (app: FastifyInstance) => void;
 }): Promise<HttpServer> {
-  const app = Fastify({ logger: false });
+  // A browser left on /status keeps keep-alive connections open (some never carry a request):
+  // without this, stop() waited for them to time out (65 s in the status page's browser test).
+  const app = Fastify({ logger: false, forceCloseConnections: true });
   let lastUnhealthy = '';
   app.get('/healthz', async (_req, reply) => {
     const reasons = options.liveness();
