@@ -239,8 +239,8 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
 
   let http: HttpServer | undefined;
   if (deps.http !== false) {
-    const routes = statusRoutes(config, deps, runtimes);
-    http = await startHttp({ host: config.host, port: config.port, telemetry, readiness, liveness, logger: log, routes });
+    const options = { host: config.host, port: config.port, telemetry, readiness, liveness, logger: log };
+    http = await startHttp({ ...options, routes: statusRoutes(config, deps, runtimes) });
   }
   log.info(
     { eventTypes, window: config.window, store: deps.store.url, port: http?.port ?? 0, incarnation },
