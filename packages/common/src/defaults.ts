@@ -196,4 +196,11 @@ export const Defaults = {
   gcsMaxRetryDelay: seconds(8),
   /** Objects per list request: GCS's maximum page, fewest round trips. */
   gcsListPageSize: 1000,
+
+  // --- status page ---
+  /**
+   * How long the consumer's /status page reuses one read of the store: every view within it costs
+   * no store read, so a page left open (it reloads every 15 s) or many viewers cost one refresh.
+   */
+  statusCacheTtl: seconds(5),
 } as const;

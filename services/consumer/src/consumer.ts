@@ -18,6 +18,7 @@ import { FlowBudget } from './source/flow-budget.js';
 import { type MessageSource, openSource } from './source/message-source.js';
 import type { StagerStats } from './stage/stats.js';
 import { TickLoop } from './tick-loop.js';
+import { statusRoutes } from './status/wiring.js';
 import { TypeRuntime, type WindowClosed } from './type-runtime.js';
 
 export { subscriberClientFor } from './source/message-source.js';
@@ -106,7 +107,8 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
 
   let http: HttpServer | undefined;
   if (deps.http !== false) {
-    http = await startHttp({ host: config.host, port: config.port, telemetry, readiness, liveness, logger: log });
+    const options = { host: config.host, port: config.port, telemetry, readiness, liveness, logger: log };
+    http = await startHttp({ ...options, routes: statusRoutes(config, deps, runtimes) });
   }
   log.info(
     { eventTypes, window: config.window, store: deps.store.url, port: http?.port ?? 0, incarnation },

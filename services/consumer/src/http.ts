@@ -1,4 +1,4 @@
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger, Telemetry } from '@hourglass/common';
 
 /**
@@ -22,8 +22,12 @@ export async function startHttp(options: {
   /** Why the process needs a restart; empty when live. */
   liveness: () => string[];
   logger: Logger;
+  /** More routes (the status page). */
+  routes?: (app: FastifyInstance) => void;
 }): Promise<HttpServer> {
-  const app = Fastify({ logger: false });
+  // A browser left on /status keeps keep-alive connections open (some never carry a request):
+  // without this, stop() waited for them to time out (65 s in the status page's browser test).
+  const app = Fastify({ logger: false, forceCloseConnections: true });
   let lastUnhealthy = '';
   app.get('/healthz', async (_req, reply) => {
     const reasons = options.liveness();
@@ -41,6 +45,7 @@ export async function startHttp(options: {
   app.get('/metrics', async (_req, reply) =>
     reply.type('text/plain; version=0.0.4; charset=utf-8').send(await options.telemetry.renderMetrics()),
   );
+  options.routes?.(app);
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;

@@ -171,6 +171,7 @@ async function up(opts: UpOptions, log: Logger): Promise<void> {
   say('');
   say(`gateway   ${gatewayUrl}  (metrics ${gatewayUrl}/metrics, log ${runDir}/gateway.log)`);
   say(`consumer  http://127.0.0.1:${consumerPort}/metrics  (log ${runDir}/consumer.log)`);
+  say(`status    http://127.0.0.1:${consumerPort}/status  (every type's windows, watermark, leases, dead letters)`);
   say(`buckets   ${dataDir}/<type>/dt=YYYY-MM-DD/hour=HH/  (complete when _SUCCESS exists)`);
   say(`api key   ${apiKey}`);
   say('');
