@@ -196,4 +196,8 @@ export const Defaults = {
   gcsMaxRetryDelay: seconds(8),
   /** Objects per list request: GCS's maximum page, fewest round trips. */
   gcsListPageSize: 1000,
+
+  // --- closed-window notices ---
+  /** The closer publishes a notice per closed window to `<prefix>-closed` (HOURGLASS_CLOSED_NOTICES). */
+  closedNotices: true,
 } as const;

@@ -113,6 +113,8 @@ export const consumerSettings = {
   /** Copies of an event this far apart in gateway_ts are deduplicated across windows too (0: off). */
   dedupHorizon: setting.duration('HOURGLASS_DEDUP_HORIZON', Defaults.dedupHorizon),
   closer: setting.bool('HOURGLASS_CLOSER', true),
+  /** Publish a notice per closed window to `<prefix>-closed` (docs/operations.md). */
+  closedNotices: setting.bool('HOURGLASS_CLOSED_NOTICES', Defaults.closedNotices),
 };
 
 export interface ConsumerConfig {
@@ -149,6 +151,7 @@ export interface ConsumerConfig {
   earlySegments: number;
   dedupHorizon: Duration;
   closer: boolean;
+  closedNotices: boolean;
 }
 
 export function loadConsumerConfig(env: Record<string, string | undefined> = process.env): ConsumerConfig {

@@ -11,6 +11,7 @@ import { createConsumerMetrics } from './metrics.js';
 import type { InboundMessage, StagerStats } from './stager.js';
 import { StreamingSource, type StreamingSourceOptions, streamingOptions } from './streaming-source.js';
 import { TypeRuntime, type WindowClosed } from './type-runtime.js';
+import { closedWindowNotifier } from './notify/start.js';
 import { UnaryPullSource } from './unary-pull.js';
 
 /**
@@ -73,6 +74,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
       });
     }
   }
+  const notices = config.closedNotices ? closedWindowNotifier(config, deps, log) : undefined;
   const incarnation = `${deps.clock.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const runtimes = eventTypes.map(
     (eventType) =>
@@ -108,6 +110,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
           logger: log,
           metrics,
           ...(deps.onFinalizeStep ? { onFinalizeStep: deps.onFinalizeStep } : {}),
+          ...(notices ? { notices } : {}),
         },
       ),
   );
@@ -268,6 +271,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
       await Promise.all(runtimes.map((rt) => rt.stager.drain()));
       await Promise.all(subscriptions.map(({ source }) => source.close()));
       await Promise.all(runtimes.map((rt) => rt.stop()));
+      await notices?.stop();
       await pubsub.close();
       await http?.close();
       log.info(

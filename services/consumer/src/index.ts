@@ -39,3 +39,4 @@ export { crashHookFromEnv } from './test-hooks.js';
 export { UnaryPullSource, LONG_POLL_EMPTY_FLOOR_MS, type UnaryPullOptions } from './unary-pull.js';
 export { FlowBudget } from './flow-budget.js';
 export { StreamingSource, type StreamingSourceOptions } from './streaming-source.js';
+export * from './notify/index.js';

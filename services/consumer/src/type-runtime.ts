@@ -23,6 +23,7 @@ import {
 import { firstWindowToClose } from './event-range.js';
 import { stagingDir } from './layout.js';
 import type { ConsumerMetrics } from './metrics.js';
+import type { WindowNotices } from './notify/notifier.js';
 import { listStagedWindows } from './staged-windows.js';
 import { Stager } from './stager.js';
 import { type Lease, ReplicaWatermark, closerOf, globalWatermark, leaseIdentity, leaseState } from './watermark.js';
@@ -73,6 +74,7 @@ export interface TypeRuntimeDeps {
   logger: Logger;
   metrics: ConsumerMetrics;
   onFinalizeStep?: (step: FinalizeStep, detail: string) => void | Promise<void>;
+  notices?: WindowNotices;
 }
 
 export interface WindowClosed {
@@ -323,6 +325,7 @@ export class TypeRuntime {
     this.global = globalWatermark(leases, now, this.global);
     if (!this.options.closer || closerOf(leases, now) !== this.identity) return 0;
     await deleteExpiredLeases(this.deps.store, others, now);
+    this.deps.notices?.resume(eventType);
     this.noteCursor(await readCursor(this.deps.store, eventType));
 
     const stagedWindows = await this.stagedWindows(now);
@@ -410,6 +413,9 @@ export class TypeRuntime {
       started = performance.now();
       return publishWindow(this.finalizeContext, w, global, early, this.lastTail);
     });
+    // notice durable before the cursor passes w (windows at or before it were announced)
+    const announce = !this.cursor || w.start > this.cursor.lastClosed.start;
+    if (announce) await this.deps.notices?.closed(this.options.eventType, w);
     // deletes need no turn in the finalize queue: other types' closes go on meanwhile
     await cleanupStaging(this.finalizeContext, w);
     if (this.early?.window.start === w.start) this.early = undefined;
