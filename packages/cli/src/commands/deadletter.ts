@@ -30,7 +30,6 @@ interface Options {
 
 function withOptions(cmd: Command): Command {
   return cmd
-    .argument('<type>', 'event type')
     .option('-s, --store <url>', 'object store', process.env.HOURGLASS_STORE ?? Defaults.storeRoot)
     .option('-d, --dir <dir>', 'schema directory', process.env.HOURGLASS_SCHEMAS_DIR ?? Defaults.schemasDir)
     .option('-p, --project <id>', 'project id', process.env.HOURGLASS_PROJECT_ID ?? Defaults.projectId)
@@ -83,7 +82,7 @@ function summaryOf(l: DeadLetter): Record<string, unknown> {
 export function registerDeadLetterCommands(program: Command): void {
   const dl = program.command('deadletter').description('dead letters: list, show, replay after a fix');
 
-  withOptions(dl.command('ls'))
+  withOptions(dl.command('ls').argument('<type>', 'event type'))
     .description('dead letters of a type with their reasons (store records and the keep subscription)')
     .action(async (type: string, opts: Options) => {
       const access = accessOf(type, opts);
@@ -109,7 +108,7 @@ export function registerDeadLetterCommands(program: Command): void {
       process.stdout.write(`${letters.length} dead letters, ${letters.filter((l) => !l.replayed).length} pending\n`);
     });
 
-  withOptions(dl.command('show').argument('<id>', 'message id (from ls)'))
+  withOptions(dl.command('show').argument('<type>', 'event type').argument('<id>', 'message id (from ls)'))
     .description('one dead letter: reason, attributes, and its events if the schemas now decode it')
     .action(async (type: string, id: string, opts: Options) => {
       const access = accessOf(type, opts);
@@ -133,7 +132,7 @@ export function registerDeadLetterCommands(program: Command): void {
       );
     });
 
-  withOptions(dl.command('replay'))
+  withOptions(dl.command('replay').argument('<type>', 'event type'))
     .description("re-publish every dead letter that now decodes to the type's topic, once")
     .action(async (type: string, opts: Options) => {
       const access = accessOf(type, opts);
