@@ -19,7 +19,7 @@ import {
   uniquePrefix,
   type PublishedEvent,
 } from '../consumer/support';
-import { killAll, spawnConsumer, waitFor } from '../consumer/process-support';
+import { fastProcessEnv, killAll, spawnConsumer, waitFor } from '../consumer/process-support';
 import { cliEnv, runCli } from './support';
 
 /**
@@ -132,21 +132,7 @@ test('unknown schema version: dead-lettered, version added, replayed once, found
 
   const root = tempDir('deadletter');
   const store = new LocalDirectoryStore(root);
-  const env = {
-    HOURGLASS_STORE: root,
-    HOURGLASS_SCHEMAS_DIR: current,
-    HOURGLASS_PREFIX: prefix,
-    HOURGLASS_EVENT_TYPES: TYPE,
-    HOURGLASS_WINDOW: '1m',
-    HOURGLASS_GRACE: '2s',
-    HOURGLASS_PUBLISH_TIMEOUT: '1s',
-    HOURGLASS_IDLE_AFTER: '4s',
-    HOURGLASS_LEASE_TTL: '2s',
-    HOURGLASS_ACK_DEADLINE: '10s',
-    HOURGLASS_REDELIVERY_ALLOWANCE: '10s',
-    HOURGLASS_TICK: '200ms',
-    HOURGLASS_STAGE_MAX_AGE: '1500ms',
-  };
+  const env = { ...fastProcessEnv(root, prefix, TYPE), HOURGLASS_SCHEMAS_DIR: current };
   const windows = [0, 1, 2].map((i): IntervalWindow => ({ start: base + i * MINUTE, end: base + (i + 1) * MINUTE }));
   const first = spawnConsumer('d1', env, logDir);
   await waitFor(

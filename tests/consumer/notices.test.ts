@@ -28,7 +28,7 @@ import {
   uniquePrefix,
   type PublishedEvent,
 } from './support';
-import { killAll, spawnConsumer, waitFor } from './process-support';
+import { fastProcessEnv, killAll, spawnConsumer, waitFor } from './process-support';
 
 /**
  * Closed-window notices (issue #17.1): a downstream subscription on `<prefix>-closed`, created
@@ -119,20 +119,7 @@ test('SIGKILL between publishing a window and announcing it: one notice per clos
     await publishBundles(pubsub, prefix, TYPE, bundles);
     published.push(...distinct);
   }
-  const env = {
-    HOURGLASS_STORE: root,
-    HOURGLASS_PREFIX: prefix,
-    HOURGLASS_EVENT_TYPES: TYPE,
-    HOURGLASS_WINDOW: '1m',
-    HOURGLASS_GRACE: '2s',
-    HOURGLASS_PUBLISH_TIMEOUT: '1s',
-    HOURGLASS_IDLE_AFTER: '4s',
-    HOURGLASS_LEASE_TTL: '2s',
-    HOURGLASS_ACK_DEADLINE: '10s',
-    HOURGLASS_REDELIVERY_ALLOWANCE: '10s',
-    HOURGLASS_TICK: '200ms',
-    HOURGLASS_STAGE_MAX_AGE: '1500ms',
-  };
+  const env = fastProcessEnv(root, prefix, TYPE);
   const crashing = spawnConsumer('n1', { ...env, HOURGLASS_TEST_CRASH_AFTER: 'published' }, logDir);
   expect((await crashing.exited).signal).toBe('SIGKILL');
   // the first window is published, and nobody was told

@@ -22,13 +22,7 @@ export interface ClosedNotice {
   path: string;
   uri: string;
   empty: boolean;
-  counts: {
-    records: number;
-    onTime: number;
-    late: number;
-    duplicatesDropped: number;
-    duplicatesOfClosedWindows: number;
-  };
+  counts: Pick<Manifest['counts'], 'records' | 'onTime' | 'late' | 'duplicatesDropped' | 'duplicatesOfClosedWindows'>;
   files: { path: string; late: boolean; records: number; bytes: number; sha256: string }[];
   manifest: { path: string; uri: string; sha256: string };
 }
