@@ -68,6 +68,13 @@ resource "google_pubsub_subscription_iam_member" "consumer_subscriber" {
   member       = google_service_account.consumer.member
 }
 
+# The closer publishes a notice per closed window to the notice topic, nothing else.
+resource "google_pubsub_topic_iam_member" "consumer_closed_notices" {
+  topic  = google_pubsub_topic.closed_notices.name
+  role   = "roles/pubsub.publisher"
+  member = google_service_account.consumer.member
+}
+
 # Creates staged and final files (create-if-absent), reads them back, deletes staging, and
 # publishes an hour with an HNS folder rename. objectUser has every permission that takes
 # (storage.objects.*, storage.folders.create/rename/delete/get/list) and, unlike objectAdmin,

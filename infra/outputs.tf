@@ -45,3 +45,8 @@ output "bigquery_tables" {
   description = "Event type -> fully qualified external table (project.dataset.table)."
   value       = { for name, t in google_bigquery_table.events : name => "${var.project_id}.${t.dataset_id}.${t.table_id}" }
 }
+
+output "closed_notices_topic" {
+  description = "Topic id of the closed-window notices: downstream jobs subscribe here."
+  value       = google_pubsub_topic.closed_notices.id
+}

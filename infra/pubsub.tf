@@ -98,3 +98,33 @@ resource "google_pubsub_subscription" "dead_letter" {
 
   labels = merge(local.labels, { event_type = each.key, role = "dead-letter" })
 }
+
+# Closed-window notices: the consumer's closer publishes one message per closed window of every
+# type (docs/operations.md, "Closed-window notices"). The name is generated from
+# closedNoticeTopic() in packages/common/src/naming.ts: "<prefix>-closed".
+resource "google_pubsub_topic" "closed_notices" {
+  name                       = var.closed_notices_topic
+  message_retention_duration = "604800s"
+  labels                     = merge(local.labels, { role = "closed-notices" })
+
+  depends_on = [google_project_service.apis]
+}
+
+# An example downstream subscription: a batch job that starts when an hour is complete pulls it
+# (filter on the event_type attribute for one type) and skips a notice_id it has already seen.
+resource "google_pubsub_subscription" "closed_notices_example" {
+  count = var.closed_notices_example_subscription ? 1 : 0
+
+  name   = "${var.closed_notices_topic}-downstream-example"
+  topic  = google_pubsub_topic.closed_notices.id
+  filter = "attributes.notice_type = \"window.closed\""
+
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  labels = merge(local.labels, { role = "closed-notices" })
+}

@@ -34,6 +34,8 @@ locals {
     # The consumer keeps held messages' deadlines at the subscriptions' value.
     HOURGLASS_ACK_DEADLINE = "${var.ack_deadline_seconds}s"
     HOURGLASS_GRACE        = "${var.grace_seconds}s"
+    # One notice per closed window to google_pubsub_topic.closed_notices (<prefix>-closed).
+    HOURGLASS_CLOSED_NOTICES = "true"
     HOURGLASS_GRACE_BY_TYPE = join(",", [
       for name in sort(keys(local.type_settings)) : "${name}=${local.type_settings[name].grace_seconds}s"
       if local.type_settings[name].grace_seconds != var.grace_seconds

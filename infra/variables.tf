@@ -33,6 +33,11 @@ variable "event_types" {
   }
 }
 
+variable "closed_notices_topic" {
+  description = "The closed-window notice topic, closedNoticeTopic() in packages/common/src/naming.ts. Generated."
+  type        = string
+}
+
 # ---------------------------------------------------------------------------------------
 # Where it runs
 # ---------------------------------------------------------------------------------------
@@ -404,4 +409,10 @@ variable "analyst_members" {
     condition     = alltrue([for m in var.analyst_members : !contains(["allUsers", "allAuthenticatedUsers"], m)])
     error_message = "analyst_members must name principals; the data is never public."
   }
+}
+
+variable "closed_notices_example_subscription" {
+  description = "Create the example downstream subscription on the closed-window notice topic (<closed_notices_topic>-downstream-example)."
+  type        = bool
+  default     = true
 }

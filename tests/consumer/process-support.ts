@@ -87,3 +87,22 @@ export async function leaseOf(store: ObjectStore, eventType: string, replicaId: 
   if (names.length > 1) throw new Error(`${names.length} leases under ${prefix}: expected one process start`);
   return names[0] === undefined ? undefined : store.get(names[0]);
 }
+
+/** A consumer process on the real clock: one-minute windows, 2 s grace, fast leases and ticks (the kill suites' settings). */
+export function fastProcessEnv(root: string, prefix: string, eventType: string): Record<string, string> {
+  return {
+    HOURGLASS_STORE: root,
+    HOURGLASS_PREFIX: prefix,
+    HOURGLASS_EVENT_TYPES: eventType,
+    HOURGLASS_WINDOW: '1m',
+    HOURGLASS_GRACE: '2s',
+    HOURGLASS_PUBLISH_TIMEOUT: '1s',
+    HOURGLASS_IDLE_AFTER: '4s',
+    HOURGLASS_LEASE_TTL: '2s',
+    HOURGLASS_ACK_DEADLINE: '10s',
+    // short, so a dead replica's lease stops counting soon
+    HOURGLASS_REDELIVERY_ALLOWANCE: '10s',
+    HOURGLASS_TICK: '200ms',
+    HOURGLASS_STAGE_MAX_AGE: '1500ms',
+  };
+}

@@ -52,7 +52,9 @@ describe('naming', () => {
     ];
     expect(pubsub.length).toBeGreaterThanOrEqual(5);
     for (const [address, body] of pubsub) {
-      expect([address, body.name]).toEqual([address, expect.stringMatching(/^\$\{each\.value\.[a-z_]+\}$/)]);
+      // the closed-window notice topic and its example subscription: the generated closed_notices_topic
+      const name = /^\$\{each\.value\.[a-z_]+\}$|^\$\{var\.closed_notices_topic\}(-downstream-example)?$/;
+      expect([address, body.name]).toEqual([address, expect.stringMatching(name)]);
     }
   });
 
@@ -222,6 +224,13 @@ describe('IAM: least privilege', () => {
       role: 'roles/cloudkms.cryptoKeyEncrypterDecrypter',
       member: 'serviceAccount:${data.google_storage_project_service_account.gcs[0].email_address}',
       target: '${var.kms_key_name}',
+      forEach: '',
+    },
+    {
+      type: 'google_pubsub_topic_iam_member',
+      role: 'roles/pubsub.publisher',
+      member: '${google_service_account.consumer.member}',
+      target: '${google_pubsub_topic.closed_notices.name}',
       forEach: '',
     },
   ];

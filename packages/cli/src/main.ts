@@ -7,6 +7,7 @@ import { registerTailCommand } from './commands/tail.js';
 import { registerSendCommands } from './commands/send.js';
 import { registerUpCommand } from './commands/up.js';
 import { registerDataCommands } from './commands/data.js';
+import { registerDeadLetterCommands } from './commands/deadletter.js';
 
 /**
  * `hourglass` — one CLI for operators and scripts. Exit codes: 0 success, 1 a check
@@ -33,6 +34,7 @@ registerTailCommand(program);
 registerSendCommands(program);
 registerUpCommand(program, log);
 registerDataCommands(program);
+registerDeadLetterCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (isHourglassError(e)) {

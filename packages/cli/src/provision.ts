@@ -1,8 +1,15 @@
 import { PubSub, type IAM, type Subscription } from '@google-cloud/pubsub';
-import { Defaults, resourceNames, type Duration, type Logger, silentLogger } from '@hourglass/common';
+import {
+  Defaults,
+  closedNoticeTopic,
+  resourceNames,
+  type Duration,
+  type Logger,
+  silentLogger,
+} from '@hourglass/common';
 
 /**
- * Creates every event type's topic, consumer subscription (ack deadline, retention, no expiry,
+ * Creates the closed-window notice topic `<prefix>-closed`, every event type's topic, consumer subscription (ack deadline, retention, no expiry,
  * retry and dead-letter policy) and dead-letter topic (31 days' retention) with a keeping
  * subscription (7 days, ack deadline 600 s), as infra/pubsub.tf does. With `projectNumber`, it
  * also grants the Pub/Sub service agent what dead-letter forwarding needs (publisher on the
@@ -47,6 +54,9 @@ export async function provisionTopology(options: ProvisionOptions): Promise<Prov
   const maxDeliveryAttempts = options.maxDeliveryAttempts ?? Defaults.maxDeliveryAttempts;
   const out: ProvisionedType[] = [];
   try {
+    // one topic for every type's closed-window notices; downstream jobs subscribe to it
+    if (await ensureTopic(pubsub, closedNoticeTopic(options.prefix)))
+      log.info({ topic: closedNoticeTopic(options.prefix) }, 'created');
     for (const eventType of options.eventTypes) {
       const names = resourceNames(options.prefix, eventType);
       const created: string[] = [];

@@ -203,4 +203,7 @@ export const Defaults = {
    * no store read, so a page left open (it reloads every 15 s) or many viewers cost one refresh.
    */
   statusCacheTtl: seconds(5),
+  // --- closed-window notices ---
+  /** The closer publishes a notice per closed window to `<prefix>-closed` (HOURGLASS_CLOSED_NOTICES). */
+  closedNotices: true,
 } as const;

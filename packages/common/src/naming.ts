@@ -45,3 +45,8 @@ export function resourceNames(prefix: string, eventType: string): ResourceNames 
     deadLetterSubscription: `${topic}-deadletter-keep`,
   };
 }
+
+/** The topic of closed-window notices (one message per closed window, every type): `<prefix>-closed`. */
+export function closedNoticeTopic(prefix: string): string {
+  return `${prefix}-closed`;
+}

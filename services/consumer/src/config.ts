@@ -115,6 +115,8 @@ export const consumerSettings = {
   dedupHorizon: setting.duration('HOURGLASS_DEDUP_HORIZON', Defaults.dedupHorizon),
   /** false: this replica stages and publishes its lease but never finalizes. */
   closer: setting.bool('HOURGLASS_CLOSER', true),
+  /** Publish a notice per closed window to `<prefix>-closed` (docs/operations.md). */
+  closedNotices: setting.bool('HOURGLASS_CLOSED_NOTICES', Defaults.closedNotices),
 };
 
 /** The flat settings, one field per environment variable (tests and `hourglass up` build it in code). */

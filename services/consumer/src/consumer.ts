@@ -18,6 +18,8 @@ import { FlowBudget } from './source/flow-budget.js';
 import { type MessageSource, openSource } from './source/message-source.js';
 import type { StagerStats } from './stage/stats.js';
 import { TickLoop } from './tick-loop.js';
+import { closedWindowNotifier } from './notify/start.js';
+import type { WindowNotices } from './notify/notifier.js';
 import { statusRoutes } from './status/wiring.js';
 import { TypeRuntime, type WindowClosed } from './type-runtime.js';
 
@@ -77,9 +79,10 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
   const registry = deps.registry ?? SchemaRegistry.load(config.schemasDir);
   const eventTypes = servedTypes(config, registry);
   const parts = consumerParts(config);
+  const notices = config.closedNotices ? closedWindowNotifier(config, deps, log) : undefined;
   const incarnation = `${deps.clock.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const runtimes = eventTypes.map((eventType) =>
-    typeRuntime(config, parts, eventType, incarnation, deps, registry, metrics, log),
+    typeRuntime(config, parts, eventType, incarnation, { ...deps, notices }, registry, metrics, log),
   );
   for (const rt of runtimes) await rt.start();
   observeRuntimes(metrics, runtimes, deps.clock);
@@ -135,6 +138,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
       await Promise.all(runtimes.map((rt) => rt.stager.drain()));
       await Promise.all(subscriptions.map(({ source }) => source.close()));
       await Promise.all(runtimes.map((rt) => rt.stop()));
+      await notices?.stop();
       await pubsub.close();
       await http?.close();
       log.info(
@@ -150,7 +154,7 @@ function typeRuntime(
   parts: ConsumerParts,
   eventType: string,
   incarnation: string,
-  deps: ConsumerDeps,
+  deps: ConsumerDeps & { notices: WindowNotices | undefined },
   registry: SchemaRegistry,
   metrics: ConsumerMetrics,
   logger: Logger,
@@ -165,6 +169,7 @@ function typeRuntime(
       logger,
       metrics,
       ...(deps.onFinalizeStep ? { onFinalizeStep: deps.onFinalizeStep } : {}),
+      ...(deps.notices ? { notices: deps.notices } : {}),
     },
   );
 }

@@ -43,3 +43,4 @@ export { crashHookFromEnv } from './test-hooks.js';
 export { UnaryPullSource, LONG_POLL_EMPTY_FLOOR_MS, type UnaryPullOptions } from './source/unary-pull.js';
 export { FlowBudget } from './source/flow-budget.js';
 export { StreamingSource, type StreamingSourceOptions } from './source/streaming-source.js';
+export * from './notify/index.js';

@@ -6,6 +6,7 @@ import { moveOrphan } from './close/orphans.js';
 import type { CloseConfig, StageConfig, TypeScope, WatermarkConfig } from './config.js';
 import type { FinalizeStep } from './finalize/context.js';
 import type { ConsumerMetrics } from './metrics.js';
+import type { WindowNotices } from './notify/notifier.js';
 import { Stager } from './stage/stager.js';
 import { LeaseKeeper } from './watermark/lease-keeper.js';
 import { ReplicaWatermark } from './watermark/replica-watermark.js';
@@ -30,6 +31,7 @@ export interface TypeRuntimeDeps {
   logger: Logger;
   metrics: ConsumerMetrics;
   onFinalizeStep?: (step: FinalizeStep, detail: string) => void | Promise<void>;
+  notices?: WindowNotices;
 }
 
 /**
@@ -81,6 +83,7 @@ export class TypeRuntime {
       leases: this.leases,
       progress: this.progress,
       ...(deps.onFinalizeStep ? { onFinalizeStep: deps.onFinalizeStep } : {}),
+      ...(deps.notices ? { notices: deps.notices } : {}),
       sweepOrphan: (name, from) => this.sweepOrphan(name, from),
       storeError: (operation, e) => this.storeError(operation, e),
     });

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { Defaults, HourglassError, checkPrefix, resourceNames } from '@hourglass/common';
+import { Defaults, HourglassError, checkPrefix, closedNoticeTopic, resourceNames } from '@hourglass/common';
 import { SchemaRegistry } from '@hourglass/schemas';
 
 /**
@@ -31,6 +31,8 @@ export interface TerraformEventType {
 export interface TerraformEventTypesFile {
   prefix: string;
   event_types: Record<string, TerraformEventType>;
+  /** closedNoticeTopic(prefix): the closed-window notice topic. */
+  closed_notices_topic: string;
 }
 
 export function terraformEventTypes(registry: SchemaRegistry, prefix: string): TerraformEventTypesFile {
@@ -51,7 +53,7 @@ export function terraformEventTypes(registry: SchemaRegistry, prefix: string): T
       reference_avro: `${REFERENCE_DIR}/${eventType}.avro`,
     };
   }
-  return { prefix, event_types: eventTypes };
+  return { prefix, event_types: eventTypes, closed_notices_topic: closedNoticeTopic(prefix) };
 }
 
 /** Every generated file, path relative to the infra directory → exact bytes. */

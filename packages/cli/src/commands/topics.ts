@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Defaults, type Logger, checkPrefix, HourglassError } from '@hourglass/common';
+import { Defaults, type Logger, checkPrefix, closedNoticeTopic, HourglassError } from '@hourglass/common';
 import { SchemaRegistry } from '@hourglass/schemas';
 import { provisionTopology } from '../provision.js';
 
@@ -34,5 +34,6 @@ export function registerTopicCommands(program: Command, log: Logger): void {
             `${r.created.length ? ` (created ${r.created.length})` : ' (unchanged)'}, dead-letter IAM ${r.iam}\n`,
         );
       }
+      process.stdout.write(`closed-window notices: topic ${closedNoticeTopic(opts.prefix)}\n`);
     });
 }

@@ -13,6 +13,7 @@ import type { LeaseKeeper } from '../watermark/lease-keeper.js';
 import type { TypeProgress } from '../watermark/type-progress.js';
 import { closerOf } from '../watermark.js';
 import { type IntervalWindow, assignWindow, isClosable, nextWindow, windowLabel } from '../windows.js';
+import type { WindowNotices } from '../notify/notifier.js';
 import { oneAtATime } from './finalize-queue.js';
 import { listStagedWindows } from './staged-windows.js';
 
@@ -33,6 +34,8 @@ export interface CloserDeps {
   leases: LeaseKeeper;
   progress: TypeProgress;
   onFinalizeStep?: (step: FinalizeStep, detail: string) => void | Promise<void>;
+  /** Closed-window notices (notify/): made durable before the cursor passes a window. */
+  notices?: WindowNotices;
   /** Moves a staged file that missed its window's plan to the earliest open window, as late data. */
   sweepOrphan: (name: string, from: IntervalWindow) => Promise<void>;
   /** A store operation failed: counted and logged, retried next pass. */
@@ -113,6 +116,7 @@ export class WindowCloser {
     progress.updateGlobal(all, now);
     if (!this.config.closer || closerOf(all, now) !== leases.identity) return 0;
     await deleteExpiredLeases(this.deps.store, others, now);
+    this.deps.notices?.resume(this.scope.eventType);
     await progress.readCursor();
     const stagedWindows = await this.stagedWindows(now);
     const global = progress.global;
@@ -214,6 +218,9 @@ export class WindowCloser {
       started = performance.now();
       return publishWindow(this.finalizeContext, w, global, early, this.lastTail);
     });
+    // notice durable before the cursor passes w (windows at or before it were announced)
+    const cursor = this.deps.progress.cursor;
+    if (!cursor || w.start > cursor.lastClosed.start) await this.deps.notices?.closed(this.scope.eventType, w);
     // deletes need no turn in the finalize queue: other types' closes go on meanwhile
     await cleanupStaging(this.finalizeContext, w);
     if (this.early?.window.start === w.start) this.early = undefined;
