@@ -26,7 +26,7 @@ import type { GatewayConfig } from './config.js';
 import { classify, sendError, statusOf } from './http-errors.js';
 import { GatewayMetrics } from './metrics.js';
 import { OutstandingBudget } from './outstanding.js';
-import { prepareAvro, prepareJson, splitDatums, type PrepareContext, type PreparedEvents } from './prepare.js';
+import { prepareAvro, splitDatums, type PrepareContext, type PreparedEvents } from './prepare.js';
 import type { MessagePublisher, PubSubPublisherOptions } from './publisher.js';
 import { answerClientError, answerFrameworkError } from './protocol-errors.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -34,6 +34,8 @@ import { TopicWatch } from './readiness.js';
 import { ThreadedPublisher } from './threaded-publisher.js';
 import { RequestTrace } from './traceparent.js';
 import { DatumArena } from './datum-arena.js';
+import { eventsOf, prepareEvents } from './fast-path.js';
+import { readEventsBody } from './transcoded-body.js';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -289,7 +291,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       // JSON text is UTF-8: decoding invalid bytes would store U+FFFD in their place
       if (!isUtf8(raw)) throw invalidUtf8(raw);
       try {
-        return JSON.parse(raw.toString('utf8')) as unknown;
+        return readEventsBody(registry, raw); // a TranscodedBatch when plain, else JSON.parse's value
       } catch {
         throw new HourglassError('HTTP_BAD_REQUEST', 'the body is not valid JSON');
       }
@@ -298,10 +300,9 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     scope.addHook('onResponse', countResponse('json'));
     scope.post('/v1/events', (req, reply) => {
       const key = keyOfRequest.get(req.raw)!;
-      const body = req.body as { events?: unknown } | null | undefined;
+      const events = eventsOf(req.body);
       req.body = undefined;
-      const events = body !== null && typeof body === 'object' && !Array.isArray(body) ? body.events : undefined;
-      if (!Array.isArray(events) || events.length === 0) {
+      if (events === undefined) {
         return sendError(reply, 'HTTP_BAD_REQUEST', 'the body must be {"events":[...]} with at least one event');
       }
       if (events.length > config.maxEventsPerBatch) {
@@ -313,7 +314,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       }
       if (rateLimited(reply, key, events.length)) return reply;
       return ingest(req, reply, 'POST /v1/events', events.length, (gatewayTs, answer) =>
-        prepareJson(prepareContext, key, events as unknown[], gatewayTs, answer),
+        prepareEvents(prepareContext, key, events, gatewayTs, answer),
       );
     });
   });
