@@ -6,7 +6,9 @@
  * CPU time of a fixed workload varies much less, and under `valgrind --tool=callgrind`
  * its instruction count is repeatable.
  *
- * Stages: parse (JSON.parse, the ceiling pays it too), build (buildRecord: validate and
+ * Stages: parse (JSON.parse, the ceiling pays it too), reference (a body's bytes to datums as
+ * main did: JSON.parse then prepareJson), route (the same as the route does now: the JSON-to-Avro
+ * transcoder, prepareJson its fallback), build (buildRecord: validate and
  * fill defaults), encode (Avro into the datum arena), prepare (prepareJson: envelope
  * checks + compiled writer or buildRecord + encode), bundle (Bundler + encodeBundle + the
  * answers, with a publisher that acks at once; about half of it is GC here, more than in
@@ -23,6 +25,8 @@ const root = path.join(__dirname, '..');
 const { SchemaRegistry, buildRecord } = require(path.join(root, 'packages/schemas/dist/index.js'));
 const { EventGenerator } = require(path.join(root, 'packages/client/dist/index.js'));
 const { prepareJson } = require(path.join(root, 'services/gateway/dist/prepare.js'));
+const { eventsOf, prepareEvents } = require(path.join(root, 'services/gateway/dist/fast-path.js'));
+const { readEventsBody } = require(path.join(root, 'services/gateway/dist/transcoded-body.js'));
 const { DatumArena } = require(path.join(root, 'services/gateway/dist/datum-arena.js'));
 const { Bundler } = require(path.join(root, 'services/gateway/dist/bundler.js'));
 const { BatchAnswer } = require(path.join(root, 'services/gateway/dist/batch-answer.js'));
@@ -92,6 +96,24 @@ async function main() {
   });
 
   const ctx = prepareContext();
+  // The JSON route's whole body-to-datums work, as on main (JSON.parse, then prepareJson) and
+  // as now (the transcoder, with prepareJson as its fallback): issue 18's pair.
+  const raws = texts.map((t) => Buffer.from(t));
+  await stage('reference', () => {
+    for (const raw of raws) {
+      const events = JSON.parse(raw.toString('utf8')).events;
+      const out = prepareJson(ctx, key, events, Date.now(), new BatchAnswer(events.length));
+      if (out.count !== events.length) throw new Error('an event was rejected');
+    }
+  });
+  await stage('route', () => {
+    for (const raw of raws) {
+      const events = eventsOf(readEventsBody(registry, raw));
+      const out = prepareEvents(ctx, key, events, Date.now(), new BatchAnswer(events.length));
+      if (out.count !== events.length) throw new Error('an event was rejected');
+    }
+  });
+
   await stage('prepare', () => {
     for (const batch of parsed) {
       const answer = new BatchAnswer(batch.length);

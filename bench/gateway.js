@@ -11,7 +11,8 @@
  *                 one to every topic at once as the gateway does: the latency ceiling the
  *                 emulator sets (a request spanning every type waits for the slowest).
  * Prints events/s, p50/p99 answer latency, gateway RSS, CPU per process (and the gateway's
- * request thread alone), the ratio to the ceiling, and writes bench/results/gateway.json.
+ * request thread alone), the ratio to the ceiling, CPU per event of the gateway (every thread)
+ * and of the bare route with their ratio (the efficiency, issue 18), and writes bench/results/gateway.json.
  *
  * Env: BENCH_SECONDS (default 15) per measurement, BENCH_CONCURRENCY (default 64),
  * PUBSUB_EMULATOR_HOST to use a running emulator (default: start one), BENCH_CPU_PROF=1 to
@@ -250,6 +251,19 @@ async function main() {
     );
 
     const ratio = full.acceptedPerSecond / ceilingStats.eventsPerSecond;
+    // CPU per event, the figure a shared machine cannot distort much: CPU seconds of every
+    // thread of the process over the measured span, per event answered (accepted, for the gateway).
+    const cpuPerEventUs = (stats, events) => (stats.cpuCores.server / events) * 1e6;
+    const cpuPerEvent = {
+      ceilingUs: cpuPerEventUs(ceilingStats, ceilingStats.eventsPerSecond),
+      gatewayUs: cpuPerEventUs(full, full.acceptedPerSecond),
+      gatewayRequestThreadUs: (full.cpuCores.serverRequestThread / full.acceptedPerSecond) * 1e6,
+    };
+    cpuPerEvent.efficiency = cpuPerEvent.ceilingUs / cpuPerEvent.gatewayUs;
+    console.log(
+      `CPU per event: gateway ${cpuPerEvent.gatewayUs.toFixed(2)} µs (request thread ${cpuPerEvent.gatewayRequestThreadUs.toFixed(2)}), ` +
+        `bare route ${cpuPerEvent.ceilingUs.toFixed(2)} µs; efficiency (bare / gateway) ${cpuPerEvent.efficiency.toFixed(2)}`,
+    );
     const rss = Math.max(full.serverMaxRssMb, half.serverMaxRssMb);
     const result = {
       machine: { cpus: require('node:os').cpus().length, node: process.version, loadavg: require('node:os').loadavg() },
@@ -266,6 +280,7 @@ async function main() {
       emulatorLatencyCeiling: probe,
       gatewayMaxRssMb: rss,
       ratioToCeiling: ratio,
+      cpuPerEvent,
       gatewayExit: { code: exit.code, signal: exit.signal },
       targets: {
         acceptedPerSecond: {
@@ -276,6 +291,7 @@ async function main() {
         halfLoadP99Ms: { target: 50, measured: half.latencyMs.p99, met: half.latencyMs.p99 < 50 },
         rssMb: { target: 300, measured: rss, met: rss < 300 },
         ratio: { target: 0.5, measured: ratio, met: ratio >= 0.5 },
+        cpuEfficiency: { target: 0.7, measured: cpuPerEvent.efficiency, met: cpuPerEvent.efficiency >= 0.7 },
       },
     };
     writeFileSync(path.join(resultsDir, 'gateway.json'), JSON.stringify(result, null, 2) + '\n');
@@ -284,7 +300,7 @@ async function main() {
     );
     for (const [name, t] of Object.entries(result.targets)) {
       console.log(
-        `  ${t.met ? 'met ' : 'MISS'} ${name}: ${t.measured.toFixed(name === 'ratio' ? 2 : 1)} (target ${t.target})`,
+        `  ${t.met ? 'met ' : 'MISS'} ${name}: ${t.measured.toFixed(name === 'ratio' || name === 'cpuEfficiency' ? 2 : 1)} (target ${t.target})`,
       );
     }
   } finally {

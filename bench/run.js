@@ -44,6 +44,13 @@ const rows = [
     undefined,
     '< 50',
   ],
+  [
+    'gateway CPU per event (µs, all threads)',
+    pick(g, 'cpuPerEvent.gatewayUs'),
+    pick(g, 'cpuPerEvent.ceilingUs'),
+    pick(g, 'cpuPerEvent.efficiency'),
+    'efficiency (bare / gateway) >= 0.7',
+  ],
   ['gateway RSS (MB)', pick(g, 'gatewayMaxRssMb'), undefined, undefined, '< 300'],
   [
     'consumer events/s staged',

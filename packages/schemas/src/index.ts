@@ -6,3 +6,4 @@ export * from './codec.js';
 export * from './datum-scan.js';
 export * from './value-rules.js';
 export * from './canonical.js';
+export * from './transcode/index.js';

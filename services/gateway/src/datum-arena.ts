@@ -46,6 +46,15 @@ export class DatumArena {
     return datum;
   }
 
+  /** A datum of `n` bytes for the caller to fill (the fast path writes its own bytes). */
+  alloc(n: number): Buffer {
+    if (n > LARGE_DATUM) return Buffer.allocUnsafe(n);
+    if (this.pos + n > this.chunk.length) this.newChunk();
+    const datum = this.chunk.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return datum;
+  }
+
   /** Encodes `head` and appends `tail` bytes right after it, as one datum. */
   encodeWithTail(type: avro.Type, head: unknown, tail: Buffer): Buffer {
     const start = this.pos;

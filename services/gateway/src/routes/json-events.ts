@@ -3,7 +3,8 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { HourglassError } from '@hourglass/common';
 import { decodeContent } from '../body.js';
 import { sendError } from '../http-errors.js';
-import { prepareJson } from '../prepare.js';
+import { eventsOf, prepareEvents } from '../fast-path.js';
+import { readEventsBody } from '../transcoded-body.js';
 import { INGEST_PATH, addBeaconParsers } from './browser.js';
 import { Ingestion } from './ingest.js';
 
@@ -12,7 +13,7 @@ import { Ingestion } from './ingest.js';
  * batch as text/plain or a form field, browser.ts). Its own scope: only these content types.
  */
 export const jsonEventRoutes: FastifyPluginAsync = async (scope) => {
-  const { config, prepareContext } = scope.hourglass;
+  const { config, prepareContext, registry } = scope.hourglass;
   const ingestion = new Ingestion(scope.hourglass);
   scope.removeAllContentTypeParsers();
   addBeaconParsers(scope, config.maxDecompressedBytes);
@@ -21,7 +22,7 @@ export const jsonEventRoutes: FastifyPluginAsync = async (scope) => {
     // JSON text is UTF-8: decoding invalid bytes would store U+FFFD in their place
     if (!isUtf8(raw)) throw invalidUtf8(raw);
     try {
-      return JSON.parse(raw.toString('utf8')) as unknown;
+      return readEventsBody(registry, raw); // a TranscodedBatch when plain, else JSON.parse's value
     } catch {
       throw new HourglassError('HTTP_BAD_REQUEST', 'the body is not valid JSON');
     }
@@ -32,10 +33,9 @@ export const jsonEventRoutes: FastifyPluginAsync = async (scope) => {
   // (see Ingestion.ingest), or the bodies of the requests in flight get promoted by the GC.
   scope.post(INGEST_PATH, (req, reply) => {
     const key = ingestion.keyOf(req);
-    const body = req.body as { events?: unknown } | null | undefined;
+    const events = eventsOf(req.body);
     req.body = undefined;
-    const events = body !== null && typeof body === 'object' && !Array.isArray(body) ? body.events : undefined;
-    if (!Array.isArray(events) || events.length === 0) {
+    if (events === undefined) {
       return sendError(reply, 'HTTP_BAD_REQUEST', 'the body must be {"events":[...]} with at least one event');
     }
     if (events.length > config.maxEventsPerBatch) {
@@ -47,7 +47,7 @@ export const jsonEventRoutes: FastifyPluginAsync = async (scope) => {
     }
     if (ingestion.rateLimited(reply, key, events.length)) return reply;
     return ingestion.ingest(req, reply, 'POST /v1/events', events.length, (gatewayTs, answer) =>
-      prepareJson(prepareContext, key, events as unknown[], gatewayTs, answer),
+      prepareEvents(prepareContext, key, events, gatewayTs, answer),
     );
   });
 };

@@ -1,0 +1,251 @@
+import avro from 'avsc';
+import type { SchemaVersion } from '../registry.js';
+import { MAX_EXACT_LONG } from '../value-rules.js';
+import type { AvroWriter } from './avro-writer.js';
+import { FALSE, NULL, TRUE, type JsonReader } from './json-reader.js';
+
+/**
+ * Per-schema transcoders from a JSON payload to the Avro datum of the record without its meta
+ * field, compiled once per schema version. A step reads one JSON value and writes its Avro
+ * bytes; it returns false for anything but the plain case, and the caller then takes the
+ * reference path (JSON.parse, buildRecord, avsc), which decides and names any problem.
+ *
+ * A step accepts exactly the values the reference accepts, with the bytes avsc writes:
+ * the value tests are the compiled writer's (validate.ts), taken on the number JSON.parse
+ * would return. Record fields are taken in schema order only; a field left out is written
+ * with its default (or declined without one); an unknown, repeated or out-of-order name,
+ * and every type without a plain JSON form (arrays, maps, bytes, fixed, logical types,
+ * wrapped unions), is declined.
+ */
+export type Step = (r: JsonReader, w: AvroWriter) => boolean;
+
+const decline: Step = () => false;
+
+const steps = new WeakMap<SchemaVersion, Step | null>();
+
+/** The payload step of `version` (its fields after meta), or undefined when it cannot have one. */
+export function payloadTranscoderOf(version: SchemaVersion): Step | undefined {
+  let step = steps.get(version);
+  if (step === undefined) {
+    step = compilePayload(version.type) ?? null;
+    steps.set(version, step);
+  }
+  return step ?? undefined;
+}
+
+function compilePayload(type: avro.Type): Step | undefined {
+  if (!(type instanceof avro.types.RecordType)) return undefined;
+  const [meta, ...fields] = type.fields;
+  if (!meta || meta.name !== 'meta') return undefined;
+  return recordStep(fields);
+}
+
+interface FieldStep {
+  name: Uint8Array;
+  /** The name in quotes, as a key is written. */
+  quoted: Uint8Array;
+  step: Step;
+  /** The default's Avro bytes, written when the field is left out; undefined: required. */
+  fallback: Uint8Array | undefined;
+}
+
+function recordStep(fields: readonly avro.types.Field[]): Step {
+  // An inherited name (toString, constructor...) reads from the prototype in the reference.
+  if (fields.some((f) => f.name in Object.prototype)) return decline;
+  const parts: FieldStep[] = fields.map((f) => {
+    const value: unknown = f.defaultValue();
+    return {
+      name: Buffer.from(f.name, 'utf8'),
+      quoted: Buffer.from(JSON.stringify(f.name), 'utf8'),
+      step: stepOf(f.type),
+      fallback: value === undefined ? undefined : f.type.toBuffer(value),
+    };
+  });
+  const count = parts.length;
+  /** Writes the defaults of fields [from, to); false when one of them has none. */
+  const defaults = (w: AvroWriter, from: number, to: number): boolean => {
+    for (let i = from; i < to; i++) {
+      const fallback = parts[i]!.fallback;
+      if (fallback === undefined) return false;
+      w.raw(fallback);
+    }
+    return true;
+  };
+  const general: Step = (r, w) => {
+    if (!r.expect(0x7b)) return false; // {
+    let next = 0;
+    if (r.peek() !== 0x7d) {
+      for (;;) {
+        let at = next;
+        if (r.peek() !== 0x22 || at === count || !r.quoted(parts[at]!.quoted)) {
+          // a field left out before this one (or an unknown or repeated name)
+          if (!r.string()) return false;
+          while (at < count && !r.textIs(parts[at]!.name)) at++;
+          if (at === count || !defaults(w, next, at)) return false;
+        }
+        if (!r.expect(0x3a) || !parts[at]!.step(r, w)) return false; // :
+        next = at + 1;
+        const c = r.peek();
+        r.pos++;
+        if (c === 0x7d) break; // }
+        if (c !== 0x2c) return false; // ,
+      }
+    } else {
+      r.pos++;
+    }
+    return defaults(w, next, count);
+  };
+  const inOrder = inOrderStep(parts);
+  // every field present, in order: one straight run; anything else starts the record again
+  return (r, w) => {
+    const from = r.pos;
+    const at = w.pos;
+    if (inOrder(r, w)) return true;
+    r.pos = from;
+    w.pos = at;
+    return general(r, w);
+  };
+}
+
+/**
+ * A record whose fields all come in schema order, as one generated function: each field's
+ * key compared in place and its step called from a call site of its own, which V8 can inline
+ * (one shared loop calling every field's step was the transcoder's largest cost).
+ */
+function inOrderStep(parts: readonly FieldStep[]): Step {
+  const names = parts.map((_, i) => [`q${i}`, `s${i}`]).flat();
+  const values = parts.map((p) => [p.quoted, p.step]).flat();
+  let body = 'return function inOrder(r, w) {\n  if (!r.expect(0x7b)) return false;\n';
+  parts.forEach((_, i) => {
+    if (i > 0) body += '  if (!r.expect(0x2c)) return false;\n';
+    body += `  r.peek();\n  if (!r.quoted(q${i}) || !r.expect(0x3a) || !s${i}(r, w)) return false;\n`;
+  });
+  body += '  return r.expect(0x7d);\n};';
+  const factory = new Function(...names, body) as (...args: unknown[]) => Step;
+  return factory(...values);
+}
+
+function stepOf(type: avro.Type): Step {
+  if ((type as { underlyingType?: avro.Type }).underlyingType) return decline;
+  if (type instanceof avro.types.NullType) return (r) => r.literal(NULL);
+  if (type instanceof avro.types.BooleanType) return booleanStep;
+  if (type instanceof avro.types.IntType) return intStep;
+  if (type instanceof avro.types.LongType) return longStep;
+  if (type instanceof avro.types.FloatType) return floatStep;
+  if (type instanceof avro.types.DoubleType) return doubleStep;
+  if (type instanceof avro.types.StringType) return stringStep;
+  if (type instanceof avro.types.EnumType) return enumStep(type.symbols);
+  if (type instanceof avro.types.RecordType) return recordStep(type.fields);
+  if (type instanceof avro.types.UnwrappedUnionType) return unionStep(type.types);
+  return decline;
+}
+
+const booleanStep: Step = (r, w) => {
+  if (r.literal(TRUE)) w.byte(1);
+  else if (r.literal(FALSE)) w.byte(0);
+  else return false;
+  return true;
+};
+
+const intStep: Step = (r, w) => {
+  if (!r.readNumber()) return false;
+  const x = r.number;
+  if (x !== (x | 0)) return false;
+  w.long(x);
+  return true;
+};
+
+const longStep: Step = (r, w) => {
+  if (!r.readNumber()) return false;
+  const x = r.number;
+  if (x % 1 !== 0 || x < -MAX_EXACT_LONG || x > MAX_EXACT_LONG) return false;
+  w.long(x);
+  return true;
+};
+
+// x - x is 0 only for a finite number (JSON's 1e400 parses as Infinity)
+const floatStep: Step = (r, w) => {
+  if (!r.readNumber() || r.number - r.number !== 0) return false;
+  w.float(r.number);
+  return true;
+};
+
+const doubleStep: Step = (r, w) => {
+  if (!r.readNumber() || r.number - r.number !== 0) return false;
+  w.double(r.number);
+  return true;
+};
+
+const stringStep: Step = (r, w) => {
+  if (!r.string()) return false;
+  w.sized(r.buf, r.textStart, r.textEnd);
+  return true;
+};
+
+function enumStep(symbols: readonly string[]): Step {
+  const names = symbols.map((s) => Buffer.from(s, 'utf8'));
+  return (r, w) => {
+    if (!r.string()) return false;
+    for (let i = 0; i < names.length; i++) {
+      if (r.textIs(names[i]!)) {
+        w.long(i);
+        return true;
+      }
+    }
+    return false;
+  };
+}
+
+/** JSON kinds a union branch is chosen by (avsc's unwrapped unions hold one branch per kind). */
+const enum Kind {
+  Null,
+  Boolean,
+  Number,
+  Text,
+  Object,
+  Other,
+}
+
+function kindOfType(type: avro.Type): Kind {
+  if (type instanceof avro.types.NullType) return Kind.Null;
+  if (type instanceof avro.types.BooleanType) return Kind.Boolean;
+  if (
+    type instanceof avro.types.IntType ||
+    type instanceof avro.types.LongType ||
+    type instanceof avro.types.FloatType ||
+    type instanceof avro.types.DoubleType
+  ) {
+    return Kind.Number;
+  }
+  if (type instanceof avro.types.StringType || type instanceof avro.types.EnumType) return Kind.Text;
+  if (type instanceof avro.types.RecordType) return Kind.Object;
+  return Kind.Other;
+}
+
+function kindOfByte(c: number): Kind {
+  if (c === 0x6e) return Kind.Null; // n
+  if (c === 0x74 || c === 0x66) return Kind.Boolean; // t f
+  if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return Kind.Number;
+  if (c === 0x22) return Kind.Text;
+  if (c === 0x7b) return Kind.Object;
+  return Kind.Other;
+}
+
+function unionStep(types: readonly avro.Type[]): Step {
+  const byKind: (Step | undefined)[] = [];
+  const indexByKind: number[] = [];
+  for (let i = 0; i < types.length; i++) {
+    const kind = kindOfType(types[i]!);
+    // another kind of branch (an array, a map...), or two of one kind: the reference decides
+    if (kind === Kind.Other || byKind[kind] !== undefined) return decline;
+    byKind[kind] = stepOf(types[i]!);
+    indexByKind[kind] = i;
+  }
+  return (r, w) => {
+    const kind = kindOfByte(r.peek());
+    const step = byKind[kind];
+    if (step === undefined) return false;
+    w.long(indexByKind[kind]!);
+    return step(r, w);
+  };
+}

@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import { MAX_EXACT_LONG, copyBytes, longSize, textProblem, writeLong } from '@hourglass/schemas';
+import { keyAllows, type ApiKey } from './api-keys.js';
+import type { BatchAnswer } from './batch-answer.js';
+import { PreparedEvents, prepareJson, type PrepareContext } from './prepare.js';
+import { TranscodedBatch } from './transcoded-body.js';
+
+/**
+ * The JSON route's events, prepared: a transcoded body (see transcoded-body.ts) gets its meta
+ * written in front of each payload datum, straight into the arena; anything the fast path
+ * does not answer itself (a type the key does not cover, an event over the size limit, an
+ * unusual gateway id or clock) goes, whole body, to prepareJson, the reference.
+ */
+export function prepareEvents(
+  ctx: PrepareContext,
+  key: ApiKey,
+  events: readonly unknown[] | TranscodedBatch,
+  gatewayTs: number,
+  answer: BatchAnswer,
+): PreparedEvents {
+  if (!(events instanceof TranscodedBatch)) return prepareJson(ctx, key, events, gatewayTs, answer);
+  return (
+    prepareTranscoded(ctx, key, events, gatewayTs) ?? prepareJson(ctx, key, events.parsedEvents(), gatewayTs, answer)
+  );
+}
+
+/** The route's events: a transcoded batch, or the array of a `{"events":[...]}` body with at least one; else undefined. */
+export function eventsOf(body: unknown): readonly unknown[] | TranscodedBatch | undefined {
+  if (body instanceof TranscodedBatch) return body;
+  const events =
+    body !== null && typeof body === 'object' && !Array.isArray(body)
+      ? (body as { events?: unknown }).events
+      : undefined;
+  return Array.isArray(events) && events.length > 0 ? events : undefined;
+}
+
+/** event_id is a 36-character UUID: its length as an Avro varint. */
+const UUID_LENGTH_VARINT = 72;
+const UUID_BYTES = 1 + 36;
+
+let lastGatewayId = '';
+let lastGatewayIdBytes: Buffer | undefined;
+
+/** The gateway id's UTF-8 bytes; undefined when it has none (a lone surrogate: the reference names it). */
+function gatewayIdBytes(gatewayId: string): Buffer | undefined {
+  if (gatewayId !== lastGatewayId || lastGatewayIdBytes === undefined) {
+    lastGatewayId = gatewayId;
+    lastGatewayIdBytes = textProblem(gatewayId) === undefined ? Buffer.from(gatewayId, 'utf8') : undefined;
+  }
+  return lastGatewayIdBytes;
+}
+
+function prepareTranscoded(
+  ctx: PrepareContext,
+  key: ApiKey,
+  batch: TranscodedBatch,
+  gatewayTs: number,
+): PreparedEvents | undefined {
+  const gatewayId = gatewayIdBytes(ctx.gatewayId);
+  if (!gatewayId || !Number.isSafeInteger(gatewayTs) || Math.abs(gatewayTs) > MAX_EXACT_LONG) return undefined;
+  const { count, versions, ids, clientTs, ends } = batch;
+  // meta without client_ts: event_id, gateway_ts, gateway_id
+  const fixed = UUID_BYTES + longSize(gatewayTs) + longSize(gatewayId.length) + gatewayId.length;
+  let start = 0;
+  for (let i = 0; i < count; i++) {
+    if (!keyAllows(key, versions[i]!.eventType)) return undefined;
+    const ts = clientTs[i]!;
+    if (fixed + (ts === -1 ? 1 : 1 + longSize(ts)) + ends[i]! - start > ctx.maxEventBytes) return undefined;
+    start = ends[i]!;
+  }
+  const out = new PreparedEvents(count);
+  const payloads = batch.payloads.buf;
+  start = 0;
+  for (let i = 0; i < count; i++) {
+    const id = ids[i] ?? randomUUID();
+    const ts = clientTs[i]!;
+    const end = ends[i]!;
+    const datum = ctx.arena.alloc(fixed + (ts === -1 ? 1 : 1 + longSize(ts)) + end - start);
+    datum[0] = UUID_LENGTH_VARINT;
+    for (let c = 0; c < 36; c++) datum[1 + c] = id.charCodeAt(c);
+    let pos = writeLong(datum, UUID_BYTES, gatewayTs);
+    if (ts === -1) {
+      datum[pos++] = 0; // union branch 0: null
+    } else {
+      datum[pos++] = 2; // union branch 1 (zigzag): the long
+      pos = writeLong(datum, pos, ts);
+    }
+    pos = writeLong(datum, pos, gatewayId.length);
+    pos = copyBytes(gatewayId, 0, gatewayId.length, datum, pos);
+    copyBytes(payloads, start, end, datum, pos);
+    out.push(versions[i]!, datum, id, i);
+    start = end;
+  }
+  return out;
+}
