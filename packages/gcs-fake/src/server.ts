@@ -53,6 +53,8 @@ export interface RequestLogEntry {
   route: Route;
   /** HTTP status sent, 'dropped' when the connection was destroyed instead, 'hung' when never answered. */
   status: number | 'dropped' | 'hung';
+  /** The object or folder named, when known (a multipart upload's name comes from its answer). */
+  name?: string;
 }
 
 export interface RunningGcsFake {
@@ -107,8 +109,14 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
     const leave = requests.enter();
     res.once('close', leave);
     const plan = faults.plan(target.route, name);
-    const log = (status: RequestLogEntry['status']): void =>
-      options.onRequest?.({ method, url: req.url ?? '/', route: target.route, status });
+    const log = (status: RequestLogEntry['status'], named = name): void =>
+      options.onRequest?.({
+        method,
+        url: req.url ?? '/',
+        route: target.route,
+        status,
+        ...(named ? { name: named } : {}),
+      });
 
     if (plan.hang) {
       log('hung');
@@ -153,7 +161,10 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
     await answerLate();
     if (res.destroyed) return; // the client gave up waiting
     send(res, answer);
-    log(answer.status);
+    log(
+      answer.status,
+      name ?? (isRecord(answer.body) && typeof answer.body.name === 'string' ? answer.body.name : undefined),
+    );
   }
 
   /** Dispatches one request under GCS's per-object write limit; API errors become their JSON answer. */
