@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Faults } from './faults.js';
-import { type Answer, corrupt, originOf, readBody, send } from './http.js';
+import { type Answer, corrupt, isRecord, originOf, readBody, send } from './http.js';
 import { JsonApi } from './operations.js';
 import { errorResource } from './resource.js';
 import { RequestCounter, type Route } from './routes.js';
@@ -34,6 +34,8 @@ export interface RequestLogEntry {
   route: Route;
   /** HTTP status sent, 'dropped' when the connection was destroyed instead, 'hung' when never answered. */
   status: number | 'dropped' | 'hung';
+  /** The object or folder named, when known (a multipart upload's name comes from its answer). */
+  name?: string;
 }
 
 export interface RunningGcsFake {
@@ -89,8 +91,14 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
     const leave = requests.enter();
     res.once('close', leave);
     const plan = faults.plan(target.route, name);
-    const log = (status: RequestLogEntry['status']): void =>
-      options.onRequest?.({ method, url: req.url ?? '/', route: target.route, status });
+    const log = (status: RequestLogEntry['status'], named = name): void =>
+      options.onRequest?.({
+        method,
+        url: req.url ?? '/',
+        route: target.route,
+        status,
+        ...(named ? { name: named } : {}),
+      });
 
     if (plan.hang) {
       log('hung');
@@ -135,7 +143,10 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
     await answerLate();
     if (res.destroyed) return; // the client gave up waiting
     send(res, answer);
-    log(answer.status);
+    log(
+      answer.status,
+      name ?? (isRecord(answer.body) && typeof answer.body.name === 'string' ? answer.body.name : undefined),
+    );
   }
 
   /** Dispatches one request under GCS's per-object write limit; API errors become their JSON answer. */

@@ -12,6 +12,14 @@ import { waitReady } from '../processes.js';
 import { repoRoot } from '../paths.js';
 import { runDemoTraffic } from './demo-traffic.js';
 import { watchClosedWindows } from './window-watch.js';
+import {
+  describeFleet,
+  openFleetStore,
+  parseReplicas,
+  parseStoreKind,
+  replicaPorts,
+  startReplicas,
+} from './up-fleet.js';
 
 /**
  * `hourglass up` (make run / make demo): starts the Pub/Sub emulator, provisions every
@@ -28,6 +36,8 @@ interface UpOptions {
   port: string;
   consumerPort?: string;
   rate: string;
+  replicas: string;
+  store: string;
 }
 
 export interface StackLayout {
@@ -77,12 +87,15 @@ export function registerUpCommand(program: Command, log: Logger): void {
     .option('--port <port>', 'gateway port', String(Defaults.gatewayPort))
     .option('--consumer-port <port>', 'consumer health/metrics port (default: gateway port + 1)')
     .option('--rate <eventsPerSec>', 'demo traffic rate', '2000')
+    .option('--replicas <n>', 'consumer replicas, on the consumer port and the next ones', '1')
+    .option('--store <kind>', 'local (the --data directory) or gcs-fake (the GCS fake server, HNS bucket)', 'local')
     .action(async (opts: UpOptions) => up(opts, log));
 }
 
 async function up(opts: UpOptions, log: Logger): Promise<void> {
   const root = repoRoot();
   const { gatewayPort, consumerPort: consumerPortNumber, runDir } = stackLayout(root, opts);
+  const ports = replicaPorts(consumerPortNumber, parseReplicas(opts.replicas), gatewayPort);
   const dataDir = resolve(opts.data);
   mkdirSync(runDir, { recursive: true });
   mkdirSync(dataDir, { recursive: true });
@@ -90,7 +103,12 @@ async function up(opts: UpOptions, log: Logger): Promise<void> {
 
   const children: ChildProcess[] = [];
   // Filled in as things start; Ctrl-C stops whatever has started so far.
-  const started: { emulator?: RunningEmulator; stopDemo?: () => Promise<void>; stopWatch?: () => void } = {};
+  const started: {
+    emulator?: RunningEmulator;
+    fake?: { stop(): Promise<void> };
+    stopDemo?: () => Promise<void>;
+    stopWatch?: () => void;
+  } = {};
   let stopping = false;
   const stopAll = async (code: number): Promise<never> => {
     if (!stopping) {
@@ -100,6 +118,7 @@ async function up(opts: UpOptions, log: Logger): Promise<void> {
       started.stopWatch?.();
       for (const child of children) await stopChild(child, SERVICE_STOP_GRACE_MS);
       await started.emulator?.stop();
+      await started.fake?.stop();
       say('stopped');
     }
     process.exit(code);
@@ -148,15 +167,20 @@ async function up(opts: UpOptions, log: Logger): Promise<void> {
       GATEWAY_NODE_ARGS,
     ),
   );
-  const consumerPort = String(consumerPortNumber);
-  children.push(
-    startService(root, 'consumer', 'services/consumer/dist/main.js', runDir, {
+  const store = await openFleetStore(parseStoreKind(opts.store), dataDir, gatewayPort);
+  started.fake = store.fake;
+  const replicas = startReplicas({
+    root,
+    runDir,
+    gatewayPort,
+    ports,
+    store,
+    env: {
       ...env,
-      HOURGLASS_STORE: dataDir,
-      HOURGLASS_CONSUMER_PORT: consumerPort,
       ...(opts.demo ? { HOURGLASS_WINDOW: '1m', HOURGLASS_GRACE: '10s', HOURGLASS_STAGE_MAX_AGE: '1s' } : {}),
-    }),
-  );
+    },
+  });
+  children.push(...replicas.map((r) => r.child));
   for (const child of children) {
     child.once('exit', (code, signal) => {
       if (!stopping) {
@@ -166,13 +190,12 @@ async function up(opts: UpOptions, log: Logger): Promise<void> {
     });
   }
   await waitReady(`${gatewayUrl}/readyz`);
-  await waitReady(`http://127.0.0.1:${consumerPort}/readyz`);
+  for (const r of replicas) await waitReady(`${r.url}/readyz`);
 
   say('');
   say(`gateway   ${gatewayUrl}  (metrics ${gatewayUrl}/metrics, log ${runDir}/gateway.log)`);
-  say(`consumer  http://127.0.0.1:${consumerPort}/metrics  (log ${runDir}/consumer.log)`);
-  say(`status    http://127.0.0.1:${consumerPort}/status  (every type's windows, watermark, leases, dead letters)`);
-  say(`buckets   ${dataDir}/<type>/dt=YYYY-MM-DD/hour=HH/  (complete when _SUCCESS exists)`);
+  for (const line of describeFleet(replicas, store)) say(line);
+  say(`buckets   ${store.url}/<type>/dt=YYYY-MM-DD/hour=HH/  (complete when _SUCCESS exists)`);
   say(`api key   ${apiKey}`);
   say('');
   say('send an event:');
@@ -181,12 +204,12 @@ async function up(opts: UpOptions, log: Logger): Promise<void> {
       `    -d '{"events":[{"type":"ab_exposure","payload":{"user_id":"u1","experiment_id":"e1","variant":"A","first_exposure":true}}]}'`,
   );
   say(
-    `look:  npx hourglass ls ab_exposure --store ${opts.data}    (windows ${opts.demo ? 'of one minute close ~10 s after their end' : 'close 5 min after each hour'})`,
+    `look:  ${store.fake ? `STORAGE_EMULATOR_HOST=${store.fake.url} ` : ''}npx hourglass ls ab_exposure --store ${store.url}    (windows ${opts.demo ? 'of one minute close ~10 s after their end' : 'close 5 min after each hour'})`,
   );
   say('Ctrl-C stops everything.');
   say('');
 
-  started.stopWatch = watchClosedWindows(dataDir, registry.eventTypes(), (line) => say(line));
+  started.stopWatch = watchClosedWindows(store.store, registry.eventTypes(), (line) => say(line));
   if (opts.demo) {
     started.stopDemo = runDemoTraffic({ registry, url: gatewayUrl, apiKey, ratePerSec: Number(opts.rate), say });
   }

@@ -1,13 +1,12 @@
-import { LocalDirectoryStore } from '@hourglass/storage';
+import type { ObjectStore } from '@hourglass/storage';
 import { parseManifest } from '@hourglass/consumer';
 
-/** Prints one line per newly closed window (a new _SUCCESS) under a local store. */
+/** Prints one line per newly closed window (a new _SUCCESS) in the store. */
 export function watchClosedWindows(
-  dataDir: string,
+  store: ObjectStore,
   eventTypes: readonly string[],
   say: (line: string) => void,
 ): () => void {
-  const store = new LocalDirectoryStore(dataDir);
   const seen = new Set<string>();
   let busy = false;
   const poll = async (): Promise<void> => {
