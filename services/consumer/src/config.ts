@@ -11,8 +11,7 @@ import {
   type Duration,
   type Setting,
 } from '@hourglass/common';
-import { REPLICA_ID_PATTERN, sanitizeReplicaId } from './layout.js';
-import { checkWindowSize } from './windows.js';
+import { REPLICA_ID_PATTERN, checkWindowSize, sanitizeReplicaId } from '@hourglass/bucket-format';
 
 /** Per-type grace overrides: "track_played=10m,page_viewed=30s". */
 function graceOverrides(env: string): Setting<Record<string, Duration>> {

@@ -3,21 +3,26 @@ import type { SchemaRegistry, SchemaVersion } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import { EventIdSet } from './id-set.js';
 import {
+  type IntervalWindow,
+  type Manifest,
   EARLY_PLAN_PREFIX,
   LATE_PREFIX,
+  assignWindow,
   earlyPlanName,
   isStagedDataFile,
   manifestName,
+  nextWindow,
+  parseManifest,
   partitionDir,
   planName,
   publishDir,
+  serializeManifest,
   stagingDir,
   stagingTypePrefix,
   unpublishedName,
-} from './layout.js';
-import { type Manifest, parseManifest, serializeManifest } from './manifest.js';
+  windowLabel,
+} from '@hourglass/bucket-format';
 import { WindowWriter, addIdsInRange } from './window-writer.js';
-import { type IntervalWindow, assignWindow, nextWindow, windowLabel } from './windows.js';
 
 /**
  * Finalize one window: staged files → deduplicated final Avro files → `_SUCCESS` → staging

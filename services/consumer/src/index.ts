@@ -14,12 +14,7 @@ export {
   loadConsumerConfig,
   type ConsumerConfig,
 } from './config.js';
-export * from './windows.js';
 export * from './watermark.js';
-export * from './layout.js';
-export * from './manifest.js';
-export { OcfWriter, readOcfHeader, ocfBlocks, syncMarkerFor, schemaText, schemaTextOf } from './avro-file.js';
-export { eventIdOf, scanContainer, type ScannedDatum } from './datums.js';
 export { EventIdSet } from './id-set.js';
 export {
   finalizeEarly,
@@ -30,9 +25,8 @@ export {
   type FinalizeContext,
   type FinalizeStep,
 } from './finalize.js';
-export { sha256 } from './window-writer.js';
 export { Stager, type InboundMessage, type StagerOptions, type StagerStats } from './stager.js';
-export { readCursor, readLeases, writeLease, type ClosedCursor } from './coordination.js';
+export { writeCursor, writeLease } from './coordination.js';
 export { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
 export { TypeRuntime, type TypeRuntimeOptions, type WindowClosed } from './type-runtime.js';
 export { crashHookFromEnv } from './test-hooks.js';

@@ -13,12 +13,18 @@ import {
   scanEvents,
 } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
-import { OcfWriter, schemaTextOf, syncMarkerFor } from './avro-file.js';
+import {
+  type IntervalWindow,
+  OcfWriter,
+  deadLetterName,
+  routeEvent,
+  schemaTextOf,
+  stagedFileName,
+  syncMarkerFor,
+} from '@hourglass/bucket-format';
 import { eventRangeAt } from './event-range.js';
-import { deadLetterName, stagedFileName } from './layout.js';
 import { checkCanonical, checkEvents } from './message-checks.js';
 import type { ConsumerMetrics } from './metrics.js';
-import { type IntervalWindow, routeEvent } from './windows.js';
 import type { ReplicaWatermark } from './watermark.js';
 
 /**

@@ -2,14 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { type Clock, Defaults, HourglassError, type Logger } from '@hourglass/common';
 import type { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
-import {
-  type ClosedCursor,
-  deleteExpiredLeases,
-  readCursor,
-  readLeases,
-  writeCursor,
-  writeLease,
-} from './coordination.js';
+import { deleteExpiredLeases, writeCursor, writeLease } from './coordination.js';
 import {
   type ClosedTail,
   type EarlySegments,
@@ -21,19 +14,27 @@ import {
   publishWindow,
 } from './finalize.js';
 import { firstWindowToClose } from './event-range.js';
-import { stagingDir } from './layout.js';
+import {
+  type ClosedCursor,
+  type IntervalWindow,
+  type Lease,
+  assignWindow,
+  closerOf,
+  earliestOpenWindow,
+  globalWatermark,
+  isClosable,
+  leaseIdentity,
+  leaseState,
+  nextWindow,
+  readCursor,
+  readLeases,
+  stagingDir,
+  windowLabel,
+} from '@hourglass/bucket-format';
 import type { ConsumerMetrics } from './metrics.js';
 import { listStagedWindows } from './staged-windows.js';
 import { Stager } from './stager.js';
-import { type Lease, ReplicaWatermark, closerOf, globalWatermark, leaseIdentity, leaseState } from './watermark.js';
-import {
-  type IntervalWindow,
-  assignWindow,
-  earliestOpenWindow,
-  isClosable,
-  nextWindow,
-  windowLabel,
-} from './windows.js';
+import { ReplicaWatermark } from './watermark.js';
 
 /**
  * Everything one replica does for one event type: staging (Stager), its watermark, its lease

@@ -1,20 +1,26 @@
-import { createHash } from 'node:crypto';
-import { HourglassError } from '@hourglass/common';
+import { HourglassError, sha256Hex } from '@hourglass/common';
 import type { SchemaVersion } from '@hourglass/schemas';
-import { OcfWriter, schemaTextOf, syncMarkerFor } from './avro-file.js';
-import { scanContainer } from './datums.js';
-import type { ClosedTail, FinalizeContext, FinalizeFormat, Plan, PlanFile } from './finalize.js';
-import { EventIdSet } from './id-set.js';
-import { finalFileName, manifestName, unpublishedName } from './layout.js';
-import { type Manifest, type ManifestFile, parseManifest, windowFields } from './manifest.js';
 import {
   type IntervalWindow,
+  type Manifest,
+  type ManifestFile,
+  OcfWriter,
   assignWindow,
+  finalFileName,
+  manifestName,
   nextWindow,
+  parseManifest,
   parsePartition,
   partitionPath,
+  scanContainer,
+  schemaTextOf,
+  syncMarkerFor,
+  unpublishedName,
+  windowFields,
   windowLabel,
-} from './windows.js';
+} from '@hourglass/bucket-format';
+import type { ClosedTail, FinalizeContext, FinalizeFormat, Plan, PlanFile } from './finalize.js';
+import { EventIdSet } from './id-set.js';
 
 /**
  * Writing a window's final files: the series of part and late files, first copy of each event id
@@ -40,10 +46,6 @@ export async function addIdsInRange(
     if (gatewayTs >= lo && gatewayTs < hi) ids.addIfAbsent(bytes, idStart, idEnd, mark);
   });
   return true;
-}
-
-export function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /** A sequence of final files (part-* or late-*), rolled at a size of uncompressed record data. */
@@ -85,10 +87,10 @@ class FinalSeries {
     const name = finalFileName(this.ctx.eventType, this.w, this.late, this.index);
     const unpublished = unpublishedName(this.ctx.eventType, this.w, name);
     const data = await writer.finish();
-    const digest = sha256(data);
+    const digest = sha256Hex(data);
     if (!(await this.ctx.store.createIfAbsent(unpublished, data))) {
       const earlier = await this.ctx.store.get(unpublished);
-      if (!earlier || sha256(earlier) !== digest) {
+      if (!earlier || sha256Hex(earlier) !== digest) {
         throw new HourglassError(
           'FINAL_FILE_CONFLICT',
           `${name} exists with other bytes than this finalize of ${windowLabel(this.w)} produced`,

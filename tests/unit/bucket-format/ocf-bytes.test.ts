@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { SchemaRegistry, type EventRecord } from '@hourglass/schemas';
-import { OcfWriter, ocfBlocks, readOcfHeader, schemaTextOf, syncMarkerFor } from '@hourglass/consumer';
+import { OcfWriter, ocfBlocks, readOcfHeader, schemaTextOf, syncMarkerFor } from '@hourglass/bucket-format';
 
 /**
  * The container writer's bytes are part of the stored format: a finalize rerun compares a part

@@ -1,5 +1,5 @@
 import { LocalDirectoryStore } from '@hourglass/storage';
-import { parseManifest } from '@hourglass/consumer';
+import { parseManifest } from '@hourglass/bucket-format';
 
 /** Prints one line per newly closed window (a new _SUCCESS) under a local store. */
 export function watchClosedWindows(

@@ -1,0 +1,87 @@
+/**
+ * A replica's published watermark: `_watermarks/<type>/<replicaId>.<incarnation>.json`. One process
+ * start writes one lease: two processes given the same `HOURGLASS_REPLICA_ID` (or a restart under
+ * it) write two leases, each running its own live → stale → expired course.
+ */
+export interface Lease {
+  replicaId: string;
+  /** Random per process start; empty in leases written before incarnations were keyed. */
+  incarnation: string;
+  eventType: string;
+  watermark: number;
+  renewedAt: number;
+  /** The lease is live until renewedAt + ttlMs. */
+  ttlMs: number;
+  /** After the lease stops, messages the replica held come back to others within this (ack deadline + redelivery allowance). */
+  ackDeadlineMs: number;
+}
+
+export type LeaseState = 'live' | 'stale' | 'expired';
+
+/**
+ * live: renewed within its ttl. stale: not renewed, but messages its replica held may not
+ * have come back yet (their ack deadline has not passed): it still counts. expired: ignored.
+ */
+export function leaseState(lease: Lease, now: number): LeaseState {
+  if (lease.renewedAt + lease.ttlMs > now) return 'live';
+  if (lease.renewedAt + lease.ttlMs + lease.ackDeadlineMs > now) return 'stale';
+  return 'expired';
+}
+
+/**
+ * Global watermark of one event type: the minimum over the leases that count (live or
+ * stale), never below `previous`. Undefined when no lease counts (nobody knows anything).
+ */
+export function globalWatermark(leases: readonly Lease[], now: number, previous?: number): number | undefined {
+  let min: number | undefined;
+  for (const lease of leases) {
+    if (leaseState(lease, now) === 'expired') continue;
+    if (min === undefined || lease.watermark < min) min = lease.watermark;
+  }
+  if (min === undefined) return previous;
+  return previous !== undefined && previous > min ? previous : min;
+}
+
+/** Who wrote a lease: replica id and incarnation, so one id started twice is two writers. */
+export function leaseIdentity(lease: Pick<Lease, 'replicaId' | 'incarnation'>): string {
+  return lease.incarnation ? `${lease.replicaId}.${lease.incarnation}` : lease.replicaId;
+}
+
+/** The lease that closes windows of a type: the smallest identity among live leases (any may; one saves work). */
+export function closerOf(leases: readonly Lease[], now: number): string | undefined {
+  let leader: string | undefined;
+  for (const lease of leases) {
+    if (leaseState(lease, now) !== 'live') continue;
+    const identity = leaseIdentity(lease);
+    if (leader === undefined || identity < leader) leader = identity;
+  }
+  return leader;
+}
+
+/** JSON has no -Infinity: a replica that knows nothing yet publishes `watermark: null`. */
+export function serializeLease(lease: Lease): Buffer {
+  const watermark = Number.isFinite(lease.watermark) ? lease.watermark : null;
+  return Buffer.from(`${JSON.stringify({ ...lease, watermark })}\n`);
+}
+
+export function parseLease(data: Buffer): Lease | undefined {
+  try {
+    const v = JSON.parse(data.toString('utf8')) as Omit<Partial<Lease>, 'watermark'> & { watermark?: number | null };
+    if (v.watermark === null) v.watermark = -Infinity;
+    if (v.incarnation === undefined) v.incarnation = '';
+    if (
+      typeof v.incarnation === 'string' &&
+      typeof v.replicaId === 'string' &&
+      typeof v.eventType === 'string' &&
+      typeof v.watermark === 'number' &&
+      typeof v.renewedAt === 'number' &&
+      typeof v.ttlMs === 'number' &&
+      typeof v.ackDeadlineMs === 'number'
+    ) {
+      return v as Lease;
+    }
+  } catch {
+    /* a torn or foreign object is not a lease */
+  }
+  return undefined;
+}
