@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { deflateRaw, inflateRawSync } from 'node:zlib';
 import avro from 'avsc';
 import { HourglassError } from '@hourglass/common';
-import { type SchemaVersion, fingerprintOf } from '@hourglass/schemas';
+import { type SchemaVersion, fingerprintOf, readVarint, varintValue } from '@hourglass/schemas';
 
 /**
  * Standard Avro object container files (spec 1.11 "Object Container Files"), written and
@@ -230,19 +230,11 @@ export function readOcfHeader(buf: Buffer, what: string): OcfHeader {
   };
 }
 
-/** Zigzag varint long at `pos`; numbers stay exact up to 2^53. */
+/** A block header's long at `pos` (a count or a size): its value and the position after it. */
 function readLong(buf: Buffer, pos: number, what: string): { value: number; next: number } {
-  let n = 0;
-  let shift = 1;
-  let b: number;
-  let p = pos;
-  do {
-    if (p >= buf.length) throw corrupt(what, 'block header is truncated');
-    b = buf[p++]!;
-    n += (b & 0x7f) * shift;
-    shift *= 128;
-  } while (b & 0x80);
-  return { value: n % 2 === 0 ? n / 2 : -(n + 1) / 2, next: p };
+  const next = readVarint(buf, pos);
+  if (next < 0) throw corrupt(what, 'block header is truncated');
+  return { value: varintValue(), next };
 }
 
 export interface OcfBlock {

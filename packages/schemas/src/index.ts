@@ -5,3 +5,4 @@ export * from './codec.js';
 export * from './datum-scan.js';
 export * from './value-rules.js';
 export * from './canonical.js';
+export { readVarint, varintValue, isCanonicalVarint } from './varint.js';
