@@ -4,11 +4,11 @@ import { OcfWriter, ocfBlocks, readOcfHeader, schemaTextOf, syncMarkerFor } from
 
 /**
  * The container writer's bytes are part of the stored format: a finalize rerun compares a part
- * file it finds with the one it would write, by sha256, so a new writer must write what the old
- * one wrote. The digests below are the output of the hand-written writer (before avsc's
- * BlockEncoder took over the container layout), for fixed input covering every block rule:
- * datums appended as bytes and as records, a record that exactly fills a block, records larger
- * than a block, both codecs and several deflate levels.
+ * file it finds with the one it would write, by sha256, so a changed writer must write what the
+ * old one wrote. The digests below were recorded from the writer before #16 moved it (and before
+ * its varint changed), for fixed input covering every block rule: datums appended as bytes and
+ * as records, a record that exactly fills a block, records larger than a block, both codecs and
+ * several deflate levels.
  */
 const registry = SchemaRegistry.load('schemas');
 const latest = registry.get('track_played').latest;
