@@ -14,7 +14,7 @@ const registry = SchemaRegistry.load('schemas');
 const latest = registry.get('track_played').latest;
 const T0 = Date.UTC(2026, 0, 1);
 
-/** Deterministic records of varied sizes (no random source: the input must never change). */
+/** Deterministic records of varied sizes, defined here (not a shared helper, no random source): the input must never change. */
 function record(i: number, userIdLength = 4 + ((i * 37) % 90)): EventRecord {
   return {
     meta: {
