@@ -20,4 +20,21 @@ export default tseslint.config(
     },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // The CLI depends on no service: the stored format is @hourglass/bucket-format's.
+    files: ['packages/cli/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@hourglass/consumer', '@hourglass/consumer/*', '@hourglass/gateway', '@hourglass/gateway/*'],
+              message: 'the CLI depends on no service (tests/unit/cli/no-service-imports.test.ts)',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -10,6 +10,7 @@ const packages = {
   'gcs-fake': 'packages/gcs-fake',
   gateway: 'services/gateway',
   consumer: 'services/consumer',
+  'bucket-format': 'packages/bucket-format',
 };
 const moduleNameMapper = { '^(\\.{1,2}/.*)\\.js$': '$1' };
 for (const [name, dir] of Object.entries(packages)) {

@@ -24,9 +24,8 @@ const root = path.join(__dirname, '..');
 const dist = (p) => require(path.join(root, p, 'dist/index.js'));
 const { startEmulator, freePort } = dist('packages/emulator');
 const { SchemaRegistry } = dist('packages/schemas');
-const { Defaults } = dist('packages/common');
+const { Defaults, GATEWAY_NODE_ARGS } = dist('packages/common');
 const { provisionTopology, waitReady } = dist('packages/cli');
-const { GATEWAY_NODE_ARGS } = require(path.join(root, 'services/gateway/dist/config.js'));
 const { measureCeilings } = require('./ceilings.js');
 
 const seconds = Number(process.env.BENCH_E2E_SECONDS || 60);

@@ -25,10 +25,12 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
-# Only the workspaces this service runs: @hourglass/common, @hourglass/schemas, @hourglass/storage and itself.
+# Only the workspaces this service runs: @hourglass/common, @hourglass/schemas, @hourglass/storage,
+# @hourglass/bucket-format and itself.
 COPY --from=build /app/packages/common ./packages/common
 COPY --from=build /app/packages/schemas ./packages/schemas
 COPY --from=build /app/packages/storage ./packages/storage
+COPY --from=build /app/packages/bucket-format ./packages/bucket-format
 COPY --from=build /app/services/consumer ./services/consumer
 COPY --from=build /app/schemas ./schemas
 # Files stay owned by root: the service can read its code but not change it.

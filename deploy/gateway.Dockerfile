@@ -34,5 +34,5 @@ COPY --from=build /app/schemas ./schemas
 USER node
 # Cloud Run sends SIGTERM; the service handles it (drain, then exit), so node runs as PID 1.
 EXPOSE 8080
-# --v8-pool-size=1: GATEWAY_NODE_ARGS in services/gateway/src/config.ts says why.
+# --v8-pool-size=1: GATEWAY_NODE_ARGS in packages/common/src/process.ts says why.
 CMD ["node", "--v8-pool-size=1", "services/gateway/dist/server.js"]

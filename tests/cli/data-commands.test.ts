@@ -1,7 +1,7 @@
 import { cpSync, existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeContainer } from '@hourglass/cli';
-import { type Manifest, OcfWriter, schemaTextOf, syncMarkerFor } from '@hourglass/consumer';
+import { type Manifest, OcfWriter, schemaTextOf, syncMarkerFor } from '@hourglass/bucket-format';
 import {
   type CliRun,
   CliPool,

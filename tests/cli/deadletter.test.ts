@@ -1,3 +1,4 @@
+import { type IntervalWindow, manifestName } from '@hourglass/bucket-format';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { v1 } from '@google-cloud/pubsub';
@@ -5,7 +6,7 @@ import { provisionTopology } from '@hourglass/cli';
 import { Defaults, resourceNames, seconds } from '@hourglass/common';
 import { SchemaRegistry, encodeRecords } from '@hourglass/schemas';
 import { LocalDirectoryStore } from '@hourglass/storage';
-import { type IntervalWindow, manifestName, subscriberClientFor } from '@hourglass/consumer';
+import { subscriberClientFor } from '@hourglass/consumer';
 import {
   MINUTE,
   auditType,

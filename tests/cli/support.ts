@@ -7,21 +7,19 @@ import { silentLogger } from '@hourglass/common';
 import { EventGenerator } from '@hourglass/client';
 import { SchemaRegistry, type EventRecord } from '@hourglass/schemas';
 import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
+import { type FinalizeContext, finalizeWindow, writeLease } from '@hourglass/consumer';
 import {
-  type FinalizeContext,
   type IntervalWindow,
   type Lease,
   type Manifest,
   OcfWriter,
   assignWindow,
-  finalizeWindow,
   publishDir,
   partitionPath,
   schemaTextOf,
   stagedFileName,
   syncMarkerFor,
-  writeLease,
-} from '@hourglass/consumer';
+} from '@hourglass/bucket-format';
 import { writeCursor } from '@hourglass/consumer/coordination';
 
 /**

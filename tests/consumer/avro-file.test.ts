@@ -11,7 +11,7 @@ import {
   scanContainer,
   schemaTextOf,
   syncMarkerFor,
-} from '@hourglass/consumer';
+} from '@hourglass/bucket-format';
 import { T0, makeRecord, tempDir } from './support';
 
 /** The container file writer against avsc's own file reader (embedded schema only). */

@@ -1,6 +1,7 @@
 import { Defaults, type Duration, ManualClock } from '@hourglass/common';
 import { LocalDirectoryStore } from '@hourglass/storage';
-import { type FinalizeStep, assignWindow, manifestName, publishDir, stagingDir } from '@hourglass/consumer';
+import { type FinalizeStep } from '@hourglass/consumer';
+import { assignWindow, manifestName, publishDir, stagingDir } from '@hourglass/bucket-format';
 import { MINUTE, T0, auditType, countAgainst, publishedOf, tempDir } from './support';
 import { GRACE, TYPE, bundle, records, registry, runtime } from './runtime-support';
 

@@ -1,17 +1,11 @@
 import { cpSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { provisionTopology } from '@hourglass/cli';
-import { Defaults, seconds, silentLogger } from '@hourglass/common';
+import { Defaults, seconds, silentLogger, sha256Hex } from '@hourglass/common';
 import { SchemaRegistry } from '@hourglass/schemas';
 import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
-import {
-  finalizeWindow,
-  parseLease,
-  parseStagedName,
-  publishDir,
-  sha256,
-  type IntervalWindow,
-} from '@hourglass/consumer';
+import { finalizeWindow } from '@hourglass/consumer';
+import { parseLease, parseStagedName, publishDir, type IntervalWindow } from '@hourglass/bucket-format';
 import {
   MINUTE,
   auditType,
@@ -168,7 +162,7 @@ test('SIGKILL mid-finalize (after the first final file), rerun elsewhere: same c
   expect(await s.store.list(`${partition}/`)).toEqual([]); // nothing published
   const leftBehind = await s.store.list(publishDir(TYPE, crashed));
   expect(leftBehind.map((o) => o.name)).toEqual([`${publishDir(TYPE, crashed)}part-00000.avro`]);
-  const firstPartHash = sha256((await s.store.get(leftBehind[0]!.name))!);
+  const firstPartHash = sha256Hex((await s.store.get(leftBehind[0]!.name))!);
 
   // the reference: an uninterrupted finalize of a copy of the store in this process
   const refRoot = tempDir('crash-ref');
@@ -194,7 +188,7 @@ test('SIGKILL mid-finalize (after the first final file), rerun elsewhere: same c
   await rerun.kill('SIGTERM');
   const hashes = async (store: ObjectStore): Promise<Record<string, string>> => {
     const out: Record<string, string> = {};
-    for (const o of await store.list(`${partition}/`)) out[o.name] = sha256((await store.get(o.name))!);
+    for (const o of await store.list(`${partition}/`)) out[o.name] = sha256Hex((await store.get(o.name))!);
     return out;
   };
   const after = await hashes(s.store);

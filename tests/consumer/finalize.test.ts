@@ -1,20 +1,16 @@
 import { cpSync, readdirSync } from 'node:fs';
-import { ManualClock, silentLogger } from '@hourglass/common';
+import { ManualClock, silentLogger, sha256Hex } from '@hourglass/common';
 import { type EventRecord } from '@hourglass/schemas';
 import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
+import { type FinalizeContext, type FinalizeStep, finalizeEarly, finalizeWindow } from '@hourglass/consumer';
 import {
-  type FinalizeContext,
-  type FinalizeStep,
   assignWindow,
-  finalizeEarly,
-  finalizeWindow,
   manifestName,
   parseManifest,
   partitionPath,
   publishDir,
-  sha256,
   stagingDir,
-} from '@hourglass/consumer';
+} from '@hourglass/bucket-format';
 import {
   MINUTE,
   T0,
@@ -61,7 +57,7 @@ describe('finalize', () => {
 
   async function finalBytes(store: ObjectStore): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    for (const o of await store.list(`${TYPE}/`)) out.set(o.name, sha256((await store.get(o.name))!));
+    for (const o of await store.list(`${TYPE}/`)) out.set(o.name, sha256Hex((await store.get(o.name))!));
     return out;
   }
 

@@ -8,7 +8,8 @@ import { PubSub } from '@google-cloud/pubsub';
 import { Defaults, ms, resourceNames, seconds, seededRandom } from '@hourglass/common';
 import { type EventRecord, type SchemaRegistry, type SchemaVersion, encodeRecords } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
-import { type ConsumerConfig, type Manifest, assignWindow, parseManifest } from '@hourglass/consumer';
+import { type ConsumerConfig } from '@hourglass/consumer';
+import { type Manifest, assignWindow, parseManifest } from '@hourglass/bucket-format';
 
 /** Shared by the consumer suites: event generators, publishing, and the Jepsen-style audit. */
 process.env.METADATA_SERVER_DETECTION = 'none';

@@ -1,12 +1,11 @@
 import { hostname } from 'node:os';
 import { ManualClock } from '@hourglass/common';
+import { ReplicaWatermark, defaultReplicaId } from '@hourglass/consumer';
 import {
   type Lease,
-  ReplicaWatermark,
   assignWindow,
   checkWindowSize,
   closerOf,
-  defaultReplicaId,
   earliestOpenWindow,
   globalWatermark,
   isClosable,
@@ -18,7 +17,7 @@ import {
   routeEvent,
   sanitizeReplicaId,
   serializeLease,
-} from '@hourglass/consumer';
+} from '@hourglass/bucket-format';
 
 /** Window assignment and watermark rules as pure functions, time from a ManualClock. */
 const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);

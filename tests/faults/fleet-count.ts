@@ -1,6 +1,6 @@
+import { parseManifest, type IntervalWindow } from '@hourglass/bucket-format';
 import { HourglassClient, EventGenerator, type ClientEvent, type EventOutcome } from '@hourglass/client';
 import { decodeContainer } from '@hourglass/cli';
-import { parseManifest, type IntervalWindow } from '@hourglass/consumer';
 import { sleep } from './pipeline';
 import { OP_KINDS, type Fleet, type OpKind } from './fleet';
 

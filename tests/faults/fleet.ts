@@ -1,3 +1,5 @@
+import { manifestName, type IntervalWindow } from '@hourglass/bucket-format';
+import { GATEWAY_NODE_ARGS } from '@hourglass/common';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +9,6 @@ import { SchemaRegistry } from '@hourglass/schemas';
 import { createStore, type ObjectStore } from '@hourglass/storage';
 import { FakeState, start as startGcsFake, type RequestLogEntry, type RunningGcsFake } from '@hourglass/gcs-fake';
 import { provisionTopology, waitReady } from '@hourglass/cli';
-import { GATEWAY_NODE_ARGS } from '@hourglass/gateway';
-import { manifestName, type IntervalWindow } from '@hourglass/consumer';
 import { ServiceProcess } from './pipeline';
 
 /**

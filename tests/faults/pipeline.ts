@@ -2,15 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Defaults, resourceNames } from '@hourglass/common';
+import { Defaults, resourceNames, GATEWAY_NODE_ARGS } from '@hourglass/common';
 import { freePort, startEmulator, type RunningEmulator } from '@hourglass/emulator';
 import { SchemaRegistry, decodeBundle } from '@hourglass/schemas';
 import { createStore, type ObjectStore } from '@hourglass/storage';
 import { start as startGcsFake, type RunningGcsFake } from '@hourglass/gcs-fake';
 import { HourglassClient, EventGenerator, type SendReport } from '@hourglass/client';
 import { decodeContainer, provisionTopology, waitReady } from '@hourglass/cli';
-import { manifestName, parseManifest } from '@hourglass/consumer';
-import { GATEWAY_NODE_ARGS } from '@hourglass/gateway';
+import { manifestName, parseManifest } from '@hourglass/bucket-format';
 import { pubsubFor, pullAll } from '../support/pubsub';
 
 /**

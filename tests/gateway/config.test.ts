@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isHourglassError } from '@hourglass/common';
-import { loadGatewayConfig, parseApiKeys, readApiKeysFile, sha256Hex } from '@hourglass/gateway';
+import { isHourglassError, sha256Hex } from '@hourglass/common';
+import { loadGatewayConfig, parseApiKeys, readApiKeysFile } from '@hourglass/gateway';
 import { ALL_TYPES } from './support';
 
 /** Bad configuration is one clear line naming the setting, at start-up, never a stack trace. */

@@ -3,8 +3,7 @@ import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { ms } from '@hourglass/common';
-import { GATEWAY_NODE_ARGS } from '@hourglass/gateway';
+import { ms, GATEWAY_NODE_ARGS } from '@hourglass/common';
 import { freePort } from '@hourglass/emulator';
 import {
   TOKENS,

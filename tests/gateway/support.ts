@@ -3,11 +3,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { provisionTopology } from '@hourglass/cli';
-import { Defaults, ManualClock, resourceNames, silentLogger, type Clock } from '@hourglass/common';
+import { Defaults, ManualClock, resourceNames, silentLogger, type Clock, sha256Hex } from '@hourglass/common';
 import {
   buildGateway,
   defaultGatewayConfig,
-  sha256Hex,
   type ApiKey,
   type Gateway,
   type GatewayConfig,

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
-import { ManualClock, isHourglassError } from '@hourglass/common';
-import { BatchAnswer, KeyRing, sha256Hex } from '@hourglass/gateway';
+import { ManualClock, isHourglassError, sha256Hex } from '@hourglass/common';
+import { BatchAnswer, KeyRing } from '@hourglass/gateway';
 import { RateLimiter } from '@hourglass/gateway/rate-limiter';
 import { canonicalUuid } from '@hourglass/gateway/prepare';
 import { traceparentFor } from '@hourglass/gateway/traceparent';

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GATEWAY_NODE_ARGS } from '@hourglass/gateway';
+import { GATEWAY_NODE_ARGS } from '@hourglass/common';
 
 /** deploy/*.Dockerfile: pinned bases, production dependencies only, an unprivileged user. */
 const SERVICES = [

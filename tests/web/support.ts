@@ -1,4 +1,5 @@
-import { sha256Hex, type ApiKey } from '@hourglass/gateway';
+import { sha256Hex } from '@hourglass/common';
+import type { ApiKey } from '@hourglass/gateway';
 import { testKeys } from '../gateway/support';
 
 /** Publishable keys for the browser suites: what a page embeds, and the origins it is served from. */

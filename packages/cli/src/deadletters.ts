@@ -2,6 +2,7 @@ import { PubSub, v1 } from '@google-cloud/pubsub';
 import { HourglassError, isHourglassError, resourceNames } from '@hourglass/common';
 import { type SchemaRegistry, decodeBundle } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
+import { DEADLETTER, REPLAYED } from '@hourglass/bucket-format';
 
 /**
  * Dead letters of a type from both places they wait: the store's `_deadletter/<type>/` records
@@ -9,12 +10,7 @@ import type { ObjectStore } from '@hourglass/storage';
  * subscription `<prefix>-<type>-deadletter-keep` (messages Pub/Sub gave up delivering). Replay
  * re-publishes each one that now decodes to the type's topic and records it in
  * `_deadletter/<type>/_replayed/`, so a second run does not publish it again.
- *
- * The `_deadletter` name mirrors services/consumer/src/layout.ts (DEADLETTER), defined here so the
- * CLI does not import the consumer; it moves to @hourglass/bucket-format with the other names.
  */
-export const DEADLETTER = '_deadletter';
-const REPLAYED = '_replayed';
 
 export type DeadLetterSource = 'store' | 'pubsub';
 

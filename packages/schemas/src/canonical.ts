@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import avro from 'avsc';
 import { MAX_EXACT_LONG } from './value-rules.js';
+import { isCanonicalVarint, readVarint, varintValue } from './varint.js';
 
 /**
  * Walks one Avro binary datum byte by byte along its schema and names the first rule it
@@ -46,21 +47,14 @@ class Walk {
 
   /** Reads a zigzag varint of at most `maxBytes`; false when truncated or longer. */
   varint(maxBytes: number): boolean {
-    let n = 0;
-    let scale = 1;
-    for (let i = 0; i < maxBytes; i++) {
-      const b = this.buf[this.pos + i];
-      if (b === undefined) return false;
-      n += (b & 0x7f) * scale;
-      if ((b & 0x80) === 0) {
-        if (b === 0 && i > 0) this.flag('is not in canonical Avro binary encoding: an overlong varint');
-        this.value = n % 2 === 1 ? -(n + 1) / 2 : n / 2;
-        this.pos += i + 1;
-        return true;
-      }
-      scale *= 128;
+    const next = readVarint(this.buf, this.pos, maxBytes);
+    if (next < 0) return false;
+    if (!isCanonicalVarint(this.buf, this.pos, next)) {
+      this.flag('is not in canonical Avro binary encoding: an overlong varint');
     }
-    return false;
+    this.value = varintValue();
+    this.pos = next;
+    return true;
   }
 
   long(): boolean {

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type avro from 'avsc';
+import { isCanonicalVarint, readVarint, varintValue } from './varint.js';
 
 /**
  * Finds where an Avro binary datum ends without decoding it, for copying datums as bytes. A
@@ -17,51 +18,37 @@ export type Skipper = (buf: Buffer, pos: number) => number;
  */
 const MAX_EXACT_LONG = 2 ** 52 - 1;
 
-/** Value of the last readVarint (zigzag-decoded); module state so reading allocates nothing. */
-let varintValue = 0;
-
-/**
- * Reads a canonical zigzag varint of at most `maxBytes` at `pos`; returns the position after it,
- * or −1 (truncated, too long, or not canonical: a multi-byte varint ending in a zero byte).
- */
-function readVarint(buf: Buffer, pos: number, maxBytes: number): number {
-  let n = 0;
-  let scale = 1;
-  for (let i = 0; i < maxBytes; i++) {
-    const b = buf[pos + i];
-    if (b === undefined) return -1;
-    n += (b & 0x7f) * scale;
-    if ((b & 0x80) === 0) {
-      if (b === 0 && i > 0) return -1;
-      varintValue = n % 2 === 1 ? -(n + 1) / 2 : n / 2;
-      return pos + i + 1;
-    }
-    scale *= 128;
-  }
-  return -1;
+/** A canonical varint of at most `maxBytes` at `pos`: the position after it, or −1. */
+function readCanonical(buf: Buffer, pos: number, maxBytes: number): number {
+  const next = readVarint(buf, pos, maxBytes);
+  return next >= 0 && isCanonicalVarint(buf, pos, next) ? next : -1;
 }
 
 function readLong(buf: Buffer, pos: number): number {
-  const next = readVarint(buf, pos, 10);
-  return next >= 0 && varintValue >= -MAX_EXACT_LONG && varintValue <= MAX_EXACT_LONG ? next : -1;
+  const next = readCanonical(buf, pos, 10);
+  const v = varintValue();
+  return next >= 0 && v >= -MAX_EXACT_LONG && v <= MAX_EXACT_LONG ? next : -1;
 }
 
 function readInt(buf: Buffer, pos: number): number {
-  const next = readVarint(buf, pos, 5);
-  return next >= 0 && varintValue === (varintValue | 0) ? next : -1;
+  const next = readCanonical(buf, pos, 5);
+  const v = varintValue();
+  return next >= 0 && v === (v | 0) ? next : -1;
 }
 
 /** A length varint (of a string or bytes) followed by that many bytes. */
 function skipSized(buf: Buffer, pos: number): number {
   const next = readLong(buf, pos);
-  if (next < 0 || varintValue < 0 || next + varintValue > buf.length) return -1;
-  return next + varintValue;
+  const length = varintValue();
+  if (next < 0 || length < 0 || next + length > buf.length) return -1;
+  return next + length;
 }
 
 function skipString(buf: Buffer, pos: number): number {
   const start = readLong(buf, pos);
-  if (start < 0 || varintValue < 0) return -1;
-  const end = start + varintValue;
+  const length = varintValue();
+  if (start < 0 || length < 0) return -1;
+  const end = start + length;
   if (end > buf.length) return -1;
   // ASCII is valid UTF-8: the common case needs no native call
   for (let i = start; i < end; i++) if (buf[i]! >= 0x80) return isUtf8(buf.subarray(start, end)) ? end : -1;
@@ -116,7 +103,8 @@ export function compileSkipper(type: avro.Type): Skipper | undefined {
       const symbols = t.symbols?.length ?? 0;
       return (buf, pos) => {
         const next = readInt(buf, pos);
-        return next >= 0 && varintValue >= 0 && varintValue < symbols ? next : -1;
+        const index = varintValue();
+        return next >= 0 && index >= 0 && index < symbols ? next : -1;
       };
     }
     case 'union:unwrapped':
@@ -126,8 +114,9 @@ export function compileSkipper(type: avro.Type): Skipper | undefined {
       const skippers = branches as Skipper[];
       return (buf, pos) => {
         const next = readInt(buf, pos);
-        if (next < 0 || varintValue < 0 || varintValue >= skippers.length) return -1;
-        return skippers[varintValue]!(buf, next);
+        const branch = varintValue();
+        if (next < 0 || branch < 0 || branch >= skippers.length) return -1;
+        return skippers[branch]!(buf, next);
       };
     }
     case 'array': {
@@ -136,8 +125,8 @@ export function compileSkipper(type: avro.Type): Skipper | undefined {
       // avsc writes one block of n items then 0: other shapes take the decoding path
       return (buf, pos) => {
         let next = readLong(buf, pos);
-        if (next < 0 || varintValue < 0) return -1;
-        const n = varintValue;
+        const n = varintValue();
+        if (next < 0 || n < 0) return -1;
         for (let i = 0; i < n && next >= 0; i++) next = items(buf, next);
         if (next < 0 || n === 0) return next;
         return buf[next] === 0 ? next + 1 : -1;
@@ -179,9 +168,9 @@ export function scanEvents(raw: Buffer, count: number, skip: Skipper): ScannedEv
     const end = skip(raw, pos);
     if (end < 0) return undefined;
     // the skipper accepted the datum, so its leading string and long read cleanly
-    const idStart = readVarint(raw, pos, 10);
-    readVarint(raw, idStart + varintValue, 10);
-    gatewayTs[i] = varintValue;
+    const idStart = readVarint(raw, pos);
+    readVarint(raw, idStart + varintValue());
+    gatewayTs[i] = varintValue();
     ends[i] = end;
     pos = end;
   }

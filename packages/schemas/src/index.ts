@@ -7,3 +7,4 @@ export * from './datum-scan.js';
 export * from './value-rules.js';
 export * from './canonical.js';
 export * from './transcode/index.js';
+export { readVarint, varintValue, isCanonicalVarint } from './varint.js';

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { REPLICA_ID_PATTERN, sanitizeReplicaId, checkWindowSize } from '@hourglass/bucket-format';
 import {
   Defaults,
   HourglassError,
@@ -12,9 +13,7 @@ import {
   type Duration,
   type Setting,
 } from '@hourglass/common';
-import { REPLICA_ID_PATTERN, sanitizeReplicaId } from './layout.js';
 import type { FinalizeFormat } from './finalize/context.js';
-import { checkWindowSize } from './windows.js';
 
 /** Per-type grace overrides: "track_played=10m,page_viewed=30s". */
 function graceOverrides(env: string): Setting<Record<string, Duration>> {

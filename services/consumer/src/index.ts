@@ -22,21 +22,14 @@ export {
   type TypeScope,
   type WatermarkConfig,
 } from './config.js';
-export * from './windows.js';
-export * from './watermark.js';
 export { ReplicaWatermark, type ReplicaWatermarkOptions } from './watermark/replica-watermark.js';
-export * from './layout.js';
-export * from './manifest.js';
-export { OcfWriter, readOcfHeader, ocfBlocks, syncMarkerFor, schemaText, schemaTextOf } from './avro-file.js';
-export { eventIdOf, scanContainer, type ScannedDatum } from './datums.js';
 export { EventIdSet } from './finalize/id-set.js';
 export { finalizeWindow } from './finalize/publish.js';
 export { finalizeEarly } from './finalize/early.js';
 export { cleanupStaging } from './finalize/cleanup.js';
 export type { ClosedTail, EarlySegments, FinalizeContext, FinalizeStep } from './finalize/context.js';
-export { sha256 } from './finalize/window-writer.js';
 export { Stager, type InboundMessage, type StagerStats } from './stage/stager.js';
-export { readCursor, readLeases, writeLease, type ClosedCursor } from './coordination.js';
+export { writeCursor, writeLease } from './coordination.js';
 export { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
 export { TypeRuntime, type TypeRuntimeOptions, type WindowClosed } from './type-runtime.js';
 export { crashHookFromEnv } from './test-hooks.js';

@@ -1,6 +1,7 @@
 import type { Clock, Logger } from '@hourglass/common';
 import type { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
+import { type LeaseState, globalWatermark, type IntervalWindow } from '@hourglass/bucket-format';
 import { type WindowClosed, WindowCloser } from './close/closer.js';
 import { moveOrphan } from './close/orphans.js';
 import type { CloseConfig, StageConfig, TypeScope, WatermarkConfig } from './config.js';
@@ -11,8 +12,6 @@ import { Stager } from './stage/stager.js';
 import { LeaseKeeper } from './watermark/lease-keeper.js';
 import { ReplicaWatermark } from './watermark/replica-watermark.js';
 import { TypeProgress } from './watermark/type-progress.js';
-import { type LeaseState, globalWatermark } from './watermark.js';
-import type { IntervalWindow } from './windows.js';
 
 export type { WindowClosed } from './close/closer.js';
 

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { HourglassError } from '@hourglass/common';
+import { HourglassError, sha256Hex } from '@hourglass/common';
 
 /**
  * API keys: bearer tokens stored only as their SHA-256, each scoped to event types and
@@ -31,10 +30,6 @@ const keyEntry = z
   })
   .strict();
 const keyFile = z.array(keyEntry);
-
-export function sha256Hex(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
-}
 
 /** Parses and checks a key file; throws CONFIG_INVALID naming the file and the bad entry. */
 export function readApiKeysFile(path: string, knownTypes: readonly string[], defaultRate: number): ApiKey[] {

@@ -1,8 +1,8 @@
+import { deadLetterName } from '@hourglass/bucket-format';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '@hourglass/common';
-import { deadLetterName } from '@hourglass/consumer';
 import { StatusCollector } from '@hourglass/consumer/status/collector';
 import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
 import { GRACE, MINUTE, NOW, win, writeType } from './status-store';

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import avro from 'avsc';
 import type { Command } from 'commander';
-import { Defaults, HourglassError } from '@hourglass/common';
+import { Defaults, HourglassError, sha256Hex } from '@hourglass/common';
 import { createStore, type ObjectStore } from '@hourglass/storage';
 import {
   assignWindow,
@@ -16,7 +15,7 @@ import {
   STAGING,
   windowSizes,
   type Manifest,
-} from '@hourglass/consumer';
+} from '@hourglass/bucket-format';
 
 /**
  * Commands that read the object store: `ls`, `cat`, `verify`, `status`. They only read,
@@ -235,7 +234,7 @@ export async function verifyManifest(
       continue;
     }
     if (data.length !== f.bytes) problems.push(`${f.path}: ${data.length} bytes, manifest says ${f.bytes}`);
-    const sha = createHash('sha256').update(data).digest('hex');
+    const sha = sha256Hex(data);
     if (sha !== f.sha256) problems.push(`${f.path}: sha256 ${sha}, manifest says ${f.sha256}`);
     let rows: { meta: { gateway_ts: number } }[];
     try {

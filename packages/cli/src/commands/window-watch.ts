@@ -1,5 +1,5 @@
 import type { ObjectStore } from '@hourglass/storage';
-import { parseManifest } from '@hourglass/consumer';
+import { parseManifest } from '@hourglass/bucket-format';
 
 /** Prints one line per newly closed window (a new _SUCCESS) in the store. */
 export function watchClosedWindows(

@@ -1,6 +1,7 @@
 import { Defaults, type Logger } from '@hourglass/common';
 import type { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
+import { closerOf, type IntervalWindow, assignWindow, isClosable, nextWindow, windowLabel } from '@hourglass/bucket-format';
 import type { CloseConfig, TypeScope } from '../config.js';
 import { deleteExpiredLeases } from '../coordination.js';
 import { cleanupStaging } from '../finalize/cleanup.js';
@@ -11,8 +12,6 @@ import type { ConsumerMetrics } from '../metrics.js';
 import { firstWindowToClose } from '../source/event-range.js';
 import type { LeaseKeeper } from '../watermark/lease-keeper.js';
 import type { TypeProgress } from '../watermark/type-progress.js';
-import { closerOf } from '../watermark.js';
-import { type IntervalWindow, assignWindow, isClosable, nextWindow, windowLabel } from '../windows.js';
 import type { WindowNotices } from '../notify/notifier.js';
 import { oneAtATime } from './finalize-queue.js';
 import { listStagedWindows } from './staged-windows.js';

@@ -1,9 +1,8 @@
 import { HourglassError, type Logger } from '@hourglass/common';
 import type { ObjectStore } from '@hourglass/storage';
+import { stagingDir, type IntervalWindow, earliestOpenWindow, nextWindow, windowLabel } from '@hourglass/bucket-format';
 import type { TypeScope } from '../config.js';
 import { createOrSame } from '../finalize/publish.js';
-import { stagingDir } from '../layout.js';
-import { type IntervalWindow, earliestOpenWindow, nextWindow, windowLabel } from '../windows.js';
 
 export interface OrphanMove {
   store: ObjectStore;

@@ -1,6 +1,5 @@
 import type { ObjectStore } from '@hourglass/storage';
-import { stagingTypePrefix } from '../layout.js';
-import { type IntervalWindow, parsePartition } from '../windows.js';
+import { stagingTypePrefix, type IntervalWindow, parsePartition } from '@hourglass/bucket-format';
 
 const HOUR_MS = 3_600_000;
 

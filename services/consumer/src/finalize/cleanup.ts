@@ -1,5 +1,4 @@
-import { EARLY_PLAN_PREFIX, isStagedDataFile, planName, publishDir, stagingDir, stagingTypePrefix } from '../layout.js';
-import type { IntervalWindow } from '../windows.js';
+import { EARLY_PLAN_PREFIX, isStagedDataFile, planName, publishDir, stagingDir, stagingTypePrefix, type IntervalWindow } from '@hourglass/bucket-format';
 import type { FinalizeContext } from './context.js';
 import { parsePlan } from './plan.js';
 

@@ -1,8 +1,7 @@
 import type { Logger } from '@hourglass/common';
 import type { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
-import type { Manifest } from '../manifest.js';
-import type { IntervalWindow } from '../windows.js';
+import type { Manifest, IntervalWindow } from '@hourglass/bucket-format';
 import type { EventIdSet } from './id-set.js';
 import type { PlanFile } from './plan.js';
 import type { WindowWriter } from './window-writer.js';

@@ -1,5 +1,4 @@
-import { manifestName, earlyPlanName } from '../layout.js';
-import type { IntervalWindow } from '../windows.js';
+import { manifestName, earlyPlanName, type IntervalWindow } from '@hourglass/bucket-format';
 import type { ClosedTail, EarlySegments, FinalizeContext } from './context.js';
 import { type Plan, firstPlan, inheritFrom, listStaged, newPlan, parsePlan, referTo } from './plan.js';
 import { sameSegments, writerThrough } from './resume-writer.js';

@@ -1,6 +1,5 @@
 import { HourglassError } from '@hourglass/common';
-import { LATE_PREFIX, earlyPlanName, isStagedDataFile, manifestName, planName, stagingDir } from '../layout.js';
-import { type IntervalWindow, assignWindow, nextWindow } from '../windows.js';
+import { LATE_PREFIX, earlyPlanName, isStagedDataFile, manifestName, planName, stagingDir, type IntervalWindow, assignWindow, nextWindow } from '@hourglass/bucket-format';
 import type { FinalizeContext, FinalizeFormat } from './context.js';
 
 /**

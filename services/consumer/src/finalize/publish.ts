@@ -1,8 +1,6 @@
 import { HourglassError } from '@hourglass/common';
 import type { ObjectStore } from '@hourglass/storage';
-import { manifestName, partitionDir, publishDir, unpublishedName } from '../layout.js';
-import { parseManifest, serializeManifest } from '../manifest.js';
-import type { IntervalWindow } from '../windows.js';
+import { manifestName, partitionDir, publishDir, unpublishedName, parseManifest, serializeManifest, type IntervalWindow } from '@hourglass/bucket-format';
 import { cleanupStaging } from './cleanup.js';
 import type { ClosedTail, EarlySegments, FinalizeContext, FinalizeResult } from './context.js';
 import { commitPlan } from './plan.js';

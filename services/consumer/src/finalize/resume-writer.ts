@@ -1,8 +1,6 @@
 import { HourglassError } from '@hourglass/common';
 import type { SchemaVersion } from '@hourglass/schemas';
-import { manifestName } from '../layout.js';
-import { parseManifest } from '../manifest.js';
-import { type IntervalWindow, windowLabel } from '../windows.js';
+import { manifestName, parseManifest, type IntervalWindow, windowLabel } from '@hourglass/bucket-format';
 import type { ClosedTail, EarlySegments, FinalizeContext } from './context.js';
 import { EventIdSet } from './id-set.js';
 import type { Plan, PlanFile } from './plan.js';

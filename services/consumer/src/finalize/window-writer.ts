@@ -1,21 +1,10 @@
 import { createHash } from 'node:crypto';
 import { HourglassError } from '@hourglass/common';
 import type { SchemaVersion } from '@hourglass/schemas';
-import { OcfWriter, schemaTextOf, syncMarkerFor } from '../avro-file.js';
-import { scanContainer } from '../datums.js';
+import { OcfWriter, schemaTextOf, syncMarkerFor, scanContainer, finalFileName, manifestName, unpublishedName, type Manifest, type ManifestFile, parseManifest, windowFields, type IntervalWindow, assignWindow, nextWindow, parsePartition, partitionPath, windowLabel } from '@hourglass/bucket-format';
 import type { ClosedTail, FinalizeContext, FinalizeFormat } from './context.js';
 import type { Plan, PlanFile } from './plan.js';
 import { EventIdSet } from './id-set.js';
-import { finalFileName, manifestName, unpublishedName } from '../layout.js';
-import { type Manifest, type ManifestFile, parseManifest, windowFields } from '../manifest.js';
-import {
-  type IntervalWindow,
-  assignWindow,
-  nextWindow,
-  parsePartition,
-  partitionPath,
-  windowLabel,
-} from '../windows.js';
 
 /**
  * Writing a window's final files: the series of part and late files, first copy of each event id

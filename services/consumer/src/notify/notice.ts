@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Manifest } from '../manifest.js';
-import type { IntervalWindow } from '../windows.js';
+import type { Manifest, IntervalWindow } from '@hourglass/bucket-format';
 
 /**
  * The closed-window notice: one Pub/Sub message on `<prefix>-closed` per window whose `_SUCCESS`

@@ -2,9 +2,7 @@ import { type ClientConfig, PubSub, type Topic } from '@google-cloud/pubsub';
 import type { Logger } from '@hourglass/common';
 import type { ObjectStore } from '@hourglass/storage';
 import { type Counter, metrics } from '@opentelemetry/api';
-import { manifestName } from '../layout.js';
-import { parseManifest } from '../manifest.js';
-import type { IntervalWindow } from '../windows.js';
+import { NOTICES, manifestName, parseManifest, type IntervalWindow } from '@hourglass/bucket-format';
 import { type NoticeMessage, buildNotice, noticeMessage } from './notice.js';
 
 /**
@@ -16,7 +14,6 @@ import { type NoticeMessage, buildNotice, noticeMessage } from './notice.js';
  * left the notice in the store, and the next closer sends it (`resume`). A crash between the
  * publish and the delete sends it twice, with the same `notice_id`.
  */
-export const NOTICES = '_notices';
 
 export function noticePrefix(eventType: string): string {
   return `${NOTICES}/${eventType}/`;

@@ -1,5 +1,5 @@
 import { Defaults } from '@hourglass/common';
-import { type IntervalWindow, assignWindow } from '../windows.js';
+import { type IntervalWindow, assignWindow } from '@hourglass/bucket-format';
 
 /**
  * The range of `meta.gateway_ts` a deployment can have produced, as seen at `now` on the

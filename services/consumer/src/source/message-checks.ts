@@ -1,5 +1,13 @@
 import { HourglassError } from '@hourglass/common';
-import { type EventRecord, type OpenedBundle, type ScannedEvents, checkDatum, displayPath } from '@hourglass/schemas';
+import {
+  type EventRecord,
+  type OpenedBundle,
+  type ScannedEvents,
+  checkDatum,
+  displayPath,
+  readVarint,
+  varintValue,
+} from '@hourglass/schemas';
 import { type EventRange, eventTimeProblem } from './event-range.js';
 
 /**
@@ -74,14 +82,7 @@ function isUuidAt(raw: Buffer, pos: number): boolean {
 
 /** The event id at the start of a scanned datum: a string (length varint, UTF-8 bytes), meta's first field. */
 function idAt(raw: Buffer, pos: number): string {
-  let n = 0;
-  let scale = 1;
-  let b: number;
-  do {
-    b = raw[pos++] ?? 0;
-    n += (b & 0x7f) * scale;
-    scale *= 128;
-  } while (b & 0x80);
-  const length = n / 2; // zigzag of a non-negative length (the scanner accepted the datum)
-  return length > 64 ? raw.toString('utf8', pos, pos + 64) : raw.toString('utf8', pos, pos + length);
+  const start = readVarint(raw, pos);
+  const length = varintValue(); // a non-negative length: the scanner accepted the datum
+  return raw.toString('utf8', start, start + Math.min(length, 64));
 }

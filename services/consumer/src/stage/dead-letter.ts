@@ -1,6 +1,6 @@
 import { type Clock, type Logger, isHourglassError } from '@hourglass/common';
 import type { ObjectStore } from '@hourglass/storage';
-import { deadLetterName } from '../layout.js';
+import { deadLetterName } from '@hourglass/bucket-format';
 import type { ConsumerMetrics } from '../metrics.js';
 import type { InboundMessage } from '../source/inbound-message.js';
 import type { StagerStats } from './stats.js';

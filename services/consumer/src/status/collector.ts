@@ -1,10 +1,6 @@
 import type { Clock } from '@hourglass/common';
 import type { ObjectStore } from '@hourglass/storage';
-import { readCursor } from '../coordination.js';
-import { cursorName, leasePrefix, manifestName, planName, stagingDir, isStagedDataFile } from '../layout.js';
-import { parseManifest } from '../manifest.js';
-import { type Lease, globalWatermark, leaseIdentity, leaseState, parseLease } from '../watermark.js';
-import { type IntervalWindow, assignWindow } from '../windows.js';
+import { readCursor, cursorName, leasePrefix, manifestName, planName, stagingDir, isStagedDataFile, parseManifest, type Lease, globalWatermark, leaseIdentity, leaseState, parseLease, type IntervalWindow, assignWindow } from '@hourglass/bucket-format';
 import { DeadLetterReader } from './dead-letters.js';
 import {
   type LocalView,

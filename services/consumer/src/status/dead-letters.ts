@@ -1,5 +1,5 @@
 import type { ObjectStore } from '@hourglass/storage';
-import { DEADLETTER } from '../layout.js';
+import { DEADLETTER } from '@hourglass/bucket-format';
 import type { DeadLetterReason, DeadLetterView, WindowCell } from './snapshot.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { LeaseState } from '../watermark.js';
+import type { LeaseState } from '@hourglass/bucket-format';
 
 /**
  * What the status page shows, as plain data: the collector fills it from the store and the

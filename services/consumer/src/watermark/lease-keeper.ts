@@ -1,9 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { type Clock, HourglassError } from '@hourglass/common';
 import type { ObjectStore } from '@hourglass/storage';
+import { readLeases, type Lease, type LeaseState, leaseIdentity, leaseState } from '@hourglass/bucket-format';
 import type { TypeScope, WatermarkConfig } from '../config.js';
-import { readLeases, writeLease } from '../coordination.js';
-import { type Lease, type LeaseState, leaseIdentity, leaseState } from '../watermark.js';
+import { writeLease } from '../coordination.js';
 
 export interface LeaseKeeperDeps {
   store: ObjectStore;

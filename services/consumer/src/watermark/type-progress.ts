@@ -1,8 +1,7 @@
 import type { Clock } from '@hourglass/common';
 import type { ObjectStore } from '@hourglass/storage';
-import { type ClosedCursor, readCursor, writeCursor } from '../coordination.js';
-import { type Lease, globalWatermark } from '../watermark.js';
-import type { IntervalWindow } from '../windows.js';
+import { type ClosedCursor, readCursor, type Lease, globalWatermark, type IntervalWindow } from '@hourglass/bucket-format';
+import { writeCursor } from '../coordination.js';
 import type { ReplicaWatermark } from './replica-watermark.js';
 import { rewriteIntervalMs } from './lease-keeper.js';
 

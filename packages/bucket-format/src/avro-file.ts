@@ -3,15 +3,23 @@ import { readFileSync } from 'node:fs';
 import { deflateRaw, inflateRawSync } from 'node:zlib';
 import avro from 'avsc';
 import { HourglassError } from '@hourglass/common';
-import { type SchemaVersion, fingerprintOf } from '@hourglass/schemas';
+import { type SchemaVersion, fingerprintOf, readVarint, varintValue } from '@hourglass/schemas';
 
 /**
- * Standard Avro object container files (spec 1.11 "Object Container Files"), written and
- * read here rather than through avsc's stream classes for two reasons: a final file must
- * be byte-for-byte reproducible (fixed sync marker, fixed deflate level, fixed block
- * boundaries), and both staging and finalize move records as raw Avro datums without
- * re-encoding them. avsc encodes the header and decodes datums; tests read every file
- * back with avsc's own container decoder using only the embedded schema.
+ * Standard Avro object container files (spec 1.11 "Object Container Files"). Reading: avsc decodes
+ * the header; blocks are walked here to hand out raw datums. Writing: for records that each fit in
+ * a block, OcfWriter writes byte for byte what avsc's BlockEncoder writes with the same
+ * `syncMarker`, `blockSize` and codec (tests/unit/bucket-format/ocf-avsc-parity.test.ts), yet it
+ * is not BlockEncoder, for what that cannot do:
+ *  - append datums as bytes: staging and finalize copy records as raw Avro datums without decoding
+ *    them, and BlockEncoder takes values only (its write path is not public);
+ *  - keep the block size after a record larger than a block: BlockEncoder doubles it for the rest
+ *    of the file, and a final file must be byte-for-byte what earlier finalizes of the window
+ *    wrote (a rerun compares them by sha256);
+ *  - count appended bytes synchronously (files roll at a size of datum bytes, deterministically),
+ *    where a stream buffers writes and reports blocks later.
+ * Deflate runs on libuv's pool, bounded process-wide (below), and the sync marker is derived
+ * from the file's name, so every rerun writes the same bytes.
  */
 const MAGIC = Buffer.from('Obj\x01', 'latin1');
 const SYNC_SIZE = 16;
@@ -230,19 +238,11 @@ export function readOcfHeader(buf: Buffer, what: string): OcfHeader {
   };
 }
 
-/** Zigzag varint long at `pos`; numbers stay exact up to 2^53. */
+/** A block header's long at `pos` (a count or a size): its value and the position after it. */
 function readLong(buf: Buffer, pos: number, what: string): { value: number; next: number } {
-  let n = 0;
-  let shift = 1;
-  let b: number;
-  let p = pos;
-  do {
-    if (p >= buf.length) throw corrupt(what, 'block header is truncated');
-    b = buf[p++]!;
-    n += (b & 0x7f) * shift;
-    shift *= 128;
-  } while (b & 0x80);
-  return { value: n % 2 === 0 ? n / 2 : -(n + 1) / 2, next: p };
+  const next = readVarint(buf, pos);
+  if (next < 0) throw corrupt(what, 'block header is truncated');
+  return { value: varintValue(), next };
 }
 
 export interface OcfBlock {

@@ -20,6 +20,10 @@ import { type IntervalWindow, parsePartition, partitionPath } from './windows.js
 export const STAGING = '_staging';
 export const WATERMARKS = '_watermarks';
 export const DEADLETTER = '_deadletter';
+/** Closed-window notices waiting to be published: `_notices/<type>/<window start ms>.json`. */
+export const NOTICES = '_notices';
+/** Dead letters already replayed by `hourglass deadletter replay`: `_deadletter/<type>/_replayed/`. */
+export const REPLAYED = '_replayed';
 export const LATE_PREFIX = 'late-';
 
 export function stagingDir(eventType: string, w: IntervalWindow): string {

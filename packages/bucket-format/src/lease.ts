@@ -1,10 +1,4 @@
 /**
- * Leases as records, and what follows from a set of them: their state (live, stale, expired),
- * the type's global watermark, the closer. Pure functions; the replica's own watermark is
- * watermark/replica-watermark.ts.
- */
-
-/**
  * A replica's published watermark: `_watermarks/<type>/<replicaId>.<incarnation>.json`. One process
  * start writes one lease: two processes given the same `HOURGLASS_REPLICA_ID` (or a restart under
  * it) write two leases, each running its own live → stale → expired course.

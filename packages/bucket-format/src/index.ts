@@ -1,0 +1,22 @@
+/**
+ * @hourglass/bucket-format: the stored format of a bucket, the contract between the consumer
+ * that writes it, the CLI and every downstream reader. See README.md.
+ */
+export * from './windows.js';
+export * from './layout.js';
+export * from './manifest.js';
+export * from './lease.js';
+export * from './cursor.js';
+export * from './shared-records.js';
+export {
+  OcfWriter,
+  type OcfWriterOptions,
+  type OcfHeader,
+  type OcfBlock,
+  readOcfHeader,
+  ocfBlocks,
+  syncMarkerFor,
+  schemaText,
+  schemaTextOf,
+} from './avro-file.js';
+export { eventIdOf, scanContainer, type ScannedDatum } from './datums.js';
