@@ -1,11 +1,24 @@
-import { type Manifest, type IntervalWindow, manifestName, parseManifest, serializeManifest, windowFields } from '@hourglass/bucket-format';
+import {
+  type Manifest,
+  type IntervalWindow,
+  manifestName,
+  parseManifest,
+  serializeManifest,
+  windowFields,
+} from '@hourglass/bucket-format';
 import { sha256Hex as sha256 } from '@hourglass/common';
 import { v1 } from '@google-cloud/pubsub';
 import { provisionTopology } from '@hourglass/cli';
 import { Defaults, closedNoticeTopic, seconds, silentLogger } from '@hourglass/common';
 import { SchemaRegistry } from '@hourglass/schemas';
 import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
-import { ClosedWindowNotifier, type ClosedNotice, noticeIdOf, noticePrefix, subscriberClientFor } from '@hourglass/consumer';
+import {
+  ClosedWindowNotifier,
+  type ClosedNotice,
+  noticeIdOf,
+  noticePrefix,
+  subscriberClientFor,
+} from '@hourglass/consumer';
 import {
   MINUTE,
   auditType,

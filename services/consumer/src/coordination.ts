@@ -1,5 +1,13 @@
 import type { ObjectStore } from '@hourglass/storage';
-import { type ClosedCursor, type Lease, cursorName, leaseName, leaseState, serializeCursor, serializeLease } from '@hourglass/bucket-format';
+import {
+  type ClosedCursor,
+  type Lease,
+  cursorName,
+  leaseName,
+  leaseState,
+  serializeCursor,
+  serializeLease,
+} from '@hourglass/bucket-format';
 
 /**
  * What replicas share through the store: their leases and, per type, the cursor of the last

@@ -1,4 +1,13 @@
-import { type IntervalWindow, type Manifest, manifestName, partitionPath, planName, serializeManifest, stagedFileName, windowFields } from '@hourglass/bucket-format';
+import {
+  type IntervalWindow,
+  type Manifest,
+  manifestName,
+  partitionPath,
+  planName,
+  serializeManifest,
+  stagedFileName,
+  windowFields,
+} from '@hourglass/bucket-format';
 import { writeCursor, writeLease } from '@hourglass/consumer/coordination';
 import type { ObjectStore } from '@hourglass/storage';
 

@@ -1,7 +1,14 @@
 import { Defaults, type Logger } from '@hourglass/common';
 import type { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
-import { closerOf, type IntervalWindow, assignWindow, isClosable, nextWindow, windowLabel } from '@hourglass/bucket-format';
+import {
+  closerOf,
+  type IntervalWindow,
+  assignWindow,
+  isClosable,
+  nextWindow,
+  windowLabel,
+} from '@hourglass/bucket-format';
 import type { CloseConfig, TypeScope } from '../config.js';
 import { deleteExpiredLeases } from '../coordination.js';
 import { cleanupStaging } from '../finalize/cleanup.js';

@@ -1,4 +1,12 @@
-import { EARLY_PLAN_PREFIX, isStagedDataFile, planName, publishDir, stagingDir, stagingTypePrefix, type IntervalWindow } from '@hourglass/bucket-format';
+import {
+  EARLY_PLAN_PREFIX,
+  isStagedDataFile,
+  planName,
+  publishDir,
+  stagingDir,
+  stagingTypePrefix,
+  type IntervalWindow,
+} from '@hourglass/bucket-format';
 import type { FinalizeContext } from './context.js';
 import { parsePlan } from './plan.js';
 

@@ -1,5 +1,15 @@
 import { HourglassError } from '@hourglass/common';
-import { LATE_PREFIX, earlyPlanName, isStagedDataFile, manifestName, planName, stagingDir, type IntervalWindow, assignWindow, nextWindow } from '@hourglass/bucket-format';
+import {
+  LATE_PREFIX,
+  earlyPlanName,
+  isStagedDataFile,
+  manifestName,
+  planName,
+  stagingDir,
+  type IntervalWindow,
+  assignWindow,
+  nextWindow,
+} from '@hourglass/bucket-format';
 import type { FinalizeContext, FinalizeFormat } from './context.js';
 
 /**

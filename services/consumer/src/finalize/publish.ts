@@ -1,6 +1,14 @@
 import { HourglassError } from '@hourglass/common';
 import type { ObjectStore } from '@hourglass/storage';
-import { manifestName, partitionDir, publishDir, unpublishedName, parseManifest, serializeManifest, type IntervalWindow } from '@hourglass/bucket-format';
+import {
+  manifestName,
+  partitionDir,
+  publishDir,
+  unpublishedName,
+  parseManifest,
+  serializeManifest,
+  type IntervalWindow,
+} from '@hourglass/bucket-format';
 import { cleanupStaging } from './cleanup.js';
 import type { ClosedTail, EarlySegments, FinalizeContext, FinalizeResult } from './context.js';
 import { commitPlan } from './plan.js';

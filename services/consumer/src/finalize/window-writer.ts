@@ -1,7 +1,25 @@
 import { createHash } from 'node:crypto';
 import { HourglassError } from '@hourglass/common';
 import type { SchemaVersion } from '@hourglass/schemas';
-import { OcfWriter, schemaTextOf, syncMarkerFor, scanContainer, finalFileName, manifestName, unpublishedName, type Manifest, type ManifestFile, parseManifest, windowFields, type IntervalWindow, assignWindow, nextWindow, parsePartition, partitionPath, windowLabel } from '@hourglass/bucket-format';
+import {
+  OcfWriter,
+  schemaTextOf,
+  syncMarkerFor,
+  scanContainer,
+  finalFileName,
+  manifestName,
+  unpublishedName,
+  type Manifest,
+  type ManifestFile,
+  parseManifest,
+  windowFields,
+  type IntervalWindow,
+  assignWindow,
+  nextWindow,
+  parsePartition,
+  partitionPath,
+  windowLabel,
+} from '@hourglass/bucket-format';
 import type { ClosedTail, FinalizeContext, FinalizeFormat } from './context.js';
 import type { Plan, PlanFile } from './plan.js';
 import { EventIdSet } from './id-set.js';

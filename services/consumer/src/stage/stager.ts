@@ -2,7 +2,14 @@ import type { Clock, Logger } from '@hourglass/common';
 import { HourglassError } from '@hourglass/common';
 import type { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
-import { OcfWriter, schemaTextOf, syncMarkerFor, stagedFileName, type IntervalWindow, routeEvent } from '@hourglass/bucket-format';
+import {
+  OcfWriter,
+  schemaTextOf,
+  syncMarkerFor,
+  stagedFileName,
+  type IntervalWindow,
+  routeEvent,
+} from '@hourglass/bucket-format';
 import type { StageConfig, TypeScope } from '../config.js';
 import type { ConsumerMetrics } from '../metrics.js';
 import type { InboundMessage } from '../source/inbound-message.js';

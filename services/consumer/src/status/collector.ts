@@ -1,6 +1,22 @@
 import type { Clock } from '@hourglass/common';
 import type { ObjectStore } from '@hourglass/storage';
-import { readCursor, cursorName, leasePrefix, manifestName, planName, stagingDir, isStagedDataFile, parseManifest, type Lease, globalWatermark, leaseIdentity, leaseState, parseLease, type IntervalWindow, assignWindow } from '@hourglass/bucket-format';
+import {
+  readCursor,
+  cursorName,
+  leasePrefix,
+  manifestName,
+  planName,
+  stagingDir,
+  isStagedDataFile,
+  parseManifest,
+  type Lease,
+  globalWatermark,
+  leaseIdentity,
+  leaseState,
+  parseLease,
+  type IntervalWindow,
+  assignWindow,
+} from '@hourglass/bucket-format';
 import { DeadLetterReader } from './dead-letters.js';
 import {
   type LocalView,

@@ -1,6 +1,12 @@
 import type { Clock } from '@hourglass/common';
 import type { ObjectStore } from '@hourglass/storage';
-import { type ClosedCursor, readCursor, type Lease, globalWatermark, type IntervalWindow } from '@hourglass/bucket-format';
+import {
+  type ClosedCursor,
+  readCursor,
+  type Lease,
+  globalWatermark,
+  type IntervalWindow,
+} from '@hourglass/bucket-format';
 import { writeCursor } from '../coordination.js';
 import type { ReplicaWatermark } from './replica-watermark.js';
 import { rewriteIntervalMs } from './lease-keeper.js';
