@@ -40,9 +40,12 @@ lint: build ## type-check tests, eslint, prettier, terraform fmt, infra inputs c
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive infra; fi
 	node packages/cli/bin/hourglass.js infra check
 
-test: build ## run every test (starts its own Pub/Sub emulator)
+test: build ## run every test, both jest projects (the emulator project starts its own Pub/Sub emulator)
 	@mkdir -p .run
 	npx jest --ci --json --outputFile=.run/jest-results.json
+
+test-unit: deps ## the unit project only: pure tests, no emulator, seconds (npx jest --selectProjects unit)
+	npx jest --ci --selectProjects unit
 
 run: build ## start emulator, topics, gateway and consumer on local defaults (Ctrl-C stops all)
 	bash scripts/run.sh
@@ -59,4 +62,4 @@ test-faults: build ## the full nothing-lost suite (longer than the CI form)
 clean: ## remove build output and local data
 	rm -rf packages/*/dist services/*/dist data .run
 
-.PHONY: help deps build infra-validate infra-schema lint test run demo bench test-faults clean
+.PHONY: help deps build infra-validate infra-schema lint test test-unit run demo bench test-faults clean

@@ -1,7 +1,5 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '@hourglass/common';
 import { EventGenerator } from '@hourglass/client';
@@ -21,6 +19,7 @@ import {
   syncMarkerFor,
 } from '@hourglass/bucket-format';
 import { writeCursor } from '@hourglass/consumer/coordination';
+import { HOUR, MINUTE, T0, tempDir } from '../support/fixtures';
 
 /**
  * Support for the CLI suites: a real local store whose windows the consumer's own code wrote
@@ -29,16 +28,10 @@ import { writeCursor } from '@hourglass/consumer/coordination';
  */
 export const REPO = join(__dirname, '..', '..');
 export const BUILT_CLI = join(REPO, 'packages', 'cli', 'dist', 'main.js');
-export const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);
-export const MINUTE = 60_000;
-export const HOUR = 3_600_000;
+export { HOUR, MINUTE, T0, tempDir };
 const GRACE = 10_000;
 
 export const registry = SchemaRegistry.load(join(REPO, 'schemas'));
-
-export function tempDir(label: string): string {
-  return mkdtempSync(join(tmpdir(), `hourglass-cli-${label}-`));
-}
 
 // ---------------------------------------------------------------------------------------------
 // The CLI as an operator runs it

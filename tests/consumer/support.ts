@@ -1,7 +1,4 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createHash, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import avro from 'avsc';
 import { PubSub } from '@google-cloud/pubsub';
@@ -10,12 +7,13 @@ import { type EventRecord, type SchemaRegistry, type SchemaVersion, encodeRecord
 import type { ObjectStore } from '@hourglass/storage';
 import { type ConsumerConfig } from '@hourglass/consumer';
 import { type Manifest, assignWindow, parseManifest } from '@hourglass/bucket-format';
+import { MINUTE, T0, tempDir, uniquePrefix } from '../support/fixtures';
+import { countIds } from '../support/tally';
 
 /** Shared by the consumer suites: event generators, publishing, and the Jepsen-style audit. */
 process.env.METADATA_SERVER_DETECTION = 'none';
 
-export const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);
-export const MINUTE = 60_000;
+export { MINUTE, T0, tempDir, uniquePrefix };
 
 /**
  * Consumer settings for the ManualClock counting suites: one-minute windows, fast leases and
@@ -34,14 +32,6 @@ export const FAST_CONSUMER: Partial<ConsumerConfig> = {
   finalFileBytes: 64 * 1024,
   blockBytes: 16 * 1024,
 };
-
-export function uniquePrefix(): string {
-  return `t-${randomBytes(4).toString('hex')}`;
-}
-
-export function tempDir(label: string): string {
-  return mkdtempSync(join(tmpdir(), `hourglass-${label}-`));
-}
 
 /** A valid record of `version` of a type, with the given id and gateway time. */
 export function makeRecord(version: SchemaVersion, id: string, gatewayTs: number, n = 0): EventRecord {
@@ -265,16 +255,11 @@ export function countAgainst(
   audit: AuditResult,
   published: readonly PublishedEvent[],
 ): { expected: number; present: number; lost: number; duplicated: number; unexpected: number } {
-  const expected = new Set(published.map((e) => e.id));
-  let lost = 0;
-  let duplicated = 0;
-  let unexpected = 0;
-  for (const id of expected) if (!audit.occurrences.has(id)) lost++;
-  for (const [id, n] of audit.occurrences) {
-    if (!expected.has(id)) unexpected++;
-    if (n > 1) duplicated += n - 1;
-  }
-  return { expected: expected.size, present: audit.occurrences.size, lost, duplicated, unexpected };
+  const { expected, lost, duplicated, unexpected } = countIds(
+    published.map((e) => e.id),
+    audit.occurrences,
+  );
+  return { expected, present: audit.occurrences.size, lost, duplicated, unexpected };
 }
 
 /** Polls `condition` (real time, for real Pub/Sub delivery) while `step` drives the clock. */

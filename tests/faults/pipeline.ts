@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Defaults, resourceNames, GATEWAY_NODE_ARGS } from '@hourglass/common';
 import { freePort, startEmulator, type RunningEmulator } from '@hourglass/emulator';
@@ -10,7 +9,9 @@ import { start as startGcsFake, type RunningGcsFake } from '@hourglass/gcs-fake'
 import { HourglassClient, EventGenerator, type SendReport } from '@hourglass/client';
 import { decodeContainer, provisionTopology, waitReady } from '@hourglass/cli';
 import { manifestName, parseManifest } from '@hourglass/bucket-format';
+import { tempDir } from '../support/fixtures';
 import { pubsubFor, pullAll } from '../support/pubsub';
+import { countIds, occurrencesOf } from '../support/tally';
 
 /**
  * The nothing-lost harness: the whole pipeline as real processes — its own Pub/Sub
@@ -129,7 +130,7 @@ export class Pipeline implements PipelineUnderTest {
   private storeUrl = '';
   private gcs: RunningGcsFake | undefined;
   emulator!: RunningEmulator;
-  readonly dir = mkdtempSync(join(tmpdir(), 'hg-faults-'));
+  readonly dir = tempDir('faults');
   readonly startedMs = Date.now();
   private baseEnv: NodeJS.ProcessEnv = {};
 
@@ -356,7 +357,9 @@ export interface Tally {
   lost: number;
   duplicated: number;
   unexpected: number;
-  /** Copies finalize dropped because a closed window already held the event (manifest counts). */
+  /** Staged copies finalize dropped as duplicates (manifest counts): redelivered or re-sent events. */
+  duplicatesDropped: number;
+  /** Of duplicatesDropped: copies dropped because a closed window already held the event. */
   droppedAsClosed: number;
   windows: number;
   manifestMismatches: string[];
@@ -445,6 +448,7 @@ export async function tally(p: PipelineUnderTest, ledger: Ledger): Promise<Tally
   const seen = new Map<string, number>();
   let stored = 0;
   let late = 0;
+  let duplicatesDropped = 0;
   let droppedAsClosed = 0;
   let windows = 0;
   const manifestMismatches: string[] = [];
@@ -454,6 +458,7 @@ export async function tally(p: PipelineUnderTest, ledger: Ledger): Promise<Tally
       windows++;
       const m = parseManifest((await p.store.get(o.name))!, o.name);
       late += m.counts.late;
+      duplicatesDropped += m.counts.duplicatesDropped;
       droppedAsClosed += m.counts.duplicatesOfClosedWindows;
       let inWindow = 0;
       for (const f of m.files) {
@@ -468,14 +473,7 @@ export async function tally(p: PipelineUnderTest, ledger: Ledger): Promise<Tally
       stored += inWindow;
     }
   }
-  const missing = [...ledger.accepted].filter((id) => !seen.has(id));
-  const lost = missing.length;
-  let duplicated = 0;
-  let unexpected = 0;
-  for (const [id, n] of seen) {
-    if (n > 1) duplicated += n - 1;
-    if (!ledger.sent.has(id)) unexpected++;
-  }
+  const { lost, duplicated, unexpected, missing } = countIds(ledger.accepted, seen, ledger.sent);
   return {
     sent: ledger.sent.size,
     accepted: ledger.accepted.size,
@@ -486,6 +484,7 @@ export async function tally(p: PipelineUnderTest, ledger: Ledger): Promise<Tally
     lost,
     duplicated,
     unexpected,
+    duplicatesDropped,
     droppedAsClosed,
     windows,
     manifestMismatches,
@@ -591,6 +590,39 @@ export function nackedMessages(p: Pipeline): number {
   return n;
 }
 
+/**
+ * Pub/Sub deliveries the consumers logged ("message received", trace level): a message id
+ * received more than once (by one replica or by both) was redelivered.
+ */
+export function deliveries(p: Pipeline): { received: number; redelivered: number } {
+  const ids = p.consumers.flatMap((c) => messageIdsLogged(p, c, 'message received'));
+  return { received: ids.length, redelivered: ids.length - occurrencesOf(ids).size };
+}
+
+/** Messages a consumer has received and not settled yet (its trace log): what it holds unacked. */
+export function heldMessages(p: Pipeline, c: ServiceInstance): number {
+  const settled = new Set(messageIdsLogged(p, c, 'message settled'));
+  return new Set(messageIdsLogged(p, c, 'message received').filter((id) => !settled.has(id))).size;
+}
+
+function messageIdsLogged(p: Pipeline, c: ServiceInstance, msg: string): string[] {
+  return p
+    .log(c.name)
+    .split('\n')
+    .filter((line) => line.includes(`"msg":"${msg}"`))
+    .map((line) => (JSON.parse(line) as { messageId: string }).messageId);
+}
+
+/** For scenarios whose faults spare the gateway: traffic was sent, and every event sent was accepted. */
+export function expectAllAccepted(ledger: Ledger): void {
+  expect(ledger.sent.size).toBeGreaterThan(0);
+  expect({ accepted: ledger.accepted.size, rejected: ledger.rejected.size, failed: ledger.failed.size }).toEqual({
+    accepted: ledger.sent.size,
+    rejected: 0,
+    failed: 0,
+  });
+}
+
 /** The nothing-lost verdict every scenario ends with: prints the tally, then asserts. */
 export function expectNothingLost(name: string, t: Tally, extra = ''): void {
   process.stdout.write(`${describeTally(name, t)}${extra}${t.diagnosis ?? ''}\n`);
@@ -604,7 +636,7 @@ export function expectNothingLost(name: string, t: Tally, extra = ''): void {
 export function describeTally(name: string, t: Tally): string {
   return (
     `${name}: sent ${t.sent}, acked ${t.accepted}, rejected ${t.rejected}, failed-at-deadline ${t.failedAtDeadline}, ` +
-    `stored ${t.stored} (late ${t.late}) in ${t.windows} closed windows, lost ${t.lost}, duplicated ${t.duplicated}, unexpected ${t.unexpected}, copies of closed windows dropped ${t.droppedAsClosed}`
+    `stored ${t.stored} (late ${t.late}) in ${t.windows} closed windows, lost ${t.lost}, duplicated ${t.duplicated}, unexpected ${t.unexpected}, staged copies dropped ${t.duplicatesDropped} (of closed windows ${t.droppedAsClosed})`
   );
 }
 

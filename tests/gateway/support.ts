@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -13,20 +12,17 @@ import {
   type MessagePublisher,
 } from '@hourglass/gateway';
 import { SchemaRegistry, decodeBundle, type DecodedBundle } from '@hourglass/schemas';
+import { T0, uniquePrefix } from '../support/fixtures';
+import { countIds, occurrencesOf } from '../support/tally';
 import { pubsubFor, pullAll, type PulledMessage } from '../support/pubsub';
 
-export { pubsubFor, pullAll, type PulledMessage };
+export { T0, uniquePrefix, pubsubFor, pullAll, type PulledMessage };
 
 /** Shared helpers for the gateway suites: real emulator, unique names, pulling messages back. */
 process.env.METADATA_SERVER_DETECTION = 'none';
 
 export const registry = SchemaRegistry.load('schemas');
 export const ALL_TYPES = registry.eventTypes();
-export const T0 = Date.UTC(2026, 0, 15, 10, 30, 0);
-
-export function uniquePrefix(tag: string): string {
-  return `t-${tag}-${randomBytes(3).toString('hex')}`;
-}
 
 /** Topics (with the consumer's subscriptions, as in production) plus one counting subscription per type. */
 export async function provision(
@@ -78,18 +74,8 @@ export async function pullEvents(subs: Map<string, string>, apiEndpoint?: string
 
 /** Jepsen-style tally of answers against what is on the topics. */
 export function tally(acceptedIds: Iterable<string>, found: readonly FoundEvent[]) {
-  const foundCount = new Map<string, number>();
-  for (const f of found) foundCount.set(f.id, (foundCount.get(f.id) ?? 0) + 1);
-  const accepted = new Set(acceptedIds);
-  let lost = 0;
-  let duplicated = 0;
-  for (const id of accepted) {
-    const n = foundCount.get(id) ?? 0;
-    if (n === 0) lost++;
-    if (n > 1) duplicated += n - 1;
-  }
-  const unexpected = [...foundCount.keys()].filter((id) => !accepted.has(id)).length;
-  return { accepted: accepted.size, found: found.length, lost, duplicated, unexpected };
+  const { expected, lost, duplicated, unexpected } = countIds(acceptedIds, occurrencesOf(found.map((f) => f.id)));
+  return { accepted: expected, found: found.length, lost, duplicated, unexpected };
 }
 
 export const TOKENS = {

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { start, type GcsFakeOptions, type RunningGcsFake } from '@hourglass/gcs-fake';
 import { GcsStore, type GcsStoreOptions } from '@hourglass/storage';
+import { uniquePrefix } from '../support/fixtures';
 
 // The client must never look for a GCE metadata server in tests.
 process.env.METADATA_SERVER_DETECTION = 'none';
@@ -33,9 +33,7 @@ export function fakePerFile(options: GcsFakeOptions = {}): () => RunningGcsFake 
 }
 
 /** A unique prefix per test, so tests sharing a fake never see each other's objects. */
-export function uniquePrefix(): string {
-  return `t-${randomBytes(6).toString('hex')}`;
-}
+export { uniquePrefix };
 
 /**
  * A GcsStore on the fake through the real client over HTTP (apiEndpoint), with retries

@@ -203,7 +203,7 @@ async function up(opts: UpOptions, log: Logger): Promise<void> {
       `    -d '{"events":[{"type":"ab_exposure","payload":{"user_id":"u1","experiment_id":"e1","variant":"A","first_exposure":true}}]}'`,
   );
   say(
-    `look:  ${store.fake ? `STORAGE_EMULATOR_HOST=${store.fake.url} ` : ''}npx hourglass ls ab_exposure --store ${store.url}    (windows ${opts.demo ? 'of one minute close ~10 s after their end' : 'close 5 min after each hour'})`,
+    `look:  ${store.fake ? `STORAGE_EMULATOR_HOST=${store.fake.url} ` : ''}npx hourglass ls ab_exposure --store ${store.url}    (windows ${opts.demo ? 'of one minute close ~15 s after their end: 10 s grace + 5 s publish timeout' : 'close ~5 min 5 s after each hour: grace + publish timeout'})`,
   );
   say('Ctrl-C stops everything.');
   say('');

@@ -8,7 +8,7 @@ import {
   resourcesOfType,
   type Hcl,
   type TerraformConfig,
-} from './terraform-config';
+} from '../../infra/terraform-config';
 
 /**
  * How infra/ runs the pipeline: the consumer's runtime, health and memory, the bucket's

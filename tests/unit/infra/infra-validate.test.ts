@@ -1,9 +1,9 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadSchema } from '../../tools/infra-validate/src/schema';
-import { usedTypes, validateDirectory, type Problem } from '../../tools/infra-validate/src/validate';
-import { INFRA_DIR } from './terraform-config';
+import { loadSchema } from '../../../tools/infra-validate/src/schema';
+import { usedTypes, validateDirectory, type Problem } from '../../../tools/infra-validate/src/validate';
+import { INFRA_DIR } from '../../infra/terraform-config';
 
 /**
  * tools/infra-validate, the offline `terraform validate`: the real infra/ passes, and each

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isHourglassError } from '@hourglass/common';
 import { LocalDirectoryStore } from '@hourglass/storage';
-import { describeObjectStoreContract } from './contract';
+import { describeObjectStoreContract } from '../../storage/contract';
 
 const roots: string[] = [];
 async function freshRoot(): Promise<string> {

@@ -12,7 +12,8 @@ import {
   schemaTextOf,
   syncMarkerFor,
 } from '@hourglass/bucket-format';
-import { T0, makeRecord, tempDir } from './support';
+import { makeRecord } from '../../consumer/support';
+import { T0, tempDir } from '../../support/fixtures';
 
 /** The container file writer against avsc's own file reader (embedded schema only). */
 const registry = SchemaRegistry.load('schemas');

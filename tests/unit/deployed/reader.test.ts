@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createStore } from '@hourglass/storage';
-import { WindowReader } from './reader';
+import { WindowReader } from '../../deployed/reader';
 
 /** The deployed suite's reader (deployed.test.ts) counts exactly the files a query could read too early. */
 let root: string;

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { evaluate, type HclScope } from './hcl-evaluate';
-import { parseTemplate, UnsupportedHcl } from './hcl-parse';
-import { evaluateTerraform } from './terraform-env';
+import { evaluate, type HclScope } from '../../deployed/hcl-evaluate';
+import { parseTemplate, UnsupportedHcl } from '../../deployed/hcl-parse';
+import { evaluateTerraform } from '../../deployed/terraform-env';
 
 /** The evaluator the deployed-config suite starts the services with (deployed.test.ts). */
-const INFRA = join(__dirname, '..', '..', 'infra');
+const INFRA = join(__dirname, '..', '..', '..', 'infra');
 const REQUIRED = { project_id: 'p', bucket_name: 'b' };
 
 const scope: HclScope = {

@@ -10,7 +10,7 @@ import { errorBody, classify } from '@hourglass/gateway/http-errors';
 import { decodeContent } from '@hourglass/gateway/body';
 import { OutstandingBudget } from '@hourglass/gateway/outstanding';
 import { INVALID_SPAN_CONTEXT } from '@opentelemetry/api';
-import { registry, samplePayloads } from './support';
+import { registry, samplePayloads } from '../../gateway/support';
 
 describe('rate limiter', () => {
   test('a bucket holds one second of events and refills with the clock', () => {

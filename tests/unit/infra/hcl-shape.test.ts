@@ -1,5 +1,5 @@
-import { parseShape } from '../../tools/infra-validate/src/hcl-shape';
-import { shapeOf } from '../../tools/infra-validate/src/literal';
+import { parseShape } from '../../../tools/infra-validate/src/hcl-shape';
+import { shapeOf } from '../../../tools/infra-validate/src/literal';
 
 /** The HCL reader behind tools/infra-validate: where arguments and blocks begin and end. */
 test('arguments, blocks, labels and one-line blocks, whatever strings, comments and heredocs hold', () => {

@@ -1,4 +1,5 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import { EventIdSet } from '@hourglass/consumer';
 
 /** finalize's id set against a plain Set<string> model: same answers for every add and lookup. */
@@ -31,13 +32,22 @@ test('ids are compared by their bytes inside a larger buffer, not by where they 
   expect(set.has(b, 0, 3)).toBe(true);
 });
 
-test('model check: 200,000 adds and lookups with many duplicates, through every growth', () => {
+/** fast-check's seed for this file: a failure replays exactly. */
+const SEED = 1605;
+/** Ids of every shape: mostly UUIDs, and hex or any UTF-8 of any length (the empty id too). */
+const anyId = fc.oneof(
+  { weight: 4, arbitrary: fc.uuid() },
+  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 20 }).map((a) => Buffer.from(a).toString('hex')) },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }) },
+);
+
+/** Replays adds (3 in 4) and lookups (1 in 4) of pool ids against a Set<string>; the disagreements. */
+function disagreementsWithModel(pool: readonly string[], picks: readonly number[]): string[] {
   const set = new EventIdSet();
   const model = new Set<string>();
-  const pool = Array.from({ length: 50_000 }, (_, i) => (i % 3 ? randomUUID() : randomBytes(i % 20).toString('hex')));
   const disagreements: string[] = [];
-  for (let i = 0; i < 200_000; i++) {
-    const id = pool[Math.floor(Math.random() * pool.length)]!;
+  picks.forEach((pick, i) => {
+    const id = pool[pick % pool.length]!;
     const b = bytes(id);
     if (i % 4 === 0) {
       if (set.has(b, 0, b.length) !== model.has(id)) disagreements.push(`has ${id} at ${i}`);
@@ -45,12 +55,29 @@ test('model check: 200,000 adds and lookups with many duplicates, through every 
       if (set.addIfAbsent(b, 0, b.length) === model.has(id)) disagreements.push(`add ${id} at ${i}`);
       model.add(id);
     }
-  }
+  });
   for (const id of pool)
     if (set.has(bytes(id), 0, bytes(id).length) !== model.has(id)) disagreements.push(`final ${id}`);
-  expect(disagreements).toEqual([]);
-  expect(set.size).toBe(model.size);
-  expect(model.size).toBeGreaterThan(40_000); // the table grew many times
+  if (set.size !== model.size) disagreements.push(`size ${set.size}, model ${model.size}`);
+  return disagreements;
+}
+
+test('model check: adds and lookups with many duplicates agree with a Set<string> (seeded, 50 runs)', () => {
+  const pools = fc.array(anyId, { minLength: 1, maxLength: 3_000, size: 'max' });
+  const picks = fc.array(fc.nat(), { maxLength: 4_000, size: 'max' });
+  fc.assert(
+    fc.property(pools, picks, (pool, chosen) => {
+      expect(disagreementsWithModel(pool, chosen)).toEqual([]);
+    }),
+    { seed: SEED, numRuns: 50 },
+  );
+});
+
+test('model check through every growth: 200,000 seeded adds and lookups over 50,000 ids', () => {
+  const pool = fc.sample(anyId, { seed: SEED, numRuns: 50_000 });
+  const picks = fc.sample(fc.nat(pool.length - 1), { seed: SEED + 1, numRuns: 200_000 });
+  expect(disagreementsWithModel(pool, picks)).toEqual([]);
+  expect(new Set(picks.filter((_, i) => i % 4 !== 0).map((i) => pool[i])).size).toBeGreaterThan(40_000); // the table grew many times
 });
 
 test('colliding hashes are told apart by their bytes', () => {
