@@ -61,38 +61,32 @@ const CONTROL_PATH = '/_fake/';
 
 const sleep = (ms: number): Promise<void> => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 
-/** Starts a GCS JSON-API fake on loopback that the real @google-cloud/storage client can talk to. */
-export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFake> {
-  const state = options.state ?? new FakeState(options.autoCreateBuckets ?? true);
-  for (const b of options.buckets ?? []) if (!state.buckets.has(b)) state.insertBucket(b);
-  const faults = new Faults();
-  const requests = new RequestCounter();
-  const writeRateLimit = new WriteRateLimit();
-  if (options.writeRateLimitMs !== undefined) writeRateLimit.enable(options.writeRateLimitMs);
-  const api = new JsonApi(state, options.renameOperationMs ?? 0);
+/** The fake's request handling: faults, the write limit, the JSON API and its own control endpoints. */
+class FakeServer {
+  constructor(
+    private readonly options: GcsFakeOptions,
+    private readonly state: FakeState,
+    private readonly faults: Faults,
+    private readonly requests: RequestCounter,
+    private readonly writeRateLimit: WriteRateLimit,
+    private readonly api: JsonApi,
+  ) {}
 
-  const server = createServer((req, res) => {
-    serve(req, res).catch((e: unknown) => {
-      if (!res.headersSent) send(res, { status: 500, body: errorResource(500, 'backendError', String(e)) });
-      else res.destroy();
-    });
-  });
-
-  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
     const method = (req.method ?? 'GET').toUpperCase();
     if (url.pathname.startsWith(CONTROL_PATH)) {
-      send(res, control(method, url.pathname));
+      send(res, this.control(method, url.pathname));
       return;
     }
     const target = resolveTarget(method, url, req);
-    const name = nameOf(target, url.searchParams);
-    requests.record(target.route);
-    const leave = requests.enter();
+    const name = this.nameOf(target, url.searchParams);
+    this.requests.record(target.route);
+    const leave = this.requests.enter();
     res.once('close', leave);
-    const plan = faults.plan(target.route, name);
+    const plan = this.faults.plan(target.route, name);
     const log = (status: RequestLogEntry['status'], named = name): void =>
-      options.onRequest?.({
+      this.options.onRequest?.({
         method,
         url: req.url ?? '/',
         route: target.route,
@@ -123,8 +117,8 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
       log(status);
       return;
     }
-    let answer = handle(target, method, url, req, body, plan.corrupt, name);
-    if (answer.committed && plan.dropAfterCommit && faults.consumeDropAfterCommit(target.route, name)) {
+    let answer = this.handle(target, method, url, req, body, plan.corrupt, name);
+    if (answer.committed && plan.dropAfterCommit && this.faults.consumeDropAfterCommit(target.route, name)) {
       req.socket.destroy();
       log('dropped');
       return;
@@ -132,7 +126,7 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
     if (
       answer.committed &&
       plan.failAfterCommitStatus !== undefined &&
-      faults.consumeFailAfterCommit(target.route, name)
+      this.faults.consumeFailAfterCommit(target.route, name)
     ) {
       const status = plan.failAfterCommitStatus;
       answer = { status, body: errorResource(status, 'backendError', `injected fault after commit: ${status}`) };
@@ -150,7 +144,7 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
   }
 
   /** Dispatches one request under GCS's per-object write limit; API errors become their JSON answer. */
-  function handle(
+  private handle(
     t: Target,
     method: string,
     url: URL,
@@ -161,15 +155,15 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
   ): Answer {
     const bucket = t.bucket ?? '';
     try {
-      if (writeRateLimit.refuses(t.route, bucket, name)) {
+      if (this.writeRateLimit.refuses(t.route, bucket, name)) {
         throw new ApiError(
           429,
           'rateLimitExceeded',
           'The object exceeded the rate limit for object mutation operations (create, update, and delete).',
         );
       }
-      const answer = api.dispatch(t, method, url, req, body, originOf(req), corruptMedia);
-      if (answer.committed) writeRateLimit.noteWrite(t.route, bucket, name);
+      const answer = this.api.dispatch(t, method, url, req, body, originOf(req), corruptMedia);
+      if (answer.committed) this.writeRateLimit.noteWrite(t.route, bucket, name);
       return answer;
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
@@ -178,30 +172,49 @@ export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFak
   }
 
   /** The object (or folder) a request names, for name-scoped faults and the write limit. */
-  function nameOf(t: Target, q: URLSearchParams): string | undefined {
+  private nameOf(t: Target, q: URLSearchParams): string | undefined {
     if (t.object !== undefined) return t.object;
     const upload = q.get('upload_id');
-    return upload === null ? (q.get('name') ?? undefined) : state.sessions.get(upload)?.name;
+    return upload === null ? (q.get('name') ?? undefined) : this.state.sessions.get(upload)?.name;
   }
 
   /** `GET /_fake/stats`: requests by route and by operation, faults fired; `DELETE` resets the counts. */
-  function control(method: string, path: string): Answer {
+  private control(method: string, path: string): Answer {
     if (path !== `${CONTROL_PATH}stats`) return { status: 404, body: errorResource(404, 'notFound', path) };
     if (method === 'DELETE') {
-      requests.reset();
+      this.requests.reset();
       return { status: 204 };
     }
     return {
       status: 200,
       body: {
-        requests: requests.snapshot(),
-        operations: requests.byOperation(),
-        total: requests.count(),
-        maxInFlight: requests.maxInFlight,
-        faultsFired: { ...faults.fired, rateLimited: writeRateLimit.refused },
+        requests: this.requests.snapshot(),
+        operations: this.requests.byOperation(),
+        total: this.requests.count(),
+        maxInFlight: this.requests.maxInFlight,
+        faultsFired: { ...this.faults.fired, rateLimited: this.writeRateLimit.refused },
       },
     };
   }
+}
+
+/** Starts a GCS JSON-API fake on loopback that the real @google-cloud/storage client can talk to. */
+export async function start(options: GcsFakeOptions = {}): Promise<RunningGcsFake> {
+  const state = options.state ?? new FakeState(options.autoCreateBuckets ?? true);
+  for (const b of options.buckets ?? []) if (!state.buckets.has(b)) state.insertBucket(b);
+  const faults = new Faults();
+  const requests = new RequestCounter();
+  const writeRateLimit = new WriteRateLimit();
+  if (options.writeRateLimitMs !== undefined) writeRateLimit.enable(options.writeRateLimitMs);
+  const api = new JsonApi(state, options.renameOperationMs ?? 0);
+
+  const fake = new FakeServer(options, state, faults, requests, writeRateLimit, api);
+  const server = createServer((req, res) => {
+    fake.serve(req, res).catch((e: unknown) => {
+      if (!res.headersSent) send(res, { status: 500, body: errorResource(500, 'backendError', String(e)) });
+      else res.destroy();
+    });
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -33,6 +33,7 @@ const storeOption = (cmd: Command): Command =>
     process.env.HOURGLASS_STORE ?? Defaults.storeRoot,
   );
 
+/** `ls`, `cat`, `verify`, `status` and their options: a declaration list for commander, one block per command (hence over 80 lines). */
 export function registerDataCommands(program: Command): void {
   storeOption(program.command('ls').argument('<type>', 'event type'))
     .description('windows of a type: open (staging) or closed (manifest), with counts and sizes')

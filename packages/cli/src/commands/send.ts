@@ -84,6 +84,7 @@ export function registerSendCommands(program: Command): void {
     });
 }
 
+/** The load loop: options checked, open-loop schedule, retries and the tally in one place (a little over 80 lines). */
 async function runLoad(opts: SendOptions): Promise<LoadReport> {
   const batch = number('batch', opts.batch, 1, 100_000);
   const concurrency = number('concurrency', opts.concurrency, 1, 1024);

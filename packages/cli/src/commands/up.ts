@@ -12,6 +12,8 @@ import { repoRoot } from '../paths.js';
 import { runDemoTraffic } from './demo-traffic.js';
 import { watchClosedWindows } from './window-watch.js';
 import {
+  type FleetStore,
+  type ReplicaProcess,
   describeFleet,
   openFleetStore,
   parseReplicas,
@@ -126,25 +128,8 @@ async function up(opts: UpOptions, log: Logger): Promise<void> {
   process.once('SIGTERM', () => void stopAll(0));
 
   const registry = SchemaRegistry.load(resolve(root, Defaults.schemasDir));
-  say(`hourglass: starting the Pub/Sub emulator (log: ${runDir}/emulator.log)`);
-  const emulator = await startEmulator({ heapMb: 2048, logFile: resolve(runDir, 'emulator.log') });
+  const { emulator, env } = await startPubSub(root, runDir, registry, log, say);
   started.emulator = emulator;
-  writeFileSync(resolve(runDir, 'emulator.pid'), `${emulator.pid}\n`);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PUBSUB_EMULATOR_HOST: emulator.host,
-    METADATA_SERVER_DETECTION: 'none',
-    HOURGLASS_SCHEMAS_DIR: resolve(root, Defaults.schemasDir),
-  };
-  process.env.PUBSUB_EMULATOR_HOST = emulator.host;
-  process.env.METADATA_SERVER_DETECTION = 'none';
-  await provisionTopology({
-    projectId: Defaults.projectId,
-    prefix: Defaults.prefix,
-    eventTypes: registry.eventTypes(),
-    logger: log,
-  });
-  say(`hourglass: emulator on ${emulator.host}; topics provisioned for ${registry.eventTypes().join(', ')}`);
 
   // A fresh local key each run: auth stays on, as in production, and the key is only printed here.
   const apiKey = `hg_local_${randomBytes(16).toString('hex')}`;
@@ -191,22 +176,7 @@ async function up(opts: UpOptions, log: Logger): Promise<void> {
   await waitReady(`${gatewayUrl}/readyz`);
   for (const r of replicas) await waitReady(`${r.url}/readyz`);
 
-  say('');
-  say(`gateway   ${gatewayUrl}  (metrics ${gatewayUrl}/metrics, log ${runDir}/gateway.log)`);
-  for (const line of describeFleet(replicas, store)) say(line);
-  say(`buckets   ${store.url}/<type>/dt=YYYY-MM-DD/hour=HH/  (complete when _SUCCESS exists)`);
-  say(`api key   ${apiKey}`);
-  say('');
-  say('send an event:');
-  say(
-    `  curl -s -H 'authorization: Bearer ${apiKey}' -H 'content-type: application/json' ${gatewayUrl}/v1/events \\\n` +
-      `    -d '{"events":[{"type":"ab_exposure","payload":{"user_id":"u1","experiment_id":"e1","variant":"A","first_exposure":true}}]}'`,
-  );
-  say(
-    `look:  ${store.fake ? `STORAGE_EMULATOR_HOST=${store.fake.url} ` : ''}npx hourglass ls ab_exposure --store ${store.url}    (windows ${opts.demo ? 'of one minute close ~15 s after their end: 10 s grace + 5 s publish timeout' : 'close ~5 min 5 s after each hour: grace + publish timeout'})`,
-  );
-  say('Ctrl-C stops everything.');
-  say('');
+  printGuide(say, { gatewayUrl, runDir, apiKey, replicas, store, demo: opts.demo === true });
 
   started.stopWatch = watchClosedWindows(store.store, registry.eventTypes(), (line) => say(line));
   if (opts.demo) {
@@ -225,4 +195,64 @@ function startService(
 ): ChildProcess {
   const out = openSync(resolve(runDir, `${name}.log`), 'a');
   return spawn(process.execPath, [...nodeArgs, resolve(root, script)], { env, stdio: ['ignore', out, out] });
+}
+
+/** The Pub/Sub emulator, with every topic and subscription provisioned; the services' environment. */
+async function startPubSub(
+  root: string,
+  runDir: string,
+  registry: SchemaRegistry,
+  log: Logger,
+  say: (line: string) => void,
+): Promise<{ emulator: RunningEmulator; env: NodeJS.ProcessEnv }> {
+  say(`hourglass: starting the Pub/Sub emulator (log: ${runDir}/emulator.log)`);
+  const emulator = await startEmulator({ heapMb: 2048, logFile: resolve(runDir, 'emulator.log') });
+  writeFileSync(resolve(runDir, 'emulator.pid'), `${emulator.pid}\n`);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PUBSUB_EMULATOR_HOST: emulator.host,
+    METADATA_SERVER_DETECTION: 'none',
+    HOURGLASS_SCHEMAS_DIR: resolve(root, Defaults.schemasDir),
+  };
+  process.env.PUBSUB_EMULATOR_HOST = emulator.host;
+  process.env.METADATA_SERVER_DETECTION = 'none';
+  await provisionTopology({
+    projectId: Defaults.projectId,
+    prefix: Defaults.prefix,
+    eventTypes: registry.eventTypes(),
+    logger: log,
+  });
+  say(`hourglass: emulator on ${emulator.host}; topics provisioned for ${registry.eventTypes().join(', ')}`);
+  return { emulator, env };
+}
+
+/** What is running where, and how to send an event and see its window. */
+function printGuide(
+  say: (line: string) => void,
+  g: {
+    gatewayUrl: string;
+    runDir: string;
+    apiKey: string;
+    replicas: readonly ReplicaProcess[];
+    store: FleetStore;
+    demo: boolean;
+  },
+): void {
+  const { gatewayUrl, runDir, apiKey, replicas, store } = g;
+  say('');
+  say(`gateway   ${gatewayUrl}  (metrics ${gatewayUrl}/metrics, log ${runDir}/gateway.log)`);
+  for (const line of describeFleet(replicas, store)) say(line);
+  say(`buckets   ${store.url}/<type>/dt=YYYY-MM-DD/hour=HH/  (complete when _SUCCESS exists)`);
+  say(`api key   ${apiKey}`);
+  say('');
+  say('send an event:');
+  say(
+    `  curl -s -H 'authorization: Bearer ${apiKey}' -H 'content-type: application/json' ${gatewayUrl}/v1/events \\\n` +
+      `    -d '{"events":[{"type":"ab_exposure","payload":{"user_id":"u1","experiment_id":"e1","variant":"A","first_exposure":true}}]}'`,
+  );
+  say(
+    `look:  ${store.fake ? `STORAGE_EMULATOR_HOST=${store.fake.url} ` : ''}npx hourglass ls ab_exposure --store ${store.url}    (windows ${g.demo ? 'of one minute close ~15 s after their end: 10 s grace + 5 s publish timeout' : 'close ~5 min 5 s after each hour: grace + publish timeout'})`,
+  );
+  say('Ctrl-C stops everything.');
+  say('');
 }
