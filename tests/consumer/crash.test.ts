@@ -17,7 +17,7 @@ import {
   uniquePrefix,
   type PublishedEvent,
 } from './support';
-import { killAll, leaseOf, spawnConsumer, waitFor } from './process-support';
+import { fastProcessEnv, killAll, leaseOf, spawnConsumer, waitFor } from './process-support';
 
 /**
  * Consumers as real processes (services/consumer/dist/main.js) on the real emulator and
@@ -58,20 +58,9 @@ async function setup(): Promise<Setup> {
     windows: [0, 1, 2, 3].map((i) => ({ start: base + i * MINUTE, end: base + (i + 1) * MINUTE })),
     published: [],
     env: {
-      HOURGLASS_STORE: root,
-      HOURGLASS_PREFIX: prefix,
-      HOURGLASS_EVENT_TYPES: TYPE,
-      HOURGLASS_WINDOW: '1m',
-      HOURGLASS_GRACE: '2s',
-      HOURGLASS_PUBLISH_TIMEOUT: '1s',
-      HOURGLASS_IDLE_AFTER: '4s',
-      HOURGLASS_LEASE_TTL: '2s',
-      HOURGLASS_ACK_DEADLINE: '10s',
-      // short, so a dead replica's lease stops counting soon; what comes back later is late, not lost
-      HOURGLASS_REDELIVERY_ALLOWANCE: '10s',
-      HOURGLASS_TICK: '200ms',
+      // what comes back after the short redelivery allowance is late, not lost
+      ...fastProcessEnv(root, prefix, TYPE),
       HOURGLASS_STAGE_MAX_EVENTS: '100000',
-      HOURGLASS_STAGE_MAX_AGE: '1500ms',
       HOURGLASS_FINAL_FILE_BYTES: '32kib',
       HOURGLASS_AVRO_BLOCK_BYTES: '8kib',
     },
