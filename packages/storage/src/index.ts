@@ -3,4 +3,5 @@ export * from './local.js';
 export * from './gcs.js';
 export * from './factory.js';
 export { checkObjectName } from './names.js';
+export { forEachBounded } from './parallel.js';
 export { storeSettings, loadStoreSettings, type StoreSettings } from './settings.js';
