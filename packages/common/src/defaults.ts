@@ -153,11 +153,6 @@ export const Defaults = {
   /** Windows one closer finalizes per tick: a long outage catches up over several ticks, leases keep renewing. */
   maxClosesPerTick: 50,
   /**
-   * Types a consumer starts at once (cursor and lease reads, first lease, subscription check):
-   * one after another, 100 types took minutes on a slow store; all at once would burst the store.
-   */
-  typeStartParallelism: 16,
-  /**
    * How often a closer walks `_staging/<type>/` for windows with staged data once it has a cursor:
    * only leftovers at or before the cursor need it, and the walk costs requests on every tick.
    */

@@ -3,5 +3,4 @@ export * from './local.js';
 export * from './gcs.js';
 export * from './factory.js';
 export { checkObjectName } from './names.js';
-export { forEachBounded } from './parallel.js';
 export { storeSettings, loadStoreSettings, type StoreSettings } from './settings.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type ClientConfig, PubSub } from '@google-cloud/pubsub';
 import { type Clock, Defaults, HourglassError, type Logger, installTelemetry, resourceNames } from '@hourglass/common';
 import { SchemaRegistry } from '@hourglass/schemas';
-import { type ObjectStore, forEachBounded } from '@hourglass/storage';
+import type { ObjectStore } from '@hourglass/storage';
 import {
   type ConsumerConfig,
   type ConsumerParts,
@@ -84,7 +84,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
   const runtimes = eventTypes.map((eventType) =>
     typeRuntime(config, parts, eventType, incarnation, { ...deps, notices }, registry, metrics, log),
   );
-  await forEachBounded(runtimes, Defaults.typeStartParallelism, (rt) => rt.start());
+  for (const rt of runtimes) await rt.start();
   observeRuntimes(metrics, runtimes, deps.clock);
 
   // Reconnect quickly after Pub/Sub comes back; grpc's default backoff grows to 2 minutes.
