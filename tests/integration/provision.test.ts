@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { PubSub } from '@google-cloud/pubsub';
 import { provisionTopology, type ProvisionedType } from '@hourglass/cli';
-import { Defaults, resourceNames, seconds } from '@hourglass/common';
+import { Defaults, closedNoticeTopic, resourceNames, seconds } from '@hourglass/common';
 import { SchemaRegistry } from '@hourglass/schemas';
 
 /**
@@ -64,7 +64,7 @@ beforeAll(async () => {
   afterSecond = await topology();
 });
 
-test('the first run creates topic, consumer subscription, dead-letter topic and keeping subscription per type', () => {
+test('the first run creates topic, consumer subscription, dead-letter topic and keeping subscription per type, and the closed-window notice topic', () => {
   expect(first.map((r) => r.eventType)).toEqual(eventTypes);
   for (const r of first) {
     const names = resourceNames(prefix, r.eventType);
@@ -76,7 +76,9 @@ test('the first run creates topic, consumer subscription, dead-letter topic and 
     expect([...r.created].sort()).toEqual(Object.values(names).sort());
   }
   const expected = eventTypes.map((t) => resourceNames(prefix, t));
-  expect(afterFirst.topics).toEqual(expected.flatMap((n) => [n.topic, n.deadLetterTopic]).sort());
+  expect(afterFirst.topics).toEqual(
+    [...expected.flatMap((n) => [n.topic, n.deadLetterTopic]), closedNoticeTopic(prefix)].sort(),
+  );
   expect(afterFirst.subscriptions).toEqual(expected.flatMap((n) => [n.subscription, n.deadLetterSubscription]).sort());
 });
 
