@@ -8,3 +8,4 @@ export * from './config.js';
 export * from './telemetry.js';
 export * from './random.js';
 export * from './process.js';
+export * from './tracing.js';
