@@ -15,8 +15,8 @@ import { type IntervalWindow, windowLabel } from './windows.js';
 /**
  * The consumer's spans, only while tracing is on (activeTracer): `receive <type>` (CONSUMER),
  * a child of the span named by the message's `traceparent` attribute (the gateway's publish
- * span); `stage <type>`, one per staged part file whose messages include a recorded one, a
- * child of the first such receive span and linked to the others; `finalize <type>`, one per
+ * span; no span when that one is not sampled); `stage <type>`, one per staged part file whose
+ * messages include a recorded one, a child of the first such receive span and linked to the others; `finalize <type>`, one per
  * closed window, linked to the stage spans of that window this replica recorded (at most
  * Defaults.traceLinksPerWindow, kept in memory: lost with the process).
  */
@@ -28,6 +28,7 @@ export function startReceiveSpan(eventType: string, message: InboundMessage): Sp
   const tracer = activeTracer(CONSUMER_TRACER);
   if (!tracer) return undefined;
   const parent = parseTraceparent(message.attributes[Attr.traceparent]);
+  if (parent && !isSampled(parent)) return undefined; // parent-based sampling would not record it
   return tracer.startSpan(
     `receive ${eventType}`,
     {

@@ -38,6 +38,7 @@ export function endRequestSpan(request: RequestSpan, reply: FastifyReply): void 
 
 /** Runs `validate` inside a `validate` span that counts the events it kept. */
 export function inValidateSpan<T extends { count: number }>(request: RequestSpan, validate: () => T): T {
+  if (!request.span.isRecording()) return validate(); // not sampled: its children would not be either
   const span = request.tracer.startSpan('validate', {}, trace.setSpan(ROOT_CONTEXT, request.span));
   try {
     const prepared = validate();
@@ -51,8 +52,12 @@ export function inValidateSpan<T extends { count: number }>(request: RequestSpan
   }
 }
 
-/** The publish span of a bundle the request opens, started when it opens (it covers the linger). */
-export function startPublishSpan(request: RequestSpan, eventType: string): Span {
+/**
+ * The publish span of a bundle the request opens, started when it opens (it covers the linger);
+ * undefined when the request is not sampled (the bundle then names the request's span).
+ */
+export function startPublishSpan(request: RequestSpan, eventType: string): Span | undefined {
+  if (!request.span.isRecording()) return undefined;
   return request.tracer.startSpan(
     `publish ${eventType}`,
     {

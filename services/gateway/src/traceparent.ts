@@ -30,7 +30,7 @@ export class RequestTrace {
     if (!this.request)
       return { traceparent: traceparentFor(INVALID_SPAN_CONTEXT, this.incoming), publishSpan: undefined };
     const publishSpan = startPublishSpan(this.request, eventType);
-    return { traceparent: formatTraceparent(publishSpan.spanContext()), publishSpan };
+    return { traceparent: formatTraceparent((publishSpan ?? this.request.span).spanContext()), publishSpan };
   }
 }
 
