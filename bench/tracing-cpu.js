@@ -4,14 +4,15 @@
  * `npx tsc -b` (also part of `make bench`). The whole in-process request path (fastify inject,
  * the JSON route, validate, bundler, answer) with a publisher that acks at once, run with
  * tracing off and with tracing on at HOURGLASS_TRACE_SAMPLE_RATIO's default 1%, exporting over
- * OTLP/HTTP to a sink in this process (so the export's cost counts too). Off and on alternate,
- * pair after pair, and the order flips each pair: the machine's drift hits both alike. Two body
- * shapes: single-event requests (the worst case: spans per request, few events to share them)
- * and 100-event batches (the load generator's).
+ * OTLP/HTTP to a sink in this process (so the export's cost counts too). Off and on alternate
+ * pass by pass (off, on, on, off, ...; 400 requests a pass), so the machine's drift hits both
+ * alike. Two body shapes: single-event requests (the worst case: spans per request, few events
+ * to share them) and 100-event batches (the load generator's).
  *
- * Env: BENCH_PAIRS (default 8), BENCH_ROUNDS (default 4) passes over 400 requests per measure
- * (five times as many for single-event requests),
- * BENCH_TRACE_RATIO (default 0.01). Writes bench/results/tracing.json.
+ * Env: BENCH_PAIRS (default 8) pairs, each of BENCH_ROUNDS (default 4) passes each way (five
+ * times as many for single-event requests); BENCH_TRACE_RATIO (default 0.01). Writes
+ * bench/results/tracing.json: per shape the median of the pairs' CPU per request, each way, and
+ * of the pairs' overheads.
  */
 const http = require('node:http');
 const path = require('node:path');
@@ -23,6 +24,7 @@ const { SchemaRegistry } = require(path.join(root, 'packages/schemas/dist/index.
 const { EventGenerator } = require(path.join(root, 'packages/client/dist/index.js'));
 const { buildGateway, defaultGatewayConfig } = require(path.join(root, 'services/gateway/dist/index.js'));
 const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http');
+const spans = require(path.join(root, 'services/gateway/dist/spans.js'));
 
 const pairs = Number(process.env.BENCH_PAIRS || 8);
 const rounds = Number(process.env.BENCH_ROUNDS || 4);
@@ -71,12 +73,59 @@ async function sendAll(gateway, texts) {
   }
 }
 
-/** CPU µs per request of `rounds` passes over `texts`. */
-async function measure(gateway, texts, rounds) {
+/** CPU µs of one pass over `texts`, with tracing on (installed before, flushed and removed within) or off. */
+async function pass(gateway, texts, traced, url) {
+  const tracing = traced
+    ? common.installTracing({ serviceName: 'bench', exporter: new OTLPTraceExporter({ url }), sampleRatio: ratio })
+    : undefined;
   const cpu0 = process.cpuUsage();
-  for (let r = 0; r < rounds; r++) await sendAll(gateway, texts);
+  await sendAll(gateway, texts);
+  await tracing?.shutdown(); // the export of what was sampled counts
   const cpu = process.cpuUsage(cpu0);
-  return (cpu.user + cpu.system) / (rounds * texts.length);
+  return cpu.user + cpu.system;
+}
+
+/**
+ * One pair: `passes` passes each way, interleaved off, on, on, off, ... so that what else the
+ * machine does hits both alike; CPU µs per request of each.
+ */
+async function pair(gateway, texts, passes, url) {
+  const cpu = { off: 0, on: 0 };
+  for (let i = 0; i < 2 * passes; i++) {
+    const traced = i % 4 === 1 || i % 4 === 2;
+    cpu[traced ? 'on' : 'off'] += await pass(gateway, texts, traced, url);
+  }
+  return { off: cpu.off / (passes * texts.length), on: cpu.on / (passes * texts.length) };
+}
+
+/**
+ * The request's span path alone (spans.ts: start, validate and publish spans when sampled, end),
+ * µs per request, tracing on: repeatable where the whole path's pairs are noisy.
+ */
+async function spanPathUs(url) {
+  const tracing = common.installTracing({
+    serviceName: 'bench',
+    exporter: new OTLPTraceExporter({ url }),
+    sampleRatio: ratio,
+  });
+  const req = { method: 'POST', headers: {} };
+  const reply = { statusCode: 200 };
+  const run = (n) => {
+    for (let i = 0; i < n; i++) {
+      const request = spans.startRequestSpan(req, 'POST /v1/events', 1);
+      spans.inValidateSpan(request, () => ({ count: 1 }));
+      const publish = spans.startPublishSpan(request, 'page_viewed');
+      if (publish) spans.endPublishSpan(publish, { events: 1, bytes: 100 }, { messageId: '1' });
+      spans.endRequestSpan(request, reply);
+    }
+  };
+  run(20_000);
+  const n = 300_000;
+  const cpu0 = process.cpuUsage();
+  run(n);
+  const cpu = process.cpuUsage(cpu0);
+  await tracing.shutdown();
+  return (cpu.user + cpu.system) / n;
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -101,21 +150,13 @@ async function main() {
   const out = { ratio, pairs, rounds, shapes: {} };
   for (const [shape, [texts, passes]] of Object.entries(shapes)) {
     const eventsPerRequest = JSON.parse(texts[0]).events.length;
-    await measure(gateway, texts, passes); // warm-up, tracing off
+    await pair(gateway, texts, 2, url); // warm-up
     const off = [];
     const on = [];
     for (let p = 0; p < pairs; p++) {
-      for (const traced of p % 2 === 0 ? [false, true] : [true, false]) {
-        const tracing = traced
-          ? common.installTracing({
-              serviceName: 'bench',
-              exporter: new OTLPTraceExporter({ url }),
-              sampleRatio: ratio,
-            })
-          : undefined;
-        (traced ? on : off).push(await measure(gateway, texts, passes));
-        await tracing?.shutdown();
-      }
+      const measured = await pair(gateway, texts, passes, url);
+      off.push(measured.off);
+      on.push(measured.on);
     }
     const overheads = off.map((o, i) => (on[i] - o) / o);
     const row = {
@@ -132,6 +173,8 @@ async function main() {
         `${(row.overheadMedian * 100).toFixed(1)}% (pairs: ${overheads.map((x) => (x * 100).toFixed(1)).join(', ')})`,
     );
   }
+  out.spanPathUsPerRequest = await spanPathUs(url);
+  console.log(`span path alone (on@${ratio * 100}%): ${out.spanPathUsPerRequest.toFixed(2)} µs CPU/request`);
   out.sink = sink.received;
   console.log(`OTLP sink received ${sink.received.requests} export requests, ${sink.received.bytes} bytes`);
   await gateway.close();

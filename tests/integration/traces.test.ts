@@ -14,12 +14,12 @@ import {
   installTracing,
   isHourglassError,
   loadTraceConfig,
-  ms,
   seconds,
   silentLogger,
   startTracing,
 } from '@hourglass/common';
 import { type RunningConsumer, consumerConfig, startConsumer } from '@hourglass/consumer';
+import { FAST_CONSUMER } from '../consumer/support';
 import { buildGateway, defaultGatewayConfig, sha256Hex, type Gateway } from '@hourglass/gateway';
 import { SchemaRegistry } from '@hourglass/schemas';
 import { LocalDirectoryStore } from '@hourglass/storage';
@@ -35,7 +35,6 @@ import { join } from 'node:path';
 process.env.METADATA_SERVER_DETECTION = 'none';
 
 const TYPE = 'page_viewed';
-const MINUTE = 60_000;
 const T0 = Date.UTC(2026, 0, 15, 10, 30, 0);
 const registry = SchemaRegistry.load('schemas');
 const TOKEN = 'trace-test-key';
@@ -65,14 +64,7 @@ async function startPipeline(): Promise<Pipeline> {
     replicaId: 'solo',
     host: '127.0.0.1',
     port: 0,
-    window: ms(MINUTE),
-    grace: seconds(20),
-    maxPublishDelay: seconds(1),
-    idleAfter: seconds(2),
-    leaseTtl: seconds(5),
-    ackDeadline: seconds(10),
-    tick: ms(100),
-    stageMaxAge: seconds(1),
+    ...FAST_CONSUMER,
   });
   const store = new LocalDirectoryStore(mkdtempSync(join(tmpdir(), 'hourglass-traces-')));
   const consumer = await startConsumer(config, { clock, store, logger: silentLogger, autoTick: false });
@@ -105,12 +97,12 @@ async function sendOne(gateway: Gateway, headers: Record<string, string> = {}): 
   expect(res.json()).toMatchObject({ accepted: 1 });
 }
 
-/** Ticks the consumer (100 ms of its clock a step) until the window of T0 is closed. */
-async function closeFirstWindow(p: Pipeline): Promise<void> {
+/** Ticks the consumer (100 ms of its clock a step) until the window of T0 is closed with `records` events. */
+async function closeFirstWindow(p: Pipeline, records = 1): Promise<void> {
   const deadline = Date.now() + 45_000;
-  while (!p.consumer.closedWindows().some((c) => c.window.start === T0 && c.records === 1)) {
+  while (!p.consumer.closedWindows().some((c) => c.window.start === T0 && c.records === records)) {
     if (Date.now() > deadline) throw new Error('the window did not close within 45 s');
-    p.clock.advance(p.consumer.status().every((s) => s.stats.acked >= 1) ? 2_000 : 100);
+    p.clock.advance(p.consumer.status().every((s) => s.stats.acked >= records) ? 2_000 : 100);
     await p.consumer.tick();
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -169,13 +161,7 @@ describe('traces', () => {
     try {
       await sendOne(p.gateway); // no traceparent: a new trace, not sampled at ratio 0
       await sendOne(p.gateway, { traceparent: `00-${callerTrace}-${randomBytes(8).toString('hex')}-01` });
-      const deadline = Date.now() + 45_000;
-      while (!p.consumer.closedWindows().some((c) => c.window.start === T0 && c.records === 2)) {
-        if (Date.now() > deadline) throw new Error('the window did not close within 45 s');
-        p.clock.advance(p.consumer.status().every((s) => s.stats.acked >= 2) ? 2_000 : 100);
-        await p.consumer.tick();
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await closeFirstWindow(p, 2);
     } finally {
       await p.stop();
       spans = [...exporter.getFinishedSpans()]; // shutting down clears the in-memory exporter

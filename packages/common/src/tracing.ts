@@ -23,7 +23,7 @@ import {
   type SpanExporter,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
-import { type ConfigOf, loadConfig, setting } from './config.js';
+import { type ConfigOf, loadConfig } from './config.js';
 import { Defaults } from './defaults.js';
 
 /**

@@ -173,7 +173,7 @@ export class Bundler {
       this.settle(bundle, this.timeoutProblem);
     }, remaining);
     const done = (problem: EventProblem | undefined, messageId?: string): void => {
-      if (bundle.publishSpan) this.endSpan(bundle, count, problem, messageId);
+      this.endSpan(bundle, count, problem, messageId);
       clearTimeout(timer);
       budget.release(bundle.bytes, count);
       this.inFlight--;

@@ -25,7 +25,7 @@ export function startRequestSpan(req: FastifyRequest, route: string, events: num
       kind: SpanKind.SERVER,
       attributes: { 'http.request.method': req.method, 'http.route': route, 'hourglass.event_count': events },
     },
-    propagation.extract(ROOT_CONTEXT, req.headers),
+    req.headers.traceparent === undefined ? ROOT_CONTEXT : propagation.extract(ROOT_CONTEXT, req.headers),
   );
   return { tracer, span };
 }

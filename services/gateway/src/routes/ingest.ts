@@ -73,9 +73,10 @@ export class Ingestion {
 
   /**
    * Both routes' common step: prepares the batch (in a `validate` span when traced) and hands
-   * it over; the request's span, if any, ends with the answer. No await in here, and the routes call it without awaiting:
-   * an awaiting frame keeps its locals and parameters (the parsed body, the prepared events)
-   * until the answer, and the bodies of the requests in flight were then promoted by the GC.
+   * it over; the request's span, if any, ends with the answer. No await in here, and the
+   * routes call it without awaiting: an awaiting frame keeps its locals and parameters (the
+   * parsed body, the prepared events) until the answer, and the bodies of the requests in
+   * flight were then promoted by the GC.
    */
   ingest(
     req: FastifyRequest,
