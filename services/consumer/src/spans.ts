@@ -22,6 +22,8 @@ import { type IntervalWindow, windowLabel } from './windows.js';
  */
 export const CONSUMER_TRACER = 'hourglass-consumer';
 const MAX_STAGE_LINKS = 128;
+/** Windows whose stage spans are kept for a finalize span (a replica stages into few at once). */
+const MAX_WINDOWS = 16;
 
 /** The receive span of one message, or undefined while tracing is off. */
 export function startReceiveSpan(eventType: string, message: InboundMessage): Span | undefined {
@@ -97,7 +99,11 @@ export class WindowTraceLinks {
 
   add(window: IntervalWindow, staged: SpanContext): void {
     let list = this.byWindow.get(window.start);
-    if (!list) this.byWindow.set(window.start, (list = []));
+    if (!list) {
+      // another replica may close the window: forget the oldest windows rather than grow
+      if (this.byWindow.size >= MAX_WINDOWS) this.byWindow.delete(this.byWindow.keys().next().value!);
+      this.byWindow.set(window.start, (list = []));
+    }
     if (list.length < Defaults.traceLinksPerWindow) list.push(staged);
   }
 
