@@ -2,13 +2,14 @@
 /**
  * `make bench`: runs the gateway, consumer and end-to-end benchmarks one after another
  * (each measures its own raw ceiling in the same run), then prints one table and writes
- * bench/results/summary.json. BENCH_ONLY=gateway,consumer,e2e picks a subset.
+ * bench/results/summary.json. BENCH_ONLY=gateway,consumer,e2e,tracing-cpu picks a subset
+ * (tracing-cpu: off against on at 1%, paired, its 'ceiling' column is the same run with tracing off).
  */
 const { spawnSync } = require('node:child_process');
 const { readFileSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
 
-const only = (process.env.BENCH_ONLY || 'gateway,consumer,e2e').split(',');
+const only = (process.env.BENCH_ONLY || 'gateway,consumer,e2e,tracing-cpu').split(',');
 const results = path.join(__dirname, 'results');
 const read = (name) => {
   try {
@@ -27,6 +28,7 @@ for (const name of only) {
 const g = read('gateway');
 const c = read('consumer');
 const e = read('e2e');
+const tr = read('tracing');
 const pick = (o, p) => p.split('.').reduce((a, k) => (a === undefined || a === null ? undefined : a[k]), o);
 const rows = [
   ['figure', 'measured', 'raw ceiling (same run)', 'ratio', 'target'],
@@ -52,6 +54,21 @@ const rows = [
     'efficiency (bare / gateway) >= 0.7',
   ],
   ['gateway RSS (MB)', pick(g, 'gatewayMaxRssMb'), undefined, undefined, '< 300'],
+  [
+    'gateway CPU/request, 1-event requests, tracing 1% (µs)',
+    pick(tr, 'shapes.single.onUsPerRequest'),
+    pick(tr, 'shapes.single.offUsPerRequest'),
+    pick(tr, 'shapes.single.overheadMedian'),
+    'overhead (paired median) small: < 0.05',
+  ],
+  ['gateway span path alone, tracing 1% (µs/request)', pick(tr, 'spanPathUsPerRequest'), undefined, undefined, '< 5'],
+  [
+    'gateway CPU/request, 100-event requests, tracing 1% (µs)',
+    pick(tr, 'shapes.batch100.onUsPerRequest'),
+    pick(tr, 'shapes.batch100.offUsPerRequest'),
+    pick(tr, 'shapes.batch100.overheadMedian'),
+    'overhead (paired median) small: < 0.05',
+  ],
   [
     'consumer events/s staged',
     pick(c, 'consumer.eventsPerSecond'),

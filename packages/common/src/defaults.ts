@@ -206,4 +206,13 @@ export const Defaults = {
   // --- closed-window notices ---
   /** The closer publishes a notice per closed window to `<prefix>-closed` (HOURGLASS_CLOSED_NOTICES). */
   closedNotices: true,
+
+  // --- traces ---
+  /**
+   * Share of new traces recorded when tracing is on (HOURGLASS_TRACE_SAMPLE_RATIO): 1% shows
+   * every path of a busy pipeline within minutes while costing little CPU (make bench measures it).
+   */
+  traceSampleRatio: 0.01,
+  /** Spans kept per window for the finalize span's links (each a staged write of a sampled trace). */
+  traceLinksPerWindow: 32,
 } as const;

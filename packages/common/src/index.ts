@@ -9,3 +9,4 @@ export * from './telemetry.js';
 export * from './random.js';
 export * from './process.js';
 export * from './hash.js';
+export * from './tracing.js';

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { createLogger, isHourglassError, systemClock } from '@hourglass/common';
+import { createLogger, isHourglassError, loadTraceConfig, startTracing, systemClock } from '@hourglass/common';
 import { createStore } from '@hourglass/storage';
 import { loadConsumerConfig } from './config.js';
 import { startConsumer } from './consumer.js';
@@ -13,6 +13,7 @@ import { crashHookFromEnv } from './test-hooks.js';
 async function main(): Promise<void> {
   const logger = createLogger('hourglass-consumer');
   const config = loadConsumerConfig();
+  const tracing = startTracing('hourglass-consumer', loadTraceConfig()); // off unless HOURGLASS_TRACE_ENDPOINT
   const store = createStore(config.store);
   const onFinalizeStep = crashHookFromEnv();
   const consumer = await startConsumer(config, {
@@ -26,13 +27,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
-    consumer.stop().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        logger.error({ err: e }, 'stop failed');
-        process.exit(1);
-      },
-    );
+    consumer
+      .stop()
+      .then(() => tracing.shutdown())
+      .then(
+        () => process.exit(0),
+        (e: unknown) => {
+          logger.error({ err: e }, 'stop failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -85,6 +85,7 @@ export class TypeRuntime {
       ...(deps.notices ? { notices: deps.notices } : {}),
       sweepOrphan: (name, from) => this.sweepOrphan(name, from),
       storeError: (operation, e) => this.storeError(operation, e),
+      traceLinks: this.stager.traceLinks,
     });
   }
 

@@ -1,3 +1,4 @@
+import type { Span } from '@opentelemetry/api';
 import type { Clock, Duration, Logger } from '@hourglass/common';
 import { encodeBundle, type BundleCodec, type SchemaVersion } from '@hourglass/schemas';
 import type { BatchAnswer, EventProblem } from './batch-answer.js';
@@ -5,6 +6,7 @@ import type { GatewayMetrics } from './metrics.js';
 import type { OutstandingBudget } from './outstanding.js';
 import type { NewestVersionEncoder } from './reencode.js';
 import type { MessagePublisher } from './publisher.js';
+import { endPublishSpan } from './spans.js';
 import type { RequestTrace } from './traceparent.js';
 
 /**
@@ -51,6 +53,8 @@ class OpenBundle {
     readonly maxEvents: number,
     readonly firstEventId: string,
     readonly traceparent: string,
+    /** With tracing on: the span from this bundle's opening to its publish's end. */
+    readonly publishSpan: Span | undefined,
   ) {}
 }
 
@@ -97,7 +101,8 @@ export class Bundler {
     }
     if (!bundle) {
       const maxEvents = this.options.unbundledTypes.has(writer.eventType) ? 1 : this.options.maxEvents;
-      bundle = new OpenBundle(writer, maxEvents, eventId, trace.traceparent);
+      const { traceparent, publishSpan } = trace.openBundle(writer.eventType);
+      bundle = new OpenBundle(writer, maxEvents, eventId, traceparent, publishSpan);
       this.open.set(key, bundle);
       if (maxEvents > 1 && !this.draining && this.options.linger > 0) {
         bundle.timer = setTimeout(this.flushOnLinger, this.options.linger, bundle);
@@ -135,6 +140,7 @@ export class Bundler {
       // Already too late to be acked within the bound: publishing would only make a duplicate.
       budget.release(bundle.bytes, count);
       this.settle(bundle, this.timeoutProblem);
+      this.endSpan(bundle, count, this.timeoutProblem);
       this.checkIdle();
       return;
     }
@@ -151,7 +157,9 @@ export class Bundler {
     } catch (e) {
       this.options.logger.error({ err: e, eventType }, 'bundle encoding failed');
       budget.release(bundle.bytes, count);
-      this.settle(bundle, { code: 'INTERNAL', reason: 'internal error; retry with the same id' });
+      const problem: EventProblem = { code: 'INTERNAL', reason: 'internal error; retry with the same id' };
+      this.settle(bundle, problem);
+      this.endSpan(bundle, count, problem);
       this.checkIdle();
       return;
     }
@@ -164,7 +172,8 @@ export class Bundler {
       answered = true;
       this.settle(bundle, this.timeoutProblem);
     }, remaining);
-    const done = (problem: EventProblem | undefined): void => {
+    const done = (problem: EventProblem | undefined, messageId?: string): void => {
+      this.endSpan(bundle, count, problem, messageId);
       clearTimeout(timer);
       budget.release(bundle.bytes, count);
       this.inFlight--;
@@ -184,7 +193,7 @@ export class Bundler {
       publishing = Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
     publishing.then(
-      () => done(undefined),
+      (messageId) => done(undefined, messageId),
       (e: unknown) => {
         this.logPublishFailure(e, eventType, count);
         done({
@@ -214,6 +223,11 @@ export class Bundler {
     const { answers, indexes } = bundle;
     for (let i = 0; i < answers.length; i++) answers[i]!.settle(indexes[i]!, problem);
     this.options.metrics.events(bundle.writer.eventType, problem ? 'retry' : 'accepted', answers.length);
+  }
+
+  private endSpan(bundle: OpenBundle, events: number, problem: EventProblem | undefined, messageId?: string): void {
+    if (!bundle.publishSpan) return;
+    endPublishSpan(bundle.publishSpan, { events, bytes: bundle.bytes }, { messageId, problem: problem?.code });
   }
 
   private checkIdle(): void {

@@ -1,4 +1,4 @@
-import { createLogger, isHourglassError } from '@hourglass/common';
+import { type Tracing, createLogger, isHourglassError, loadTraceConfig, startTracing } from '@hourglass/common';
 import { buildGateway, type Gateway } from './app.js';
 import { loadGatewayConfig } from './config.js';
 
@@ -13,8 +13,10 @@ async function main(): Promise<void> {
   // On the emulator there are no credentials to discover; skip the metadata-server probe.
   if (process.env.PUBSUB_EMULATOR_HOST) process.env.METADATA_SERVER_DETECTION ??= 'none';
   let gateway: Gateway;
+  let tracing: Tracing;
   try {
     const config = loadGatewayConfig();
+    tracing = startTracing('hourglass-gateway', loadTraceConfig()); // off unless HOURGLASS_TRACE_ENDPOINT
     gateway = await buildGateway({ config, logger: log });
   } catch (e) {
     if (isHourglassError(e)) {
@@ -35,16 +37,19 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.publishTimeout + 5000);
     hardStop.unref();
-    gateway.close().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (e: unknown) => {
-        log.error({ err: e }, 'error while stopping');
-        process.exit(1);
-      },
-    );
+    gateway
+      .close()
+      .then(() => tracing.shutdown())
+      .then(
+        () => {
+          log.info('stopped');
+          process.exit(0);
+        },
+        (e: unknown) => {
+          log.error({ err: e }, 'error while stopping');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

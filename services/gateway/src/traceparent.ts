@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { isSpanContextValid, type SpanContext } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, type Span, type SpanContext, isSpanContextValid } from '@opentelemetry/api';
+import { type RequestSpan, startPublishSpan } from './spans.js';
 
 /**
- * The W3C traceparent a bundle carries in its message attributes. With an OpenTelemetry
- * SDK installed it is the request span's context; without one (the default) the gateway
+ * The W3C traceparent a bundle carries in its message attributes. With tracing on it is
+ * the context of the bundle's publish span (spans.ts); without one (the default) the gateway
  * continues the caller's trace id from its `traceparent` header, or starts a new trace,
  * so subscribers can still correlate a message with the request that produced it.
- * Computed lazily: only the request that opens a bundle needs one.
+ * Computed only for the request that opens a bundle.
  */
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const ZERO_TRACE = '0'.repeat(32);
@@ -16,16 +17,20 @@ export function formatTraceparent(sc: SpanContext): string {
 }
 
 export class RequestTrace {
-  private value: string | undefined;
-
   constructor(
-    private readonly span: SpanContext,
+    private readonly request: RequestSpan | undefined,
     private readonly incoming: string | string[] | undefined,
   ) {}
 
-  get traceparent(): string {
-    this.value ??= traceparentFor(this.span, this.incoming);
-    return this.value;
+  /**
+   * Called by the request that opens a bundle: the traceparent the bundle carries, and with
+   * tracing on the bundle's publish span, whose context that traceparent is.
+   */
+  openBundle(eventType: string): { traceparent: string; publishSpan: Span | undefined } {
+    if (!this.request)
+      return { traceparent: traceparentFor(INVALID_SPAN_CONTEXT, this.incoming), publishSpan: undefined };
+    const publishSpan = startPublishSpan(this.request, eventType);
+    return { traceparent: formatTraceparent((publishSpan ?? this.request.span).spanContext()), publishSpan };
   }
 }
 

@@ -1,3 +1,4 @@
+import type { Span } from '@opentelemetry/api';
 import { Defaults, type Logger } from '@hourglass/common';
 import type { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
@@ -20,6 +21,7 @@ import { firstWindowToClose } from '../source/event-range.js';
 import type { LeaseKeeper } from '../watermark/lease-keeper.js';
 import type { TypeProgress } from '../watermark/type-progress.js';
 import type { WindowNotices } from '../notify/notifier.js';
+import { type WindowTraceLinks, endSpan, startFinalizeSpan } from '../spans.js';
 import { oneAtATime } from './finalize-queue.js';
 import { listStagedWindows } from './staged-windows.js';
 
@@ -44,6 +46,8 @@ export interface CloserDeps {
   notices?: WindowNotices;
   /** Moves a staged file that missed its window's plan to the earliest open window, as late data. */
   sweepOrphan: (name: string, from: IntervalWindow) => Promise<void>;
+  /** Stage spans of each window, linked from its finalize span (spans.ts); absent: no finalize span. */
+  traceLinks?: WindowTraceLinks;
   /** A store operation failed: counted and logged, retried next pass. */
   storeError: (operation: string, e: unknown) => void;
 }
@@ -218,6 +222,17 @@ export class WindowCloser {
   }
 
   private async close(w: IntervalWindow, global: number): Promise<void> {
+    const span = this.deps.traceLinks && startFinalizeSpan(this.scope.eventType, w, this.deps.traceLinks);
+    try {
+      await this.closeWindow(w, global, span);
+      endSpan(span);
+    } catch (e) {
+      endSpan(span, e);
+      throw e;
+    }
+  }
+
+  private async closeWindow(w: IntervalWindow, global: number, span: Span | undefined): Promise<void> {
     let started = 0; // when the job starts, not when it queues behind other types' jobs
     const early = this.early?.window.start === w.start ? this.early.segments : undefined;
     const result = await oneAtATime(() => {
@@ -238,6 +253,7 @@ export class WindowCloser {
     const { eventType, graceMs } = this.scope;
     const { counts } = result.manifest;
     this.closed.push({ eventType, window: w, records: counts.records, created: result.created, durationMs });
+    span?.setAttributes({ 'hourglass.record_count': counts.records, 'hourglass.created': result.created });
     if (!result.created) return;
     const attrs = { event_type: eventType };
     this.deps.metrics.windowsClosed.add(1, attrs);

@@ -1,3 +1,4 @@
+import type { SpanContext } from '@opentelemetry/api';
 import type { Clock, Logger } from '@hourglass/common';
 import { HourglassError } from '@hourglass/common';
 import type { SchemaRegistry } from '@hourglass/schemas';
@@ -13,6 +14,7 @@ import {
 import type { StageConfig, TypeScope } from '../config.js';
 import type { ConsumerMetrics } from '../metrics.js';
 import type { InboundMessage } from '../source/inbound-message.js';
+import { WindowTraceLinks, endReceiveSpan, endSpan, noteReceived, startReceiveSpan, startStageSpan } from '../spans.js';
 import type { ReplicaWatermark } from '../watermark/replica-watermark.js';
 import { Acknowledger, type MessageTracker } from './ack-tracker.js';
 import { deadLetter } from './dead-letter.js';
@@ -56,10 +58,14 @@ interface PartBuffer {
   /** When its write started (clock ms). */
   flushedAt: number;
   trackers: MessageTracker[];
+  /** With tracing on: the recorded receive spans of its messages (the stage span's parent and links). */
+  received: SpanContext[] | undefined;
 }
 
 export class Stager {
   readonly stats: StagerStats = newStagerStats();
+  /** Stage spans recorded per window, for the finalize span's links (spans.ts). */
+  readonly traceLinks = new WindowTraceLinks();
   private readonly open = new Map<string, PartBuffer>();
   private readonly writing = new Set<PartBuffer>();
   private readonly writes = new Set<Promise<void>>();
@@ -132,10 +138,12 @@ export class Stager {
       return;
     }
     this.stats.messages++;
+    const receiveSpan = startReceiveSpan(this.scope.eventType, message); // undefined while tracing is off
     let decoded: DecodedMessage;
     try {
       decoded = this.decoder.decode(message.data, message.attributes);
     } catch (e) {
+      endSpan(receiveSpan, e);
       const write = this.deadLetter(message, e).finally(() => this.writes.delete(write));
       this.writes.add(write);
       return;
@@ -172,6 +180,8 @@ export class Stager {
       { messageId: message.id, events: count, late, deliveryAttempt: message.deliveryAttempt },
       'message received',
     );
+    const received = receiveSpan && endReceiveSpan(receiveSpan, count, late);
+    if (received) for (const buffer of touched) buffer.received = noteReceived(buffer.received, received);
     this.stats.events += count;
     this.stats.late += late;
     if (late > 0) this.deps.metrics.lateEvents.add(late, { event_type: eventType });
@@ -202,6 +212,7 @@ export class Stager {
         openedAt: now,
         flushedAt: 0,
         trackers: [],
+        received: undefined,
       };
       this.open.set(key, buffer);
     }
@@ -236,6 +247,7 @@ export class Stager {
   private async write(buffer: PartBuffer): Promise<void> {
     const { eventType, replicaId, incarnation } = this.scope;
     const name = stagedFileName(eventType, buffer.window, buffer.late, replicaId, incarnation, this.seq++);
+    const span = buffer.received && startStageSpan(eventType, buffer.received, this.stagedFile(name, buffer));
     try {
       const data = await buffer.writer.finish();
       await this.retry.untilWritten('stage', { name, events: buffer.events, messages: buffer.trackers.length }, () =>
@@ -252,13 +264,20 @@ export class Stager {
       this.deps.metrics.stagedEvents.add(buffer.events, attrs);
       this.deps.metrics.stagedBytes.add(data.length, { event_type: eventType });
       for (const t of buffer.trackers) t.partDone();
+      if (span) this.traceLinks.add(buffer.window, span.spanContext());
+      endSpan(span);
     } catch (e) {
+      endSpan(span, e);
       this.deps.logger.warn(
         { err: e, eventType, name, events: buffer.events, messages: buffer.trackers.length },
         'staging failed for good; nacking its messages',
       );
       for (const t of buffer.trackers) t.fail();
     }
+  }
+
+  private stagedFile(name: string, b: PartBuffer): { name: string; events: number; messages: number; late: boolean } {
+    return { name, events: b.events, messages: b.trackers.length, late: b.late };
   }
 
   /** One create-if-absent (while this replica's lease is live); finding our own bytes there counts as written. */

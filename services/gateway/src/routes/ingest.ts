@@ -1,10 +1,10 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import { SpanKind, context, propagation, trace, type Tracer } from '@opentelemetry/api';
 import type { ApiKey } from '../api-keys.js';
 import { BatchAnswer } from '../batch-answer.js';
 import type { GatewayDeps } from '../deps.js';
 import { sendError } from '../http-errors.js';
 import type { PreparedEvents } from '../prepare.js';
+import { endRequestSpan, inValidateSpan, startRequestSpan } from '../spans.js';
 import { RequestTrace } from '../traceparent.js';
 import { keyOfRequest, originRefusal } from './browser.js';
 
@@ -15,7 +15,6 @@ import { keyOfRequest, originRefusal } from './browser.js';
  */
 export class Ingestion {
   private readonly keys = new WeakMap<object, ApiKey>();
-  private readonly tracer: Tracer = trace.getTracer('hourglass-gateway');
 
   constructor(private readonly deps: GatewayDeps) {}
 
@@ -73,10 +72,11 @@ export class Ingestion {
   }
 
   /**
-   * Both routes' common step: prepares the batch inside the request's span and hands it over;
-   * the span ends with the answer. No await in here, and the routes call it without awaiting:
-   * an awaiting frame keeps its locals and parameters (the parsed body, the prepared events)
-   * until the answer, and the bodies of the requests in flight were then promoted by the GC.
+   * Both routes' common step: prepares the batch (in a `validate` span when traced) and hands
+   * it over; the request's span, if any, ends with the answer. No await in here, and the
+   * routes call it without awaiting: an awaiting frame keeps its locals and parameters (the
+   * parsed body, the prepared events) until the answer, and the bodies of the requests in
+   * flight were then promoted by the GC.
    */
   ingest(
     req: FastifyRequest,
@@ -85,22 +85,19 @@ export class Ingestion {
     size: number,
     prepare: (gatewayTs: number, answer: BatchAnswer) => PreparedEvents,
   ): Promise<FastifyReply> {
-    const span = this.tracer.startSpan(
-      spanName,
-      { kind: SpanKind.SERVER },
-      propagation.extract(context.active(), req.headers),
-    );
+    const span = startRequestSpan(req, spanName, size); // undefined while tracing is off
     let handedOver: Promise<FastifyReply>;
     try {
       const gatewayTs = this.deps.clock.now();
-      const requestTrace = new RequestTrace(span.spanContext(), req.headers.traceparent);
+      const requestTrace = new RequestTrace(span, req.headers.traceparent);
       const answer = new BatchAnswer(size);
-      handedOver = this.handover(reply, prepare(gatewayTs, answer), answer, gatewayTs, requestTrace);
+      const prepared = span ? inValidateSpan(span, () => prepare(gatewayTs, answer)) : prepare(gatewayTs, answer);
+      handedOver = this.handover(reply, prepared, answer, gatewayTs, requestTrace);
     } catch (e) {
-      span.end();
+      if (span) span.span.end();
       throw e;
     }
-    return handedOver.finally(() => span.end());
+    return span ? handedOver.finally(() => endRequestSpan(span, reply)) : handedOver;
   }
 
   /** No await in here: this frame, and `prepared` with it, ends before the answer waits. */

@@ -1,0 +1,188 @@
+'use strict';
+/**
+ * CPU cost of tracing in the gateway, paired in one process: `node bench/tracing-cpu.js` after
+ * `npx tsc -b` (also part of `make bench`). The whole in-process request path (fastify inject,
+ * the JSON route, validate, bundler, answer) with a publisher that acks at once, run with
+ * tracing off and with tracing on at HOURGLASS_TRACE_SAMPLE_RATIO's default 1%, exporting over
+ * OTLP/HTTP to a sink in this process (so the export's cost counts too). Off and on alternate
+ * pass by pass (off, on, on, off, ...; 400 requests a pass), so the machine's drift hits both
+ * alike. Two body shapes: single-event requests (the worst case: spans per request, few events
+ * to share them) and 100-event batches (the load generator's).
+ *
+ * Env: BENCH_PAIRS (default 8) pairs, each of BENCH_ROUNDS (default 4) passes each way (five
+ * times as many for single-event requests); BENCH_TRACE_RATIO (default 0.01). Writes
+ * bench/results/tracing.json: per shape the median of the pairs' CPU per request, each way, and
+ * of the pairs' overheads.
+ */
+const http = require('node:http');
+const path = require('node:path');
+const { writeFileSync } = require('node:fs');
+const { randomUUID } = require('node:crypto');
+const root = path.join(__dirname, '..');
+const common = require(path.join(root, 'packages/common/dist/index.js'));
+const { SchemaRegistry } = require(path.join(root, 'packages/schemas/dist/index.js'));
+const { EventGenerator } = require(path.join(root, 'packages/client/dist/index.js'));
+const { buildGateway, defaultGatewayConfig } = require(path.join(root, 'services/gateway/dist/index.js'));
+const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http');
+const spans = require(path.join(root, 'services/gateway/dist/spans.js'));
+
+const pairs = Number(process.env.BENCH_PAIRS || 8);
+const rounds = Number(process.env.BENCH_ROUNDS || 4);
+const ratio = Number(process.env.BENCH_TRACE_RATIO || common.Defaults.traceSampleRatio);
+const REQUESTS = 400;
+const CONCURRENT = 50;
+const registry = SchemaRegistry.load(path.join(root, 'schemas'));
+const generator = new EventGenerator(registry, { seed: 7 });
+
+function bodies(eventsPerRequest) {
+  return Array.from({ length: REQUESTS }, () =>
+    JSON.stringify({
+      events: generator.batch(eventsPerRequest).map((e) => ({ ...e, id: randomUUID(), client_ts: Date.now() })),
+    }),
+  );
+}
+
+/** A stand-in OTLP collector: counts the spans' export requests and bytes. */
+function startSink() {
+  const received = { requests: 0, bytes: 0 };
+  const server = http.createServer((req, res) => {
+    req.on('data', (c) => (received.bytes += c.length));
+    req.on('end', () => {
+      received.requests++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, received, port: server.address().port })),
+  );
+}
+
+async function sendAll(gateway, texts) {
+  for (let i = 0; i < texts.length; i += CONCURRENT) {
+    const answers = await Promise.all(
+      texts.slice(i, i + CONCURRENT).map((payload) =>
+        gateway.app.inject({
+          method: 'POST',
+          url: '/v1/events',
+          headers: { 'content-type': 'application/json' },
+          payload,
+        }),
+      ),
+    );
+    for (const a of answers) if (a.statusCode !== 200) throw new Error(`answer ${a.statusCode}: ${a.body}`);
+  }
+}
+
+/** CPU µs of one pass over `texts`, with tracing on (installed before, flushed and removed within) or off. */
+async function pass(gateway, texts, traced, url) {
+  const tracing = traced
+    ? common.installTracing({ serviceName: 'bench', exporter: new OTLPTraceExporter({ url }), sampleRatio: ratio })
+    : undefined;
+  const cpu0 = process.cpuUsage();
+  await sendAll(gateway, texts);
+  await tracing?.shutdown(); // the export of what was sampled counts
+  const cpu = process.cpuUsage(cpu0);
+  return cpu.user + cpu.system;
+}
+
+/**
+ * One pair: `passes` passes each way, interleaved off, on, on, off, ... so that what else the
+ * machine does hits both alike; CPU µs per request of each.
+ */
+async function pair(gateway, texts, passes, url) {
+  const cpu = { off: 0, on: 0 };
+  for (let i = 0; i < 2 * passes; i++) {
+    const traced = i % 4 === 1 || i % 4 === 2;
+    cpu[traced ? 'on' : 'off'] += await pass(gateway, texts, traced, url);
+  }
+  return { off: cpu.off / (passes * texts.length), on: cpu.on / (passes * texts.length) };
+}
+
+/**
+ * The request's span path alone (spans.ts: start, validate and publish spans when sampled, end),
+ * µs per request, tracing on: repeatable where the whole path's pairs are noisy.
+ */
+async function spanPathUs(url) {
+  const tracing = common.installTracing({
+    serviceName: 'bench',
+    exporter: new OTLPTraceExporter({ url }),
+    sampleRatio: ratio,
+  });
+  const req = { method: 'POST', headers: {} };
+  const reply = { statusCode: 200 };
+  const run = (n) => {
+    for (let i = 0; i < n; i++) {
+      const request = spans.startRequestSpan(req, 'POST /v1/events', 1);
+      spans.inValidateSpan(request, () => ({ count: 1 }));
+      const publish = spans.startPublishSpan(request, 'page_viewed');
+      if (publish) spans.endPublishSpan(publish, { events: 1, bytes: 100 }, { messageId: '1' });
+      spans.endRequestSpan(request, reply);
+    }
+  };
+  run(20_000);
+  const n = 300_000;
+  const cpu0 = process.cpuUsage();
+  run(n);
+  const cpu = process.cpuUsage(cpu0);
+  await tracing.shutdown();
+  return (cpu.user + cpu.system) / n;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main() {
+  const sink = await startSink();
+  const publisher = {
+    publish: () => Promise.resolve('1'),
+    topicExists: () => Promise.resolve(true),
+    topicName: (t) => t,
+    close: () => Promise.resolve(),
+  };
+  const gateway = await buildGateway({
+    config: defaultGatewayConfig({ auth: 'disabled', gatewayId: 'bench-gw', rateLimitPerKey: 1e9 }),
+    registry,
+    logger: common.silentLogger,
+    publisher,
+  });
+  const url = `http://127.0.0.1:${sink.port}/v1/traces`;
+  // single-event requests cost less each: more passes for a comparable measure
+  const shapes = { single: [bodies(1), rounds * 5], batch100: [bodies(100), rounds] };
+  const out = { ratio, pairs, rounds, shapes: {} };
+  for (const [shape, [texts, passes]] of Object.entries(shapes)) {
+    const eventsPerRequest = JSON.parse(texts[0]).events.length;
+    await pair(gateway, texts, 2, url); // warm-up
+    const off = [];
+    const on = [];
+    for (let p = 0; p < pairs; p++) {
+      const measured = await pair(gateway, texts, passes, url);
+      off.push(measured.off);
+      on.push(measured.on);
+    }
+    const overheads = off.map((o, i) => (on[i] - o) / o);
+    const row = {
+      eventsPerRequest,
+      offUsPerRequest: median(off),
+      onUsPerRequest: median(on),
+      overheadMedian: median(overheads),
+      overheadPairs: overheads,
+    };
+    out.shapes[shape] = row;
+    console.log(
+      `${shape.padEnd(9)} off ${row.offUsPerRequest.toFixed(1).padStart(7)} µs CPU/request  ` +
+        `on@${ratio * 100}% ${row.onUsPerRequest.toFixed(1).padStart(7)}  overhead median ` +
+        `${(row.overheadMedian * 100).toFixed(1)}% (pairs: ${overheads.map((x) => (x * 100).toFixed(1)).join(', ')})`,
+    );
+  }
+  out.spanPathUsPerRequest = await spanPathUs(url);
+  console.log(`span path alone (on@${ratio * 100}%): ${out.spanPathUsPerRequest.toFixed(2)} µs CPU/request`);
+  out.sink = sink.received;
+  console.log(`OTLP sink received ${sink.received.requests} export requests, ${sink.received.bytes} bytes`);
+  await gateway.close();
+  sink.server.close();
+  writeFileSync(path.join(__dirname, 'results', 'tracing.json'), JSON.stringify(out, null, 2) + '\n');
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
