@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import avro from 'avsc';
+import fc from 'fast-check';
 import { isHourglassError } from '@hourglass/common';
 import { SchemaRegistry, type EventRecord } from '@hourglass/schemas';
 import {
@@ -13,6 +14,7 @@ import {
   syncMarkerFor,
 } from '@hourglass/bucket-format';
 import { makeRecord } from '../../consumer/support';
+import { validValue } from '../../hostile/arbitraries';
 import { T0, tempDir } from '../../support/fixtures';
 
 /** The container file writer against avsc's own file reader (embedded schema only). */
@@ -126,26 +128,41 @@ test('scanContainer hands out each datum with its meta, resolving older files to
   expect(seen[0]!.record).toMatchObject({ offline: false, context_uri: null, track_id: 'track-0' });
 });
 
-test('scanContainer reads event ids and gateway_ts by hand exactly as avsc decodes them (fuzz)', async () => {
-  // random records: ids of any length and any UTF-8, timestamps across the whole long range avsc
-  // reads exactly (|n| < 2^53), client_ts null or set, every payload shape of the schema
-  const rs: EventRecord[] = [];
-  for (let i = 0; i < 2000; i++) {
-    const r = latest.type.random() as unknown as EventRecord;
-    const sign = i % 2 ? -1 : 1;
-    r.meta.gateway_ts = sign * Math.floor(Math.random() * 2 ** (i % 53)) || 0; // no -0: it encodes as 0
-    if (i % 7 === 0) r.meta.event_id = '';
-    if (i % 11 === 0) r.meta.event_id = 'é✓😀'.repeat(i % 40);
-    rs.push(r);
-  }
-  const w = writer('fuzz', 0);
-  for (const r of rs) w.appendRecord(r);
-  const got: { id: string; ts: number }[] = [];
-  await scanContainer(await w.finish(), 'fuzz', latest, (d) => {
-    got.push({ id: eventIdOf(d), ts: d.gatewayTs });
-    expect(latest.type.fromBuffer(d.bytes)).toEqual(latest.type.fromBuffer(latest.type.toBuffer(rs[got.length - 1])));
+test('scanContainer reads event ids and gateway_ts by hand exactly as avsc decodes them (fast-check, seed 1607)', async () => {
+  // records of every payload shape of the schema; ids of any length and any UTF-8; gateway_ts across
+  // the long range the consumer reads exactly (|n| < 2^52, the documented limit); client_ts null or set
+  const LONG = 2 ** 52 - 1;
+  const record = fc.record({
+    value: validValue(latest.type, LONG),
+    id: fc.oneof(fc.constant(''), fc.string({ unit: 'binary', maxLength: 120 }), fc.string({ maxLength: 8 })),
+    ts: fc.oneof(
+      fc.integer(),
+      fc.constantFrom(0, LONG, -LONG),
+      fc.double({ min: -LONG, max: LONG, noNaN: true }).map(Math.trunc),
+    ),
   });
-  expect(got).toEqual(rs.map((r) => ({ id: r.meta.event_id, ts: r.meta.gateway_ts })));
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(record, { minLength: 1, maxLength: 60 }),
+      fc.integer({ min: 0, max: 9 }),
+      async (items, level) => {
+        const rs = items.map(({ value, id, ts }) => {
+          // a new record: fast-check may hand one generated value to several runs while shrinking
+          const r = value as EventRecord;
+          return { ...r, meta: { ...r.meta, event_id: id, gateway_ts: ts || 0 } } as EventRecord; // no -0: encodes as 0
+        });
+        const w = writer('fuzz', level);
+        for (const r of rs) w.appendRecord(r);
+        const got: { id: string; ts: number }[] = [];
+        await scanContainer(await w.finish(), 'fuzz', latest, (d) => {
+          expect(latest.type.fromBuffer(d.bytes)).toEqual(latest.type.fromBuffer(latest.type.toBuffer(rs[got.length])));
+          got.push({ id: eventIdOf(d), ts: d.gatewayTs });
+        });
+        expect(got).toEqual(rs.map((r) => ({ id: r.meta.event_id, ts: r.meta.gateway_ts })));
+      },
+    ),
+    { seed: 1607, numRuns: 150 },
+  );
 });
 
 test('corrupt files are refused with STAGED_FILE_CORRUPT', async () => {
