@@ -1,20 +1,23 @@
 'use strict';
 /**
- * CPU cost of tracing in the gateway, paired in one process: `node bench/tracing-cpu.js` after
- * `npx tsc -b` (also part of `make bench`). The whole in-process request path (fastify inject,
- * the JSON route, validate, bundler, answer) with a publisher that acks at once, run with
- * tracing off and with tracing on at HOURGLASS_TRACE_SAMPLE_RATIO's default 1%, exporting over
- * OTLP/HTTP to a sink in this process (so the export's cost counts too). Off and on alternate
- * pass by pass (off, on, on, off, ...; 400 requests a pass), so the machine's drift hits both
- * alike. Two body shapes: single-event requests (the worst case: spans per request, few events
- * to share them) and 100-event batches (the load generator's).
+ * CPU cost of tracing in the gateway: `node bench/tracing-cpu.js` after `npx tsc -b` (also part
+ * of `make bench`). The whole in-process request path (fastify inject, the JSON route, validate,
+ * bundler, answer) with a publisher that acks at once, run with tracing off and with tracing on
+ * at HOURGLASS_TRACE_SAMPLE_RATIO's default 1%, exporting over OTLP/HTTP to a sink in the same
+ * process (so the export's cost counts too). Each side is a process of its own, tracing set once
+ * at its start as in a service (switching tracing on and off inside one process changed the JIT's
+ * code for both sides: pairs measured that way showed +2 to +18% even at ratio 0); the processes
+ * alternate off, on, on, off, ... so the machine's drift hits both alike. Two body shapes:
+ * single-event requests (the worst case: spans per request, few events to share them) and
+ * 100-event batches (the load generator's).
  *
- * Env: BENCH_PAIRS (default 8) pairs, each of BENCH_ROUNDS (default 4) passes each way (five
- * times as many for single-event requests); BENCH_TRACE_RATIO (default 0.01). Writes
- * bench/results/tracing.json: per shape the median of the pairs' CPU per request, each way, and
- * of the pairs' overheads.
+ * Env: BENCH_PAIRS (default 8) pairs of processes, each measuring BENCH_ROUNDS (default 4) passes
+ * of 400 requests per shape (five times as many for single-event requests) after a warm-up;
+ * BENCH_TRACE_RATIO (default 0.01). Writes bench/results/tracing.json: per shape the median of the
+ * pairs' CPU per request, each way, and of the pairs' overheads.
  */
 const http = require('node:http');
+const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const { writeFileSync } = require('node:fs');
 const { randomUUID } = require('node:crypto');
@@ -73,29 +76,12 @@ async function sendAll(gateway, texts) {
   }
 }
 
-/** CPU µs of one pass over `texts`, with tracing on (installed before, flushed and removed within) or off. */
-async function pass(gateway, texts, traced, url) {
-  const tracing = traced
-    ? common.installTracing({ serviceName: 'bench', exporter: new OTLPTraceExporter({ url }), sampleRatio: ratio })
-    : undefined;
+/** CPU µs per request of `passes` passes over `texts` in this process (tracing as set at its start). */
+async function measure(gateway, texts, passes) {
   const cpu0 = process.cpuUsage();
-  await sendAll(gateway, texts);
-  await tracing?.shutdown(); // the export of what was sampled counts
+  for (let i = 0; i < passes; i++) await sendAll(gateway, texts);
   const cpu = process.cpuUsage(cpu0);
-  return cpu.user + cpu.system;
-}
-
-/**
- * One pair: `passes` passes each way, interleaved off, on, on, off, ... so that what else the
- * machine does hits both alike; CPU µs per request of each.
- */
-async function pair(gateway, texts, passes, url) {
-  const cpu = { off: 0, on: 0 };
-  for (let i = 0; i < 2 * passes; i++) {
-    const traced = i % 4 === 1 || i % 4 === 2;
-    cpu[traced ? 'on' : 'off'] += await pass(gateway, texts, traced, url);
-  }
-  return { off: cpu.off / (passes * texts.length), on: cpu.on / (passes * texts.length) };
+  return (cpu.user + cpu.system) / (passes * texts.length);
 }
 
 /**
@@ -130,8 +116,13 @@ async function spanPathUs(url) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function main() {
+/** One side (BENCH_TRACING_SIDE=off|on): CPU µs per request of each shape, as JSON on stdout. */
+async function side(traced) {
   const sink = await startSink();
+  const url = `http://127.0.0.1:${sink.port}/v1/traces`;
+  const tracing = traced
+    ? common.installTracing({ serviceName: 'bench', exporter: new OTLPTraceExporter({ url }), sampleRatio: ratio })
+    : undefined;
   const publisher = {
     publish: () => Promise.resolve('1'),
     topicExists: () => Promise.resolve(true),
@@ -144,23 +135,45 @@ async function main() {
     logger: common.silentLogger,
     publisher,
   });
-  const url = `http://127.0.0.1:${sink.port}/v1/traces`;
   // single-event requests cost less each: more passes for a comparable measure
   const shapes = { single: [bodies(1), rounds * 5], batch100: [bodies(100), rounds] };
-  const out = { ratio, pairs, rounds, shapes: {} };
+  const out = { sink: sink.received };
   for (const [shape, [texts, passes]] of Object.entries(shapes)) {
-    const eventsPerRequest = JSON.parse(texts[0]).events.length;
-    await pair(gateway, texts, 2, url); // warm-up
-    const off = [];
-    const on = [];
-    for (let p = 0; p < pairs; p++) {
-      const measured = await pair(gateway, texts, passes, url);
-      off.push(measured.off);
-      on.push(measured.on);
-    }
+    await measure(gateway, texts, 2); // warm-up
+    out[shape] = await measure(gateway, texts, passes);
+  }
+  const cpu0 = process.cpuUsage();
+  await tracing?.shutdown(); // the export of what was sampled counts, spread over the requests
+  const flush = process.cpuUsage(cpu0);
+  out.flushUs = flush.user + flush.system;
+  await gateway.close();
+  sink.server.close();
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+function runSide(traced) {
+  const child = spawnSync(process.execPath, [__filename], {
+    env: { ...process.env, BENCH_TRACING_SIDE: traced ? 'on' : 'off' },
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  if (child.status !== 0) throw new Error(`tracing side ${traced ? 'on' : 'off'} failed: ${child.stderr}`);
+  return JSON.parse(child.stdout.trim().split('\n').pop());
+}
+
+async function main() {
+  const out = { ratio, pairs, rounds, shapes: {} };
+  const runs = { off: [], on: [] };
+  for (let p = 0; p < pairs; p++) {
+    const order = p % 2 === 0 ? [false, true] : [true, false];
+    for (const traced of order) runs[traced ? 'on' : 'off'].push(runSide(traced));
+  }
+  for (const shape of ['single', 'batch100']) {
+    const off = runs.off.map((r) => r[shape]);
+    const on = runs.on.map((r) => r[shape]);
     const overheads = off.map((o, i) => (on[i] - o) / o);
     const row = {
-      eventsPerRequest,
+      eventsPerRequest: shape === 'single' ? 1 : 100,
       offUsPerRequest: median(off),
       onUsPerRequest: median(on),
       overheadMedian: median(overheads),
@@ -173,16 +186,17 @@ async function main() {
         `${(row.overheadMedian * 100).toFixed(1)}% (pairs: ${overheads.map((x) => (x * 100).toFixed(1)).join(', ')})`,
     );
   }
-  out.spanPathUsPerRequest = await spanPathUs(url);
-  console.log(`span path alone (on@${ratio * 100}%): ${out.spanPathUsPerRequest.toFixed(2)} µs CPU/request`);
-  out.sink = sink.received;
-  console.log(`OTLP sink received ${sink.received.requests} export requests, ${sink.received.bytes} bytes`);
-  await gateway.close();
+  out.flushUsPerProcess = median(runs.on.map((r) => r.flushUs));
+  const sink = await startSink();
+  out.spanPathUsPerRequest = await spanPathUs(`http://127.0.0.1:${sink.port}/v1/traces`);
   sink.server.close();
+  console.log(`span path alone (on@${ratio * 100}%): ${out.spanPathUsPerRequest.toFixed(2)} µs CPU/request`);
+  out.sink = runs.on[runs.on.length - 1].sink;
+  console.log(`OTLP sink of the last traced process: ${out.sink.requests} export requests, ${out.sink.bytes} bytes`);
   writeFileSync(path.join(__dirname, 'results', 'tracing.json'), JSON.stringify(out, null, 2) + '\n');
 }
 
-main().catch((e) => {
+(process.env.BENCH_TRACING_SIDE ? side(process.env.BENCH_TRACING_SIDE === 'on') : main()).catch((e) => {
   console.error(e);
   process.exit(1);
 });
