@@ -147,7 +147,11 @@ test('a nack hands the message back at once; close() releases what is held', asy
     backAt = Date.now();
     return 'hold';
   });
-  const s = await source(sub);
+  // Short polls here: a long poll cancelled by close() stays open in the emulator until its wait
+  // (5 min) ends, and the nacked messages it is handed wait out their 10 s deadline there (seen
+  // in CI: 10,063 ms; the same on the previous session's code). s2's close() below still shows a
+  // long poll in flight is cancelled (it would hang for the whole wait otherwise).
+  const s = await source(sub, { longPoll: false });
   s.start(first.handle);
   // '7' is nacked once and comes straight back to the same reader, before the 10 s deadline would
   // have expired it. The waits are longer than that deadline (a loaded CI machine can be slow);
