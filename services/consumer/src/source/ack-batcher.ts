@@ -53,19 +53,11 @@ export class AckBatcher {
     return this.flushing;
   }
 
-  /**
-   * Sets the deadline of `ackIds` to `ackDeadlineSeconds` from now. In line with acks and nacks:
-   * an extension still in flight when a nack (deadline 0) is sent could land after it and undo it,
-   * and the message would wait out the whole deadline instead of coming back at once.
-   */
+  /** Sets the deadline of `ackIds` to `ackDeadlineSeconds` from now. */
   extend(ackIds: string[], ackDeadlineSeconds: number): Promise<void> {
-    const subscription = this.subscription;
-    this.flushing = this.flushing.then(() =>
-      this.send('extend', ackIds, (ids) =>
-        this.client.modifyAckDeadline({ subscription, ackIds: ids, ackDeadlineSeconds }, SETTLE_CALL),
-      ),
+    return this.send('extend', ackIds, (ids) =>
+      this.client.modifyAckDeadline({ subscription: this.subscription, ackIds: ids, ackDeadlineSeconds }, SETTLE_CALL),
     );
-    return this.flushing;
   }
 
   /** Sends `ackIds` in requests of at most SETTLE_BATCH ids. */
