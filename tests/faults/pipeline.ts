@@ -272,13 +272,25 @@ export class Ledger {
   resentAfterLostAnswer = 0;
   firstSendMs = Number.POSITIVE_INFINITY;
   lastAnswerMs = 0;
+  /**
+   * Per event type, when the first accepted event of it was answered. Its gateway_ts is no later,
+   * so that type's windows from this one's on must all close; a window before it may hold none of
+   * the type's events (traffic that starts just before a window's end), and then has no _SUCCESS.
+   */
+  readonly firstAcceptedByType = new Map<string, number>();
 
-  record(report: SendReport, startedMs: number): void {
+  /** `types[i]` is the event type of `report.outcomes[i]`, when known. */
+  record(report: SendReport, startedMs: number, types?: readonly string[]): void {
+    const answeredMs = Date.now();
     this.firstSendMs = Math.min(this.firstSendMs, startedMs);
-    this.lastAnswerMs = Math.max(this.lastAnswerMs, Date.now());
+    this.lastAnswerMs = Math.max(this.lastAnswerMs, answeredMs);
     this.retried += report.retried;
-    for (const o of report.outcomes) {
+    for (const [i, o] of report.outcomes.entries()) {
       this.sent.add(o.id);
+      const type = types?.[i];
+      if (o.status === 'accepted' && type !== undefined && !this.firstAcceptedByType.has(type)) {
+        this.firstAcceptedByType.set(type, answeredMs);
+      }
       if (o.status === 'accepted') this.accepted.add(o.id);
       else if (o.status === 'rejected') this.rejected.add(o.id);
       else this.failed.add(o.id);
@@ -330,12 +342,13 @@ export async function runTraffic(
       const batch = generator.batch(n);
       const lost = o.loseAnswer?.(roundStart - started) ?? false;
       const job = client.send(batch).then(async (r) => {
-        ledger.record(r, sendStart);
+        const types = batch.map((e) => e.type);
+        ledger.record(r, sendStart, types);
         if (!lost) return;
         await sleep(o.resendAfterMs ?? 0);
         ledger.resentAfterLostAnswer += batch.length;
         // the same ids the client assigned the first time
-        ledger.record(await client.send(batch.map((e, i) => ({ ...e, id: r.outcomes[i]!.id }))), sendStart);
+        ledger.record(await client.send(batch.map((e, i) => ({ ...e, id: r.outcomes[i]!.id }))), sendStart, types);
       });
       inflight.add(job);
       void job.finally(() => inflight.delete(job));
@@ -369,14 +382,19 @@ export interface Tally {
   diagnosis?: string;
 }
 
-/** Waits until every window from the first send to the last answer has its _SUCCESS. */
+/**
+ * Waits until, for every type, every window from its first accepted event's answer (the first
+ * send, when the ledger knows no types) to the last answer has its _SUCCESS. Events in earlier
+ * windows are checked by the tally: an acked event in no closed window counts as lost.
+ */
 export async function waitForClosedWindows(p: PipelineUnderTest, ledger: Ledger, timeoutMs = 180_000): Promise<void> {
-  const first = Math.floor(ledger.firstSendMs / WINDOW_MS) * WINDOW_MS;
-  const last = Math.floor(ledger.lastAnswerMs / WINDOW_MS) * WINDOW_MS;
+  const windowOf = (ms: number): number => Math.floor(ms / WINDOW_MS) * WINDOW_MS;
+  const last = windowOf(ledger.lastAnswerMs);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const missing: string[] = [];
     for (const type of EVENT_TYPES) {
+      const first = windowOf(ledger.firstAcceptedByType.get(type) ?? ledger.firstSendMs);
       for (let w = first; w <= last; w += WINDOW_MS) {
         if (!(await p.store.exists(manifestName(type, { start: w, end: w + WINDOW_MS }))))
           missing.push(`${type}@${new Date(w).toISOString()}`);
