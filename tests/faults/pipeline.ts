@@ -511,6 +511,30 @@ export async function tally(p: PipelineUnderTest, ledger: Ledger): Promise<Tally
 }
 
 /**
+ * For a test that expects no late event and counted some: which windows got them, and what the
+ * consumers logged around it (pauses, resumes, closes, the first messages routed late), so a CI
+ * failure can be read without the run's files.
+ */
+export async function whyLate(p: PipelineUnderTest): Promise<string> {
+  const lines: string[] = [];
+  for (const type of EVENT_TYPES) {
+    for (const o of await p.store.list(`${type}/`)) {
+      if (!o.name.endsWith('/_SUCCESS')) continue;
+      const m = parseManifest((await p.store.get(o.name))!, o.name);
+      lines.push(`${o.name}: records ${m.counts.records}, late ${m.counts.late}`);
+    }
+  }
+  const marks = ['"pulling paused"', '"pulling resumed"', '"window closed"', 'succeeded after retries', '"pull failed'];
+  for (const c of p.consumers) {
+    const log = p.log(c.name).split('\n');
+    lines.push(`${c.name}:`, ...log.filter((l) => marks.some((m) => l.includes(m))).slice(-40));
+    const late = log.filter((l) => l.includes('"message received"') && !l.includes('"late":0'));
+    lines.push(`${c.name}: ${late.length} messages routed late; the first 3:`, ...late.slice(0, 3));
+  }
+  return lines.map((l) => l.slice(0, 400)).join('\n');
+}
+
+/**
  * For a failed settle: where did the acked events that no closed window holds go? It follows
  * each missing event through every place that could tell a Hourglass bug from a Pub/Sub that
  * has not redelivered:
