@@ -20,7 +20,7 @@ import {
   uniquePrefix,
   type PublishedEvent,
 } from '../consumer/support';
-import { fastProcessEnv, killAll, spawnConsumer, waitFor } from '../consumer/process-support';
+import { type ConsumerProcess, fastProcessEnv, killAll, spawnConsumer, waitFor } from '../consumer/process-support';
 import { cliEnv, runCli } from './support';
 
 /**
@@ -81,6 +81,22 @@ async function keepHoldsOne(client: v1.SubscriberClient, subscription: string): 
   const ackIds = (answer.receivedMessages ?? []).map((m) => m.ackId!);
   if (ackIds.length > 0) await client.modifyAckDeadline({ subscription, ackIds, ackDeadlineSeconds: 0 });
   return ackIds.length === 1;
+}
+
+/** A counter of the consumer's /metrics for TYPE, summed over its series; 0 while it has none. */
+async function consumerCounter(consumer: ConsumerProcess, name: string): Promise<number> {
+  let port = 0;
+  await waitFor(
+    () => (port = Number(/"port":(\d+)/.exec(consumer.log())?.[1] ?? 0)) > 0,
+    `${consumer.replicaId} listening`,
+  );
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  expect(text).toMatch(/^hourglass_consumer_held_events\{/m); // the consumer's exposition, not an empty page
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}\\{[^}]*event_type="${TYPE}"[^}]*\\} (\\d+)$`, 'gm'))) {
+    sum += Number(m[1]);
+  }
+  return sum;
 }
 
 test('unknown schema version: dead-lettered, version added, replayed once, found late in a closed window', async () => {
@@ -171,6 +187,7 @@ test('unknown schema version: dead-lettered, version added, replayed once, found
   // the fix: the consumer (restarted) and the replay learn v3
   cpSync(v3File, join(current, TYPE, 'v3.avsc'));
   const second = spawnConsumer('d2', env, logDir);
+  expect(await consumerCounter(second, 'hourglass_consumer_events_replayed_total')).toBe(0);
   const replay = await cli('replay');
   expect(replay.stdout).toContain('21 replayed, 0 already replayed, 1 still failing');
   const again = await cli('replay');
@@ -182,6 +199,9 @@ test('unknown schema version: dead-lettered, version added, replayed once, found
     'every replayed event in a closed window',
     { timeoutMs: 150_000, intervalMs: 1000 },
   );
+  // every replayed message marked and counted once: 20 store records of 5 events, 1 keep message of 3
+  expect(await consumerCounter(second, 'hourglass_consumer_events_replayed_total')).toBe(103);
+  expect(await consumerCounter(second, 'hourglass_consumer_messages_replayed_total')).toBe(21);
   await second.kill('SIGTERM');
   const audit = await auditType(store, TYPE, MINUTE);
   expect(audit.problems).toEqual([]);

@@ -1,6 +1,6 @@
 import { PubSub, v1 } from '@google-cloud/pubsub';
 import { HourglassError, isHourglassError, resourceNames } from '@hourglass/common';
-import { type SchemaRegistry, decodeBundle } from '@hourglass/schemas';
+import { Attr, type SchemaRegistry, decodeBundle } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import { DEADLETTER, REPLAYED } from '@hourglass/bucket-format';
 
@@ -8,7 +8,7 @@ import { DEADLETTER, REPLAYED } from '@hourglass/bucket-format';
  * Dead letters of a type from both places they wait: the store's `_deadletter/<type>/` records
  * (messages the consumer could not decode, acked) and the Pub/Sub dead-letter topic's keeping
  * subscription `<prefix>-<type>-deadletter-keep` (messages Pub/Sub gave up delivering). Replay
- * re-publishes each one that now decodes to the type's topic and records it in
+ * re-publishes each one that now decodes to the type's topic (marked `replay_of`) and records it in
  * `_deadletter/<type>/_replayed/`, so a second run does not publish it again.
  */
 
@@ -198,6 +198,15 @@ export interface ReplaySummary {
 }
 
 /**
+ * The original attributes plus `replay_of` (Attr.replayOf) naming this dead letter, so the
+ * consumer can count replayed events and an operator can trace a stored copy back to it. A
+ * replayed copy that dead-letters again and is replayed once more names its newest dead letter.
+ */
+export function replayAttributes(letter: DeadLetter): Record<string, string> {
+  return { ...letter.attributes, [Attr.replayOf]: `${letter.source}:${letter.id}` };
+}
+
+/**
  * Publishes each dead letter that now decodes to the type's topic once: publish, then the replay
  * record (create-if-absent), then (keep subscription) the ack. A crash between publish and record
  * publishes it again on the next run; its event ids make the consumer drop the second copy.
@@ -223,7 +232,7 @@ export async function replayDeadLetters(
         summary.stillFailing.push({ letter, reason });
         continue;
       }
-      const messageId = await topic.publishMessage({ data: letter.data, attributes: letter.attributes });
+      const messageId = await topic.publishMessage({ data: letter.data, attributes: replayAttributes(letter) });
       const record: ReplayRecord = {
         source: letter.source,
         id: letter.id,

@@ -23,6 +23,11 @@ export const Attr = {
   count: 'count',
   codec: 'codec',
   traceparent: 'traceparent',
+  /**
+   * Set only by `hourglass deadletter replay` on the copy it re-publishes: `<source>:<id>` of the
+   * dead letter (e.g. `store:4711`). Decoding ignores it; the consumer counts replayed events by it.
+   */
+  replayOf: 'replay_of',
 } as const;
 
 export interface EncodedBundle {

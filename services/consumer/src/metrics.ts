@@ -10,6 +10,8 @@ export interface ConsumerMetrics {
   lateEvents: Counter;
   duplicatesDropped: Counter;
   deadLettered: Counter;
+  replayedEvents: Counter;
+  replayedMessages: Counter;
   storeErrors: Counter;
   overheld: Counter;
   windowsClosed: Counter;
@@ -38,6 +40,12 @@ export function createConsumerMetrics(): ConsumerMetrics {
     }),
     deadLettered: meter.createCounter('hourglass_consumer_messages_deadlettered', {
       description: 'Undecodable messages written to _deadletter and acked',
+    }),
+    replayedEvents: meter.createCounter('hourglass_consumer_events_replayed', {
+      description: 'Events of acked messages re-published by `hourglass deadletter replay` (attribute replay_of)',
+    }),
+    replayedMessages: meter.createCounter('hourglass_consumer_messages_replayed', {
+      description: 'Acked messages re-published by `hourglass deadletter replay` (attribute replay_of)',
     }),
     storeErrors: meter.createCounter('hourglass_consumer_store_errors', {
       description: 'Object store operations that failed (staging, leases, finalize)',

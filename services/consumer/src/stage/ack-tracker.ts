@@ -25,6 +25,8 @@ export class MessageTracker {
   constructor(
     readonly message: InboundMessage,
     readonly receivedAt: number,
+    /** How many events the message holds. */
+    readonly events: number,
     private readonly acknowledger: Acknowledger,
   ) {}
 
@@ -47,8 +49,8 @@ export class MessageTracker {
 export class Acknowledger {
   constructor(private readonly deps: AcknowledgerDeps) {}
 
-  track(message: InboundMessage, receivedAt: number): MessageTracker {
-    return new MessageTracker(message, receivedAt, this);
+  track(message: InboundMessage, receivedAt: number, events: number): MessageTracker {
+    return new MessageTracker(message, receivedAt, events, this);
   }
 
   /** Acks or nacks a message whose part files are all written (or one failed). */
@@ -72,6 +74,13 @@ export class Acknowledger {
       const gatewayTs = Number(tracker.message.attributes[Attr.gatewayTs]);
       if (Number.isFinite(gatewayTs)) {
         metrics.stageLatency.record((clock.now() - gatewayTs) / 1000, { event_type: eventType });
+      }
+      // Counted per message once all its events are durable (it may span several part files, so
+      // not per part file). A copy Pub/Sub redelivers (ack lost, or held past its lease) counts
+      // again here; finalize drops its events by event_id.
+      if (tracker.message.attributes[Attr.replayOf] !== undefined) {
+        metrics.replayedMessages.add(1, { event_type: eventType });
+        metrics.replayedEvents.add(tracker.events, { event_type: eventType });
       }
     } else {
       stats.nacked++;

@@ -157,7 +157,7 @@ export class Stager {
     this.deps.watermark.observe(minTs, now);
     const wm = this.deps.watermark.value;
     const lastClosed = this.deps.lastClosed();
-    const tracker = this.acknowledger.track(message, now);
+    const tracker = this.acknowledger.track(message, now, count);
     const touched: PartBuffer[] = [];
     let late = 0;
     for (let i = 0; i < count; i++) {
