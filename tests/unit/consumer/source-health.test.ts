@@ -1,4 +1,6 @@
-import { ReplicaWatermark } from '@hourglass/consumer';
+import type { protos, v1 } from '@google-cloud/pubsub';
+import { silentLogger } from '@hourglass/common';
+import { FlowBudget, ReplicaWatermark, UnaryPullSource } from '@hourglass/consumer';
 
 /**
  * The idle rule and source health (pure, no Pub/Sub): a replica whose subscription cannot be read
@@ -30,3 +32,93 @@ test('healthy: a message seen in the tick is the candidate, as before', () => {
   wm.observe(T + 500, T + 10_000);
   expect(wm.advance(T + 10_000, undefined)).toBe(T + 500);
 });
+
+/**
+ * A SubscriberClient that answers each Pull when the test says so (short polls): the order of a
+ * pause and a Pull's answer can be set exactly, which the emulator cannot do.
+ */
+class ScriptedSubscriber {
+  readonly pulls: { answer: (messages: protos.google.pubsub.v1.IReceivedMessage[]) => void }[] = [];
+  readonly innerApiCalls = {
+    pull: (): Promise<[protos.google.pubsub.v1.IPullResponse]> & { cancel(): void } => {
+      let answer!: (messages: protos.google.pubsub.v1.IReceivedMessage[]) => void;
+      let cancel!: () => void;
+      const call = new Promise<[protos.google.pubsub.v1.IPullResponse]>((resolve, reject) => {
+        answer = (receivedMessages) => resolve([{ receivedMessages }]);
+        cancel = () => reject(Object.assign(new Error('cancelled'), { code: 1 }));
+      });
+      this.pulls.push({ answer });
+      return Object.assign(call, { cancel });
+    },
+  };
+  async initialize(): Promise<void> {}
+  async close(): Promise<void> {}
+  async acknowledge(): Promise<[object]> {
+    return [{}];
+  }
+  async modifyAckDeadline(): Promise<[object]> {
+    return [{}];
+  }
+  async nextPull(n: number): Promise<{ answer: (messages: protos.google.pubsub.v1.IReceivedMessage[]) => void }> {
+    const deadline = Date.now() + 5000;
+    while (this.pulls.length <= n) {
+      if (Date.now() > deadline) throw new Error(`Pull ${n} was never sent`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return this.pulls[n]!;
+  }
+}
+
+const message = (id: string): protos.google.pubsub.v1.IReceivedMessage => ({
+  ackId: `ack-${id}`,
+  message: { messageId: id, data: Buffer.from(id), attributes: {} },
+});
+
+test('unary pull: a Pull sent before pause() and answered empty after it does not make the source healthy', async () => {
+  const client = new ScriptedSubscriber();
+  const source = new UnaryPullSource(
+    client as unknown as v1.SubscriberClient,
+    {
+      subscription: 'projects/p/subscriptions/s',
+      budget: new FlowBudget(1000, 1 << 30),
+      ackDeadlineMs: 10_000,
+      maxExtensionMs: 600_000,
+      pullBatch: 1000,
+      pullWaitMs: 60_000,
+      longPoll: false,
+    },
+    silentLogger,
+  );
+  const health: boolean[] = [];
+  source.onHealth((h) => health.push(h));
+  source.start((m) => m.ack());
+  try {
+    (await client.nextPull(0)).answer([]); // caught up
+    const inFlight = await client.nextPull(1);
+    await until(() => health.length === 1);
+    expect(health).toEqual([true]);
+    source.pause('staging writes failing');
+    expect(health).toEqual([true, false]);
+    // the short poll sent before the pause answers empty; meanwhile a backlog piles up in Pub/Sub
+    inFlight.answer([]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(health).toEqual([true, false]);
+    source.resume();
+    (await client.nextPull(2)).answer([message('1'), message('2')]); // the backlog: not drained
+    await new Promise((r) => setTimeout(r, 50));
+    expect(health).toEqual([true, false]);
+    (await client.nextPull(3)).answer([]); // sent after the resume, answered empty: caught up
+    await until(() => health.length === 3);
+    expect(health).toEqual([true, false, true]);
+  } finally {
+    await source.close();
+  }
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
