@@ -122,6 +122,12 @@ async function child(dir) {
     else if (data) otherBytesRead += data.length;
     return data;
   };
+  let shards = 1; // as the committed plan says
+  const create = store.createIfAbsent.bind(store);
+  store.createIfAbsent = async (name, data) => {
+    if (name.endsWith('/_plan.json')) shards = JSON.parse(data.toString('utf8')).shards ?? 1;
+    return create(name, data);
+  };
   const shardBytes = Number(process.env.BENCH_FINALIZE_SHARD_BYTES || Defaults.finalizeShardBytes || 0);
   const ctx = {
     store,
@@ -134,8 +140,8 @@ async function child(dir) {
       blockBytes: Defaults.avroBlockBytes,
       deflateLevel: Defaults.finalDeflateLevel,
       dedupHorizonMs: Defaults.dedupHorizon,
-      ...(shardBytes > 0 ? { shardBytes } : {}),
     },
+    ...(shardBytes > 0 ? { shardBytes } : {}),
     logger: silentLogger,
     sweepOrphan: async () => {
       throw new Error('no orphans expected');
@@ -156,6 +162,7 @@ async function child(dir) {
       stagedBytesRead,
       otherBytesRead,
       shardBytes: shardBytes || null,
+      shards,
       counts: result.manifest.counts,
       finalFiles: result.manifest.files.length,
       finalBytes: result.manifest.files.reduce((n, f) => n + f.bytes, 0),
@@ -194,6 +201,7 @@ async function main() {
         stagedBytes: staged.bytes,
         duplicatesDropped: r.counts.duplicatesDropped,
         shardBytes: r.shardBytes,
+        shards: r.shards,
         finalFiles: r.finalFiles,
         finalBytes: r.finalBytes,
         peakRssMb: Math.round(r.peakRssMb),
@@ -206,7 +214,7 @@ async function main() {
       rows.push(row);
       console.log(
         `${label} ${events.toLocaleString('en')} events: peak RSS ${row.peakRssMb} MB, ${row.seconds} s ` +
-          `(${row.cpuSeconds} s CPU), read amplification ${row.readAmplification}, ${row.finalFiles} final files`,
+          `(${row.cpuSeconds} s CPU), ${row.shards} shard(s), read amplification ${row.readAmplification}, ${row.finalFiles} final files`,
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
