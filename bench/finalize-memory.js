@@ -13,7 +13,7 @@
  *               bytes it read of staged files (read amplification = that ÷ bytes staged).
  *   3. check  - the manifest counts every distinct event once and every redelivered copy as a
  *               duplicate.
- * Writes bench/results/finalize-memory.json (one row per size).
+ * Writes bench/results/finalize-memory.json: per label, one row per size (a rerun of a size replaces its row).
  *
  * Env: BENCH_FINALIZE_EVENTS, BENCH_FINALIZE_SHARD_BYTES (default: Defaults.finalizeShardBytes),
  * BENCH_FINALIZE_LABEL (a name for the run in the results, e.g. "before"), TMPDIR (store and spill).
@@ -227,7 +227,10 @@ async function main() {
   } catch {
     /* first run */
   }
-  const runs = { ...(previous.runs ?? {}), [label]: { at: new Date().toISOString(), rows } };
+  // a rerun of some sizes replaces those rows of its label and keeps the others
+  const kept = (previous.runs?.[label]?.rows ?? []).filter((r) => !sizes.includes(r.events));
+  const merged = [...kept, ...rows].sort((a, b) => a.events - b.events);
+  const runs = { ...(previous.runs ?? {}), [label]: { at: new Date().toISOString(), rows: merged } };
   writeFileSync(resultsFile, `${JSON.stringify({ runs }, null, 2)}\n`);
 }
 

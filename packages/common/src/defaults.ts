@@ -132,8 +132,8 @@ export const Defaults = {
    * Staged bytes per finalize shard: a window with more is deduplicated and written in
    * ceil(bytes / this) shards by a hash of event_id, spilled to local disk (TMPDIR) and each
    * held alone, so finalize memory follows this setting, not the window: ≈ 1.2 M track_played
-   * events per shard, and a 20 M-event window peaked at 332 MB instead of 1,585 MB, for 37% more
-   * CPU (bench/finalize-memory.js). Smaller windows keep the one-pass finalize and its bytes.
+   * events per shard, and a 20 M-event window peaked at 325–332 MB instead of 1,585 MB, for 35–65%
+   * more CPU (bench/finalize-memory.js). Smaller windows keep the one-pass finalize and its bytes.
    */
   finalizeShardBytes: 128 * 1024 * 1024,
   /** Target size of a final Avro file. */
