@@ -2,14 +2,15 @@
 /**
  * `make bench`: runs the gateway, consumer and end-to-end benchmarks one after another
  * (each measures its own raw ceiling in the same run), then prints one table and writes
- * bench/results/summary.json. BENCH_ONLY=gateway,consumer,e2e,tracing-cpu picks a subset
- * (tracing-cpu: off against on at 1%, paired, its 'ceiling' column is the same run with tracing off).
+ * bench/results/summary.json. BENCH_ONLY=gateway,consumer,e2e,tracing-cpu,finalize-memory picks a
+ * subset (tracing-cpu: off against on at 1%, paired, its 'ceiling' column is the same run with
+ * tracing off; finalize-memory: a 1M-event window unless BENCH_FINALIZE_EVENTS says otherwise).
  */
 const { spawnSync } = require('node:child_process');
 const { readFileSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
 
-const only = (process.env.BENCH_ONLY || 'gateway,consumer,e2e,tracing-cpu').split(',');
+const only = (process.env.BENCH_ONLY || 'gateway,consumer,e2e,tracing-cpu,finalize-memory').split(',');
 const results = path.join(__dirname, 'results');
 const read = (name) => {
   try {
@@ -29,6 +30,13 @@ const g = read('gateway');
 const c = read('consumer');
 const e = read('e2e');
 const tr = read('tracing');
+const fm = read('finalize-memory');
+/** The largest window of the last finalize-memory run (bench/finalize-memory.js writes one run per label). */
+const fmRow = (() => {
+  const runs = Object.values((fm && fm.runs) || {}).sort((a, b) => (a.at < b.at ? -1 : 1));
+  const rows = runs.length ? runs[runs.length - 1].rows : [];
+  return rows.length ? rows[rows.length - 1] : undefined;
+})();
 const pick = (o, p) => p.split('.').reduce((a, k) => (a === undefined || a === null ? undefined : a[k]), o);
 const rows = [
   ['figure', 'measured', 'raw ceiling (same run)', 'ratio', 'target'],
@@ -78,6 +86,20 @@ const rows = [
   ],
   ['finalize 1M-event window (s)', pick(c, 'finalize.durationSeconds'), undefined, undefined, '< 10'],
   ['consumer RSS draining / finalizing (MB)', pick(c, 'finalize.maxRssMb'), undefined, undefined, '< 500'],
+  [
+    `finalize peak RSS, ${fmRow ? fmRow.events.toLocaleString('en-US') : '?'}-event window (MB)`,
+    pick(fmRow, 'peakRssMb'),
+    undefined,
+    undefined,
+    '< 600, flat in window size',
+  ],
+  [
+    'finalize read amplification (staged bytes read / staged)',
+    pick(fmRow, 'readAmplification'),
+    undefined,
+    undefined,
+    '<= 1.2',
+  ],
   [
     'e2e events/s accepted',
     pick(e, 'acceptedPerSec'),

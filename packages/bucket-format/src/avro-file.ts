@@ -114,6 +114,8 @@ export class OcfWriter {
   private pos = 0;
   private blockCount = 0;
   private readonly frames: Promise<Buffer>[] = [];
+  private drainedFrames = 0;
+  private drainMark = 0;
   /** Records appended so far. */
   records = 0;
   /** Uncompressed datum bytes appended so far (decides file rolling deterministically). */
@@ -180,6 +182,20 @@ export class OcfWriter {
     this.block = Buffer.allocUnsafe(this.options.blockBytes);
     this.pos = 0;
     this.blockCount = 0;
+  }
+
+  /**
+   * Resolves once every block cut before the previous call is compressed. Blocks wait for the
+   * pool holding their raw bytes: a caller that appends faster than the pool deflates awaits this
+   * now and then, or a whole file's raw bytes may wait at once. One interval of lag keeps the
+   * pool busy while the caller goes on.
+   */
+  async drained(): Promise<void> {
+    const from = this.drainedFrames;
+    const upTo = this.drainMark;
+    this.drainMark = this.frames.length;
+    this.drainedFrames = upTo;
+    await Promise.all(this.frames.slice(from, upTo));
   }
 
   /** The whole file: header, then every block in order. */

@@ -110,6 +110,8 @@ export const consumerSettings = {
   finalDeflateLevel: setting.int('HOURGLASS_FINAL_DEFLATE_LEVEL', Defaults.finalDeflateLevel, 0, 9),
   /** Segments in which a window's on-time files are finalized before it closes (0: none). */
   earlySegments: setting.int('HOURGLASS_EARLY_SEGMENTS', Defaults.earlySegments, 0, 60),
+  /** Staged bytes per finalize shard: bounds finalize memory whatever the window's size. */
+  finalizeShardBytes: setting.bytes('HOURGLASS_FINALIZE_SHARD_BYTES', Defaults.finalizeShardBytes, 1024 * 1024),
   /** Copies of an event this far apart in gateway_ts are deduplicated across windows too (0: off). */
   dedupHorizon: setting.duration('HOURGLASS_DEDUP_HORIZON', Defaults.dedupHorizon),
   /** false: this replica stages and publishes its lease but never finalizes. */
@@ -231,6 +233,8 @@ export interface CloseConfig {
   earlySegments: number;
   /** Recorded in every plan as is (plans are stored JSON: the key order is part of the bytes). */
   format: FinalizeFormat;
+  /** Staged bytes per finalize shard (finalize/sharded-close.ts); a plan records the shard count it gave. */
+  shardBytes: number;
 }
 
 /** The settings, derived once and handed to each mechanism unchanged. */
@@ -282,6 +286,7 @@ export function consumerParts(
         deflateLevel: config.finalDeflateLevel,
         dedupHorizonMs: config.dedupHorizon,
       },
+      shardBytes: config.finalizeShardBytes,
     },
   };
 }

@@ -83,6 +83,7 @@ export class WindowCloser {
       windowMs: scope.windowMs,
       graceMs: scope.graceMs,
       format: config.format,
+      shardBytes: config.shardBytes,
       logger: deps.logger,
       ...(deps.onFinalizeStep ? { onStep: deps.onFinalizeStep } : {}),
       sweepOrphan: deps.sweepOrphan,

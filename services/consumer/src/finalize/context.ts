@@ -30,6 +30,13 @@ export interface FinalizeContext {
   graceMs: number;
   format: FinalizeFormat;
   logger: Logger;
+  /**
+   * Staged bytes per shard (HOURGLASS_FINALIZE_SHARD_BYTES): a window with more is finalized in
+   * shards (sharded-close.ts) and gets no more early segments. Absent: never sharded.
+   */
+  shardBytes?: number;
+  /** Where a sharded finalize spills its shards (default: the OS temporary directory). */
+  spillDir?: string;
   /** Test hook: awaited after each step (the crash tests kill the process here). */
   onStep?: (step: FinalizeStep, detail: string) => void | Promise<void>;
   /** Moves a staged file that missed its window's plan to the earliest open window, as late data. */

@@ -1,6 +1,6 @@
 import { manifestName, earlyPlanName, type IntervalWindow } from '@hourglass/bucket-format';
 import type { ClosedTail, EarlySegments, FinalizeContext } from './context.js';
-import { type Plan, firstPlan, inheritFrom, listStaged, newPlan, parsePlan, referTo } from './plan.js';
+import { type Plan, firstPlan, inheritFrom, listStaged, newPlan, parsePlan, referTo, stagedBytes } from './plan.js';
 import { sameSegments, writerThrough } from './resume-writer.js';
 
 /**
@@ -38,6 +38,10 @@ export async function finalizeEarly(
       ? previous
       : undefined;
   if (fresh.length === 0) return keep();
+  // past one shard's bytes the close shards the window: the early segments' ids stay in memory
+  // until then, so they stop here (the close writes the rest)
+  const earlyFiles = [...committed.flatMap((p) => p.files), ...fresh];
+  if (ctx.shardBytes && stagedBytes(earlyFiles) > ctx.shardBytes) return keep();
   const name = earlyPlanName(ctx.eventType, w, committed.length);
   const proposed = newPlan(ctx, w, w.end, fresh);
   if (committed.length > 0) inheritFrom(proposed, committed[0]!);

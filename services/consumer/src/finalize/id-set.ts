@@ -82,6 +82,16 @@ export class EventIdSet {
     return out;
   }
 
+  /** Calls `visit(bytes, start, end)` for each marked id, in insertion order; awaits what it returns. */
+  async forEachMarked(visit: (source: Buffer, start: number, end: number) => Promise<void> | undefined): Promise<void> {
+    for (let entry = 0; entry < this.count; entry++) {
+      if (this.marks[entry] !== 1) continue;
+      const at = this.starts[entry]!;
+      const pending = visit(this.arena, at, at + this.lengths[entry]!);
+      if (pending) await pending;
+    }
+  }
+
   private setMark(entry: number): void {
     if (this.marks[entry] === 1) return;
     this.marks[entry] = 1;

@@ -42,6 +42,11 @@ export interface Plan {
   dedupAgainst?: string[];
   /** On-time files first, then late files; each group sorted by name. */
   files: PlanFile[];
+  /**
+   * Shards `files` are written in (sharded-close.ts), when more than one: from their staged bytes
+   * and the shard target when the plan was committed. Absent: one pass, as before sharding existed.
+   */
+  shards?: number;
 }
 
 export interface StagedListing {
@@ -127,9 +132,21 @@ export async function commitPlan(ctx: FinalizeContext, w: IntervalWindow, closin
   } else {
     await referTo(ctx, plan, w);
   }
+  const shards = shardCount(ctx, plan.files);
+  if (shards > 1) plan.shards = shards;
   const committed = await firstPlan(ctx, name, plan);
   if (committed.ours) await ctx.onStep?.('plan-written', name);
   return committed.plan;
+}
+
+/** Staged bytes of `files`. */
+export function stagedBytes(files: readonly PlanFile[]): number {
+  return files.reduce((n, f) => n + f.size, 0);
+}
+
+/** Shards for `files`: one per started `shardBytes` of them (1 without a target). */
+export function shardCount(ctx: FinalizeContext, files: readonly PlanFile[]): number {
+  return ctx.shardBytes ? Math.max(1, Math.ceil(stagedBytes(files) / ctx.shardBytes)) : 1;
 }
 
 /** A later plan of a window keeps what its first fixed. */

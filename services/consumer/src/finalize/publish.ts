@@ -13,6 +13,7 @@ import { cleanupStaging } from './cleanup.js';
 import type { ClosedTail, EarlySegments, FinalizeContext, FinalizeResult } from './context.js';
 import { commitPlan } from './plan.js';
 import { writerThrough } from './resume-writer.js';
+import { writeSharded } from './sharded-close.js';
 
 /**
  * Finalize one window: staged files → deduplicated final Avro files → `_SUCCESS` → staging
@@ -29,7 +30,10 @@ import { writerThrough } from './resume-writer.js';
  *    copies may fall into neighbouring windows. An on-time record within the horizon of the
  *    window's start is checked against the closed windows' records within the horizon of it (the
  *    plan names their manifests, `dedupAgainst`), a late record against the closed records within
- *    the horizon of its own window. Only the ids' bytes are kept in memory (EventIdSet).
+ *    the horizon of its own window. Only the ids' bytes are kept in memory (EventIdSet). A
+ *    window with more staged bytes than `shardBytes` is written in shards by a hash of event_id
+ *    instead (sharded-close.ts: the same records, memory bounded by the setting); its plan
+ *    records the shard count.
  * 3. Final files have deterministic names, sync markers, block boundaries and deflate level,
  *    and are created with create-if-absent in the window's unpublished folder
  *    (`_staging/<type>/<partition>/_publish/`, early segments' files too); a file left by a crashed
@@ -68,8 +72,10 @@ export async function publishWindow(
   const existing = await ctx.store.get(mName);
   if (existing) return { manifest: parseManifest(existing, mName), created: false };
   const plan = await commitPlan(ctx, w, closingWatermark);
-  const writer = await writerThrough(ctx, w, plan, plan.earlySegments ?? [], early, lastClosed);
-  await writer.write(plan.files);
+  const sharded = (plan.shards ?? 1) > 1;
+  const writer = await writerThrough(ctx, w, plan, plan.earlySegments ?? [], early, lastClosed, sharded);
+  if (sharded) await writeSharded(ctx, w, plan, writer, lastClosed);
+  else await writer.write(plan.files);
   await writer.endSegment();
   const manifest = writer.manifest(plan);
   const unpublished = unpublishedName(ctx.eventType, w, mName);

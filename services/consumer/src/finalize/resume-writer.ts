@@ -4,7 +4,7 @@ import { manifestName, parseManifest, type IntervalWindow, windowLabel } from '@
 import type { ClosedTail, EarlySegments, FinalizeContext } from './context.js';
 import { EventIdSet } from './id-set.js';
 import type { Plan, PlanFile } from './plan.js';
-import { WindowWriter, addIdsInRange } from './window-writer.js';
+import { type IdVisitor, WindowWriter, visitIdsInRange } from './window-writer.js';
 
 /**
  * The window writer a finalize continues with: the target schema and dedup reference the first
@@ -23,31 +23,58 @@ async function dedupReference(
   target: SchemaVersion,
   lastClosed: ClosedTail | undefined,
 ): Promise<EventIdSet | undefined> {
-  const horizon = first.format.dedupHorizonMs ?? 0;
+  if (!hasReference(first)) return undefined;
+  const cached = cachedReference(ctx, w, first, lastClosed);
+  if (cached) return cached;
+  const ids = new EventIdSet();
+  await forEachReferenceId(ctx, w, first, target, (source, start, end) => {
+    ids.addIfAbsent(source, start, end, true);
+    return undefined;
+  });
+  return ids;
+}
+
+/** Whether the window's on-time records are checked against closed windows' (the first plan decides). */
+export function hasReference(first: Plan): boolean {
+  return (first.format.dedupHorizonMs ?? 0) > 0 && (first.dedupAgainst ?? []).length > 0;
+}
+
+/** `lastClosed`'s ids when they are exactly the reference the plan names (their marked ids). */
+export function cachedReference(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  first: Plan,
+  lastClosed: ClosedTail | undefined,
+): EventIdSet | undefined {
   const names = first.dedupAgainst ?? [];
-  if (horizon <= 0 || names.length === 0) return undefined;
-  if (
-    lastClosed &&
+  return lastClosed &&
     lastClosed.window.end === w.start &&
-    lastClosed.horizonMs === horizon &&
+    lastClosed.horizonMs === first.format.dedupHorizonMs &&
     names.length === 1 &&
     names[0] === manifestName(ctx.eventType, lastClosed.window)
-  ) {
-    return lastClosed.ids;
-  }
-  const from = w.start - horizon;
-  const ids = new EventIdSet();
-  for (const name of names) {
+    ? lastClosed.ids
+    : undefined;
+}
+
+/** Visits the reference's ids read back from the final files of the windows the plan names. */
+export async function forEachReferenceId(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  first: Plan,
+  target: SchemaVersion,
+  visit: IdVisitor,
+): Promise<void> {
+  const from = w.start - (first.format.dedupHorizonMs ?? 0);
+  for (const name of first.dedupAgainst ?? []) {
     const data = await ctx.store.get(name);
     if (!data) throw new HourglassError('MANIFEST_MISMATCH', `${name} is in the plan of ${windowLabel(w)} but missing`);
     for (const f of parseManifest(data, name).files) {
       if (f.maxGatewayTs < from) continue;
-      if (!(await addIdsInRange(ctx, f.path, target, from, Infinity, ids, true))) {
+      if (!(await visitIdsInRange(ctx, f.path, target, from, Infinity, visit))) {
         throw new HourglassError('MANIFEST_MISMATCH', `${f.path} is in ${name} but missing`);
       }
     }
   }
-  return ids;
 }
 
 function targetSchema(ctx: FinalizeContext, fingerprint: string): SchemaVersion {
@@ -68,7 +95,10 @@ export function sameSegments(a: readonly (readonly PlanFile[])[], b: readonly (r
   );
 }
 
-/** A writer that has written `segments` (rewriting their part files byte for byte if not `cached`). */
+/**
+ * A writer that has written `segments` (rewriting their part files byte for byte if not `cached`);
+ * `sharded`: the rest is written in shards, which need no reference in memory unless segments do.
+ */
 export async function writerThrough(
   ctx: FinalizeContext,
   w: IntervalWindow,
@@ -76,10 +106,13 @@ export async function writerThrough(
   segments: readonly (readonly PlanFile[])[],
   cached: EarlySegments | undefined,
   lastClosed: ClosedTail | undefined,
+  sharded = false,
 ): Promise<WindowWriter> {
   if (cached && cached.window.start === w.start && sameSegments(cached.segments, segments)) return cached.writer;
   const target = targetSchema(ctx, first.schemaFingerprint);
-  const reference = await dedupReference(ctx, w, first, target, lastClosed);
+  // a sharded window checks each shard against its share of the reference (sharded-close.ts)
+  const reference =
+    sharded && segments.length === 0 ? undefined : await dedupReference(ctx, w, first, target, lastClosed);
   const writer = new WindowWriter(ctx, w, target, first.format, reference);
   for (const files of segments) {
     await writer.write(files); // create-if-absent: existing part files must match byte for byte

@@ -23,6 +23,16 @@ import {
 import type { ClosedTail, FinalizeContext, FinalizeFormat } from './context.js';
 import type { Plan, PlanFile } from './plan.js';
 import { EventIdSet } from './id-set.js';
+import type { SpilledRecord } from './shard-spill.js';
+
+/** A shard's ids while it is written: its own records so far, and the closed windows' it is checked against. */
+export interface ShardIds {
+  seen: EventIdSet;
+  /** The dedup reference's ids of this shard; undefined when the window has no reference. */
+  reference: EventIdSet | undefined;
+  /** Per original window start: this shard's ids stored in the closed windows (for late records). */
+  closed: Map<number, EventIdSet>;
+}
 
 /**
  * Writing a window's final files: the series of part and late files, first copy of each event id
@@ -33,7 +43,7 @@ import { EventIdSet } from './id-set.js';
  * Adds to `ids` (marked when `mark`) the event ids in the final file `name` whose `gateway_ts` is
  * in [lo, hi); false when the file is missing.
  */
-export async function addIdsInRange(
+export function addIdsInRange(
   ctx: FinalizeContext,
   name: string,
   target: SchemaVersion,
@@ -42,17 +52,38 @@ export async function addIdsInRange(
   ids: EventIdSet,
   mark: boolean,
 ): Promise<boolean> {
+  return visitIdsInRange(ctx, name, target, lo, hi, (source, start, end) => {
+    ids.addIfAbsent(source, start, end, mark);
+    return undefined;
+  });
+}
+
+/** Visits the id `source[start, end)` of one record; awaited when it returns a promise. */
+export type IdVisitor = (source: Buffer, start: number, end: number) => Promise<void> | undefined;
+
+/** Calls `visit` for the event ids in the final file `name` whose `gateway_ts` is in [lo, hi); false when the file is missing. */
+export async function visitIdsInRange(
+  ctx: FinalizeContext,
+  name: string,
+  target: SchemaVersion,
+  lo: number,
+  hi: number,
+  visit: IdVisitor,
+): Promise<boolean> {
   const data = await ctx.store.get(name);
   if (!data) return false;
-  await scanContainer(data, name, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
-    if (gatewayTs >= lo && gatewayTs < hi) ids.addIfAbsent(bytes, idStart, idEnd, mark);
-  });
+  await scanContainer(data, name, target, ({ bytes, idStart, idEnd, gatewayTs }) =>
+    gatewayTs >= lo && gatewayTs < hi ? visit(bytes, idStart, idEnd) : undefined,
+  );
   return true;
 }
 
 export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
+
+/** Raw bytes appended to a final file between waits for its blocks' compression. */
+const DRAIN_BYTES = 8 * 1024 * 1024;
 
 /** A sequence of final files (part-* or late-*), rolled at a size of uncompressed record data. */
 class FinalSeries {
@@ -61,6 +92,7 @@ class FinalSeries {
   private index = 0;
   private minTs = Infinity;
   private maxTs = -Infinity;
+  private drainAt = DRAIN_BYTES;
 
   constructor(
     private readonly ctx: FinalizeContext,
@@ -84,7 +116,11 @@ class FinalSeries {
     this.writer.appendDatum(bytes);
     if (gatewayTs < this.minTs) this.minTs = gatewayTs;
     if (gatewayTs > this.maxTs) this.maxTs = gatewayTs;
-    return this.writer.rawBytes >= this.format.finalFileBytes ? this.complete() : undefined;
+    if (this.writer.rawBytes >= this.format.finalFileBytes) return this.complete();
+    if (this.writer.rawBytes < this.drainAt) return undefined;
+    // bounds the raw blocks waiting for deflate to DRAIN_BYTES, not a file's finalFileBytes
+    this.drainAt = this.writer.rawBytes + DRAIN_BYTES;
+    return this.writer.drained();
   }
 
   async complete(): Promise<void> {
@@ -113,6 +149,7 @@ class FinalSeries {
       maxGatewayTs: this.maxTs,
     });
     this.writer = undefined;
+    this.drainAt = DRAIN_BYTES;
     this.index++;
     this.minTs = Infinity;
     this.maxTs = -Infinity;
@@ -136,12 +173,13 @@ export class WindowWriter {
   private minTs = Infinity;
   private maxTs = -Infinity;
   private readonly horizonMs: number;
+  private sharded = false;
 
   /** `reference`: its marked ids are those stored in closed windows within the dedup horizon before `w`. */
   constructor(
     private readonly ctx: FinalizeContext,
     private readonly w: IntervalWindow,
-    private readonly target: SchemaVersion,
+    readonly target: SchemaVersion,
     format: FinalizeFormat,
     private readonly reference: EventIdSet | undefined,
   ) {
@@ -198,9 +236,52 @@ export class WindowWriter {
     }
   }
 
-  /** The ids this window stored in its tail (only those are kept), or undefined without a horizon. */
+  /**
+   * The ids this window stored in its tail (only those are kept), or undefined without a horizon
+   * or when written in shards (their ids are not kept: the next window reads its reference back).
+   */
   tail(): ClosedTail | undefined {
-    return this.horizonMs > 0 ? { window: this.w, horizonMs: this.horizonMs, ids: this.seen.markedOnly() } : undefined;
+    return this.horizonMs > 0 && !this.sharded
+      ? { window: this.w, horizonMs: this.horizonMs, ids: this.seen.markedOnly() }
+      : undefined;
+  }
+
+  /** A staged file read by a sharded finalize: its records are written shard by shard. */
+  countStaged(records: number): void {
+    this.stagedFiles++;
+    this.stagedRecords += records;
+    this.sharded = true;
+  }
+
+  /**
+   * One spilled record of a shard (sharded-close.ts), by the rules of write(): a copy of the
+   * shard's reference ids within the horizon of the start, of an early segment's or of an earlier
+   * record of the shard, or (late) of the shard's ids of the closed windows is dropped.
+   */
+  writeShardRecord(r: SpilledRecord, ids: ShardIds): Promise<void> | undefined {
+    const { source, idStart, idEnd, gatewayTs } = r;
+    const onTime = gatewayTs >= this.w.start;
+    if (
+      onTime &&
+      ids.reference &&
+      gatewayTs < this.w.start + this.horizonMs &&
+      ids.reference.has(source, idStart, idEnd)
+    ) {
+      this.duplicates++;
+      this.duplicatesOfClosed++;
+      return undefined;
+    }
+    if (this.seen.has(source, idStart, idEnd) || !ids.seen.addIfAbsent(source, idStart, idEnd)) {
+      this.duplicates++;
+      return undefined;
+    }
+    if (!onTime && ids.closed.get(assignWindow(gatewayTs, this.ctx.windowMs).start)?.has(source, idStart, idEnd)) {
+      this.duplicates++;
+      this.duplicatesOfClosed++;
+      return undefined;
+    }
+    const bytes = source.subarray(r.start, r.end);
+    return this.record((onTime ? this.onTime : this.late).add(bytes, gatewayTs), gatewayTs);
   }
 
   /** Completes the open final files: what follows starts new ones. */
@@ -257,11 +338,27 @@ async function idsInClosedWindows(
   target: SchemaVersion,
   horizonMs: number,
 ): Promise<EventIdSet> {
+  const ids = new EventIdSet();
+  await forEachClosedId(ctx, original, current, target, horizonMs, (source, start, end) => {
+    ids.addIfAbsent(source, start, end);
+    return undefined;
+  });
+  return ids;
+}
+
+/** Visits the ids idsInClosedWindows collects (a sharded finalize spills them to their shards). */
+export async function forEachClosedId(
+  ctx: FinalizeContext,
+  original: IntervalWindow,
+  current: IntervalWindow,
+  target: SchemaVersion,
+  horizonMs: number,
+  visit: IdVisitor,
+): Promise<void> {
   const lo = original.start - horizonMs;
   const hi = original.end + horizonMs;
-  const ids = new EventIdSet();
   // a file gone since its manifest was read adds nothing here, as before
-  const collect = (name: string): Promise<boolean> => addIdsInRange(ctx, name, target, lo, hi, ids, false);
+  const collect = (name: string): Promise<boolean> => visitIdsInRange(ctx, name, target, lo, hi, visit);
   let v = assignWindow(lo, ctx.windowMs);
   for (; v.start < hi && v.start < current.start; v = nextWindow(v)) {
     const mName = manifestName(ctx.eventType, v);
@@ -283,5 +380,4 @@ async function idsInClosedWindows(
       if (late && late.start >= lateFrom && late.start < current.start) await collect(o.name);
     }
   }
-  return ids;
 }
