@@ -34,6 +34,7 @@ export { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
 export { TypeRuntime, type TypeRuntimeOptions, type WindowClosed } from './type-runtime.js';
 export { crashHookFromEnv } from './test-hooks.js';
 export { UnaryPullSource, LONG_POLL_EMPTY_FLOOR_MS, type UnaryPullOptions } from './source/unary-pull.js';
+export { AckBatcher } from './source/ack-batcher.js';
 export { FlowBudget } from './source/flow-budget.js';
 export { StreamingSource, type StreamingSourceOptions } from './source/streaming-source.js';
 export * from './notify/index.js';

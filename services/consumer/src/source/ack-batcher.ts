@@ -23,6 +23,14 @@ export class AckBatcher {
   private readonly nacks: string[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** Ids in an extension request not answered yet. */
+  private readonly extending = new Set<string>();
+  /**
+   * Ids nacked while their extension was in flight: Pub/Sub may apply the two in either order,
+   * and an extension applied last would hold the message for another deadline instead of
+   * handing it back. The nack is sent again once the extension is answered.
+   */
+  private readonly nackedWhileExtending = new Set<string>();
 
   constructor(
     private readonly client: v1.SubscriberClient,
@@ -33,6 +41,7 @@ export class AckBatcher {
   /** Queues an ack (ok) or a nack; sent within SETTLE_FLUSH_MS, or at once when a batch is full. */
   queue(ackId: string, ok: boolean): void {
     (ok ? this.acks : this.nacks).push(ackId);
+    if (!ok && this.extending.has(ackId)) this.nackedWhileExtending.add(ackId);
     if (this.acks.length + this.nacks.length >= SETTLE_BATCH) void this.flush();
     else this.flushTimer ??= setTimeout(() => void this.flush(), SETTLE_FLUSH_MS);
   }
@@ -53,11 +62,28 @@ export class AckBatcher {
     return this.flushing;
   }
 
-  /** Sets the deadline of `ackIds` to `ackDeadlineSeconds` from now. */
-  extend(ackIds: string[], ackDeadlineSeconds: number): Promise<void> {
-    return this.send('extend', ackIds, (ids) =>
-      this.client.modifyAckDeadline({ subscription: this.subscription, ackIds: ids, ackDeadlineSeconds }, SETTLE_CALL),
-    );
+  /**
+   * Sets the deadline of `ackIds` to `ackDeadlineSeconds` from now. Each request (of at most
+   * SETTLE_BATCH ids) leaves out the ids no longer `held` when it is sent: one acked or nacked
+   * since the list was made must not be extended.
+   */
+  extend(ackIds: string[], ackDeadlineSeconds: number, held: (ackId: string) => boolean = () => true): Promise<void> {
+    return this.send('extend', ackIds, async (ids) => {
+      const live = ids.filter(held);
+      if (live.length === 0) return;
+      for (const id of live) this.extending.add(id);
+      try {
+        await this.client.modifyAckDeadline(
+          { subscription: this.subscription, ackIds: live, ackDeadlineSeconds },
+          SETTLE_CALL,
+        );
+      } finally {
+        for (const id of live) {
+          this.extending.delete(id);
+          if (this.nackedWhileExtending.delete(id)) this.queue(id, false);
+        }
+      }
+    });
   }
 
   /** Sends `ackIds` in requests of at most SETTLE_BATCH ids. */

@@ -352,7 +352,7 @@ export class UnaryPullSource {
     const now = this.now();
     const ackIds: string[] = [];
     for (const h of this.held.values()) if (now - h.receivedAt < this.options.maxExtensionMs) ackIds.push(h.ackId);
-    await this.settler.extend(ackIds, Math.ceil(this.options.ackDeadlineMs / 1000));
+    await this.settler.extend(ackIds, Math.ceil(this.options.ackDeadlineMs / 1000), (id) => this.held.has(id));
   }
 
   /**
