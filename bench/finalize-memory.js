@@ -16,7 +16,8 @@
  * Writes bench/results/finalize-memory.json: per label, one row per size (a rerun of a size replaces its row).
  *
  * Env: BENCH_FINALIZE_EVENTS, BENCH_FINALIZE_SHARD_BYTES (default: Defaults.finalizeShardBytes),
- * BENCH_FINALIZE_LABEL (a name for the run in the results, e.g. "before"), TMPDIR (store and spill).
+ * BENCH_FINALIZE_LABEL (a name for the run in the results, e.g. "before"), TMPDIR (store and spill),
+ * BENCH_FINALIZE_SPILL (local, the default, or none: each shard rereads staging, as on Cloud Run).
  */
 const { spawnSync } = require('node:child_process');
 const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
@@ -142,6 +143,7 @@ async function child(dir) {
       dedupHorizonMs: Defaults.dedupHorizon,
     },
     ...(shardBytes > 0 ? { shardBytes } : {}),
+    spill: process.env.BENCH_FINALIZE_SPILL || Defaults.finalizeSpill,
     logger: silentLogger,
     sweepOrphan: async () => {
       throw new Error('no orphans expected');
@@ -162,6 +164,7 @@ async function child(dir) {
       stagedBytesRead,
       otherBytesRead,
       shardBytes: shardBytes || null,
+      spill: ctx.spill,
       shards,
       counts: result.manifest.counts,
       finalFiles: result.manifest.files.length,
@@ -201,6 +204,7 @@ async function main() {
         stagedBytes: staged.bytes,
         duplicatesDropped: r.counts.duplicatesDropped,
         shardBytes: r.shardBytes,
+        spill: r.spill,
         shards: r.shards,
         finalFiles: r.finalFiles,
         finalBytes: r.finalBytes,

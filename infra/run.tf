@@ -36,6 +36,9 @@ locals {
     HOURGLASS_GRACE        = "${var.grace_seconds}s"
     # One notice per closed window to google_pubsub_topic.closed_notices (<prefix>-closed).
     HOURGLASS_CLOSED_NOTICES = "true"
+    # Cloud Run's filesystem is memory: a large window's finalize shards reread staging from the
+    # bucket instead of spilling to TMPDIR, which would count against consumer_resources.memory.
+    HOURGLASS_FINALIZE_SPILL = "none"
     HOURGLASS_GRACE_BY_TYPE = join(",", [
       for name in sort(keys(local.type_settings)) : "${name}=${local.type_settings[name].grace_seconds}s"
       if local.type_settings[name].grace_seconds != var.grace_seconds

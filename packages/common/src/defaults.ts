@@ -136,6 +136,12 @@ export const Defaults = {
    * more CPU (bench/finalize-memory.js). Smaller windows keep the one-pass finalize and its bytes.
    */
   finalizeShardBytes: 128 * 1024 * 1024,
+  /**
+   * Where a sharded finalize keeps its shards: `local` spills them to TMPDIR (each staged byte read
+   * once from the store); `none` rereads the staged files once per shard (shards + 1 reads), for
+   * hosts whose filesystem is memory, as Cloud Run's is (infra/ sets it there).
+   */
+  finalizeSpill: 'local' as 'local' | 'none',
   /** Target size of a final Avro file. */
   finalFileBytes: 256 * 1024 * 1024,
   /** Avro container block size (records per block) in staged and final files. */
@@ -169,6 +175,8 @@ export const Defaults = {
    * A dead replica's messages come back after their ack deadline plus Pub/Sub's redelivery delay: its
    * stale lease holds the watermark this much longer. With unary pull the emulator redelivers at the
    * deadline; the margin covers Cloud Pub/Sub's best-effort timing. Later arrivals are late, not lost.
+   * The same bound holds a replica's own watermark after a failed Pull, whose lost answer may have
+   * held messages (source/unary-pull.ts).
    */
   redeliveryAllowance: seconds(60),
   /** Largest inflated Pub/Sub bundle a decoder accepts: far above bundleMaxBytes, refuses a deflate bomb. */

@@ -112,6 +112,8 @@ export const consumerSettings = {
   earlySegments: setting.int('HOURGLASS_EARLY_SEGMENTS', Defaults.earlySegments, 0, 60),
   /** Staged bytes per finalize shard: bounds finalize memory whatever the window's size. */
   finalizeShardBytes: setting.bytes('HOURGLASS_FINALIZE_SHARD_BYTES', Defaults.finalizeShardBytes, 1024 * 1024),
+  /** Where a sharded finalize keeps its shards: local disk, or none (each shard rereads staging). */
+  finalizeSpill: setting.oneOf('HOURGLASS_FINALIZE_SPILL', Defaults.finalizeSpill, ['local', 'none']),
   /** Copies of an event this far apart in gateway_ts are deduplicated across windows too (0: off). */
   dedupHorizon: setting.duration('HOURGLASS_DEDUP_HORIZON', Defaults.dedupHorizon),
   /** false: this replica stages and publishes its lease but never finalizes. */
@@ -183,6 +185,8 @@ export interface SourceConfig {
   longPoll: boolean;
   /** The subscriptions' ack deadline, the plain one: every held message's deadline is kept at it. */
   ackDeadlineMs: number;
+  /** The ack deadline plus the redelivery allowance: how long a failed Pull's lost messages may take to come back. */
+  redeliveryBoundMs: number;
   /** After this a held message is no longer extended: Pub/Sub redelivers it. */
   maxExtensionMs: number;
   /** Process-wide flow control: what all subscriptions hold together. */
@@ -235,6 +239,8 @@ export interface CloseConfig {
   format: FinalizeFormat;
   /** Staged bytes per finalize shard (finalize/sharded-close.ts); a plan records the shard count it gave. */
   shardBytes: number;
+  /** local: shards spilled to TMPDIR (sharded-close.ts); none: each shard rereads staging (sharded-reread.ts). */
+  spill: 'local' | 'none';
 }
 
 /** The settings, derived once and handed to each mechanism unchanged. */
@@ -254,6 +260,7 @@ export function consumerParts(
       pull: config.pull,
       longPoll: config.longPoll === 'on' || (config.longPoll === 'auto' && !env.PUBSUB_EMULATOR_HOST),
       ackDeadlineMs: config.ackDeadline,
+      redeliveryBoundMs: config.ackDeadline + config.redeliveryAllowance,
       maxExtensionMs: config.maxAckExtension,
       flowMaxMessages: config.flowMaxMessages,
       flowMaxBytes: config.flowMaxBytes,
@@ -287,6 +294,7 @@ export function consumerParts(
         dedupHorizonMs: config.dedupHorizon,
       },
       shardBytes: config.finalizeShardBytes,
+      spill: config.finalizeSpill,
     },
   };
 }

@@ -242,6 +242,33 @@ describe('sharded finalize', () => {
     expect(await sharded.store.list('_staging/')).toEqual([]);
   });
 
+  test('without a spill (HOURGLASS_FINALIZE_SPILL=none) each shard rereads staging: the same files byte for byte', async () => {
+    const { dir, tail } = await scenario({
+      seed: 5,
+      events: 3000,
+      files: 9,
+      duplicateShare: 0.05,
+      resends: 15,
+      late: 40,
+    });
+    const spilled = copyOf(new LocalDirectoryStore(dir), dir);
+    const reread = copyOf(new LocalDirectoryStore(dir), dir);
+    const fromTail = copyOf(new LocalDirectoryStore(dir), dir);
+    const a = await finalizeW1(context(spilled.store, 32 * 1024));
+    // a spill directory that cannot exist: the spilling path would fail here
+    const noDisk = { spill: 'none' as const, spillDir: path.join(tempDir(), 'absent', 'nested') };
+    const b = await finalizeW1({ ...context(reread.store, 32 * 1024), ...noDisk });
+    await finalizeW1({ ...context(fromTail.store, 32 * 1024), ...noDisk }, tail); // the reference from memory
+    expect(b.shards).toBe(a.shards);
+    expect(b.shards).toBeGreaterThanOrEqual(5);
+    expect(b.m.counts).toEqual(a.m.counts);
+    expect(b.m.counts.late).toBeGreaterThan(0);
+    expect(b.m.counts.duplicatesOfClosedWindows).toBeGreaterThanOrEqual(15);
+    expect(await finalBytes(reread.store)).toEqual(await finalBytes(spilled.store));
+    expect(await finalBytes(fromTail.store)).toEqual(await finalBytes(spilled.store));
+    expect(await reread.store.list('_staging/')).toEqual([]);
+  });
+
   test('below the shard target the plan has no shards and the bytes are the one-pass bytes', async () => {
     const { dir } = await scenario({ seed: 3, events: 500, files: 4, duplicateShare: 0.05, resends: 5, late: 10 });
     const one = copyOf(new LocalDirectoryStore(dir), dir);

@@ -1,6 +1,6 @@
 import type { protos, v1 } from '@google-cloud/pubsub';
 import { silentLogger } from '@hourglass/common';
-import { FlowBudget, ReplicaWatermark, UnaryPullSource } from '@hourglass/consumer';
+import { FlowBudget, ReplicaWatermark, UnaryPullSource, type UnaryPullOptions } from '@hourglass/consumer';
 
 /**
  * The idle rule and source health (pure, no Pub/Sub): a replica whose subscription cannot be read
@@ -38,16 +38,20 @@ test('healthy: a message seen in the tick is the candidate, as before', () => {
  * pause and a Pull's answer can be set exactly, which the emulator cannot do.
  */
 class ScriptedSubscriber {
-  readonly pulls: { answer: (messages: protos.google.pubsub.v1.IReceivedMessage[]) => void }[] = [];
+  readonly pulls: {
+    answer: (messages: protos.google.pubsub.v1.IReceivedMessage[]) => void;
+    fail: (code: number) => void;
+  }[] = [];
   readonly innerApiCalls = {
     pull: (): Promise<[protos.google.pubsub.v1.IPullResponse]> & { cancel(): void } => {
       let answer!: (messages: protos.google.pubsub.v1.IReceivedMessage[]) => void;
-      let cancel!: () => void;
+      let fail!: (code: number) => void;
       const call = new Promise<[protos.google.pubsub.v1.IPullResponse]>((resolve, reject) => {
         answer = (receivedMessages) => resolve([{ receivedMessages }]);
-        cancel = () => reject(Object.assign(new Error('cancelled'), { code: 1 }));
+        fail = (code) => reject(Object.assign(new Error(`status ${code}`), { code }));
       });
-      this.pulls.push({ answer });
+      const cancel = (): void => fail(1);
+      this.pulls.push({ answer, fail });
       return Object.assign(call, { cancel });
     },
   };
@@ -59,7 +63,7 @@ class ScriptedSubscriber {
   async modifyAckDeadline(): Promise<[object]> {
     return [{}];
   }
-  async nextPull(n: number): Promise<{ answer: (messages: protos.google.pubsub.v1.IReceivedMessage[]) => void }> {
+  async nextPull(n: number): Promise<ScriptedSubscriber['pulls'][number]> {
     const deadline = Date.now() + 5000;
     while (this.pulls.length <= n) {
       if (Date.now() > deadline) throw new Error(`Pull ${n} was never sent`);
@@ -69,14 +73,13 @@ class ScriptedSubscriber {
   }
 }
 
-const message = (id: string): protos.google.pubsub.v1.IReceivedMessage => ({
-  ackId: `ack-${id}`,
-  message: { messageId: id, data: Buffer.from(id), attributes: {} },
-});
-
-test('unary pull: a Pull sent before pause() and answered empty after it does not make the source healthy', async () => {
-  const client = new ScriptedSubscriber();
-  const source = new UnaryPullSource(
+/** A short-polling source over `client`, with an ack deadline of 10 s. */
+function scriptedSource(
+  client: ScriptedSubscriber,
+  options: Partial<UnaryPullOptions> = {},
+  now?: () => number,
+): UnaryPullSource {
+  return new UnaryPullSource(
     client as unknown as v1.SubscriberClient,
     {
       subscription: 'projects/p/subscriptions/s',
@@ -86,9 +89,21 @@ test('unary pull: a Pull sent before pause() and answered empty after it does no
       pullBatch: 1000,
       pullWaitMs: 60_000,
       longPoll: false,
+      ...options,
     },
     silentLogger,
+    now,
   );
+}
+
+const message = (id: string): protos.google.pubsub.v1.IReceivedMessage => ({
+  ackId: `ack-${id}`,
+  message: { messageId: id, data: Buffer.from(id), attributes: {} },
+});
+
+test('unary pull: a Pull sent before pause() and answered empty after it does not make the source healthy', async () => {
+  const client = new ScriptedSubscriber();
+  const source = scriptedSource(client);
   const health: boolean[] = [];
   source.onHealth((h) => health.push(h));
   source.start((m) => m.ack());
@@ -108,6 +123,33 @@ test('unary pull: a Pull sent before pause() and answered empty after it does no
     await new Promise((r) => setTimeout(r, 50));
     expect(health).toEqual([true, false]);
     (await client.nextPull(3)).answer([]); // sent after the resume, answered empty: caught up
+    await until(() => health.length === 3);
+    expect(health).toEqual([true, false, true]);
+  } finally {
+    await source.close();
+  }
+});
+
+test('unary pull: after a failed Pull the source is caught up only once the redelivery bound has passed', async () => {
+  const client = new ScriptedSubscriber();
+  let now = T;
+  const source = scriptedSource(client, { redeliveryBoundMs: 70_000 }, () => now);
+  const health: boolean[] = [];
+  source.onHealth((h) => health.push(h));
+  source.start((m) => m.ack());
+  try {
+    (await client.nextPull(0)).answer([]);
+    await until(() => health.length === 1);
+    (await client.nextPull(1)).fail(14); // UNAVAILABLE: its answer, with messages in it, may be lost
+    await until(() => health.length === 2);
+    expect(health).toEqual([true, false]);
+    // past the ack deadline, within Pub/Sub's redelivery delay: the lost messages may not be back yet
+    now = T + 10_001;
+    (await client.nextPull(2)).answer([]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(health).toEqual([true, false]);
+    now = T + 70_000;
+    (await client.nextPull(3)).answer([]);
     await until(() => health.length === 3);
     expect(health).toEqual([true, false, true]);
   } finally {

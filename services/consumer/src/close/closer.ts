@@ -84,6 +84,7 @@ export class WindowCloser {
       graceMs: scope.graceMs,
       format: config.format,
       shardBytes: config.shardBytes,
+      spill: config.spill,
       logger: deps.logger,
       ...(deps.onFinalizeStep ? { onStep: deps.onFinalizeStep } : {}),
       sweepOrphan: deps.sweepOrphan,

@@ -37,6 +37,8 @@ export interface FinalizeContext {
   shardBytes?: number;
   /** Where a sharded finalize spills its shards (default: the OS temporary directory). */
   spillDir?: string;
+  /** none: no spill, each shard rereads the staged files (sharded-reread.ts); default local. */
+  spill?: 'local' | 'none';
   /** Test hook: awaited after each step (the crash tests kill the process here). */
   onStep?: (step: FinalizeStep, detail: string) => void | Promise<void>;
   /** Moves a staged file that missed its window's plan to the earliest open window, as late data. */

@@ -14,6 +14,7 @@ import type { ClosedTail, EarlySegments, FinalizeContext, FinalizeResult } from 
 import { commitPlan } from './plan.js';
 import { writerThrough } from './resume-writer.js';
 import { writeSharded } from './sharded-close.js';
+import { writeShardedRereading } from './sharded-reread.js';
 
 /**
  * Finalize one window: staged files → deduplicated final Avro files → `_SUCCESS` → staging
@@ -74,7 +75,7 @@ export async function publishWindow(
   const plan = await commitPlan(ctx, w, closingWatermark);
   const sharded = (plan.shards ?? 1) > 1;
   const writer = await writerThrough(ctx, w, plan, plan.earlySegments ?? [], early, lastClosed, sharded);
-  if (sharded) await writeSharded(ctx, w, plan, writer, lastClosed);
+  if (sharded) await (ctx.spill === 'none' ? writeShardedRereading : writeSharded)(ctx, w, plan, writer, lastClosed);
   else await writer.write(plan.files);
   await writer.endSegment();
   const manifest = writer.manifest(plan);

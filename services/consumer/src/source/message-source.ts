@@ -52,6 +52,7 @@ export async function openSource(
       subscription,
       budget,
       ackDeadlineMs: config.ackDeadlineMs,
+      redeliveryBoundMs: config.redeliveryBoundMs,
       maxExtensionMs: config.maxExtensionMs,
       pullBatch: config.pullBatch,
       pullWaitMs: config.pullWaitMs,

@@ -24,6 +24,12 @@ export interface UnaryPullOptions {
   budget: FlowBudget;
   /** Deadline each lease extension asks for (the subscription's ack deadline). */
   ackDeadlineMs: number;
+  /**
+   * How long after a failed Pull the messages in an answer it lost may still come back: the ack
+   * deadline plus Pub/Sub's redelivery delay (HOURGLASS_REDELIVERY_ALLOWANCE; default: the ack
+   * deadline alone). The source is not caught up before this has passed since the last failure.
+   */
+  redeliveryBoundMs?: number;
   /** After this, a held message is no longer extended: Pub/Sub redelivers it. */
   maxExtensionMs: number;
   /** Messages asked for per Pull (Pub/Sub returns at most 1,000). */
@@ -252,12 +258,14 @@ export class UnaryPullSource {
    *    unread (a short poll in flight at pause() answered empty, and the store outage that caused
    *    the pause then ended with the replica "idle": its watermark jumped over the backlog, which
    *    came in late: 16,860 events in tests/faults/store-outage.test.ts);
-   *  - a Pull failed less than an ack deadline ago: its lost answer may have held messages, which
-   *    come back only at their ack deadline.
+   *  - a Pull failed less than `redeliveryBoundMs` ago: its lost answer may have held messages,
+   *    which come back only after their ack deadline, when Pub/Sub gets to redeliver them (the
+   *    emulator some seconds after it: pull-outage counted 191 late events with the plain deadline).
    */
   private drained(pausesAtSend: number): void {
     if (this.paused || pausesAtSend !== this.pauses) return;
-    if (this.now() - this.failedAt >= this.options.ackDeadlineMs) this.health.set(true);
+    const bound = this.options.redeliveryBoundMs ?? this.options.ackDeadlineMs;
+    if (this.now() - this.failedAt >= bound) this.health.set(true);
   }
 
   /** One Pull of at most `room` messages; marks the source healthy when it answers. */
