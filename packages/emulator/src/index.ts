@@ -125,7 +125,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   child.once('exit', (code, signal) => {
     exitReason ??= `emulator exited during start-up with ${signal ?? `code ${code}`}`;
   });
-  const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
+  // the JVM usually answers in seconds; on two cores shared with busy test processes it once took over 60 s
+  const deadline = Date.now() + (options.startTimeoutMs ?? 120_000);
   while (!(await answers(host))) {
     if (exitReason !== undefined)
       throw new HourglassError(
