@@ -10,8 +10,9 @@ import { EVENT_TYPES, FULL, Ledger, Pipeline, expectNothingLost, settle, sleep }
 /**
  * Soak (#14): 200 keep-alive connections for 60 s (`make test-faults`; 10 s in CI) against
  * the gateway process, 10% of the requests hostile rows of the corpus (tests/hostile), the
- * rest good batches. No answer may be a 5xx (503 OVERLOADED, the documented back pressure while
- * Pub/Sub lags, is counted apart), the gateway's RSS must stay within its first-half peak plus
+ * rest good batches. No answer may be a 5xx (a 503 OVERLOADED, PUBLISH_TIMEOUT or PUBLISH_FAILED
+ * to a good batch, the documented back pressure while Pub/Sub lags, is counted apart; to a hostile
+ * request, never), the gateway's RSS must stay within its first-half peak plus
  * the outstanding budget, and every event answered `accepted` must be in a closed window once.
  */
 jest.setTimeout(600_000);
@@ -88,8 +89,14 @@ test(`${CONNECTIONS} connections, 10% hostile, ${DURATION_MS / 1000} s: no 5xx, 
   const counted = new Set(EVENT_TYPES);
   let hostileSent = 0;
   let networkErrors = 0;
-  /** 503 OVERLOADED: the documented answer while Pub/Sub lags (the emulator shares two cores); not an error. */
+  /**
+   * 503 OVERLOADED, PUBLISH_TIMEOUT or PUBLISH_FAILED to a valid request: the documented answers
+   * while Pub/Sub lags (the emulator shares two cores with the other scenarios: CI once saw 9
+   * PUBLISH_TIMEOUTs while the deployed suite started beside this one); the client retries them.
+   * Never an answer to a hostile request, and never any other 5xx.
+   */
   let backPressure = 0;
+  let hostileFiveXx = 0;
   const rss: { at: number; mb: number }[] = [];
   try {
     const started = Date.now();
@@ -97,7 +104,8 @@ test(`${CONNECTIONS} connections, 10% hostile, ${DURATION_MS / 1000} s: no 5xx, 
     const connection = async (): Promise<void> => {
       while (Date.now() - started < DURATION_MS) {
         let req: Request;
-        if (random() < 0.1) {
+        const isHostile = random() < 0.1;
+        if (isHostile) {
           req = hostile[Math.floor(random() * hostile.length)]!;
           hostileSent++;
         } else {
@@ -118,8 +126,9 @@ test(`${CONNECTIONS} connections, 10% hostile, ${DURATION_MS / 1000} s: no 5xx, 
           networkErrors++; // the gateway closes the connection after some protocol errors; not a server error
           continue;
         }
-        const overloaded = res.status === 503 && res.body.includes('"OVERLOADED"');
-        if (overloaded) backPressure++;
+        if (isHostile && res.status >= 500) hostileFiveXx++;
+        const pubsubLags = res.status === 503 && /"(OVERLOADED|PUBLISH_TIMEOUT|PUBLISH_FAILED)"/.test(res.body);
+        if (pubsubLags && !isHostile) backPressure++;
         else statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         ledger.firstSendMs = Math.min(ledger.firstSendMs, sentAt);
         ledger.lastAnswerMs = Math.max(ledger.lastAnswerMs, Date.now());
@@ -149,9 +158,10 @@ test(`${CONNECTIONS} connections, 10% hostile, ${DURATION_MS / 1000} s: no 5xx, 
     const lateMax = Math.max(...half.map((s) => s.mb));
     process.stdout.write(
       `hostile soak: ${requests} requests (${hostileSent} hostile), statuses ${JSON.stringify(Object.fromEntries(statuses))}, ` +
-        `503 OVERLOADED ${backPressure}, connection errors ${networkErrors}, gateway RSS max ${earlyMax.toFixed(0)} MB in the first half, ${lateMax.toFixed(0)} MB in the second\n`,
+        `503 while Pub/Sub lags ${backPressure}, 5xx to hostile requests ${hostileFiveXx}, connection errors ${networkErrors}, gateway RSS max ${earlyMax.toFixed(0)} MB in the first half, ${lateMax.toFixed(0)} MB in the second\n`,
     );
     expect(fiveXx).toBe(0);
+    expect(hostileFiveXx).toBe(0);
     expect(hostileSent).toBeGreaterThan(requests / 20);
     // Bounded, not flat to the byte: the gateway may hold up to maxOutstandingBytes (64 MiB) of
     // events while Pub/Sub lags, by design; beyond that plus a margin would be a leak.
