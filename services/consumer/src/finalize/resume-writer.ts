@@ -56,6 +56,23 @@ export function cachedReference(
     : undefined;
 }
 
+/**
+ * Visits the reference's ids: the marked ids of `lastClosed` when they are exactly that reference,
+ * else read back from the final files of the windows the plan names.
+ */
+export async function forEachReference(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  first: Plan,
+  target: SchemaVersion,
+  lastClosed: ClosedTail | undefined,
+  visit: IdVisitor,
+): Promise<void> {
+  const cached = cachedReference(ctx, w, first, lastClosed);
+  if (cached) await cached.forEachMarked(visit);
+  else await forEachReferenceId(ctx, w, first, target, visit);
+}
+
 /** Visits the reference's ids read back from the final files of the windows the plan names. */
 export async function forEachReferenceId(
   ctx: FinalizeContext,

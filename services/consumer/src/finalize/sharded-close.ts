@@ -1,11 +1,10 @@
-import { HourglassError } from '@hourglass/common';
-import { assignWindow, scanContainer, windowLabel, type IntervalWindow } from '@hourglass/bucket-format';
+import { assignWindow, windowLabel, type IntervalWindow } from '@hourglass/bucket-format';
 import type { ClosedTail, FinalizeContext } from './context.js';
 import { EventIdSet } from './id-set.js';
 import type { Plan } from './plan.js';
-import { cachedReference, forEachReferenceId, hasReference } from './resume-writer.js';
+import { forEachReference, hasReference } from './resume-writer.js';
 import { ShardSpill, SpilledId } from './shard-spill.js';
-import { type ShardIds, type WindowWriter, forEachClosedId } from './window-writer.js';
+import { type ShardIds, type WindowWriter, forEachClosedId, scanPlannedFile } from './window-writer.js';
 
 /**
  * A window too large for one id set, written in `plan.shards` shards (commitPlan decides the
@@ -80,25 +79,19 @@ async function spillStaged(
 ): Promise<number> {
   const { target } = writer;
   if (hasReference(plan)) {
-    const toShard = (source: Buffer, start: number, end: number): Promise<void> | undefined =>
-      spill.addId(SpilledId.Reference, 0, source, start, end);
-    const cached = cachedReference(ctx, w, plan, lastClosed);
-    if (cached) await cached.forEachMarked(toShard);
-    else await forEachReferenceId(ctx, w, plan, target, toShard);
+    await forEachReference(ctx, w, plan, target, lastClosed, (source, start, end) =>
+      spill.addId(SpilledId.Reference, 0, source, start, end),
+    );
   }
   const lateWindows = new Set<number>();
   let bytes = 0;
   for (const file of plan.files) {
-    const data = await ctx.store.get(file.name);
-    if (!data) {
-      throw new HourglassError('STAGED_FILE_CORRUPT', `${file.name} is in the plan of ${windowLabel(w)} but missing`);
-    }
-    bytes += data.length;
-    const records = await scanContainer(data, file.name, target, ({ bytes: datum, idStart, idEnd, gatewayTs }) => {
+    const scanned = await scanPlannedFile(ctx, w, file, target, ({ bytes: datum, idStart, idEnd, gatewayTs }) => {
       if (gatewayTs < w.start) lateWindows.add(assignWindow(gatewayTs, ctx.windowMs).start);
       return spill.addRecord(datum, idStart, idEnd, gatewayTs);
     });
-    writer.countStaged(records);
+    bytes += scanned.bytes;
+    writer.countStaged(scanned.records);
   }
   const horizonMs = plan.format.dedupHorizonMs ?? 0;
   for (const start of [...lateWindows].sort((a, b) => a - b)) {

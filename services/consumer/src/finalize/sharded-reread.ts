@@ -1,11 +1,10 @@
-import { HourglassError } from '@hourglass/common';
-import { assignWindow, scanContainer, windowLabel, type IntervalWindow } from '@hourglass/bucket-format';
+import { assignWindow, windowLabel, type IntervalWindow } from '@hourglass/bucket-format';
 import type { ClosedTail, FinalizeContext } from './context.js';
 import { EventIdSet } from './id-set.js';
 import type { Plan } from './plan.js';
-import { cachedReference, forEachReferenceId, hasReference } from './resume-writer.js';
+import { forEachReference, hasReference } from './resume-writer.js';
 import { shardOf, type SpilledRecord } from './shard-spill.js';
-import { type IdVisitor, type ShardIds, type WindowWriter, forEachClosedId } from './window-writer.js';
+import { type IdVisitor, type ShardIds, type WindowWriter, forEachClosedId, scanPlannedFile } from './window-writer.js';
 
 /**
  * The sharded finalize without a local spill (HOURGLASS_FINALIZE_SPILL=none), for hosts whose
@@ -72,10 +71,8 @@ async function shardIds(
     };
   const ids: ShardIds = { seen: new EventIdSet(), reference: undefined, closed: new Map() };
   if (hasReference(plan)) {
-    const reference = (ids.reference = new EventIdSet());
-    const cached = cachedReference(ctx, w, plan, lastClosed);
-    if (cached) await cached.forEachMarked(into(reference));
-    else await forEachReferenceId(ctx, w, plan, writer.target, into(reference));
+    ids.reference = new EventIdSet();
+    await forEachReference(ctx, w, plan, writer.target, lastClosed, into(ids.reference));
   }
   const horizonMs = plan.format.dedupHorizonMs ?? 0;
   for (const start of [...lateWindows].sort((a, b) => a - b)) {
@@ -97,15 +94,11 @@ async function forEachStaged(
 ): Promise<number> {
   let bytes = 0;
   for (const file of plan.files) {
-    const data = await ctx.store.get(file.name);
-    if (!data) {
-      throw new HourglassError('STAGED_FILE_CORRUPT', `${file.name} is in the plan of ${windowLabel(w)} but missing`);
-    }
-    bytes += data.length;
-    const records = await scanContainer(data, file.name, writer.target, (d) =>
+    const scanned = await scanPlannedFile(ctx, w, file, writer.target, (d) =>
       visit(d.bytes, d.idStart, d.idEnd, d.gatewayTs),
     );
-    if (count) writer.countStaged(records);
+    bytes += scanned.bytes;
+    if (count) writer.countStaged(scanned.records);
   }
   return bytes;
 }

@@ -19,6 +19,7 @@ import {
   parsePartition,
   partitionPath,
   windowLabel,
+  type ScannedDatum,
 } from '@hourglass/bucket-format';
 import type { ClosedTail, FinalizeContext, FinalizeFormat } from './context.js';
 import type { Plan, PlanFile } from './plan.js';
@@ -60,6 +61,25 @@ export function addIdsInRange(
 
 /** Visits the id `source[start, end)` of one record; awaited when it returns a promise. */
 export type IdVisitor = (source: Buffer, start: number, end: number) => Promise<void> | undefined;
+
+/**
+ * Scans the planned staged file `file` of window `w` into `target`, calling `visit` per datum (and
+ * awaiting what it returns); resolves to the file's record count and bytes. A planned file that is
+ * missing is STAGED_FILE_CORRUPT: the plan was committed after it was listed.
+ */
+export async function scanPlannedFile(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  file: PlanFile,
+  target: SchemaVersion,
+  visit: (datum: ScannedDatum) => Promise<void> | undefined,
+): Promise<{ records: number; bytes: number }> {
+  const data = await ctx.store.get(file.name);
+  if (!data) {
+    throw new HourglassError('STAGED_FILE_CORRUPT', `${file.name} is in the plan of ${windowLabel(w)} but missing`);
+  }
+  return { records: await scanContainer(data, file.name, target, visit), bytes: data.length };
+}
 
 /** Calls `visit` for the event ids in the final file `name` whose `gateway_ts` is in [lo, hi); false when the file is missing. */
 export async function visitIdsInRange(
@@ -196,13 +216,9 @@ export class WindowWriter {
     // records from here on are the tail the next window's records are checked against
     const tailFrom = horizonMs > 0 ? w.end - horizonMs : Infinity;
     for (const file of files) {
-      const data = await ctx.store.get(file.name);
-      if (!data) {
-        throw new HourglassError('STAGED_FILE_CORRUPT', `${file.name} is in the plan of ${windowLabel(w)} but missing`);
-      }
       const pendingLate: { bytes: Buffer; ts: number; idStart: number; idEnd: number }[] = [];
       this.stagedFiles++;
-      this.stagedRecords += await scanContainer(data, file.name, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
+      const scanned = await scanPlannedFile(ctx, w, file, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
         const onTime = gatewayTs >= w.start;
         if (onTime && gatewayTs < headEnd && reference!.hasMarked(bytes, idStart, idEnd)) {
           this.duplicates++;
@@ -218,6 +234,7 @@ export class WindowWriter {
         pendingLate.push({ bytes: Buffer.from(bytes), ts: gatewayTs, idStart, idEnd });
         return undefined;
       });
+      this.stagedRecords += scanned.records;
       for (const r of pendingLate) {
         const original = assignWindow(r.ts, ctx.windowMs);
         let ids = this.closedIds.get(original.start);
