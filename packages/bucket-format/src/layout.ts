@@ -6,11 +6,14 @@ import { type IntervalWindow, parsePartition, partitionPath } from './windows.js
  *
  *   <type>/dt=YYYY-MM-DD/hour=HH[/minute=MM]/part-NNNNN.avro   final on-time records
  *   <type>/dt=YYYY-MM-DD/hour=HH[/minute=MM]/late-NNNNN.avro   final late records (older gateway_ts)
+ *   …/part-sSSSSS-NNNNN.avro, …/late-sSSSSS-NNNNN.avro        the same, of a window finalized in shards
  *   <type>/dt=YYYY-MM-DD/hour=HH[/minute=MM]/_SUCCESS          manifest, written last
  *   _staging/<type>/<partition>/<replica>.<incarnation>.<seq>.avro        staged on-time events
  *   _staging/<type>/<partition>/late-<replica>.<incarnation>.<seq>.avro   staged late events
  *   _staging/<type>/<partition>/_plan.json                    the input list a finalize committed to
  *   _staging/<type>/<partition>/_plan-early-NNNNN.json        inputs finalized early, in segments; the close's seal
+ *   _staging/<type>/<partition>/_shard-SSSSS.{claim,json}        a shard job's claim and its result
+ *   _shardjobs/<type>/<start ms>.json                          a window whose shard jobs any replica may run
  *   _staging/<type>/<partition>/_publish/                     the window's final files and _SUCCESS before one
  *                                                             folder rename publishes them to <type>/<partition>/
  *   _watermarks/<type>/<replicaId>.<incarnation>.json         a replica's lease (one per process start)
@@ -98,8 +101,45 @@ export function isStagedDataFile(file: string): boolean {
   return file.endsWith('.avro') && !file.startsWith('_') && !file.startsWith('.');
 }
 
-export function finalFileName(eventType: string, w: IntervalWindow, late: boolean, index: number): string {
-  return `${partitionPath(eventType, w)}/${late ? 'late' : 'part'}-${String(index).padStart(5, '0')}.avro`;
+/** A final file: `part-NNNNN.avro`, or of shard job `shard` (a window finalized in shards) `part-sSSSSS-NNNNN.avro`. */
+export function finalFileName(
+  eventType: string,
+  w: IntervalWindow,
+  late: boolean,
+  index: number,
+  shard?: number,
+): string {
+  const series = shard === undefined ? '' : `s${pad5(shard)}-`;
+  return `${partitionPath(eventType, w)}/${late ? 'late' : 'part'}-${series}${pad5(index)}.avro`;
+}
+
+function pad5(n: number): string {
+  return String(n).padStart(5, '0');
+}
+
+export const SHARD_PREFIX = '_shard-';
+
+/** The result of shard job `shard` of a window: the final files it wrote and its counts. */
+export function shardResultName(eventType: string, w: IntervalWindow, shard: number): string {
+  return `${stagingDir(eventType, w)}${SHARD_PREFIX}${pad5(shard)}.json`;
+}
+
+/** A replica's claim on shard job `shard` of a window, with its expiry. */
+export function shardClaimName(eventType: string, w: IntervalWindow, shard: number): string {
+  return `${stagingDir(eventType, w)}${SHARD_PREFIX}${pad5(shard)}.claim`;
+}
+
+/** Where windows with open shard jobs are announced to every replica: `_shardjobs/<type>/<start ms>.json`. */
+export const SHARD_JOBS = '_shardjobs';
+
+export function shardJobName(eventType: string, w: IntervalWindow): string {
+  return `${SHARD_JOBS}/${eventType}/${w.start}.json`;
+}
+
+/** The type and window start of a `_shardjobs/` entry; undefined for foreign names. */
+export function parseShardJobName(name: string): { eventType: string; start: number } | undefined {
+  const m = /^_shardjobs\/([^/]+)\/(\d+)\.json$/.exec(name);
+  return m ? { eventType: m[1]!, start: Number(m[2]) } : undefined;
 }
 
 export function manifestName(eventType: string, w: IntervalWindow): string {

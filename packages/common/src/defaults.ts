@@ -142,6 +142,18 @@ export const Defaults = {
    * hosts whose filesystem is memory, as Cloud Run's is (infra/ sets it there).
    */
   finalizeSpill: 'local' as 'local' | 'none',
+  /**
+   * A window over the shard target becomes shard jobs that any replica may claim and run, so its
+   * close spreads over the fleet; off, the closer writes every shard itself (finalizeSpill says how).
+   */
+  finalizeShardJobs: true,
+  /**
+   * How long a claim on a shard job holds without renewal (renewed every third of it): a replica
+   * that dies mid-job has its shard taken over this long after its last renewal.
+   */
+  finalizeShardClaim: seconds(30),
+  /** How often the closer checks for other replicas' shard results, and every replica for announced shard jobs. */
+  finalizeShardPoll: seconds(1),
   /** Target size of a final Avro file. */
   finalFileBytes: 256 * 1024 * 1024,
   /** Avro container block size (records per block) in staged and final files. */

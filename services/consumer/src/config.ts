@@ -114,6 +114,8 @@ export const consumerSettings = {
   finalizeShardBytes: setting.bytes('HOURGLASS_FINALIZE_SHARD_BYTES', Defaults.finalizeShardBytes, 1024 * 1024),
   /** Where a sharded finalize keeps its shards: local disk, or none (each shard rereads staging). */
   finalizeSpill: setting.oneOf('HOURGLASS_FINALIZE_SPILL', Defaults.finalizeSpill, ['local', 'none']),
+  /** Sharded windows become shard jobs any replica runs (on), or the closer writes every shard (off). */
+  finalizeShardJobs: setting.bool('HOURGLASS_FINALIZE_SHARD_JOBS', Defaults.finalizeShardJobs),
   /** Copies of an event this far apart in gateway_ts are deduplicated across windows too (0: off). */
   dedupHorizon: setting.duration('HOURGLASS_DEDUP_HORIZON', Defaults.dedupHorizon),
   /** false: this replica stages and publishes its lease but never finalizes. */
@@ -241,6 +243,8 @@ export interface CloseConfig {
   shardBytes: number;
   /** local: shards spilled to TMPDIR (sharded-close.ts); none: each shard rereads staging (sharded-reread.ts). */
   spill: 'local' | 'none';
+  /** Sharded windows as shard jobs any replica may run (finalize/shard-jobs.ts). */
+  shardJobs: boolean;
 }
 
 /** The settings, derived once and handed to each mechanism unchanged. */
@@ -295,6 +299,7 @@ export function consumerParts(
       },
       shardBytes: config.finalizeShardBytes,
       spill: config.finalizeSpill,
+      shardJobs: config.finalizeShardJobs,
     },
   };
 }

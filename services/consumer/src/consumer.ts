@@ -18,6 +18,7 @@ import { FlowBudget } from './source/flow-budget.js';
 import { type MessageSource, openSource } from './source/message-source.js';
 import type { StagerStats } from './stage/stats.js';
 import { TickLoop } from './tick-loop.js';
+import { ShardWorker } from './close/shard-worker.js';
 import { closedWindowNotifier } from './notify/start.js';
 import type { WindowNotices } from './notify/notifier.js';
 import { statusRoutes } from './status/wiring.js';
@@ -103,6 +104,9 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
     status,
   );
   loop.start();
+  const contexts = new Map(runtimes.map((rt) => [rt.eventType, rt.finalizeContext]));
+  const shardWorker = new ShardWorker(deps.store, contexts, Defaults.finalizeShardPoll, log);
+  if (deps.autoTick !== false) shardWorker.start();
   const readiness = (): string[] => readinessProblems(subscriptions, loop.stopping);
   // Outages of the store or Pub/Sub are not here (a restart would not help): only what one would.
   const stallAfter = Math.max(Defaults.tickStallAfter, 10 * config.tick);
@@ -134,6 +138,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
     stop: async () => {
       if (loop.stopping) return;
       await loop.stop();
+      shardWorker.stop();
       // Stage everything held and ack it before closing the streams (close nacks the rest).
       await Promise.all(runtimes.map((rt) => rt.stager.drain()));
       await Promise.all(subscriptions.map(({ source }) => source.close()));

@@ -25,6 +25,7 @@ export {
 export { ReplicaWatermark, type ReplicaWatermarkOptions } from './watermark/replica-watermark.js';
 export { EventIdSet } from './finalize/id-set.js';
 export { finalizeWindow } from './finalize/publish.js';
+export { runOneOpenShardJob } from './finalize/shard-jobs.js';
 export { finalizeEarly } from './finalize/early.js';
 export { cleanupStaging } from './finalize/cleanup.js';
 export type { ClosedTail, EarlySegments, FinalizeContext, FinalizeStep } from './finalize/context.js';

@@ -3,6 +3,7 @@ import type { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import { type LeaseState, globalWatermark, type IntervalWindow } from '@hourglass/bucket-format';
 import { type WindowClosed, WindowCloser } from './close/closer.js';
+import type { FinalizeContext } from './finalize/context.js';
 import { moveOrphan } from './close/orphans.js';
 import type { CloseConfig, StageConfig, TypeScope, WatermarkConfig } from './config.js';
 import type { FinalizeStep } from './finalize/context.js';
@@ -155,6 +156,11 @@ export class TypeRuntime {
   /** Self-fencing: resolves once this replica's lease is live; rejects with LEASE_EXPIRED if it cannot be. */
   ensureLease(): Promise<void> {
     return this.leases.ensure();
+  }
+
+  /** What this type's finalize jobs are given (the shard worker's too). */
+  get finalizeContext(): FinalizeContext {
+    return this.closer.finalizeContext;
   }
 
   /** One closer pass unless one is running; resolves to the number of windows closed. */

@@ -69,7 +69,8 @@ export class WindowCloser {
   private stagedScan: { at: number; windows: Map<number, IntervalWindow> } | undefined;
   private closing: Promise<number> | undefined;
   private stopping = false;
-  private readonly finalizeContext: FinalizeContext;
+  /** What this type's finalize jobs are given (the shard worker runs other replicas' shard jobs with it too). */
+  readonly finalizeContext: FinalizeContext;
 
   constructor(
     private readonly scope: TypeScope,
@@ -85,6 +86,16 @@ export class WindowCloser {
       format: config.format,
       shardBytes: config.shardBytes,
       spill: config.spill,
+      ...(config.shardJobs
+        ? {
+            shardJobs: {
+              identity: deps.leases.identity,
+              now: () => deps.clock.now(),
+              claimMs: Defaults.finalizeShardClaim,
+              pollMs: Defaults.finalizeShardPoll,
+            },
+          }
+        : {}),
       logger: deps.logger,
       ...(deps.onFinalizeStep ? { onStep: deps.onFinalizeStep } : {}),
       sweepOrphan: deps.sweepOrphan,

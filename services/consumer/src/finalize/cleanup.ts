@@ -1,5 +1,7 @@
 import {
   EARLY_PLAN_PREFIX,
+  SHARD_PREFIX,
+  shardJobName,
   isStagedDataFile,
   planName,
   publishDir,
@@ -30,10 +32,13 @@ export async function cleanupStaging(ctx: FinalizeContext, w: IntervalWindow): P
     if (o.name.startsWith(unpublished)) done.push(o.name);
     else if (file.includes('/') || o.name === pName) continue;
     else if (file.startsWith(EARLY_PLAN_PREFIX)) earlyPlans.push(o.name);
+    else if (file.startsWith(SHARD_PREFIX))
+      done.push(o.name); // shard jobs' claims and results
     else if (planned.has(o.name)) done.push(o.name);
     else if (isStagedDataFile(file)) await ctx.sweepOrphan(o.name, w);
   }
   await ctx.store.deleteMany(done);
+  if (plan?.shardJobs) await ctx.store.delete(shardJobName(ctx.eventType, w));
   // after the manifest: an early finalize that creates one again stops at the manifest
   await ctx.store.deleteMany(earlyPlans);
   if (planData) await ctx.store.delete(pName);

@@ -4,11 +4,18 @@ import type { ObjectStore } from '@hourglass/storage';
 import type { Manifest, IntervalWindow } from '@hourglass/bucket-format';
 import type { EventIdSet } from './id-set.js';
 import type { PlanFile } from './plan.js';
+import type { ShardJobOptions } from './shard-jobs.js';
 import type { WindowWriter } from './window-writer.js';
 
 /** What every finalize mechanism (plan, window writer, publish, early segments, cleanup) is given. */
 export type FinalizeStep =
-  'early-plan-written' | 'plan-written' | 'part-written' | 'manifest-written' | 'published' | 'staging-deleted';
+  | 'early-plan-written'
+  | 'plan-written'
+  | 'part-written'
+  | 'shard-written'
+  | 'manifest-written'
+  | 'published'
+  | 'staging-deleted';
 
 /** What decides a window's output bytes besides its inputs; recorded in the plan, so reruns match. */
 export interface FinalizeFormat {
@@ -39,6 +46,12 @@ export interface FinalizeContext {
   spillDir?: string;
   /** none: no spill, each shard rereads the staged files (sharded-reread.ts); default local. */
   spill?: 'local' | 'none';
+  /**
+   * Present: a window over the shard target is finalized as shard jobs any replica may run
+   * (shard-jobs.ts; HOURGLASS_FINALIZE_SHARD_JOBS=on). Absent: the closer writes every shard
+   * itself (sharded-close.ts or sharded-reread.ts, by `spill`).
+   */
+  shardJobs?: ShardJobOptions;
   /** Test hook: awaited after each step (the crash tests kill the process here). */
   onStep?: (step: FinalizeStep, detail: string) => void | Promise<void>;
   /** Moves a staged file that missed its window's plan to the earliest open window, as late data. */

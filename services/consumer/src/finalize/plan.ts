@@ -47,6 +47,8 @@ export interface Plan {
    * and the shard target when the plan was committed. Absent: one pass, as before sharding existed.
    */
   shards?: number;
+  /** With `shards`: written as shard jobs any replica may run (shard-jobs.ts), each with its own file names. */
+  shardJobs?: true;
 }
 
 export interface StagedListing {
@@ -134,6 +136,7 @@ export async function commitPlan(ctx: FinalizeContext, w: IntervalWindow, closin
   }
   const shards = shardCount(ctx, plan.files);
   if (shards > 1) plan.shards = shards;
+  if (shards > 1 && ctx.shardJobs) plan.shardJobs = true;
   const committed = await firstPlan(ctx, name, plan);
   if (committed.ours) await ctx.onStep?.('plan-written', name);
   return committed.plan;

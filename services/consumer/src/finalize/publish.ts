@@ -1,4 +1,4 @@
-import { HourglassError } from '@hourglass/common';
+import { Defaults, HourglassError } from '@hourglass/common';
 import type { ObjectStore } from '@hourglass/storage';
 import {
   manifestName,
@@ -15,6 +15,7 @@ import { commitPlan } from './plan.js';
 import { writerThrough } from './resume-writer.js';
 import { writeSharded } from './sharded-close.js';
 import { writeShardedRereading } from './sharded-reread.js';
+import { type ShardJobOptions, writeShardJobs } from './shard-jobs.js';
 
 /**
  * Finalize one window: staged files → deduplicated final Avro files → `_SUCCESS` → staging
@@ -75,7 +76,9 @@ export async function publishWindow(
   const plan = await commitPlan(ctx, w, closingWatermark);
   const sharded = (plan.shards ?? 1) > 1;
   const writer = await writerThrough(ctx, w, plan, plan.earlySegments ?? [], early, lastClosed, sharded);
-  if (sharded) await (ctx.spill === 'none' ? writeShardedRereading : writeSharded)(ctx, w, plan, writer, lastClosed);
+  if (sharded && plan.shardJobs) await writeShardJobs(ctx, w, plan, writer, lastClosed, jobOptions(ctx));
+  else if (sharded)
+    await (ctx.spill === 'none' ? writeShardedRereading : writeSharded)(ctx, w, plan, writer, lastClosed);
   else await writer.write(plan.files);
   await writer.endSegment();
   const manifest = writer.manifest(plan);
@@ -96,6 +99,18 @@ export async function publishWindow(
   const winner = outcome === 'renamed' && ours ? manifest : parseManifest(published, mName);
   const tail = writer.tail();
   return { manifest: winner, created: outcome === 'renamed', ...(tail ? { tail } : {}) };
+}
+
+/** The shard job options, also for a plan of shard jobs met by a replica configured without them. */
+function jobOptions(ctx: FinalizeContext): ShardJobOptions {
+  return (
+    ctx.shardJobs ?? {
+      identity: 'closer',
+      now: () => Date.now(),
+      claimMs: Defaults.finalizeShardClaim,
+      pollMs: Defaults.finalizeShardPoll,
+    }
+  );
 }
 
 /** Creates `name` with `data`, or finds it there with exactly those bytes (a rerun); false: other bytes. */

@@ -1,16 +1,9 @@
-import { createHash } from 'node:crypto';
 import { HourglassError } from '@hourglass/common';
 import type { SchemaVersion } from '@hourglass/schemas';
 import {
-  OcfWriter,
-  schemaTextOf,
-  syncMarkerFor,
   scanContainer,
-  finalFileName,
   manifestName,
-  unpublishedName,
   type Manifest,
-  type ManifestFile,
   parseManifest,
   windowFields,
   type IntervalWindow,
@@ -25,6 +18,8 @@ import type { ClosedTail, FinalizeContext, FinalizeFormat } from './context.js';
 import type { Plan, PlanFile } from './plan.js';
 import { EventIdSet } from './id-set.js';
 import type { SpilledRecord } from './shard-spill.js';
+import { FinalSeries } from './final-series.js';
+import type { ShardResult } from './shard-result.js';
 
 /** A shard's ids while it is written: its own records so far, and the closed windows' it is checked against. */
 export interface ShardIds {
@@ -98,85 +93,6 @@ export async function visitIdsInRange(
   return true;
 }
 
-export function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-/** Raw bytes appended to a final file between waits for its blocks' compression. */
-const DRAIN_BYTES = 8 * 1024 * 1024;
-
-/** A sequence of final files (part-* or late-*), rolled at a size of uncompressed record data. */
-class FinalSeries {
-  readonly files: ManifestFile[] = [];
-  private writer: OcfWriter | undefined;
-  private index = 0;
-  private minTs = Infinity;
-  private maxTs = -Infinity;
-  private drainAt = DRAIN_BYTES;
-
-  constructor(
-    private readonly ctx: FinalizeContext,
-    private readonly w: IntervalWindow,
-    private readonly late: boolean,
-    private readonly target: SchemaVersion,
-    private readonly format: FinalizeFormat,
-  ) {}
-
-  add(bytes: Buffer, gatewayTs: number): Promise<void> | undefined {
-    if (!this.writer) {
-      const name = finalFileName(this.ctx.eventType, this.w, this.late, this.index);
-      this.writer = new OcfWriter({
-        type: this.target.type,
-        schema: schemaTextOf(this.target),
-        syncMarker: syncMarkerFor(name),
-        deflateLevel: this.format.deflateLevel,
-        blockBytes: this.format.blockBytes,
-      });
-    }
-    this.writer.appendDatum(bytes);
-    if (gatewayTs < this.minTs) this.minTs = gatewayTs;
-    if (gatewayTs > this.maxTs) this.maxTs = gatewayTs;
-    if (this.writer.rawBytes >= this.format.finalFileBytes) return this.complete();
-    if (this.writer.rawBytes < this.drainAt) return undefined;
-    // bounds the raw blocks waiting for deflate to DRAIN_BYTES, not a file's finalFileBytes
-    this.drainAt = this.writer.rawBytes + DRAIN_BYTES;
-    return this.writer.drained();
-  }
-
-  async complete(): Promise<void> {
-    const writer = this.writer;
-    if (!writer || writer.records === 0) return;
-    const name = finalFileName(this.ctx.eventType, this.w, this.late, this.index);
-    const unpublished = unpublishedName(this.ctx.eventType, this.w, name);
-    const data = await writer.finish();
-    const digest = sha256(data);
-    if (!(await this.ctx.store.createIfAbsent(unpublished, data))) {
-      const earlier = await this.ctx.store.get(unpublished);
-      if (!earlier || sha256(earlier) !== digest) {
-        throw new HourglassError(
-          'FINAL_FILE_CONFLICT',
-          `${name} exists with other bytes than this finalize of ${windowLabel(this.w)} produced`,
-        );
-      }
-    }
-    this.files.push({
-      path: name,
-      late: this.late,
-      records: writer.records,
-      bytes: data.length,
-      sha256: digest,
-      minGatewayTs: this.minTs,
-      maxGatewayTs: this.maxTs,
-    });
-    this.writer = undefined;
-    this.drainAt = DRAIN_BYTES;
-    this.index++;
-    this.minTs = Infinity;
-    this.maxTs = -Infinity;
-    await this.ctx.onStep?.('part-written', unpublished);
-  }
-}
-
 /**
  * Turns planned staged files into final files, segment by segment: the early segment's on-time
  * series ends with it, so its part files never depend on what was staged after it.
@@ -184,7 +100,7 @@ class FinalSeries {
 export class WindowWriter {
   private readonly onTime: FinalSeries;
   private readonly late: FinalSeries;
-  private readonly seen = new EventIdSet();
+  private readonly seen: EventIdSet;
   private readonly closedIds = new Map<number, EventIdSet>();
   private stagedRecords = 0;
   private stagedFiles = 0;
@@ -195,17 +111,68 @@ export class WindowWriter {
   private readonly horizonMs: number;
   private sharded = false;
 
-  /** `reference`: its marked ids are those stored in closed windows within the dedup horizon before `w`. */
+  /**
+   * `reference`: its marked ids are those stored in closed windows within the dedup horizon before
+   * `w`. `shard`: a shard job's writer (forShard), its files named for the shard.
+   */
   constructor(
     private readonly ctx: FinalizeContext,
     private readonly w: IntervalWindow,
     readonly target: SchemaVersion,
-    format: FinalizeFormat,
+    private readonly format: FinalizeFormat,
     private readonly reference: EventIdSet | undefined,
+    shard?: number,
+    seen?: EventIdSet,
   ) {
-    this.onTime = new FinalSeries(ctx, w, false, target, format);
-    this.late = new FinalSeries(ctx, w, true, target, format);
+    this.onTime = new FinalSeries(ctx, w, false, target, format, shard);
+    this.late = new FinalSeries(ctx, w, true, target, format, shard);
     this.horizonMs = format.dedupHorizonMs ?? 0;
+    this.seen = seen ?? new EventIdSet();
+  }
+
+  /**
+   * A writer for shard job `shard` (shard-jobs.ts): its own series of files, its own counts, and
+   * this writer's ids (the early segments') to check against, read only.
+   */
+  forShard(shard: number): WindowWriter {
+    const writer = new WindowWriter(this.ctx, this.w, this.target, this.format, undefined, shard, this.seen);
+    writer.sharded = true;
+    return writer;
+  }
+
+  /** What a shard job wrote and counted (after endSegment). */
+  shardResult(shard: number): ShardResult {
+    return {
+      shardResultVersion: 1,
+      shard,
+      onTime: this.onTime.files,
+      late: this.late.files,
+      stagedRecords: this.stagedRecords,
+      duplicatesDropped: this.duplicates,
+      duplicatesOfClosedWindows: this.duplicatesOfClosed,
+    };
+  }
+
+  /** Adds the shard jobs' files and counts, in shard order, after this writer's own (the early segments'). */
+  addShardResults(results: readonly ShardResult[], stagedFiles: number): void {
+    this.sharded = true;
+    this.stagedFiles += stagedFiles;
+    for (const r of results) {
+      this.onTime.files.push(...r.onTime);
+      this.late.files.push(...r.late);
+      this.stagedRecords += r.stagedRecords;
+      this.duplicates += r.duplicatesDropped;
+      this.duplicatesOfClosed += r.duplicatesOfClosedWindows;
+      for (const f of [...r.onTime, ...r.late]) {
+        this.minTs = Math.min(this.minTs, f.minGatewayTs);
+        this.maxTs = Math.max(this.maxTs, f.maxGatewayTs);
+      }
+    }
+  }
+
+  /** A staged datum of a shard job: counted, then written by the rules of writeShardRecord. */
+  countShardRecord(): void {
+    this.stagedRecords++;
   }
 
   /** Streams `files` into the final series; the first copy of an event id wins. */

@@ -1,0 +1,210 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  SHARD_PREFIX,
+  assignWindow,
+  manifestName,
+  planName,
+  shardClaimName,
+  shardJobName,
+  shardResultName,
+  stagingDir,
+  windowLabel,
+  type IntervalWindow,
+  type ScannedDatum,
+} from '@hourglass/bucket-format';
+import type { SchemaVersion } from '@hourglass/schemas';
+import type { ClosedTail, FinalizeContext } from './context.js';
+import { EventIdSet } from './id-set.js';
+import { parsePlan, type Plan, type PlanFile } from './plan.js';
+import { forEachReference, hasReference, writerThrough } from './resume-writer.js';
+import { type ClaimOptions, claimJob, claimLive, keepClaimed, readClaim } from './shard-claims.js';
+import { type ShardResult, parseShardResult, serializeShardResult } from './shard-result.js';
+import { type SpilledRecord, shardOf } from './shard-spill.js';
+import { type IdVisitor, type ShardIds, type WindowWriter, forEachClosedId, scanPlannedFile } from './window-writer.js';
+
+/**
+ * A window over the shard target, finalized as shard jobs that any replica may run: shard s
+ * holds the events whose event_id hashes into its range (shardOf), so a copy always meets its
+ * twin in the same job and each job deduplicates alone, holding only its own ids. A job reads its
+ * records from every planned staged file in plan order, checks them against its share of the
+ * closed windows' ids, writes `part-sSSSSS-NNNNN.avro` / `late-sSSSSS-…` into the unpublished
+ * folder and stores its result (`_shard-SSSSS.json`). The closer announces the window under
+ * `_shardjobs/`, runs every job nobody has claimed, waits for the others (taking over a claim that
+ * expired), then lists all results' files in the manifest in shard order. A job's output is a pure
+ * function of the plan and the store: a takeover after a crash writes the same bytes.
+ */
+export interface ShardJobOptions extends ClaimOptions {
+  /** How often the closer looks for other replicas' results, and a worker for announced windows. */
+  pollMs: number;
+}
+
+/** The closer's part: every shard job done (by anyone), their results added to `base`. */
+export async function writeShardJobs(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  plan: Plan,
+  base: WindowWriter,
+  lastClosed: ClosedTail | undefined,
+  o: ShardJobOptions,
+): Promise<void> {
+  const shards = plan.shards ?? 1;
+  const started = performance.now();
+  const announcement = { eventType: ctx.eventType, window: plan.window, shards };
+  await ctx.store.createIfAbsent(shardJobName(ctx.eventType, w), Buffer.from(`${JSON.stringify(announcement)}\n`));
+  const results: ShardResult[] = [];
+  let ranHere = 0;
+  for (;;) {
+    const listed = await listShardObjects(ctx, w);
+    let waiting = 0;
+    for (let shard = 0; shard < shards; shard++) {
+      if (results[shard]) continue;
+      const found = await storedResult(ctx, w, shard, listed);
+      if (found) results[shard] = found;
+      else if (await claimJob(ctx.store, shardClaimName(ctx.eventType, w, shard), o)) {
+        results[shard] = await runClaimed(ctx, w, plan, shard, base, lastClosed, o);
+        ranHere++;
+      } else waiting++;
+    }
+    if (waiting === 0) break;
+    await sleep(o.pollMs);
+  }
+  base.addShardResults(results, plan.files.length);
+  ctx.logger.info(
+    { window: windowLabel(w), shards, ranHere, durationMs: Math.round(performance.now() - started) },
+    'window finalized in shard jobs',
+  );
+}
+
+/**
+ * A worker's part, for a window announced under `_shardjobs/`: claims and runs one shard job that
+ * nobody holds; false when none is left (or the window is published, or has no shard jobs).
+ */
+export async function runOneOpenShardJob(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  o: ShardJobOptions,
+): Promise<boolean> {
+  if (await ctx.store.exists(manifestName(ctx.eventType, w))) return false;
+  const pName = planName(ctx.eventType, w);
+  const data = await ctx.store.get(pName);
+  if (!data) return false;
+  const plan = parsePlan(data, pName);
+  if (!plan.shardJobs || !plan.shards) return false;
+  const listed = await listShardObjects(ctx, w);
+  for (let shard = 0; shard < plan.shards; shard++) {
+    if (listed.has(shardResultName(ctx.eventType, w, shard))) continue;
+    const claim = shardClaimName(ctx.eventType, w, shard);
+    if (listed.has(claim) && claimLive(await readClaim(ctx.store, claim), o.now())) continue;
+    if (!(await claimJob(ctx.store, claim, o))) continue;
+    // the early segments' ids, rewriting their files byte for byte (they exist: the closer wrote them first)
+    const base = await writerThrough(ctx, w, plan, plan.earlySegments ?? [], undefined, undefined, true);
+    await runClaimed(ctx, w, plan, shard, base, undefined, o);
+    return true;
+  }
+  return false;
+}
+
+async function listShardObjects(ctx: FinalizeContext, w: IntervalWindow): Promise<Set<string>> {
+  return new Set((await ctx.store.list(`${stagingDir(ctx.eventType, w)}${SHARD_PREFIX}`)).map((x) => x.name));
+}
+
+async function storedResult(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  shard: number,
+  listed: ReadonlySet<string>,
+): Promise<ShardResult | undefined> {
+  const name = shardResultName(ctx.eventType, w, shard);
+  if (!listed.has(name)) return undefined;
+  const data = await ctx.store.get(name);
+  return data && parseShardResult(data, name);
+}
+
+async function runClaimed(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  plan: Plan,
+  shard: number,
+  base: WindowWriter,
+  lastClosed: ClosedTail | undefined,
+  o: ShardJobOptions,
+): Promise<ShardResult> {
+  const stop = keepClaimed(ctx.store, shardClaimName(ctx.eventType, w, shard), o);
+  try {
+    return await runShardJob(ctx, w, plan, shard, base, lastClosed);
+  } finally {
+    stop();
+  }
+}
+
+/** One shard job: its records deduplicated into its own final files, then its result stored. */
+export async function runShardJob(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  plan: Plan,
+  shard: number,
+  base: WindowWriter,
+  lastClosed: ClosedTail | undefined,
+): Promise<ShardResult> {
+  const shards = plan.shards ?? 1;
+  const writer = base.forShard(shard);
+  const { target } = writer;
+  const mine =
+    (set: EventIdSet): IdVisitor =>
+    (source, start, end) => {
+      if (shardOf(source, start, end, shards) === shard) set.addIfAbsent(source, start, end);
+      return undefined;
+    };
+  const ids: ShardIds = { seen: new EventIdSet(), reference: undefined, closed: new Map() };
+  if (hasReference(plan)) {
+    ids.reference = new EventIdSet();
+    await forEachReference(ctx, w, plan, target, lastClosed, mine(ids.reference));
+  }
+  const horizonMs = plan.format.dedupHorizonMs ?? 0;
+  const loadClosed = async (start: number): Promise<void> => {
+    const set = new EventIdSet();
+    ids.closed.set(start, set);
+    await forEachClosedId(ctx, assignWindow(start, ctx.windowMs), w, target, horizonMs, mine(set));
+  };
+  const r: SpilledRecord = { source: Buffer.alloc(0), start: 0, end: 0, idStart: 0, idEnd: 0, gatewayTs: 0 };
+  for (const file of plan.files) {
+    await forEachShardDatum(ctx, w, file, target, shard, shards, (d) => {
+      writer.countShardRecord();
+      r.source = d.bytes;
+      r.end = d.bytes.length;
+      r.idStart = d.idStart;
+      r.idEnd = d.idEnd;
+      r.gatewayTs = d.gatewayTs;
+      const original = d.gatewayTs < w.start ? assignWindow(d.gatewayTs, ctx.windowMs).start : undefined;
+      if (original === undefined || ids.closed.has(original)) return writer.writeShardRecord(r, ids);
+      // a late record of a window not read yet: its closed ids first (rare: once per original window)
+      const held: SpilledRecord = { ...r, source: Buffer.from(d.bytes) };
+      return loadClosed(original).then(() => writer.writeShardRecord(held, ids));
+    });
+  }
+  await writer.endSegment();
+  const result = writer.shardResult(shard);
+  const name = shardResultName(ctx.eventType, w, shard);
+  await ctx.store.createIfAbsent(name, serializeShardResult(result));
+  await ctx.onStep?.('shard-written', name);
+  return result;
+}
+
+/** The datums of `file` in shard `shard` of `shards`, in stored order; resolves to the records visited and the bytes read. */
+async function forEachShardDatum(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  file: PlanFile,
+  target: SchemaVersion,
+  shard: number,
+  shards: number,
+  visit: (d: ScannedDatum) => Promise<void> | undefined,
+): Promise<{ records: number; bytes: number }> {
+  let records = 0;
+  const scanned = await scanPlannedFile(ctx, w, file, target, (d) => {
+    if (shardOf(d.bytes, d.idStart, d.idEnd, shards) !== shard) return undefined;
+    records++;
+    return visit(d);
+  });
+  return { records, bytes: scanned.bytes };
+}

@@ -1,0 +1,132 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ManualClock } from '@hourglass/common';
+import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
+import { SHARD_JOBS, planName, shardClaimName, stagingDir } from '@hourglass/bucket-format';
+import type { FinalizeContext } from '@hourglass/consumer/finalize/context';
+import { parsePlan } from '@hourglass/consumer/finalize/plan';
+import { type ShardJobOptions, runOneOpenShardJob } from '@hourglass/consumer/finalize/shard-jobs';
+import {
+  TYPE,
+  context,
+  copyOf,
+  finalBytes,
+  finalizeW1,
+  removeTempDirs,
+  scenario,
+  stored,
+  w1,
+} from '../../support/sharded-scenario';
+
+/**
+ * Shard jobs (finalize/shard-jobs.ts): a sharded window's shards run by any replica, on the real
+ * filesystem. Against the one-pass finalize of the same staged files: the same records and
+ * counts; against one replica running every job: the same bytes when two share them, and when a
+ * replica dies mid-shard and its claim is taken over.
+ */
+afterAll(removeTempDirs);
+
+const SHARD_BYTES = 32 * 1024;
+const CLAIM_MS = 30_000;
+
+function jobs(identity: string, clock: ManualClock): ShardJobOptions {
+  return { identity, now: () => clock.now(), claimMs: CLAIM_MS, pollMs: 5 };
+}
+
+function withJobs(store: ObjectStore, identity: string, clock: ManualClock, onStep?: FinalizeContext['onStep']) {
+  return { ...context(store, SHARD_BYTES, onStep), shardJobs: jobs(identity, clock) };
+}
+
+/** Runs open shard jobs of w1 as another replica until `done()`, polling; counts them into `ran.jobs`. */
+async function worker(ctx: FinalizeContext, done: () => boolean, ran: { jobs: number }): Promise<void> {
+  while (!done()) {
+    if (await runOneOpenShardJob(ctx, w1, ctx.shardJobs!)) ran.jobs++;
+    else await sleep(2);
+  }
+}
+
+const SCENARIO = { seed: 17, events: 3000, files: 9, duplicateShare: 0.05, resends: 15, late: 40 };
+
+describe('shard jobs', () => {
+  test('one replica runs every job: the records and counts of the one-pass finalize, files named per shard', async () => {
+    const { dir } = await scenario(SCENARIO);
+    const one = copyOf(new LocalDirectoryStore(dir), dir);
+    const jobbed = copyOf(new LocalDirectoryStore(dir), dir);
+    await finalizeW1(context(one.store));
+    const { shards } = await finalizeW1(withJobs(jobbed.store, 'r1', new ManualClock(w1.end)));
+    expect(shards).toBeGreaterThanOrEqual(5);
+    const a = await stored(one.store, w1);
+    const b = await stored(jobbed.store, w1);
+    expect(b.m.counts).toEqual(a.m.counts);
+    expect(b.m.counts.late).toBeGreaterThan(0);
+    expect(b.m.counts.duplicatesOfClosedWindows).toBeGreaterThanOrEqual(15);
+    expect(b.onTime).toEqual(a.onTime);
+    expect(b.late).toEqual(a.late);
+    // on-time files of every shard in shard order, then late ones; each shard's series numbered from 0
+    const names = b.m.files.map((f) => f.path.slice(f.path.lastIndexOf('/') + 1));
+    expect(names.every((n) => /^(part|late)-s\d{5}-\d{5}\.avro$/.test(n))).toBe(true);
+    expect(names).toEqual([...names.filter((n) => n.startsWith('part')), ...names.filter((n) => n.startsWith('late'))]);
+    expect(new Set(names.filter((n) => n.startsWith('part')).map((n) => n.slice(5, 11))).size).toBe(shards);
+    expect(await jobbed.store.list('_staging/')).toEqual([]);
+    expect(await jobbed.store.list(`${SHARD_JOBS}/`)).toEqual([]);
+  });
+
+  test('two replicas share the jobs: the bytes of one replica running all of them', async () => {
+    const { dir, tail } = await scenario(SCENARIO);
+    const alone = copyOf(new LocalDirectoryStore(dir), dir);
+    const shared = copyOf(new LocalDirectoryStore(dir), dir);
+    const clock = new ManualClock(w1.end);
+    await finalizeW1(withJobs(alone.store, 'r1', clock), tail);
+    let closed = false;
+    const helperRan = { jobs: 0 };
+    // the closer's first shard waits until the other replica has run one, so both surely work
+    const closer = withJobs(shared.store, 'r1', clock, async (step) => {
+      if (step === 'shard-written') while (helperRan.jobs === 0 && !closed) await sleep(2);
+    });
+    const helper = worker(withJobs(shared.store, 'r2', clock), () => closed, helperRan);
+    const { shards } = await finalizeW1(closer, tail).finally(() => {
+      closed = true;
+    });
+    await helper;
+    const ranByHelper = helperRan.jobs;
+    expect(ranByHelper).toBeGreaterThanOrEqual(1);
+    expect(ranByHelper).toBeLessThan(shards);
+    expect(await finalBytes(shared.store)).toEqual(await finalBytes(alone.store));
+    expect(await shared.store.list('_staging/')).toEqual([]);
+  });
+
+  test('a replica dies mid-shard: the closer waits for its claim to expire, takes the shard over, same bytes', async () => {
+    const { dir } = await scenario(SCENARIO);
+    const alone = copyOf(new LocalDirectoryStore(dir), dir);
+    const crashed = copyOf(new LocalDirectoryStore(dir), dir);
+    const clock = new ManualClock(w1.end);
+    await finalizeW1(withJobs(alone.store, 'r1', clock));
+    // replica r1 closes, claims shard 0, writes one of its files and dies
+    const crash = new Error('simulated crash');
+    await expect(
+      finalizeW1(
+        withJobs(crashed.store, 'r1', clock, (step) => {
+          if (step === 'part-written') throw crash;
+        }),
+      ),
+    ).rejects.toBe(crash);
+    const plan = parsePlan((await crashed.store.get(planName(TYPE, w1)))!, 'plan');
+    expect(await crashed.store.exists(shardClaimName(TYPE, w1, 0))).toBe(true);
+    // r2 takes the close over: it runs every other shard, then waits on r1's live claim
+    let finished = false;
+    const takeover = finalizeW1(withJobs(crashed.store, 'r2', clock)).finally(() => {
+      finished = true;
+    });
+    const resultOf = (shard: number): string => `${stagingDir(TYPE, w1)}_shard-${String(shard).padStart(5, '0')}.json`;
+    const others = Array.from({ length: plan.shards! - 1 }, (_, i) => resultOf(i + 1));
+    const staged = async (): Promise<Set<string>> =>
+      new Set((await crashed.store.list(stagingDir(TYPE, w1))).map((o) => o.name));
+    for (let found = await staged(); !others.every((n) => found.has(n)); found = await staged()) await sleep(5);
+    await sleep(100);
+    expect(finished).toBe(false);
+    expect((await staged()).has(resultOf(0))).toBe(false);
+    clock.advance(CLAIM_MS + 1);
+    await takeover;
+    expect(await finalBytes(crashed.store)).toEqual(await finalBytes(alone.store));
+    expect(await crashed.store.list('_staging/')).toEqual([]);
+  });
+});
