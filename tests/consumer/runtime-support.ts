@@ -12,6 +12,7 @@ import {
   createConsumerMetrics,
   typeScope,
 } from '@hourglass/consumer';
+import { FinalizeQueue } from '@hourglass/consumer/close/finalize-queue';
 import { MINUTE, makeRecord } from './support';
 
 /**
@@ -96,6 +97,7 @@ export function runtime(
       logger: silentLogger,
       metrics: createConsumerMetrics(),
       ...(onStep ? { onFinalizeStep: onStep } : {}),
+      queue: new FinalizeQueue(),
     },
   );
 }

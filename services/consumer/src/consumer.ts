@@ -19,6 +19,7 @@ import { type MessageSource, openSource } from './source/message-source.js';
 import type { StagerStats } from './stage/stats.js';
 import { TickLoop } from './tick-loop.js';
 import { ShardWorker } from './close/shard-worker.js';
+import { FinalizeQueue } from './close/finalize-queue.js';
 import { closedWindowNotifier } from './notify/start.js';
 import type { WindowNotices } from './notify/notifier.js';
 import { statusRoutes } from './status/wiring.js';
@@ -82,8 +83,9 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
   const parts = consumerParts(config);
   const notices = config.closedNotices ? closedWindowNotifier(config, deps, log) : undefined;
   const incarnation = `${deps.clock.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const queue = new FinalizeQueue();
   const runtimes = eventTypes.map((eventType) =>
-    typeRuntime(config, parts, eventType, incarnation, { ...deps, notices }, registry, metrics, log),
+    typeRuntime(config, parts, eventType, incarnation, { ...deps, notices, queue }, registry, metrics, log),
   );
   for (const rt of runtimes) await rt.start();
   observeRuntimes(metrics, runtimes, deps.clock);
@@ -105,8 +107,8 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
   );
   loop.start();
   const contexts = new Map(runtimes.map((rt) => [rt.eventType, rt.finalizeContext]));
-  const shardWorker = new ShardWorker(deps.store, contexts, Defaults.finalizeShardPoll, log);
-  if (deps.autoTick !== false) shardWorker.start();
+  const shardWorker = new ShardWorker(deps.store, contexts, queue, Defaults.finalizeShardPoll, log);
+  shardWorker.start();
   const readiness = (): string[] => readinessProblems(subscriptions, loop.stopping);
   // Outages of the store or Pub/Sub are not here (a restart would not help): only what one would.
   const stallAfter = Math.max(Defaults.tickStallAfter, 10 * config.tick);
@@ -159,7 +161,7 @@ function typeRuntime(
   parts: ConsumerParts,
   eventType: string,
   incarnation: string,
-  deps: ConsumerDeps & { notices: WindowNotices | undefined },
+  deps: ConsumerDeps & { notices: WindowNotices | undefined; queue: FinalizeQueue },
   registry: SchemaRegistry,
   metrics: ConsumerMetrics,
   logger: Logger,
@@ -175,6 +177,7 @@ function typeRuntime(
       metrics,
       ...(deps.onFinalizeStep ? { onFinalizeStep: deps.onFinalizeStep } : {}),
       ...(deps.notices ? { notices: deps.notices } : {}),
+      queue: deps.queue,
     },
   );
 }

@@ -4,6 +4,7 @@ import type { ObjectStore } from '@hourglass/storage';
 import { type LeaseState, globalWatermark, type IntervalWindow } from '@hourglass/bucket-format';
 import { type WindowClosed, WindowCloser } from './close/closer.js';
 import type { FinalizeContext } from './finalize/context.js';
+import type { FinalizeQueue } from './close/finalize-queue.js';
 import { moveOrphan } from './close/orphans.js';
 import type { CloseConfig, StageConfig, TypeScope, WatermarkConfig } from './config.js';
 import type { FinalizeStep } from './finalize/context.js';
@@ -32,6 +33,7 @@ export interface TypeRuntimeDeps {
   metrics: ConsumerMetrics;
   onFinalizeStep?: (step: FinalizeStep, detail: string) => void | Promise<void>;
   notices?: WindowNotices;
+  queue: FinalizeQueue;
 }
 
 /**
@@ -87,6 +89,7 @@ export class TypeRuntime {
       sweepOrphan: (name, from) => this.sweepOrphan(name, from),
       storeError: (operation, e) => this.storeError(operation, e),
       traceLinks: this.stager.traceLinks,
+      queue: deps.queue,
     });
   }
 

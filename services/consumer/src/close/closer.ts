@@ -22,7 +22,7 @@ import type { LeaseKeeper } from '../watermark/lease-keeper.js';
 import type { TypeProgress } from '../watermark/type-progress.js';
 import type { WindowNotices } from '../notify/notifier.js';
 import { type WindowTraceLinks, endSpan, startFinalizeSpan } from '../spans.js';
-import { oneAtATime } from './finalize-queue.js';
+import type { FinalizeQueue } from './finalize-queue.js';
 import { listStagedWindows } from './staged-windows.js';
 
 export interface WindowClosed {
@@ -48,6 +48,8 @@ export interface CloserDeps {
   sweepOrphan: (name: string, from: IntervalWindow) => Promise<void>;
   /** Stage spans of each window, linked from its finalize span (spans.ts); absent: no finalize span. */
   traceLinks?: WindowTraceLinks;
+  /** The consumer's finalize queue: one finalize job at a time, whatever its type. */
+  queue: FinalizeQueue;
   /** A store operation failed: counted and logged, retried next pass. */
   storeError: (operation: string, e: unknown) => void;
 }
@@ -56,7 +58,7 @@ export interface CloserDeps {
  * Closing one type's windows, when this replica is its closer: in order from the cursor while
  * the global watermark passes each window's end + grace, early segments of the next window as
  * the watermark passes each 1/n of it, and staged leftovers at or before the cursor. Every
- * finalize job takes its turn in the process-wide queue (finalize-queue.ts).
+ * finalize job takes its turn in the consumer's finalize queue (finalize-queue.ts).
  */
 export class WindowCloser {
   /** Windows this replica closed (manifest created or found), in order. */
@@ -189,7 +191,7 @@ export class WindowCloser {
     const before = state?.segments?.segments.length ?? 0;
     let started = 0; // when the job starts, not when it queues behind other types' jobs
     this.early = { window, segments: undefined, due }; // no reuse if this throws
-    const segments = await oneAtATime(() => {
+    const segments = await this.deps.queue.run(() => {
       started = performance.now();
       return finalizeEarly(this.finalizeContext, window, state?.segments, this.lastTail);
     });
@@ -248,7 +250,7 @@ export class WindowCloser {
   private async closeWindow(w: IntervalWindow, global: number, span: Span | undefined): Promise<void> {
     let started = 0; // when the job starts, not when it queues behind other types' jobs
     const early = this.early?.window.start === w.start ? this.early.segments : undefined;
-    const result = await oneAtATime(() => {
+    const result = await this.deps.queue.run(() => {
       started = performance.now();
       return publishWindow(this.finalizeContext, w, global, early, this.lastTail);
     });

@@ -3,12 +3,12 @@ import type { ObjectStore } from '@hourglass/storage';
 import { SHARD_JOBS, assignWindow, parseShardJobName } from '@hourglass/bucket-format';
 import type { FinalizeContext } from '../finalize/context.js';
 import { runOneOpenShardJob } from '../finalize/shard-jobs.js';
-import { oneAtATime } from './finalize-queue.js';
+import type { FinalizeQueue } from './finalize-queue.js';
 
 /**
  * Every replica's helping hand with windows finalized in shards: every poll it lists the windows
  * announced under `_shardjobs/` (one listing for all types) and runs the shard jobs nobody holds,
- * one job per turn of the process-wide finalize queue, so its own closes are not starved.
+ * one job per turn of the consumer's finalize queue, so its own closes are not starved.
  */
 export class ShardWorker {
   private timer: NodeJS.Timeout | undefined;
@@ -21,6 +21,7 @@ export class ShardWorker {
     private readonly store: ObjectStore,
     /** Per served type, its finalize context; types without shard jobs are left to others. */
     private readonly contexts: ReadonlyMap<string, FinalizeContext>,
+    private readonly queue: FinalizeQueue,
     private readonly pollMs: number,
     private readonly logger: Logger,
   ) {}
@@ -48,7 +49,7 @@ export class ShardWorker {
       const options = ctx?.shardJobs;
       if (!job || !ctx || !options) continue;
       const w = assignWindow(job.start, ctx.windowMs);
-      while (!this.stopping && (await oneAtATime(() => runOneOpenShardJob(ctx, w, options)))) this.jobsRun++;
+      while (!this.stopping && (await this.queue.run(() => runOneOpenShardJob(ctx, w, options)))) this.jobsRun++;
     }
   }
 

@@ -76,8 +76,11 @@ export async function publishWindow(
   const plan = await commitPlan(ctx, w, closingWatermark);
   const sharded = (plan.shards ?? 1) > 1;
   const writer = await writerThrough(ctx, w, plan, plan.earlySegments ?? [], early, lastClosed, sharded);
-  if (sharded && plan.shardJobs) await writeShardJobs(ctx, w, plan, writer, lastClosed, jobOptions(ctx));
-  else if (sharded)
+  if (sharded && plan.shardJobs) {
+    if (!(await writeShardJobs(ctx, w, plan, writer, lastClosed, jobOptions(ctx)))) {
+      return { manifest: parseManifest((await ctx.store.get(mName))!, mName), created: false };
+    }
+  } else if (sharded)
     await (ctx.spill === 'none' ? writeShardedRereading : writeSharded)(ctx, w, plan, writer, lastClosed);
   else await writer.write(plan.files);
   await writer.endSegment();

@@ -50,14 +50,41 @@ export async function claimJob(store: ObjectStore, name: string, o: ClaimOptions
   return true;
 }
 
-/** Renews the claim every third of its life until the returned stop is called (a failed renewal waits for the next). */
-export function keepClaimed(store: ObjectStore, name: string, o: ClaimOptions): () => void {
+/** A claim being held: renewed until released; lost once another replica holds it, or it is gone. */
+export interface HeldClaim {
+  lost(): boolean;
+  /** Stops renewing; resolves when no renewal is in flight (none lands after the window is cleaned up). */
+  release(): Promise<void>;
+}
+
+/**
+ * Renews the claim every third of its life: each renewal first reads it, and a claim that another
+ * replica took over (ours expired) or that is gone (the window was published) is lost, not renewed.
+ */
+export function keepClaimed(store: ObjectStore, name: string, o: ClaimOptions): HeldClaim {
+  let lost = false;
+  let renewing: Promise<void> = Promise.resolve();
+  const renew = async (): Promise<void> => {
+    const held = await readClaim(store, name);
+    if (held?.replica !== o.identity) {
+      lost = true;
+      clearInterval(timer);
+      return;
+    }
+    await store.put(name, serialize(o));
+  };
   const timer = setInterval(
     () => {
-      store.put(name, serialize(o)).catch(() => undefined);
+      renewing = renewing.then(renew).catch(() => undefined); // a failed renewal waits for the next
     },
     Math.max(1_000, Math.floor(o.claimMs / 3)),
   );
   timer.unref();
-  return () => clearInterval(timer);
+  return {
+    lost: () => lost,
+    release: async () => {
+      clearInterval(timer);
+      await renewing;
+    },
+  };
 }

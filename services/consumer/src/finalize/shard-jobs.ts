@@ -38,7 +38,11 @@ export interface ShardJobOptions extends ClaimOptions {
   pollMs: number;
 }
 
-/** The closer's part: every shard job done (by anyone), their results added to `base`. */
+/**
+ * The closer's part: every shard job done (by anyone), their results added to `base`; false when
+ * the window turned out published meanwhile (another closer, e.g. while leases were judged
+ * expired): its staging and results may be gone, so nothing more is written.
+ */
 export async function writeShardJobs(
   ctx: FinalizeContext,
   w: IntervalWindow,
@@ -46,7 +50,7 @@ export async function writeShardJobs(
   base: WindowWriter,
   lastClosed: ClosedTail | undefined,
   o: ShardJobOptions,
-): Promise<void> {
+): Promise<boolean> {
   const shards = plan.shards ?? 1;
   const started = performance.now();
   const announcement = { eventType: ctx.eventType, window: plan.window, shards };
@@ -54,25 +58,52 @@ export async function writeShardJobs(
   const results: ShardResult[] = [];
   let ranHere = 0;
   for (;;) {
+    if (await published(ctx, w)) return false;
     const listed = await listShardObjects(ctx, w);
     let waiting = 0;
     for (let shard = 0; shard < shards; shard++) {
       if (results[shard]) continue;
       const found = await storedResult(ctx, w, shard, listed);
       if (found) results[shard] = found;
-      else if (await claimJob(ctx.store, shardClaimName(ctx.eventType, w, shard), o)) {
-        results[shard] = await runClaimed(ctx, w, plan, shard, base, lastClosed, o);
-        ranHere++;
+      else if (await claimUnpublished(ctx, w, shard, o)) {
+        const result = await runClaimed(ctx, w, plan, shard, base, lastClosed, o);
+        if (result) {
+          results[shard] = result;
+          ranHere++;
+        } else waiting++; // too slow: another replica took the job over, its result comes
       } else waiting++;
     }
     if (waiting === 0) break;
     await sleep(o.pollMs);
   }
+  if (await published(ctx, w)) return false;
   base.addShardResults(results, plan.files.length);
   ctx.logger.info(
     { window: windowLabel(w), shards, ranHere, durationMs: Math.round(performance.now() - started) },
     'window finalized in shard jobs',
   );
+  return true;
+}
+
+function published(ctx: FinalizeContext, w: IntervalWindow): Promise<boolean> {
+  return ctx.store.exists(manifestName(ctx.eventType, w));
+}
+
+/**
+ * Claims a shard job, then makes sure the window is not published: a listing made after the
+ * publisher cleaned up shows no results and no claims, and the job must not run again then.
+ */
+async function claimUnpublished(
+  ctx: FinalizeContext,
+  w: IntervalWindow,
+  shard: number,
+  o: ShardJobOptions,
+): Promise<boolean> {
+  const name = shardClaimName(ctx.eventType, w, shard);
+  if (!(await claimJob(ctx.store, name, o))) return false;
+  if (!(await published(ctx, w))) return true;
+  await ctx.store.delete(name);
+  return false;
 }
 
 /**
@@ -84,7 +115,7 @@ export async function runOneOpenShardJob(
   w: IntervalWindow,
   o: ShardJobOptions,
 ): Promise<boolean> {
-  if (await ctx.store.exists(manifestName(ctx.eventType, w))) return false;
+  if (await published(ctx, w)) return false;
   const pName = planName(ctx.eventType, w);
   const data = await ctx.store.get(pName);
   if (!data) return false;
@@ -95,10 +126,10 @@ export async function runOneOpenShardJob(
     if (listed.has(shardResultName(ctx.eventType, w, shard))) continue;
     const claim = shardClaimName(ctx.eventType, w, shard);
     if (listed.has(claim) && claimLive(await readClaim(ctx.store, claim), o.now())) continue;
-    if (!(await claimJob(ctx.store, claim, o))) continue;
+    if (!(await claimUnpublished(ctx, w, shard, o))) continue;
     // the early segments' ids, rewriting their files byte for byte (they exist: the closer wrote them first)
     const base = await writerThrough(ctx, w, plan, plan.earlySegments ?? [], undefined, undefined, true);
-    await runClaimed(ctx, w, plan, shard, base, undefined, o);
+    await runClaimed(ctx, w, plan, shard, base, undefined, o); // a lost claim: the job is someone else's now
     return true;
   }
   return false;
@@ -128,16 +159,19 @@ async function runClaimed(
   base: WindowWriter,
   lastClosed: ClosedTail | undefined,
   o: ShardJobOptions,
-): Promise<ShardResult> {
-  const stop = keepClaimed(ctx.store, shardClaimName(ctx.eventType, w, shard), o);
+): Promise<ShardResult | undefined> {
+  const claim = keepClaimed(ctx.store, shardClaimName(ctx.eventType, w, shard), o);
   try {
-    return await runShardJob(ctx, w, plan, shard, base, lastClosed);
+    return await runShardJob(ctx, w, plan, shard, base, lastClosed, () => !claim.lost());
   } finally {
-    stop();
+    await claim.release();
   }
 }
 
-/** One shard job: its records deduplicated into its own final files, then its result stored. */
+/**
+ * One shard job: its records deduplicated into its own final files, then its result stored;
+ * undefined when `held()` turned false between staged files (the claim was lost: stop writing).
+ */
 export async function runShardJob(
   ctx: FinalizeContext,
   w: IntervalWindow,
@@ -145,7 +179,8 @@ export async function runShardJob(
   shard: number,
   base: WindowWriter,
   lastClosed: ClosedTail | undefined,
-): Promise<ShardResult> {
+  held: () => boolean = () => true,
+): Promise<ShardResult | undefined> {
   const shards = plan.shards ?? 1;
   const writer = base.forShard(shard);
   const { target } = writer;
@@ -168,6 +203,7 @@ export async function runShardJob(
   };
   const r: SpilledRecord = { source: Buffer.alloc(0), start: 0, end: 0, idStart: 0, idEnd: 0, gatewayTs: 0 };
   for (const file of plan.files) {
+    if (!held()) return undefined;
     await forEachShardDatum(ctx, w, file, target, shard, shards, (d) => {
       writer.countShardRecord();
       r.source = d.bytes;
