@@ -22,7 +22,7 @@ import { type SchemaVersion, fingerprintOf, readVarint, varintValue } from '@hou
  * from the file's name, so every rerun writes the same bytes.
  */
 const MAGIC = Buffer.from('Obj\x01', 'latin1');
-const SYNC_SIZE = 16;
+export const SYNC_SIZE = 16;
 
 const headerType = avro.Type.forSchema({
   type: 'record',
@@ -113,9 +113,7 @@ export class OcfWriter {
   private block: Buffer;
   private pos = 0;
   private blockCount = 0;
-  private readonly frames: Promise<Buffer>[] = [];
-  private drainedFrames = 0;
-  private drainMark = 0;
+  private readonly frames = new PendingFrames();
   /** Records appended so far. */
   records = 0;
   /** Uncompressed datum bytes appended so far (decides file rolling deterministically). */
@@ -176,6 +174,29 @@ export class OcfWriter {
     this.blockCount = 0;
   }
 
+  /** Resolves once every block cut before the previous call is compressed (PendingFrames.drained). */
+  drained(): Promise<void> {
+    return this.frames.drained();
+  }
+
+  /** The whole file: header, then every block in order. */
+  async finish(): Promise<Buffer> {
+    this.cutBlock();
+    const frames = await Promise.all(this.frames.all);
+    return Buffer.concat([containerHeader(this.options), ...frames]);
+  }
+}
+
+/** A writer's blocks, framed or being deflated, in the order they were cut. */
+export class PendingFrames {
+  readonly all: Promise<Buffer>[] = [];
+  private drainedFrames = 0;
+  private drainMark = 0;
+
+  push(frame: Promise<Buffer>): void {
+    this.all.push(frame);
+  }
+
   /**
    * Resolves once every block cut before the previous call is compressed. Blocks wait for the
    * pool holding their raw bytes: a caller that appends faster than the pool deflates awaits this
@@ -185,16 +206,9 @@ export class OcfWriter {
   async drained(): Promise<void> {
     const from = this.drainedFrames;
     const upTo = this.drainMark;
-    this.drainMark = this.frames.length;
+    this.drainMark = this.all.length;
     this.drainedFrames = upTo;
-    await Promise.all(this.frames.slice(from, upTo));
-  }
-
-  /** The whole file: header, then every block in order. */
-  async finish(): Promise<Buffer> {
-    this.cutBlock();
-    const frames = await Promise.all(this.frames);
-    return Buffer.concat([containerHeader(this.options), ...frames]);
+    await Promise.all(this.all.slice(from, upTo));
   }
 }
 

@@ -1,6 +1,13 @@
 import { HourglassError } from '@hourglass/common';
 import { readVarint as sharedReadVarint, varintValue as sharedVarintValue } from '@hourglass/schemas';
-import { type OcfHeader, type OcfWriterOptions, blockFrame, containerHeader } from './avro-file.js';
+import {
+  type OcfHeader,
+  type OcfWriterOptions,
+  PendingFrames,
+  SYNC_SIZE,
+  blockFrame,
+  containerHeader,
+} from './avro-file.js';
 import { HASH_GROUPS, groupOf } from './shard-hash.js';
 
 /**
@@ -32,9 +39,7 @@ const varintValue = sharedVarintValue;
 export class GroupedOcfWriter {
   private readonly groups: GroupBlock[] = [];
   /** Every frame in the order blocks were cut, for drained(). */
-  private readonly cut: Promise<Buffer>[] = [];
-  private drainedFrames = 0;
-  private drainMark = 0;
+  private readonly cut = new PendingFrames();
   private scratch = Buffer.allocUnsafe(FIRST_BLOCK_BYTES);
   /** Records appended so far. */
   records = 0;
@@ -42,7 +47,7 @@ export class GroupedOcfWriter {
   rawBytes = 0;
 
   constructor(private readonly options: OcfWriterOptions) {
-    if (options.syncMarker.length !== 16) throw new RangeError('an Avro sync marker has 16 bytes');
+    if (options.syncMarker.length !== SYNC_SIZE) throw new RangeError('an Avro sync marker has 16 bytes');
     for (let g = 0; g < HASH_GROUPS; g++) this.groups.push({ data: EMPTY, pos: 0, count: 0, frames: [] });
   }
 
@@ -106,12 +111,8 @@ export class GroupedOcfWriter {
   }
 
   /** As OcfWriter.drained: resolves once every block cut before the previous call is compressed. */
-  async drained(): Promise<void> {
-    const from = this.drainedFrames;
-    const upTo = this.drainMark;
-    this.drainMark = this.cut.length;
-    this.drainedFrames = upTo;
-    await Promise.all(this.cut.slice(from, upTo));
+  drained(): Promise<void> {
+    return this.cut.drained();
   }
 
   /** The whole file: header with the group index, then each group's blocks in group order. */
