@@ -84,32 +84,31 @@ async function ceiling(registry, bundles) {
   const dir = mkdtempSync(path.join(tmpdir(), 'hourglass-bench-ceiling-'));
   const store = new LocalDirectoryStore(dir);
   const clock = new ManualClock(Date.now());
-  const stager = new Stager(
-    {
-      eventType: TYPE,
-      replicaId: 'ceiling',
-      incarnation: 'bench',
-      windowMs: MINUTE,
-      graceMs: 2000,
-      maxEvents: Defaults.stageMaxEvents,
-      maxBytes: Defaults.stageMaxBytes,
-      maxAgeMs: Defaults.stageMaxAge,
-      blockBytes: Defaults.avroBlockBytes,
-      deflateLevel: Defaults.stageDeflateLevel,
-      writeAttempts: 1,
-      maxHoldMs: Defaults.maxAckExtension,
-    },
-    {
-      store,
-      registry,
-      clock,
-      logger: silentLogger,
-      metrics: createConsumerMetrics(),
-      watermark: new ReplicaWatermark({ idleAfterMs: 5000, maxPublishDelayMs: 1000 }, clock.now()),
-      lastClosed: () => undefined,
-      ensureLease: async () => undefined,
-    },
-  );
+  // one object as both the type scope and the staging settings: it holds the fields of each
+  const settings = {
+    eventType: TYPE,
+    replicaId: 'ceiling',
+    incarnation: 'bench',
+    windowMs: MINUTE,
+    graceMs: 2000,
+    maxEvents: Defaults.stageMaxEvents,
+    maxBytes: Defaults.stageMaxBytes,
+    maxAgeMs: Defaults.stageMaxAge,
+    blockBytes: Defaults.avroBlockBytes,
+    deflateLevel: Defaults.stageDeflateLevel,
+    writeAttempts: 1,
+    maxHoldMs: Defaults.maxAckExtension,
+  };
+  const stager = new Stager(settings, settings, {
+    store,
+    registry,
+    clock,
+    logger: silentLogger,
+    metrics: createConsumerMetrics(),
+    watermark: new ReplicaWatermark({ idleAfterMs: 5000, maxPublishDelayMs: 1000 }, clock.now()),
+    lastClosed: () => undefined,
+    ensureLease: async () => undefined,
+  });
   let acked = 0;
   const cpu0 = process.cpuUsage();
   const started = process.hrtime.bigint();

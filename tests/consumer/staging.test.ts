@@ -1,6 +1,7 @@
 import avro from 'avsc';
 import { ManualClock } from '@hourglass/common';
 import { encodeRecords } from '@hourglass/schemas';
+import { GROUPS_META_KEY, groupOf, readOcfHeader } from '@hourglass/bucket-format';
 import { LocalDirectoryStore } from '@hourglass/storage';
 import { MINUTE, T0, decodeWithEmbeddedSchema, tempDir } from './support';
 import { bundle, message, records, runtime, v1, v2 } from './runtime-support';
@@ -62,13 +63,22 @@ describe('staging', () => {
     // the staged datums, as bytes: what decoding and encoding each record gives
     const datums: Buffer[] = [];
     for (const o of await store.list('_staging/')) {
+      expect(readOcfHeader((await store.get(o.name))!, o.name).meta[GROUPS_META_KEY]).toBeDefined();
       const decoder = new avro.streams.BlockDecoder({ noDecode: true });
       decoder.on('data', (d: Buffer) => datums.push(d));
       const done = new Promise((r) => decoder.on('end', r));
       decoder.end((await store.get(o.name))!);
       await done;
     }
-    const expected = [...copied, ...odd];
+    // grouped by event id hash (GroupedOcfWriter), arrival order within a group: a stable sort
+    const group = (r: (typeof copied)[number]): number => {
+      const id = Buffer.from(r.meta.event_id);
+      return groupOf(id, 0, id.length);
+    };
+    const expected = [...copied, ...odd]
+      .map((r, i) => ({ r, i, g: group(r) }))
+      .sort((a, b) => a.g - b.g || a.i - b.i)
+      .map((x) => x.r);
     expect(datums.map((d) => d.toString('hex'))).toEqual(expected.map((r) => v2.type.toBuffer(r).toString('hex')));
   });
 

@@ -116,6 +116,32 @@ export function describeObjectStoreContract(label: string, subject: ContractSubj
       expect((await store.get('big/part-0.avro'))?.equals(big)).toBe(true);
     });
 
+    test('getRange: the bytes [start, end), shorter past the end, undefined when missing', async () => {
+      const data = randomBytes(10_000);
+      await store.createIfAbsent('range/part-0.avro', data);
+      const range = (start: number, end: number): Promise<Buffer | undefined> =>
+        store.getRange('range/part-0.avro', start, end);
+      expect((await range(0, 4096))?.equals(data.subarray(0, 4096))).toBe(true);
+      expect((await range(1234, 5678))?.equals(data.subarray(1234, 5678))).toBe(true);
+      expect((await range(9_000, 20_000))?.equals(data.subarray(9_000))).toBe(true);
+      expect((await range(0, 10_000))?.equals(data)).toBe(true);
+      expect(await range(10_000, 10_001)).toEqual(Buffer.alloc(0));
+      expect(await range(12_000, 13_000)).toEqual(Buffer.alloc(0));
+      expect(await range(500, 500)).toEqual(Buffer.alloc(0));
+      expect(await store.getRange('range/missing', 0, 10)).toBeUndefined();
+      expect(await store.getRange('range/missing', 0, 0)).toBeUndefined();
+      expect(await store.getRange('range', 0, 10)).toBeUndefined(); // a prefix of an object is not an object
+      await store.createIfAbsent('range/empty', Buffer.alloc(0));
+      expect(await store.getRange('range/empty', 0, 10)).toEqual(Buffer.alloc(0));
+      for (const [start, end] of [
+        [-1, 4],
+        [5, 4],
+        [0.5, 4],
+      ] as const) {
+        await expect(range(start, end)).rejects.toThrow(RangeError);
+      }
+    });
+
     test('names with spaces, unicode and Hive partition signs round-trip', async () => {
       const names = ['t/dt=2026-11-28/hour=00/part 1.avro', 't/ünïcødé/ø', 't/a+b%20c'];
       for (const n of names) expect(await store.createIfAbsent(n, Buffer.from(n))).toBe(true);
@@ -261,6 +287,7 @@ export function describeObjectStoreContract(label: string, subject: ContractSubj
           () => store.createIfAbsent(name, Buffer.from('x')),
           () => store.put(name, Buffer.from('x')),
           () => store.get(name),
+          () => store.getRange(name, 0, 1),
           () => store.exists(name),
           () => store.delete(name),
         ];

@@ -36,6 +36,29 @@ describe('GcsStore on the fake', () => {
     expect((await store.get('big'))?.equals(big)).toBe(true);
   });
 
+  test('getRange is one ranged download (206), counted apart from whole downloads by the fake', async () => {
+    const store = storeOn(fake);
+    const data = Buffer.from(Array.from({ length: 50_000 }, (_, i) => i % 251));
+    await store.createIfAbsent('ranged', data);
+    fake.requests.reset();
+    expect((await store.getRange('ranged', 1000, 5096))?.equals(data.subarray(1000, 5096))).toBe(true);
+    expect(fake.requests.snapshot()).toEqual({ 'object.download': 1 });
+    expect(fake.requests.downloadBytes).toEqual({ whole: 0, range: 4096 });
+    await store.get('ranged');
+    expect(fake.requests.downloadBytes).toEqual({ whole: 50_000, range: 4096 });
+    const stats = (await (await fetch(`${fake.url}/_fake/stats`)).json()) as { downloadBytes: unknown };
+    expect(stats.downloadBytes).toEqual({ whole: 50_000, range: 4096 });
+  });
+
+  test('getRange through transient faults: retried within the deadline, the same bytes', async () => {
+    const store = storeOn(fake);
+    const data = Buffer.from(Array.from({ length: 20_000 }, (_, i) => (i * 7) % 256));
+    await store.createIfAbsent('ranged-faulty', data);
+    fake.faults.failNext(2, 503, { routes: ['object.download'] });
+    expect((await store.getRange('ranged-faulty', 100, 9_100))?.equals(data.subarray(100, 9_100))).toBe(true);
+    expect(fake.requests.count('object.download')).toBe(3);
+  });
+
   test('objects are stored under the prefix, and stores with other prefixes do not see them', async () => {
     const prefix = uniquePrefix();
     const a = storeOn(fake, { prefix: `${prefix}/a` });

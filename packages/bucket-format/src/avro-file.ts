@@ -22,7 +22,7 @@ import { type SchemaVersion, fingerprintOf, readVarint, varintValue } from '@hou
  * from the file's name, so every rerun writes the same bytes.
  */
 const MAGIC = Buffer.from('Obj\x01', 'latin1');
-const SYNC_SIZE = 16;
+export const SYNC_SIZE = 16;
 
 const headerType = avro.Type.forSchema({
   type: 'record',
@@ -113,9 +113,7 @@ export class OcfWriter {
   private block: Buffer;
   private pos = 0;
   private blockCount = 0;
-  private readonly frames: Promise<Buffer>[] = [];
-  private drainedFrames = 0;
-  private drainMark = 0;
+  private readonly frames = new PendingFrames();
   /** Records appended so far. */
   records = 0;
   /** Uncompressed datum bytes appended so far (decides file rolling deterministically). */
@@ -168,20 +166,35 @@ export class OcfWriter {
 
   private cutBlock(): void {
     if (this.blockCount === 0) return;
+    // `raw` is a view of this block, which is replaced below, never reused
     const raw = this.block.subarray(0, this.pos);
-    const count = this.blockCount;
-    const sync = this.options.syncMarker;
-    const level = this.options.deflateLevel;
-    const frame = (data: Buffer): Buffer =>
-      Buffer.concat([longType.toBuffer(count), longType.toBuffer(data.length), data, sync]);
-    this.frames.push(
-      level === 0
-        ? Promise.resolve(frame(raw)) // `raw` is a view of this block, which is replaced below, never reused
-        : deflateOnPool(raw, level).then(frame),
-    );
+    this.frames.push(blockFrame(raw, this.blockCount, this.options));
     this.block = Buffer.allocUnsafe(this.options.blockBytes);
     this.pos = 0;
     this.blockCount = 0;
+  }
+
+  /** Resolves once every block cut before the previous call is compressed (PendingFrames.drained). */
+  drained(): Promise<void> {
+    return this.frames.drained();
+  }
+
+  /** The whole file: header, then every block in order. */
+  async finish(): Promise<Buffer> {
+    this.cutBlock();
+    const frames = await Promise.all(this.frames.all);
+    return Buffer.concat([containerHeader(this.options), ...frames]);
+  }
+}
+
+/** A writer's blocks, framed or being deflated, in the order they were cut. */
+export class PendingFrames {
+  readonly all: Promise<Buffer>[] = [];
+  private drainedFrames = 0;
+  private drainMark = 0;
+
+  push(frame: Promise<Buffer>): void {
+    this.all.push(frame);
   }
 
   /**
@@ -193,23 +206,32 @@ export class OcfWriter {
   async drained(): Promise<void> {
     const from = this.drainedFrames;
     const upTo = this.drainMark;
-    this.drainMark = this.frames.length;
+    this.drainMark = this.all.length;
     this.drainedFrames = upTo;
-    await Promise.all(this.frames.slice(from, upTo));
+    await Promise.all(this.all.slice(from, upTo));
   }
+}
 
-  /** The whole file: header, then every block in order. */
-  async finish(): Promise<Buffer> {
-    this.cutBlock();
-    const meta: Record<string, Buffer> = {
-      'avro.schema': Buffer.from(this.options.schema ?? schemaText(this.options.type)),
-      'avro.codec': Buffer.from(this.options.deflateLevel === 0 ? 'null' : 'deflate'),
-    };
-    for (const [k, v] of Object.entries(this.options.metadata ?? {})) meta[k] = Buffer.from(v);
-    const header = headerType.toBuffer({ magic: MAGIC, meta, sync: this.options.syncMarker });
-    const frames = await Promise.all(this.frames);
-    return Buffer.concat([header, ...frames]);
-  }
+/**
+ * One block as stored: datum count, size, the datums (deflated on the pool unless level 0), the
+ * sync marker. `raw` must not be written to afterwards: deflate reads it later.
+ */
+export function blockFrame(raw: Buffer, count: number, options: OcfWriterOptions): Promise<Buffer> {
+  const frame = (data: Buffer): Buffer =>
+    Buffer.concat([longType.toBuffer(count), longType.toBuffer(data.length), data, options.syncMarker]);
+  return options.deflateLevel === 0
+    ? Promise.resolve(frame(raw))
+    : deflateOnPool(raw, options.deflateLevel).then(frame);
+}
+
+/** The container header: schema, codec, the options' metadata, then `extra` metadata. */
+export function containerHeader(options: OcfWriterOptions, extra: Record<string, string> = {}): Buffer {
+  const meta: Record<string, Buffer> = {
+    'avro.schema': Buffer.from(options.schema ?? schemaText(options.type)),
+    'avro.codec': Buffer.from(options.deflateLevel === 0 ? 'null' : 'deflate'),
+  };
+  for (const [k, v] of Object.entries({ ...options.metadata, ...extra })) meta[k] = Buffer.from(v);
+  return headerType.toBuffer({ magic: MAGIC, meta, sync: options.syncMarker });
 }
 
 export interface OcfHeader {
@@ -226,6 +248,13 @@ function corrupt(what: string, message: string): HourglassError {
 }
 
 export function readOcfHeader(buf: Buffer, what: string): OcfHeader {
+  const header = ocfHeaderIn(buf, what);
+  if (!header) throw corrupt(what, 'header is truncated');
+  return header;
+}
+
+/** The header at the start of `buf`, or undefined when `buf` ends inside it (read a longer head). */
+export function ocfHeaderIn(buf: Buffer, what: string): OcfHeader | undefined {
   if (buf.length < MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw corrupt(what, 'not an Avro object container file');
   }
@@ -235,7 +264,7 @@ export function readOcfHeader(buf: Buffer, what: string): OcfHeader {
   } catch (e) {
     throw corrupt(what, `header cannot be decoded (${(e as Error).message})`);
   }
-  if (decoded.offset < 0) throw corrupt(what, 'header is truncated');
+  if (decoded.offset < 0) return undefined;
   const header = decoded.value as { meta: Record<string, Buffer>; sync: Buffer };
   const schemaBytes = header.meta['avro.schema'];
   if (!schemaBytes) throw corrupt(what, 'no avro.schema in the header');

@@ -63,16 +63,30 @@ const readVarint = sharedReadVarint;
 const varintValue = sharedVarintValue;
 
 /** Calls `visit` for every datum of `file`, in order; yields to the event loop between blocks. */
-export async function scanContainer(
+export function scanContainer(
   file: Buffer,
   what: string,
   target: SchemaVersion,
   visit: (datum: ScannedDatum) => void | Promise<void>,
 ): Promise<number> {
   const header = readOcfHeader(file, what);
+  return scanBlocks(header, file.subarray(header.dataOffset), what, target, visit);
+}
+
+/**
+ * As scanContainer, for `blocks`: whole blocks of the file `header` was read from (e.g. a ranged
+ * read of some hash groups of a staged file, grouped-ocf.ts).
+ */
+export async function scanBlocks(
+  header: OcfHeader,
+  blocks: Buffer,
+  what: string,
+  target: SchemaVersion,
+  visit: (datum: ScannedDatum) => void | Promise<void>,
+): Promise<number> {
   const reader = readerFor(header, target);
   let records = 0;
-  for (const block of ocfBlocks(file, header, what)) {
+  for (const block of ocfBlocks(blocks, { ...header, dataOffset: 0 }, what)) {
     let pos = 0;
     for (let i = 0; i < block.count; i++) {
       const { offset } = reader.skipType.decode(block.data, pos, reader.skipResolver);

@@ -14,9 +14,12 @@ export {
   type OcfHeader,
   type OcfBlock,
   readOcfHeader,
+  ocfHeaderIn,
   ocfBlocks,
   syncMarkerFor,
   schemaText,
   schemaTextOf,
 } from './avro-file.js';
-export { eventIdOf, scanContainer, type ScannedDatum } from './datums.js';
+export { eventIdOf, scanBlocks, scanContainer, type ScannedDatum } from './datums.js';
+export * from './shard-hash.js';
+export { GROUPS_META_KEY, GroupedOcfWriter, groupIndexOf } from './grouped-ocf.js';

@@ -8,6 +8,7 @@
  *   fake.faults.hang(1, { routes: ['object.get'] });  // the next metadata read is never answered
  *   fake.writeRateLimit.enable(1000);                 // GCS's one write per second per name
  *   fake.requests.count('upload.multipart');          // requests per route (also GET /_fake/stats)
+ *   fake.requests.downloadBytes;                      // { whole, range }: object bytes downloads served
  *   await fake.stop();
  *
  * The bucket is hierarchical-namespace: folders, and folder renames as long-running operations.

@@ -62,9 +62,17 @@ export class RequestCounter {
   private inFlight = 0;
   /** Most requests in flight at once since the last reset. */
   maxInFlight = 0;
+  /** Object bytes served by downloads since the last reset: whole objects, and ranges (206). */
+  readonly downloadBytes = { whole: 0, range: 0 };
 
   record(route: Route): void {
     this.counts.set(route, (this.counts.get(route) ?? 0) + 1);
+  }
+
+  /** A download answered with `bytes` of object data, of a range or of the whole object. */
+  served(ranged: boolean, bytes: number): void {
+    if (ranged) this.downloadBytes.range += bytes;
+    else this.downloadBytes.whole += bytes;
   }
 
   /** A request arrived; call the returned function once it is answered (or abandoned). */
@@ -100,5 +108,7 @@ export class RequestCounter {
   reset(): void {
     this.counts.clear();
     this.maxInFlight = this.inFlight;
+    this.downloadBytes.whole = 0;
+    this.downloadBytes.range = 0;
   }
 }

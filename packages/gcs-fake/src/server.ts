@@ -137,6 +137,9 @@ class FakeServer {
     await answerLate();
     if (res.destroyed) return; // the client gave up waiting
     send(res, answer);
+    if (target.route === 'object.download' && answer.status < 300 && Buffer.isBuffer(answer.body)) {
+      this.requests.served(answer.status === 206, answer.body.length);
+    }
     log(
       answer.status,
       name ?? (isRecord(answer.body) && typeof answer.body.name === 'string' ? answer.body.name : undefined),
@@ -192,6 +195,7 @@ class FakeServer {
         operations: this.requests.byOperation(),
         total: this.requests.count(),
         maxInFlight: this.requests.maxInFlight,
+        downloadBytes: { ...this.requests.downloadBytes },
         faultsFired: { ...this.faults.fired, rateLimited: this.writeRateLimit.refused },
       },
     };

@@ -1,11 +1,12 @@
 import { constants, type Dirent } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { Defaults, HourglassError } from '@hourglass/common';
 import { checkFolderName, checkObjectName, compareNames, prefixSegments, TEMP_PREFIX } from './names.js';
 import { forEachBounded } from './parallel.js';
+import { checkByteRange } from './range.js';
 import type { Children, ObjectInfo, ObjectStore, RenameFolderResult } from './store.js';
 
 export interface LocalStoreOptions {
@@ -73,6 +74,33 @@ export class LocalDirectoryStore implements ObjectStore {
       // A directory is a prefix of other objects, not an object.
       if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR' || errno(e) === 'EISDIR') return undefined;
       throw fsError(e, 'get', name);
+    }
+  }
+
+  async getRange(name: string, start: number, end: number): Promise<Buffer | undefined> {
+    checkByteRange(start, end);
+    let handle: FileHandle;
+    try {
+      handle = await open(this.path(name), 'r');
+    } catch (e) {
+      if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return undefined;
+      throw fsError(e, 'get', name);
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) return undefined; // a directory is a prefix of other objects, not an object
+      const data = Buffer.allocUnsafe(Math.max(0, Math.min(end, info.size) - start));
+      let filled = 0;
+      while (filled < data.length) {
+        const { bytesRead } = await handle.read(data, filled, data.length - filled, start + filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      return data.subarray(0, filled);
+    } catch (e) {
+      throw fsError(e, 'get', name);
+    } finally {
+      await handle.close().catch(() => undefined);
     }
   }
 

@@ -33,6 +33,12 @@ export interface ObjectStore {
   put(name: string, data: Buffer): Promise<void>;
   /** The object's bytes, or undefined when it does not exist. */
   get(name: string): Promise<Buffer | undefined>;
+  /**
+   * The object's bytes [start, end) (shorter when the object ends before `end`, empty when it
+   * ends before `start`), or undefined when it does not exist. No checksum covers a range: GCS's
+   * hashes are the whole object's.
+   */
+  getRange(name: string, start: number, end: number): Promise<Buffer | undefined>;
   exists(name: string): Promise<boolean>;
   /** Every object whose name starts with `prefix`, sorted by name. */
   list(prefix: string): Promise<ObjectInfo[]>;

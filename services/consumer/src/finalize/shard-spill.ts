@@ -1,6 +1,7 @@
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { shardOf as sharedShardOf } from '@hourglass/bucket-format';
 
 /**
  * Grace hash partitioning of a window's datums onto local disk: a sharded finalize reads each
@@ -10,17 +11,8 @@ import path from 'node:path';
  * (closed windows' event ids the shard's records are checked against).
  */
 
-/** The shard of the id `source[start, end)` among `shards`: stable forever, it decides output order. */
-export function shardOf(source: Buffer, start: number, end: number, shards: number): number {
-  // FNV-1a, then murmur3's finalizer: EventIdSet picks slots with the low bits of plain FNV-1a,
-  // so the shard must come from differently mixed bits or a shard's ids would crowd its slots
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ source[i]!, 0x01000193);
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  h = (h ^ (h >>> 16)) >>> 0;
-  return Math.floor((h / 0x1_0000_0000) * shards);
-}
+/** The shard of an event id (in @hourglass/bucket-format, where staged files group by it), bound once: see datums.ts. */
+export const shardOf = sharedShardOf;
 
 /** What an `ids` entry is: an id of the dedup reference, or one stored in a closed window. */
 export const enum SpilledId {

@@ -4,7 +4,7 @@ import { HourglassError } from '@hourglass/common';
 import type { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import {
-  OcfWriter,
+  GroupedOcfWriter,
   schemaTextOf,
   syncMarkerFor,
   stagedFileName,
@@ -27,7 +27,7 @@ export type { StagerStats } from './stats.js';
 
 /**
  * Staging for one event type on one replica: decode each Pub/Sub message, route its events
- * to windows, append them to in-memory part files, and write each part file to
+ * to windows, append them to in-memory part files (grouped by event id hash), and write each part file to
  * `_staging/...` when it reaches its event, byte or age limit. A message is acked only when
  * every part file holding one of its events is durable (end-to-end acknowledgement, ack-tracker.ts).
  * A write that fails for a temporary reason (store down, lease not renewable) is retried with a
@@ -51,7 +51,8 @@ export interface StagerDeps {
 interface PartBuffer {
   window: IntervalWindow;
   late: boolean;
-  writer: OcfWriter;
+  /** Datums grouped by the hash of their event id, for shard jobs' ranged reads (grouped-ocf.ts in bucket-format). */
+  writer: GroupedOcfWriter;
   events: number;
   minTs: number;
   openedAt: number;
@@ -200,7 +201,7 @@ export class Stager {
       buffer = {
         window,
         late,
-        writer: new OcfWriter({
+        writer: new GroupedOcfWriter({
           type: latest.type,
           schema: schemaTextOf(latest),
           syncMarker: syncMarkerFor(`${this.scope.replicaId}.${this.scope.incarnation}.${this.seq}.${key}`),

@@ -236,6 +236,7 @@ function countingReads(store: ObjectStore, count: () => void): ObjectStore {
   return {
     url: store.url,
     get: (name) => (count(), store.get(name)),
+    getRange: (name, start, end) => (count(), store.getRange(name, start, end)),
     list: (prefix) => (count(), store.list(prefix)),
     listChildren: (prefix) => (count(), store.listChildren(prefix)),
     exists: (name) => (count(), store.exists(name)),

@@ -1,0 +1,147 @@
+import { HourglassError } from '@hourglass/common';
+import { readVarint as sharedReadVarint, varintValue as sharedVarintValue } from '@hourglass/schemas';
+import {
+  type OcfHeader,
+  type OcfWriterOptions,
+  PendingFrames,
+  SYNC_SIZE,
+  blockFrame,
+  containerHeader,
+} from './avro-file.js';
+import { HASH_GROUPS, groupOf } from './shard-hash.js';
+
+/**
+ * Staged files whose datums are grouped by the hash of their event id (groupOf): group 0's
+ * datums first, then group 1's, …, each group's in the order they were appended, with a block
+ * cut at every group boundary. The header's `hourglass.groups` metadata holds HASH_GROUPS + 1
+ * comma-separated decimals: where each group's first block starts, relative to the end of the
+ * header, then where the last group ends. A shard of a window (a contiguous run of groups,
+ * groupsOfShard) is then one ranged read of each staged file. Still a plain Avro container file.
+ */
+export const GROUPS_META_KEY = 'hourglass.groups';
+
+/** A group's block being filled; grows up to the block size, so 64 groups cost a small file little. */
+interface GroupBlock {
+  data: Buffer;
+  pos: number;
+  count: number;
+  frames: Promise<Buffer>[];
+}
+
+/** First allocation of a group's block: most staged files are small (flushed by age). */
+const FIRST_BLOCK_BYTES = 4 * 1024;
+const EMPTY = Buffer.alloc(0);
+/** Bound once: a cross-workspace import is a getter read at every call (see datums.ts). */
+const readVarint = sharedReadVarint;
+const varintValue = sharedVarintValue;
+
+/** An OcfWriter (same options, same counting) writing grouped files; each datum starts with meta.event_id. */
+export class GroupedOcfWriter {
+  private readonly groups: GroupBlock[] = [];
+  /** Every frame in the order blocks were cut, for drained(). */
+  private readonly cut = new PendingFrames();
+  private scratch = Buffer.allocUnsafe(FIRST_BLOCK_BYTES);
+  /** Records appended so far. */
+  records = 0;
+  /** Uncompressed datum bytes appended so far (decides file rolling deterministically). */
+  rawBytes = 0;
+
+  constructor(private readonly options: OcfWriterOptions) {
+    if (options.syncMarker.length !== SYNC_SIZE) throw new RangeError('an Avro sync marker has 16 bytes');
+    for (let g = 0; g < HASH_GROUPS; g++) this.groups.push({ data: EMPTY, pos: 0, count: 0, frames: [] });
+  }
+
+  /** Appends one Avro binary datum of the writer's type. */
+  appendDatum(datum: Buffer): void {
+    this.appendDatumAt(datum, 0, datum.length);
+  }
+
+  /** Appends the datum `source[start, end)`, into the group of the event id it starts with. */
+  appendDatumAt(source: Buffer, start: number, end: number): void {
+    const idStart = readVarint(source, start);
+    const idLength = varintValue();
+    if (idStart < 0 || idLength < 0 || idStart + idLength > end) {
+      throw new RangeError('a datum that does not start with a readable meta.event_id');
+    }
+    const group = this.groups[groupOf(source, idStart, idStart + idLength)]!;
+    const length = end - start;
+    if (group.pos + length > group.data.length) this.makeRoom(group, length);
+    source.copy(group.data, group.pos, start, end);
+    group.pos += length;
+    group.count++;
+    this.records++;
+    this.rawBytes += length;
+    if (group.pos >= this.options.blockBytes) this.cutBlock(group, true);
+  }
+
+  /** Encodes and appends one record of the writer's type. */
+  appendRecord(record: unknown): void {
+    let end = this.options.type.encode(record, this.scratch, 0);
+    if (end < 0) {
+      // avsc returns -(bytes missing)
+      this.scratch = Buffer.allocUnsafe(Math.max(this.scratch.length * 2, this.scratch.length - end));
+      end = this.options.type.encode(record, this.scratch, 0);
+    }
+    this.appendDatumAt(this.scratch, 0, end);
+  }
+
+  /** As OcfWriter: cut the group's block when the datum would overflow it, else grow the buffer. */
+  private makeRoom(group: GroupBlock, length: number): void {
+    const blockBytes = this.options.blockBytes;
+    if (group.count > 0 && group.pos + length > blockBytes) this.cutBlock(group, true);
+    const needed = group.pos + length;
+    if (needed <= group.data.length) return;
+    const grown = Buffer.allocUnsafe(
+      Math.max(needed, Math.min(blockBytes, Math.max(FIRST_BLOCK_BYTES, group.data.length * 2))),
+    );
+    group.data.copy(grown, 0, 0, group.pos);
+    group.data = grown;
+  }
+
+  private cutBlock(group: GroupBlock, more: boolean): void {
+    if (group.count === 0) return;
+    // the raw bytes are a view of this block, which is replaced below, never reused
+    const frame = blockFrame(group.data.subarray(0, group.pos), group.count, this.options);
+    group.frames.push(frame);
+    this.cut.push(frame);
+    // a group that filled a block will likely fill another
+    group.data = more ? Buffer.allocUnsafe(this.options.blockBytes) : EMPTY;
+    group.pos = 0;
+    group.count = 0;
+  }
+
+  /** As OcfWriter.drained: resolves once every block cut before the previous call is compressed. */
+  drained(): Promise<void> {
+    return this.cut.drained();
+  }
+
+  /** The whole file: header with the group index, then each group's blocks in group order. */
+  async finish(): Promise<Buffer> {
+    for (const group of this.groups) this.cutBlock(group, false);
+    const grouped = await Promise.all(this.groups.map((group) => Promise.all(group.frames)));
+    const frames = grouped.flat();
+    const offsets = [0];
+    let offset = 0;
+    for (const groupFrames of grouped) {
+      for (const frame of groupFrames) offset += frame.length;
+      offsets.push(offset);
+    }
+    return Buffer.concat([containerHeader(this.options, { [GROUPS_META_KEY]: offsets.join(',') }), ...frames]);
+  }
+}
+
+/**
+ * The group index of a container file: HASH_GROUPS + 1 offsets relative to the header's end
+ * (`header.dataOffset`), group g's blocks are [index[g], index[g + 1]). Undefined for a file
+ * without one (staged by an older version, or not a staged file).
+ */
+export function groupIndexOf(header: OcfHeader, what: string): number[] | undefined {
+  const text = header.meta[GROUPS_META_KEY]?.toString('latin1');
+  if (text === undefined) return undefined;
+  const index = text.split(',').map((n) => (/^\d{1,15}$/.test(n) ? Number(n) : NaN));
+  const ordered = index.every((n, i) => (i === 0 ? n === 0 : n >= index[i - 1]!));
+  if (index.length !== HASH_GROUPS + 1 || !ordered) {
+    throw new HourglassError('STAGED_FILE_CORRUPT', `${what}: ${GROUPS_META_KEY} is not a group index`);
+  }
+  return index;
+}

@@ -1,0 +1,221 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import { isHourglassError, seededRandom, silentLogger } from '@hourglass/common';
+import { SchemaRegistry } from '@hourglass/schemas';
+import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
+import {
+  GroupedOcfWriter,
+  OcfWriter,
+  assignWindow,
+  eventIdOf,
+  scanContainer,
+  schemaTextOf,
+  shardOf,
+  stagedFileName,
+  syncMarkerFor,
+  type OcfWriterOptions,
+  type ScannedDatum,
+} from '@hourglass/bucket-format';
+import type { FinalizeContext } from '@hourglass/consumer/finalize/context';
+import type { PlanFile } from '@hourglass/consumer/finalize/plan';
+import { HEAD_BYTES, forEachShardDatum } from '@hourglass/consumer/finalize/shard-read';
+
+/**
+ * A shard job's read of a planned staged file (finalize/shard-read.ts): over all shards, every
+ * datum of the file exactly once, each shard's in stored order; grouped files read by range,
+ * so all shards together read little more than the file; ungrouped (older) files read whole.
+ */
+const SEED = 0x15_0004;
+const registry = SchemaRegistry.load('schemas');
+const TYPE = 'track_played';
+const version = registry.get(TYPE).latest;
+const MINUTE = 60_000;
+const T0 = Date.UTC(2026, 0, 1);
+const w = assignWindow(T0, MINUTE);
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+function tempStore(): LocalDirectoryStore {
+  const d = mkdtempSync(path.join(tmpdir(), 'hourglass-shard-read-'));
+  dirs.push(d);
+  return new LocalDirectoryStore(d);
+}
+
+function context(store: ObjectStore): FinalizeContext {
+  return {
+    store,
+    registry,
+    eventType: TYPE,
+    windowMs: MINUTE,
+    graceMs: 10_000,
+    format: { finalFileBytes: 16 * 1024, blockBytes: 4096, deflateLevel: 1, dedupHorizonMs: 0 },
+    logger: silentLogger,
+    sweepOrphan: async () => {
+      throw new Error('no orphans expected');
+    },
+  };
+}
+
+function datum(id: string, seq: number): Buffer {
+  return version.type.toBuffer({
+    meta: { event_id: id, gateway_ts: T0 + seq, client_ts: T0 + seq - 250, gateway_id: 'gw' },
+    user_id: `user-${seq % 1000}`,
+    track_id: `spotify:track:${seq}`,
+    ms_played: 180_000 + (seq % 1000),
+    reason_start: 'TRACK_DONE',
+    reason_end: 'TRACK_DONE',
+    shuffle: seq % 2 === 0,
+    platform: 'ANDROID',
+    country: 'SE',
+    offline: false,
+    context_uri: seq % 3 ? null : `spotify:playlist:${seq % 5000}`,
+  });
+}
+
+let fileSeq = 0;
+/** Stages `ids` (one datum each, in order) as a grouped or an ungrouped (pre-grouping) file. */
+async function stage(store: ObjectStore, ids: string[], grouped: boolean, blockBytes: number): Promise<PlanFile> {
+  const options: OcfWriterOptions = {
+    type: version.type,
+    schema: schemaTextOf(version),
+    syncMarker: syncMarkerFor(`shard-read-${fileSeq}`),
+    deflateLevel: 0,
+    blockBytes,
+  };
+  const writer = grouped ? new GroupedOcfWriter(options) : new OcfWriter(options);
+  ids.forEach((id, seq) => writer.appendDatum(datum(id, seq)));
+  const name = stagedFileName(TYPE, w, false, 'replica-a', 'inc', fileSeq++);
+  const data = await writer.finish();
+  await store.createIfAbsent(name, data);
+  return { name, size: data.length };
+}
+
+/** A datum's label: its id and its arrival position (track id), so copies of one id differ. */
+const labelOf = (d: ScannedDatum): string =>
+  `${eventIdOf(d)}@${(version.type.fromBuffer(d.bytes) as { track_id: string }).track_id}`;
+
+async function storedOrder(
+  store: ObjectStore,
+  file: PlanFile,
+): Promise<{ label: string; shardOf: (n: number) => number }[]> {
+  const out: { label: string; shardOf: (n: number) => number }[] = [];
+  await scanContainer((await store.get(file.name))!, file.name, version, (d) => {
+    const id = Buffer.from(d.bytes.subarray(d.idStart, d.idEnd));
+    out.push({ label: labelOf(d), shardOf: (n) => shardOf(id, 0, id.length, n) });
+  });
+  return out;
+}
+
+async function readShard(
+  ctx: FinalizeContext,
+  file: PlanFile,
+  shard: number,
+  shards: number,
+): Promise<{ labels: string[]; records: number; bytes: number }> {
+  const labels: string[] = [];
+  const r = await forEachShardDatum(ctx, w, file, version, shard, shards, (d) => {
+    labels.push(labelOf(d));
+    return undefined;
+  });
+  return { labels, ...r };
+}
+
+const idsArb = fc.array(
+  fc.oneof(
+    fc.integer({ min: 0, max: 50 }).map((n) => `evt-${n}`), // copies of one id
+    fc.uuid(),
+  ),
+  { maxLength: 400 },
+);
+
+test('over all shards: every datum exactly once, each shard its own in stored order (grouped and not)', async () => {
+  const store = tempStore();
+  const ctx = context(store);
+  await fc.assert(
+    fc.asyncProperty(
+      idsArb,
+      fc.integer({ min: 1, max: 17 }),
+      fc.boolean(),
+      fc.integer({ min: 256, max: 8192 }),
+      async (ids, shards, grouped, blockBytes) => {
+        const file = await stage(store, ids, grouped, blockBytes);
+        const stored = await storedOrder(store, file);
+        const seen: string[] = [];
+        for (let shard = 0; shard < shards; shard++) {
+          const { labels, records, bytes } = await readShard(ctx, file, shard, shards);
+          expect(labels).toEqual(stored.filter((d) => d.shardOf(shards) === shard).map((d) => d.label));
+          expect(records).toBe(labels.length);
+          expect(bytes).toBeGreaterThan(0);
+          if (!grouped) expect(bytes).toBe(file.size);
+          seen.push(...labels);
+        }
+        expect(seen.sort()).toEqual(stored.map((d) => d.label).sort());
+        expect(new Set(seen).size).toBe(ids.length);
+      },
+    ),
+    { seed: SEED, numRuns: 80 },
+  );
+});
+
+test('a grouped file of a realistic staged size: all shards together read ≤ (64 + S − 1)/64 of it plus a head each', async () => {
+  const store = tempStore();
+  const ctx = context(store);
+  const random = seededRandom(SEED);
+  // 50,000 events: the default part file's event limit (HOURGLASS_STAGE_MAX_EVENTS), 64 KiB blocks
+  const ids = Array.from({ length: 50_000 }, () =>
+    Array.from({ length: 4 }, () =>
+      Math.floor(random() * 0x1_0000_0000)
+        .toString(16)
+        .padStart(8, '0'),
+    ).join('-'),
+  );
+  const file = await stage(store, ids, true, 64 * 1024);
+  const figures: string[] = [];
+  for (const shards of [1, 2, 4, 8, 13, 16, 17]) {
+    let bytes = 0;
+    let records = 0;
+    for (let shard = 0; shard < shards; shard++) {
+      const r = await forEachShardDatum(ctx, w, file, version, shard, shards, () => undefined);
+      bytes += r.bytes;
+      records += r.records;
+    }
+    expect(records).toBe(ids.length);
+    // shards cut (S − 1) groups in two, each read twice; 2% for uneven group sizes
+    expect(bytes).toBeLessThanOrEqual(((64 + shards - 1) / 64) * 1.02 * file.size + shards * HEAD_BYTES);
+    if (shards <= 13) expect(bytes).toBeLessThanOrEqual(1.2 * file.size + shards * HEAD_BYTES);
+    figures.push(`S=${shards}: ${(bytes / file.size).toFixed(3)}`);
+  }
+  // the figures of the issue's read amplification
+  process.stdout.write(`shard-read amplification, ${file.size} byte file: ${figures.join(', ')}\n`);
+});
+
+test('a file whose header is longer than the first read is read on; a missing file is STAGED_FILE_CORRUPT', async () => {
+  const store = tempStore();
+  const ctx = context(store);
+  const options: OcfWriterOptions = {
+    type: version.type,
+    schema: schemaTextOf(version),
+    syncMarker: syncMarkerFor('long-header'),
+    deflateLevel: 6,
+    blockBytes: 1024,
+    metadata: { 'x.padding': 'p'.repeat(3 * HEAD_BYTES) },
+  };
+  const writer = new GroupedOcfWriter(options);
+  const ids = Array.from({ length: 500 }, (_, i) => `evt-${i}`);
+  ids.forEach((id, seq) => writer.appendDatum(datum(id, seq)));
+  const data = await writer.finish();
+  const file = { name: stagedFileName(TYPE, w, false, 'replica-a', 'inc', 999), size: data.length };
+  await store.createIfAbsent(file.name, data);
+  const seen: string[] = [];
+  for (let shard = 0; shard < 3; shard++) seen.push(...(await readShard(ctx, file, shard, 3)).labels);
+  expect(seen.sort()).toEqual(ids.map((id, seq) => `${id}@spotify:track:${seq}`).sort());
+
+  const missing = { name: stagedFileName(TYPE, w, false, 'replica-a', 'inc', 1000), size: 10 };
+  const error = await readShard(ctx, missing, 0, 2).catch((e: unknown) => e);
+  expect(isHourglassError(error, 'STAGED_FILE_CORRUPT')).toBe(true);
+  expect((error as Error).message).toContain('is in the plan of');
+});
