@@ -4,7 +4,7 @@
  *
  * For each size in BENCH_FINALIZE_EVENTS (default 1,000,000; e.g. 1000000,5000000,20000000):
  *   1. stage  - writes the staged files of one hourly window of track_played straight into a
- *               local-directory store, as the stager does (files of stageMaxEvents events,
+ *               local-directory store, as the stager does (grouped by event id hash, files of stageMaxEvents events,
  *               stageDeflateLevel, stagedFileName names), with 1% of the events redelivered: a
  *               copy of them lands again in the next staged file.
  *   2. close  - a child process runs the real finalize of that window (finalizeWindow over dist/,
@@ -69,7 +69,8 @@ async function stage(dir, events) {
   const { SchemaRegistry } = dist('packages/schemas');
   const { Defaults } = dist('packages/common');
   const { LocalDirectoryStore } = dist('packages/storage');
-  const { OcfWriter, assignWindow, schemaTextOf, stagedFileName, syncMarkerFor } = dist('packages/bucket-format');
+  const { GroupedOcfWriter, assignWindow, schemaTextOf, stagedFileName, syncMarkerFor } =
+    dist('packages/bucket-format');
   const registry = SchemaRegistry.load(path.join(root, 'schemas'));
   const latest = registry.get(TYPE).latest;
   const store = new LocalDirectoryStore(dir);
@@ -82,7 +83,7 @@ async function stage(dir, events) {
   let carried = []; // redelivered copies: staged again in the next file
   for (let i = 0; i < events;) {
     const name = stagedFileName(TYPE, w, false, 'bench', 'r0', seq++);
-    const writer = new OcfWriter({
+    const writer = new GroupedOcfWriter({
       type: latest.type,
       schema: schemaTextOf(latest),
       syncMarker: syncMarkerFor(name),

@@ -17,11 +17,12 @@ export function shardOf(source: Buffer, start: number, end: number, shards: numb
 }
 
 /**
- * Hash groups of a staged file. 64: shard jobs read whole groups, and a group a shard boundary
- * cuts is read by both its shards, so S shards read about (64 + S - 1) / 64 of the staged bytes:
- * ≤ 1.2 up to S = 13 (a 1.6 GB window at the default shard size). More groups would cut that
- * further but cost every staged file a block (≈ 20 bytes of framing, a deflate call) and an index
- * entry per group, and small part files (flushed by age) would hold groups of a few datums each.
+ * Hash groups of a staged file. 64: a shard job owns whole groups (shardJobOf) up to 64 shards, so
+ * each staged byte is read by one job (8 GiB staged per window at the default shard size); beyond,
+ * shards are hash ranges and a group a boundary cuts is read by both its shards (about
+ * (64 + S − 1) / 64 of the staged bytes). More groups would cost every staged file a block
+ * (≈ 20 bytes of framing, a deflate call) and an index entry per group, and small part files
+ * (flushed by age) would hold groups of a few datums each.
  */
 export const HASH_GROUPS = 64;
 
@@ -37,6 +38,28 @@ export function groupsOfShard(shard: number, shards: number): { first: number; l
   }
   return {
     first: Math.floor((shard * HASH_GROUPS) / shards),
+    last: Math.ceil(((shard + 1) * HASH_GROUPS) / shards) - 1,
+  };
+}
+
+/**
+ * The shard job of the id `source[start, end)` among `shards` (finalize/shard-jobs.ts): whole hash
+ * groups per job while shards ≤ HASH_GROUPS (group g in job ⌊g·S/64⌋), so a job reads only its own
+ * groups' blocks; hash ranges (shardOf) beyond. A copy always meets its twin: the job is a
+ * function of the id alone.
+ */
+export function shardJobOf(source: Buffer, start: number, end: number, shards: number): number {
+  return shards <= HASH_GROUPS
+    ? Math.floor((groupOf(source, start, end) * shards) / HASH_GROUPS)
+    : shardOf(source, start, end, shards);
+}
+
+/** The groups (inclusive) holding every id of shard job `shard` among `shards` (shardJobOf). */
+export function groupsOfShardJob(shard: number, shards: number): { first: number; last: number } {
+  if (shards > HASH_GROUPS) return groupsOfShard(shard, shards);
+  groupsOfShard(shard, shards); // the same argument checks
+  return {
+    first: Math.ceil((shard * HASH_GROUPS) / shards),
     last: Math.ceil(((shard + 1) * HASH_GROUPS) / shards) - 1,
   };
 }

@@ -6,25 +6,25 @@ import {
   planName,
   shardClaimName,
   shardJobName,
+  shardJobOf,
   shardResultName,
   stagingDir,
   windowLabel,
   type IntervalWindow,
-  type ScannedDatum,
 } from '@hourglass/bucket-format';
-import type { SchemaVersion } from '@hourglass/schemas';
 import type { ClosedTail, FinalizeContext } from './context.js';
 import { EventIdSet } from './id-set.js';
-import { parsePlan, type Plan, type PlanFile } from './plan.js';
+import { parsePlan, type Plan } from './plan.js';
 import { forEachReference, hasReference, writerThrough } from './resume-writer.js';
 import { type ClaimOptions, claimJob, claimLive, keepClaimed, readClaim } from './shard-claims.js';
 import { type ShardResult, parseShardResult, serializeShardResult } from './shard-result.js';
-import { type SpilledRecord, shardOf } from './shard-spill.js';
-import { type IdVisitor, type ShardIds, type WindowWriter, forEachClosedId, scanPlannedFile } from './window-writer.js';
+import type { SpilledRecord } from './shard-spill.js';
+import { forEachShardDatum } from './shard-read.js';
+import { type IdVisitor, type ShardIds, type WindowWriter, forEachClosedId } from './window-writer.js';
 
 /**
  * A window over the shard target, finalized as shard jobs that any replica may run: shard s
- * holds the events whose event_id hashes into its range (shardOf), so a copy always meets its
+ * holds the events whose event_id hashes into its groups (shardJobOf), so a copy always meets its
  * twin in the same job and each job deduplicates alone, holding only its own ids. A job reads its
  * records from every planned staged file in plan order, checks them against its share of the
  * closed windows' ids, writes `part-sSSSSS-NNNNN.avro` / `late-sSSSSS-…` into the unpublished
@@ -187,7 +187,7 @@ export async function runShardJob(
   const mine =
     (set: EventIdSet): IdVisitor =>
     (source, start, end) => {
-      if (shardOf(source, start, end, shards) === shard) set.addIfAbsent(source, start, end);
+      if (shardJobOf(source, start, end, shards) === shard) set.addIfAbsent(source, start, end);
       return undefined;
     };
   const ids: ShardIds = { seen: new EventIdSet(), reference: undefined, closed: new Map() };
@@ -224,23 +224,4 @@ export async function runShardJob(
   await ctx.store.createIfAbsent(name, serializeShardResult(result));
   await ctx.onStep?.('shard-written', name);
   return result;
-}
-
-/** The datums of `file` in shard `shard` of `shards`, in stored order; resolves to the records visited and the bytes read. */
-async function forEachShardDatum(
-  ctx: FinalizeContext,
-  w: IntervalWindow,
-  file: PlanFile,
-  target: SchemaVersion,
-  shard: number,
-  shards: number,
-  visit: (d: ScannedDatum) => Promise<void> | undefined,
-): Promise<{ records: number; bytes: number }> {
-  let records = 0;
-  const scanned = await scanPlannedFile(ctx, w, file, target, (d) => {
-    if (shardOf(d.bytes, d.idStart, d.idEnd, shards) !== shard) return undefined;
-    records++;
-    return visit(d);
-  });
-  return { records, bytes: scanned.bytes };
 }

@@ -5,12 +5,12 @@ import {
   type OcfHeader,
   type ScannedDatum,
   groupIndexOf,
-  groupsOfShard,
+  groupsOfShardJob,
   ocfHeaderIn,
   readOcfHeader,
   scanBlocks,
   scanContainer,
-  shardOf as sharedShardOf,
+  shardJobOf as sharedShardJobOf,
   windowLabel,
 } from '@hourglass/bucket-format';
 import type { FinalizeContext } from './context.js';
@@ -19,14 +19,14 @@ import type { PlanFile } from './plan.js';
 /**
  * One shard's datums of one planned staged file, read without reading the whole file when it is
  * grouped by event id hash (GroupedOcfWriter): a ranged read of its head (header and group
- * index), then one ranged read of the blocks of the groups the shard's hash range overlaps. A
+ * index), then one ranged read of the blocks of the shard job's groups (shardJobOf). A
  * file without a group index (staged by an older version) is read whole. Either way only the
  * datums of the shard are visited, in stored order, so every shard job sees the order a reader
  * of the whole file would.
  */
 
 /** Bound once: a cross-workspace import is a getter read at every call (datums.ts in bucket-format). */
-const shardOf = sharedShardOf;
+const shardJobOf = sharedShardJobOf;
 
 /** First read of a staged file: its header (schema, group index) fits in most. */
 export const HEAD_BYTES = 4 * 1024;
@@ -40,7 +40,7 @@ export async function forEachShardDatum(
   shards: number,
   visit: (d: ScannedDatum) => Promise<void> | undefined,
 ): Promise<{ records: number; bytes: number }> {
-  const { first, last } = groupsOfShard(shard, shards);
+  const { first, last } = groupsOfShardJob(shard, shards);
   let bytes = 0;
   const read = async (start: number, end: number): Promise<Buffer> => {
     const data = await ctx.store.getRange(file.name, start, end);
@@ -52,7 +52,7 @@ export async function forEachShardDatum(
   };
   let records = 0;
   const inShard = (d: ScannedDatum): Promise<void> | undefined => {
-    if (shardOf(d.bytes, d.idStart, d.idEnd, shards) !== shard) return undefined;
+    if (shardJobOf(d.bytes, d.idStart, d.idEnd, shards) !== shard) return undefined;
     records++;
     return visit(d);
   };
