@@ -15,8 +15,8 @@ import { HASH_GROUPS, groupOf } from './shard-hash.js';
  * datums first, then group 1's, …, each group's in the order they were appended, with a block
  * cut at every group boundary. The header's `hourglass.groups` metadata holds HASH_GROUPS + 1
  * comma-separated decimals: where each group's first block starts, relative to the end of the
- * header, then where the last group ends. A shard of a window (a contiguous run of groups,
- * groupsOfShard) is then one ranged read of each staged file. Still a plain Avro container file.
+ * header, then where the last group ends. A shard job of a window (a contiguous run of groups,
+ * groupsOfShardJob) is then one ranged read of each staged file. Still a plain Avro container file.
  */
 export const GROUPS_META_KEY = 'hourglass.groups';
 

@@ -39,6 +39,12 @@ export interface Manifest {
   /** Smallest and largest gateway_ts among the records (null when the window is empty). */
   gatewayTs: { min: number | null; max: number | null };
   closedBy: { watermark: number; watermarkIso: string; graceMs: number };
+  /**
+   * Present when the window was finalized as shard jobs: its `part-sSSSSS-…` / `late-sSSSSS-…`
+   * files hold only ids of shard job SSSSS among this many (shardJobOf), which lets the next
+   * windows' shard jobs read only the files that can hold their ids.
+   */
+  shards?: number;
 }
 
 export function windowFields(w: IntervalWindow): Manifest['window'] {

@@ -63,3 +63,27 @@ export function groupsOfShardJob(shard: number, shards: number): { first: number
     last: Math.ceil(((shard + 1) * HASH_GROUPS) / shards) - 1,
   };
 }
+
+/** The shard job a final file of a window finalized in shard jobs belongs to (`…/part-s00003-00000.avro`: 3). */
+export function shardJobOfFile(path: string): number | undefined {
+  const m = /\/(?:part|late)-s(\d{5})-\d{5}\.avro$/.exec(path);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Whether the final file `path` of a window finalized in `fileShards` shard jobs (undefined: not
+ * in shard jobs) can hold an id of shard job `shard` among `shards`: false only when the two jobs'
+ * groups do not meet.
+ */
+export function mayHoldShardJobIds(
+  path: string,
+  fileShards: number | undefined,
+  shard: number,
+  shards: number,
+): boolean {
+  const of = fileShards === undefined ? undefined : shardJobOfFile(path);
+  if (of === undefined || fileShards === undefined) return true; // one pass, or an early segment's file
+  const a = groupsOfShardJob(of, fileShards);
+  const b = groupsOfShardJob(shard, shards);
+  return a.first <= b.last && b.first <= a.last;
+}

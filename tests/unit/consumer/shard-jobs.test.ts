@@ -1,11 +1,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ManualClock } from '@hourglass/common';
 import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
-import { SHARD_JOBS, planName, shardClaimName, stagingDir } from '@hourglass/bucket-format';
+import {
+  SHARD_JOBS,
+  manifestName,
+  nextWindow,
+  parseManifest,
+  planName,
+  shardClaimName,
+  stagingDir,
+} from '@hourglass/bucket-format';
+import { finalizeWindow } from '@hourglass/consumer/finalize/publish';
 import type { FinalizeContext } from '@hourglass/consumer/finalize/context';
 import { parsePlan } from '@hourglass/consumer/finalize/plan';
 import { type ShardJobOptions, runOneOpenShardJob } from '@hourglass/consumer/finalize/shard-jobs';
 import {
+  HORIZON,
+  MINUTE,
+  type Rec,
   TYPE,
   context,
   copyOf,
@@ -13,7 +25,9 @@ import {
   finalizeW1,
   removeTempDirs,
   scenario,
+  stage,
   stored,
+  tempDir,
   w1,
 } from '../../support/sharded-scenario';
 
@@ -128,5 +142,38 @@ describe('shard jobs', () => {
     await takeover;
     expect(await finalBytes(crashed.store)).toEqual(await finalBytes(alone.store));
     expect(await crashed.store.list('_staging/')).toEqual([]);
+  });
+
+  test("the next window's jobs read only the closed window's files of jobs whose hash groups meet theirs", async () => {
+    const store = new LocalDirectoryStore(tempDir());
+    const clock = new ManualClock(w1.end);
+    const w2 = nextWindow(w1);
+    const events = (w: typeof w1, n: number, tag: string): Rec[] =>
+      Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, ts: w.start + Math.floor((i / n) * MINUTE), copy: i }));
+    const first = events(w1, 3000, 'a');
+    for (let f = 0; f < 6; f++) await stage(store, w1, false, first.slice(f * 500, (f + 1) * 500));
+    await finalizeW1(withJobs(store, 'r1', clock));
+    const closed = parseManifest((await store.get(manifestName(TYPE, w1)))!, 'w1');
+    expect(closed.shards).toBeGreaterThanOrEqual(5);
+    // window 2: its own events and re-sends of window 1's tail stamped into its head
+    const resent = first.filter((r) => r.ts >= w1.end - HORIZON).slice(0, 40);
+    const second = [...events(w2, 3000, 'b'), ...resent.map((r, i) => ({ ...r, ts: w2.start + i * 100, copy: 9 }))];
+    for (let f = 0; f < 6; f++) await stage(store, w2, false, second.slice(f * 507, (f + 1) * 507));
+    let closedBytesRead = 0;
+    const counting = Object.create(store) as ObjectStore;
+    counting.get = async (name) => {
+      const data = await store.get(name);
+      if (data && name.startsWith(`${TYPE}/`) && name.endsWith('.avro')) closedBytesRead += data.length;
+      return data;
+    };
+    // no tail in memory (another replica closed window 1): every job reads its reference back
+    const result = await finalizeWindow(withJobs(counting, 'r2', clock), w2, w2.end + 10_000);
+    expect(result.manifest.shards).toBe(closed.shards);
+    expect(result.manifest.counts.duplicatesOfClosedWindows).toBe(resent.length);
+    expect(result.manifest.counts.records).toBe(3000);
+    const closedBytes = closed.files.reduce((n, f) => n + f.bytes, 0);
+    // each closed file is read by the one job of the same groups (not by all of them)
+    expect(closedBytesRead).toBeLessThanOrEqual(closedBytes);
+    expect(closedBytesRead).toBeGreaterThan(0);
   });
 });

@@ -4,7 +4,7 @@ import { manifestName, parseManifest, type IntervalWindow, windowLabel } from '@
 import type { ClosedTail, EarlySegments, FinalizeContext } from './context.js';
 import { EventIdSet } from './id-set.js';
 import type { Plan, PlanFile } from './plan.js';
-import { type IdVisitor, WindowWriter, visitIdsInRange } from './window-writer.js';
+import { type FileFilter, type IdVisitor, WindowWriter, visitIdsInRange } from './window-writer.js';
 
 /**
  * The window writer a finalize continues with: the target schema and dedup reference the first
@@ -67,10 +67,11 @@ export async function forEachReference(
   target: SchemaVersion,
   lastClosed: ClosedTail | undefined,
   visit: IdVisitor,
+  keep?: FileFilter,
 ): Promise<void> {
   const cached = cachedReference(ctx, w, first, lastClosed);
   if (cached) await cached.forEachMarked(visit);
-  else await forEachReferenceId(ctx, w, first, target, visit);
+  else await forEachReferenceId(ctx, w, first, target, visit, keep);
 }
 
 /** Visits the reference's ids read back from the final files of the windows the plan names. */
@@ -80,13 +81,15 @@ export async function forEachReferenceId(
   first: Plan,
   target: SchemaVersion,
   visit: IdVisitor,
+  keep: FileFilter = () => true,
 ): Promise<void> {
   const from = w.start - (first.format.dedupHorizonMs ?? 0);
   for (const name of first.dedupAgainst ?? []) {
     const data = await ctx.store.get(name);
     if (!data) throw new HourglassError('MANIFEST_MISMATCH', `${name} is in the plan of ${windowLabel(w)} but missing`);
-    for (const f of parseManifest(data, name).files) {
-      if (f.maxGatewayTs < from) continue;
+    const m = parseManifest(data, name);
+    for (const f of m.files) {
+      if (f.maxGatewayTs < from || !keep(m, f.path)) continue;
       if (!(await visitIdsInRange(ctx, f.path, target, from, Infinity, visit))) {
         throw new HourglassError('MANIFEST_MISMATCH', `${f.path} is in ${name} but missing`);
       }

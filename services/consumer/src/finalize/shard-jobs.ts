@@ -6,6 +6,7 @@ import {
   planName,
   shardClaimName,
   shardJobName,
+  mayHoldShardJobIds,
   shardJobOf,
   shardResultName,
   stagingDir,
@@ -20,7 +21,7 @@ import { type ClaimOptions, claimJob, claimLive, keepClaimed, readClaim } from '
 import { type ShardResult, parseShardResult, serializeShardResult } from './shard-result.js';
 import type { SpilledRecord } from './shard-spill.js';
 import { forEachShardDatum } from './shard-read.js';
-import { type IdVisitor, type ShardIds, type WindowWriter, forEachClosedId } from './window-writer.js';
+import { type FileFilter, type IdVisitor, type ShardIds, type WindowWriter, forEachClosedId } from './window-writer.js';
 
 /**
  * A window over the shard target, finalized as shard jobs that any replica may run: shard s
@@ -190,16 +191,18 @@ export async function runShardJob(
       if (shardJobOf(source, start, end, shards) === shard) set.addIfAbsent(source, start, end);
       return undefined;
     };
+  // of a closed window finalized in shard jobs, only the files of jobs whose groups meet ours
+  const ours: FileFilter = (m, path) => mayHoldShardJobIds(path, m.shards, shard, shards);
   const ids: ShardIds = { seen: new EventIdSet(), reference: undefined, closed: new Map() };
   if (hasReference(plan)) {
     ids.reference = new EventIdSet();
-    await forEachReference(ctx, w, plan, target, lastClosed, mine(ids.reference));
+    await forEachReference(ctx, w, plan, target, lastClosed, mine(ids.reference), ours);
   }
   const horizonMs = plan.format.dedupHorizonMs ?? 0;
   const loadClosed = async (start: number): Promise<void> => {
     const set = new EventIdSet();
     ids.closed.set(start, set);
-    await forEachClosedId(ctx, assignWindow(start, ctx.windowMs), w, target, horizonMs, mine(set));
+    await forEachClosedId(ctx, assignWindow(start, ctx.windowMs), w, target, horizonMs, mine(set), ours);
   };
   const r: SpilledRecord = { source: Buffer.alloc(0), start: 0, end: 0, idStart: 0, idEnd: 0, gatewayTs: 0 };
   for (const file of plan.files) {

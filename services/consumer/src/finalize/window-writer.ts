@@ -306,6 +306,7 @@ export class WindowWriter {
         watermarkIso: new Date(plan.closedByWatermark).toISOString(),
         graceMs: plan.graceMs,
       },
+      ...(plan.shardJobs && plan.shards ? { shards: plan.shards } : {}),
     };
   }
 }
@@ -330,7 +331,10 @@ async function idsInClosedWindows(
   return ids;
 }
 
-/** Visits the ids idsInClosedWindows collects (a sharded finalize spills them to their shards). */
+/** Which final files of a closed window (by its manifest) a reader of closed ids needs: a shard job skips other jobs' files. */
+export type FileFilter = (m: Manifest, path: string) => boolean;
+
+/** Visits the ids idsInClosedWindows collects (a sharded finalize spills them to their shards; a shard job passes `keep`). */
 export async function forEachClosedId(
   ctx: FinalizeContext,
   original: IntervalWindow,
@@ -338,6 +342,7 @@ export async function forEachClosedId(
   target: SchemaVersion,
   horizonMs: number,
   visit: IdVisitor,
+  keep: FileFilter = () => true,
 ): Promise<void> {
   const lo = original.start - horizonMs;
   const hi = original.end + horizonMs;
@@ -348,8 +353,9 @@ export async function forEachClosedId(
     const mName = manifestName(ctx.eventType, v);
     const manifestData = await ctx.store.get(mName);
     if (!manifestData) continue;
-    for (const f of parseManifest(manifestData, mName).files) {
-      if (f.maxGatewayTs >= lo && f.minGatewayTs < hi) await collect(f.path);
+    const m = parseManifest(manifestData, mName);
+    for (const f of m.files) {
+      if (f.maxGatewayTs >= lo && f.minGatewayTs < hi && keep(m, f.path)) await collect(f.path);
     }
   }
   const lateFrom = v.start;
