@@ -36,8 +36,9 @@ locals {
     HOURGLASS_GRACE        = "${var.grace_seconds}s"
     # One notice per closed window to google_pubsub_topic.closed_notices (<prefix>-closed).
     HOURGLASS_CLOSED_NOTICES = "true"
-    # Cloud Run's filesystem is memory: a large window's finalize shards reread staging from the
-    # bucket instead of spilling to TMPDIR, which would count against consumer_resources.memory.
+    # A large window is finalized as shard jobs over every replica (the default), which spill
+    # nothing. Should they be turned off, Cloud Run's filesystem is memory: shards reread staging
+    # from the bucket instead of spilling to TMPDIR, which would count against the instance memory.
     HOURGLASS_FINALIZE_SPILL = "none"
     HOURGLASS_GRACE_BY_TYPE = join(",", [
       for name in sort(keys(local.type_settings)) : "${name}=${local.type_settings[name].grace_seconds}s"
