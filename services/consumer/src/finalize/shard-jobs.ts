@@ -66,7 +66,7 @@ export async function writeShardJobs(
       if (results[shard]) continue;
       const found = await storedResult(ctx, w, shard, listed);
       if (found) results[shard] = found;
-      else if (await claimUnpublished(ctx, w, shard, o)) {
+      else if (await claimOpen(ctx, w, shard, o, listed)) {
         const result = await runClaimed(ctx, w, plan, shard, base, lastClosed, o);
         if (result) {
           results[shard] = result;
@@ -91,16 +91,22 @@ function published(ctx: FinalizeContext, w: IntervalWindow): Promise<boolean> {
 }
 
 /**
- * Claims a shard job, then makes sure the window is not published: a listing made after the
- * publisher cleaned up shows no results and no claims, and the job must not run again then.
+ * Claims a shard job unless another replica's claim on it is live (read only when `listed` shows
+ * one), then makes sure the window is not published: a listing made after the publisher cleaned
+ * up shows no results and no claims, and the job must not run again then.
  */
-async function claimUnpublished(
+async function claimOpen(
   ctx: FinalizeContext,
   w: IntervalWindow,
   shard: number,
   o: ShardJobOptions,
+  listed: ReadonlySet<string>,
 ): Promise<boolean> {
   const name = shardClaimName(ctx.eventType, w, shard);
+  if (listed.has(name)) {
+    const held = await readClaim(ctx.store, name);
+    if (claimLive(held, o.now()) && held!.replica !== o.identity) return false;
+  }
   if (!(await claimJob(ctx.store, name, o))) return false;
   if (!(await published(ctx, w))) return true;
   await ctx.store.delete(name);
@@ -125,9 +131,7 @@ export async function runOneOpenShardJob(
   const listed = await listShardObjects(ctx, w);
   for (let shard = 0; shard < plan.shards; shard++) {
     if (listed.has(shardResultName(ctx.eventType, w, shard))) continue;
-    const claim = shardClaimName(ctx.eventType, w, shard);
-    if (listed.has(claim) && claimLive(await readClaim(ctx.store, claim), o.now())) continue;
-    if (!(await claimUnpublished(ctx, w, shard, o))) continue;
+    if (!(await claimOpen(ctx, w, shard, o, listed))) continue;
     // the early segments' ids, rewriting their files byte for byte (they exist: the closer wrote them first)
     const base = await writerThrough(ctx, w, plan, plan.earlySegments ?? [], undefined, undefined, true);
     await runClaimed(ctx, w, plan, shard, base, undefined, o); // a lost claim: the job is someone else's now
