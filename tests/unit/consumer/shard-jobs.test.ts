@@ -11,6 +11,7 @@ import {
   stagingDir,
 } from '@hourglass/bucket-format';
 import { finalizeWindow } from '@hourglass/consumer/finalize/publish';
+import { finalizeEarly } from '@hourglass/consumer/finalize/early';
 import type { FinalizeContext } from '@hourglass/consumer/finalize/context';
 import { parsePlan } from '@hourglass/consumer/finalize/plan';
 import { type ShardJobOptions, runOneOpenShardJob } from '@hourglass/consumer/finalize/shard-jobs';
@@ -175,5 +176,45 @@ describe('shard jobs', () => {
     // each closed file is read by the one job of the same groups (not by all of them)
     expect(closedBytesRead).toBeLessThanOrEqual(closedBytes);
     expect(closedBytesRead).toBeGreaterThan(0);
+  });
+
+  test('early segments, then shard jobs shared by two replicas: the records and counts of the one-pass finalize', async () => {
+    const dir = tempDir();
+    const store = new LocalDirectoryStore(dir);
+    const clock = new ManualClock(w1.end);
+    const recs = (from: number, n: number, copy = 0): Rec[] =>
+      Array.from({ length: n }, (_, i) => ({
+        id: `e-${from + i}`,
+        ts: w1.start + ((from + i) % MINUTE),
+        copy: copy + i,
+      }));
+    await stage(store, w1, false, recs(0, 300));
+    const segments = await finalizeEarly(withJobs(store, 'r1', clock), w1, undefined);
+    expect(segments?.segments).toHaveLength(1);
+    // more than a shard's bytes, with copies of the early segment's events and among themselves
+    await stage(store, w1, false, [...recs(250, 800, 10_000), ...recs(900, 100, 20_000)]);
+    await stage(store, w1, false, recs(1000, 800, 30_000));
+    const one = copyOf(store, dir);
+    let closed = false;
+    const helperRan = { jobs: 0 };
+    // r2 has no early segments in memory: it rewrites them byte for byte before its jobs
+    const helper = worker(withJobs(store, 'r2', clock), () => closed, helperRan);
+    const closer = withJobs(store, 'r1', clock, async (step) => {
+      if (step === 'shard-written') while (helperRan.jobs === 0 && !closed) await sleep(2);
+    });
+    const result = await finalizeWindow(closer, w1, w1.end + 10_000, segments).finally(() => {
+      closed = true;
+    });
+    await helper;
+    await finalizeW1(context(one.store));
+    expect(helperRan.jobs).toBeGreaterThanOrEqual(1);
+    expect(result.manifest.shards).toBeGreaterThan(1);
+    const a = await stored(one.store, w1);
+    const b = await stored(store, w1);
+    expect(b.m.counts).toEqual(a.m.counts);
+    // copies: 250–299 of the early segment, 900–999 and 1000–1049 of the second file
+    expect(b.m.counts).toMatchObject({ records: 1800, duplicatesDropped: 200 });
+    expect(b.onTime).toEqual(a.onTime);
+    expect(b.m.files[0]).toEqual(a.m.files[0]); // the early segment's part file
   });
 });
