@@ -54,6 +54,9 @@ export function bundle(log: FakeMessageLog, records: EventRecord[], writer = v2)
   return message(log, data, attributes);
 }
 
+/** One finalize queue for every runtime a test builds, as a consumer shares one among its types. */
+const finalizeQueue = new FinalizeQueue();
+
 export function runtime(
   store: ObjectStore,
   clock: ManualClock,
@@ -97,7 +100,7 @@ export function runtime(
       logger: silentLogger,
       metrics: createConsumerMetrics(),
       ...(onStep ? { onFinalizeStep: onStep } : {}),
-      queue: new FinalizeQueue(),
+      queue: finalizeQueue,
     },
   );
 }
