@@ -1,4 +1,5 @@
 import type { ErrorCode } from '@hourglass/common';
+import { JsonBytes } from '@hourglass/schemas';
 
 /**
  * The per-request answer: one result per event, by index. Bundles settle events from
@@ -133,8 +134,8 @@ export class BatchAnswer {
         pos += ACCEPTED_TAIL.copy(body, pos);
       }
     }
-    body[pos++] = CLOSE_BRACKET;
-    body[pos++] = CLOSE_BRACE;
+    body[pos++] = CLOSE_ARRAY;
+    body[pos++] = CLOSE_OBJECT;
     return body;
   }
 
@@ -154,6 +155,4 @@ const ACCEPTED_HEAD = Buffer.from('{"status":"accepted","id":"', 'latin1');
 const ACCEPTED_TAIL = Buffer.from('"}', 'latin1');
 const UUID_LENGTH = 36;
 const ACCEPTED_ENTRY_BYTES = ACCEPTED_HEAD.length + UUID_LENGTH + ACCEPTED_TAIL.length;
-const COMMA = 0x2c;
-const CLOSE_BRACKET = 0x5d;
-const CLOSE_BRACE = 0x7d;
+const { COMMA, CLOSE_ARRAY, CLOSE_OBJECT } = JsonBytes;

@@ -1,5 +1,6 @@
 import {
   AvroWriter,
+  JsonBytes,
   JsonReader,
   MAX_EXACT_LONG,
   NULL,
@@ -68,18 +69,12 @@ function typesOf(registry: SchemaRegistry): TypeEntry[] {
   return table;
 }
 
+const { CLOSE_ARRAY, CLOSE_OBJECT, COLON, COMMA, MINUS, OPEN_ARRAY, OPEN_OBJECT, QUOTE } = JsonBytes;
 const EVENTS = Buffer.from('events');
 const TYPE = Buffer.from('"type"');
 const ID = Buffer.from('"id"');
 const CLIENT_TS = Buffer.from('"client_ts"');
 const PAYLOAD = Buffer.from('"payload"');
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-const QUOTE = 0x22;
 
 /** The body transcoded, or undefined when anything in it is not plain. */
 export function transcodeBody(types: readonly TypeEntry[], raw: Buffer): TranscodedBatch | undefined {
@@ -178,7 +173,7 @@ function isLowerCaseUuid(r: JsonReader): boolean {
   const s = r.textStart;
   if (r.textEnd - s !== 36) return false;
   const b = r.buf;
-  if (b[s + 8] !== 0x2d || b[s + 13] !== 0x2d || b[s + 18] !== 0x2d || b[s + 23] !== 0x2d) return false;
+  if (b[s + 8] !== MINUS || b[s + 13] !== MINUS || b[s + 18] !== MINUS || b[s + 23] !== MINUS) return false;
   let hex = 1;
   for (let i = 0; i < 8; i++) hex &= HEX[b[s + i]!]!;
   for (let i = 9; i < 13; i++) hex &= HEX[b[s + i]!]!;

@@ -7,13 +7,21 @@
  * The body is checked to be valid UTF-8 before it gets here, so the bytes between two quotes
  * with no backslash are the UTF-8 of exactly the string JSON.parse would return.
  */
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const MINUS = 0x2d;
-const DOT = 0x2e;
-const ZERO = 0x30;
-const NINE = 0x39;
-const PLUS = 0x2b;
+import {
+  BACKSLASH,
+  CARRIAGE_RETURN,
+  DOT,
+  LINE_FEED,
+  LOWER_E,
+  MINUS,
+  NINE,
+  PLUS,
+  QUOTE,
+  SPACE,
+  TAB,
+  UPPER_E,
+  ZERO,
+} from './json-bytes.js';
 
 /** Integers of up to this many digits are exact when accumulated digit by digit in a double. */
 const EXACT_DIGITS = 15;
@@ -33,7 +41,7 @@ export class JsonReader {
     const buf = this.buf;
     let pos = this.pos;
     let c = buf[pos];
-    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++pos];
+    while (c === SPACE || c === LINE_FEED || c === CARRIAGE_RETURN || c === TAB) c = buf[++pos];
     this.pos = pos;
     return c === undefined ? -1 : c;
   }
@@ -58,7 +66,7 @@ export class JsonReader {
     this.textStart = pos;
     let c = buf[pos];
     // one comparison for most bytes: everything above the quote but the backslash is text
-    while (c !== undefined && (c > QUOTE ? c !== BACKSLASH : c >= 0x20 && c !== QUOTE)) c = buf[++pos];
+    while (c !== undefined && (c > QUOTE ? c !== BACKSLASH : c >= SPACE && c !== QUOTE)) c = buf[++pos];
     if (c !== QUOTE) return false;
     this.textEnd = pos;
     this.pos = pos + 1;
@@ -120,7 +128,7 @@ export class JsonReader {
       pos = this.pos;
       c = buf[pos];
     }
-    if (c === 0x65 || c === 0x45) {
+    if (c === LOWER_E || c === UPPER_E) {
       plain = false;
       c = buf[++pos];
       if (c === PLUS || c === MINUS) pos++;

@@ -2,6 +2,19 @@ import avro from 'avsc';
 import type { SchemaVersion } from '../registry.js';
 import { MAX_EXACT_LONG } from '../value-rules.js';
 import type { AvroWriter } from './avro-writer.js';
+import {
+  CLOSE_OBJECT,
+  COLON,
+  COMMA,
+  LOWER_F,
+  LOWER_N,
+  LOWER_T,
+  MINUS,
+  NINE,
+  OPEN_OBJECT,
+  QUOTE,
+  ZERO,
+} from './json-bytes.js';
 import { FALSE, NULL, TRUE, type JsonReader } from './json-reader.js';
 
 /**
@@ -72,23 +85,23 @@ function recordStep(fields: readonly avro.types.Field[]): Step {
     return true;
   };
   const general: Step = (r, w) => {
-    if (!r.expect(0x7b)) return false; // {
+    if (!r.expect(OPEN_OBJECT)) return false;
     let next = 0;
-    if (r.peek() !== 0x7d) {
+    if (r.peek() !== CLOSE_OBJECT) {
       for (;;) {
         let at = next;
-        if (r.peek() !== 0x22 || at === count || !r.quoted(parts[at]!.quoted)) {
+        if (r.peek() !== QUOTE || at === count || !r.quoted(parts[at]!.quoted)) {
           // a field left out before this one (or an unknown or repeated name)
           if (!r.string()) return false;
           while (at < count && !r.textIs(parts[at]!.name)) at++;
           if (at === count || !defaults(w, next, at)) return false;
         }
-        if (!r.expect(0x3a) || !parts[at]!.step(r, w)) return false; // :
+        if (!r.expect(COLON) || !parts[at]!.step(r, w)) return false;
         next = at + 1;
         const c = r.peek();
         r.pos++;
-        if (c === 0x7d) break; // }
-        if (c !== 0x2c) return false; // ,
+        if (c === CLOSE_OBJECT) break;
+        if (c !== COMMA) return false;
       }
     } else {
       r.pos++;
@@ -115,12 +128,12 @@ function recordStep(fields: readonly avro.types.Field[]): Step {
 function inOrderStep(parts: readonly FieldStep[]): Step {
   const names = parts.map((_, i) => [`q${i}`, `s${i}`]).flat();
   const values = parts.map((p) => [p.quoted, p.step]).flat();
-  let body = 'return function inOrder(r, w) {\n  if (!r.expect(0x7b)) return false;\n';
+  let body = `return function inOrder(r, w) {\n  if (!r.expect(${OPEN_OBJECT})) return false;\n`;
   parts.forEach((_, i) => {
-    if (i > 0) body += '  if (!r.expect(0x2c)) return false;\n';
-    body += `  r.peek();\n  if (!r.quoted(q${i}) || !r.expect(0x3a) || !s${i}(r, w)) return false;\n`;
+    if (i > 0) body += `  if (!r.expect(${COMMA})) return false;\n`;
+    body += `  r.peek();\n  if (!r.quoted(q${i}) || !r.expect(${COLON}) || !s${i}(r, w)) return false;\n`;
   });
-  body += '  return r.expect(0x7d);\n};';
+  body += `  return r.expect(${CLOSE_OBJECT});\n};`;
   const factory = new Function(...names, body) as (...args: unknown[]) => Step;
   return factory(...values);
 }
@@ -223,11 +236,11 @@ function kindOfType(type: avro.Type): Kind {
 }
 
 function kindOfByte(c: number): Kind {
-  if (c === 0x6e) return Kind.Null; // n
-  if (c === 0x74 || c === 0x66) return Kind.Boolean; // t f
-  if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return Kind.Number;
-  if (c === 0x22) return Kind.Text;
-  if (c === 0x7b) return Kind.Object;
+  if (c === LOWER_N) return Kind.Null;
+  if (c === LOWER_T || c === LOWER_F) return Kind.Boolean;
+  if (c === MINUS || (c >= ZERO && c <= NINE)) return Kind.Number;
+  if (c === QUOTE) return Kind.Text;
+  if (c === OPEN_OBJECT) return Kind.Object;
   return Kind.Other;
 }
 
