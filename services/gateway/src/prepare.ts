@@ -91,11 +91,12 @@ function clientTsOf(raw: unknown): number | null | undefined {
   return undefined;
 }
 
-/**
- * The reference path for JSON events (the transcoder in fast-path.ts falls back to it for anything
- * unusual). One loop over the batch, longer than 80 lines on purpose: each rejection is a few
- * inline lines on the hot path, in the order the checks run, with no closure allocated per event.
- */
+/** The meta prepareJsonEvent refills per event: one per request (the writer reads it at once and keeps nothing). */
+export function requestMeta(ctx: PrepareContext, gatewayTs: number): EventMeta {
+  return { event_id: '', gateway_ts: gatewayTs, client_ts: null, gateway_id: ctx.gatewayId };
+}
+
+/** The reference path for JSON events (the transcoder in fast-path.ts hands it what it does not take itself). */
 export function prepareJson(
   ctx: PrepareContext,
   key: ApiKey,
@@ -104,106 +105,119 @@ export function prepareJson(
   answer: BatchAnswer,
 ): PreparedEvents {
   const out = new PreparedEvents(events.length);
-  const { registry, gatewayId, maxEventBytes, metrics, arena } = ctx;
-  // One meta for the whole request, refilled per event: the writer reads it at once and keeps nothing.
-  const meta: EventMeta = { event_id: '', gateway_ts: gatewayTs, client_ts: null, gateway_id: gatewayId };
-  for (let i = 0; i < events.length; i++) {
-    const ev = events[i];
-    if (ev === null || typeof ev !== 'object' || Array.isArray(ev)) {
-      answer.rejectEvent(i, { code: 'EVENT_INVALID', reason: 'an event must be a JSON object' });
-      metrics.events('', 'rejected', 1);
-      continue;
-    }
-    const e = ev as Record<string, unknown>;
-    const type = e.type;
-    if (typeof type !== 'string') {
-      answer.rejectEvent(i, { code: 'EVENT_INVALID', path: 'type', reason: 'is required: expected a string' });
-      metrics.events('', 'rejected', 1);
-      continue;
-    }
-    const schemas = registry.tryGet(type);
-    if (!schemas) {
-      answer.rejectEvent(i, {
-        code: 'SCHEMA_UNKNOWN_TYPE',
-        path: 'type',
-        reason: `unknown event type ${JSON.stringify(type.slice(0, 64))}`,
-      });
-      metrics.events('', 'rejected', 1);
-      continue;
-    }
-    if (!keyAllows(key, type)) {
-      answer.rejectEvent(i, {
-        code: 'HTTP_FORBIDDEN',
-        path: 'type',
-        reason: `the API key does not cover event type ${type}`,
-      });
-      metrics.events(type, 'rejected', 1);
-      continue;
-    }
-    let extra: string | undefined;
-    for (const k in e) {
-      if (k !== 'payload' && k !== 'type' && k !== 'id' && k !== 'client_ts') {
-        extra = k;
-        break;
-      }
-    }
-    if (extra !== undefined) {
-      answer.rejectEvent(i, {
-        code: 'EVENT_INVALID',
-        path: extra.slice(0, 64),
-        reason: 'is not an event field (type, id, client_ts, payload)',
-      });
-      metrics.events(type, 'rejected', 1);
-      continue;
-    }
-    const id = eventIdOf(e.id);
-    if (id === undefined) {
-      answer.rejectEvent(i, {
-        code: 'EVENT_INVALID',
-        path: 'id',
-        reason: 'must be a UUID (or absent, and the gateway assigns one)',
-      });
-      metrics.events(type, 'rejected', 1);
-      continue;
-    }
-    const clientTs = clientTsOf(e.client_ts);
-    if (clientTs === undefined) {
-      answer.rejectEvent(i, {
-        code: 'EVENT_INVALID',
-        path: 'client_ts',
-        reason: 'must be epoch milliseconds or an ISO 8601 time',
-      });
-      metrics.events(type, 'rejected', 1);
-      continue;
-    }
-    const writer = schemas.latest;
-    meta.event_id = id;
-    meta.client_ts = clientTs;
-    // The compiled writer validates and encodes without building the record; whatever it
-    // declines (a bad event, or one too big for the arena) takes buildRecord, which names the problem.
-    const compiled = compiledWriterOf(writer);
-    let datum = compiled?.accepts(meta, e.payload) ? arena.encodeEvent(compiled, meta, e.payload as object) : undefined;
-    if (datum === undefined) {
-      const built = buildRecord(writer, meta, e.payload);
-      if (!built.ok) {
-        answer.rejectEvent(i, { code: 'EVENT_INVALID', path: built.path, reason: built.reason });
-        metrics.events(type, 'rejected', 1);
-        continue;
-      }
-      datum = arena.encode(writer.type, built.record);
-    }
-    if (datum.length > maxEventBytes) {
-      answer.rejectEvent(i, {
-        code: 'HTTP_EVENT_TOO_LARGE',
-        path: 'payload',
-        reason: `encodes to ${datum.length} bytes, over the limit of ${maxEventBytes}`,
-      });
-      metrics.events(type, 'rejected', 1);
-      continue;
-    }
-    out.push(writer, datum, id, i);
-  }
+  const meta = requestMeta(ctx, gatewayTs);
+  for (let i = 0; i < events.length; i++) prepareJsonEvent(ctx, key, events[i], i, meta, out, answer);
   return out;
+}
+
+/**
+ * The reference for one JSON event (`ev`, index `i` of its request): its datum pushed on `out`,
+ * or its rejection on the answer. Longer than 80 lines on purpose: each rejection is a few
+ * inline lines, in the order the checks run, with no closure allocated per event.
+ */
+export function prepareJsonEvent(
+  ctx: PrepareContext,
+  key: ApiKey,
+  ev: unknown,
+  i: number,
+  meta: EventMeta,
+  out: PreparedEvents,
+  answer: BatchAnswer,
+): void {
+  const { registry, maxEventBytes, metrics, arena } = ctx;
+  if (ev === null || typeof ev !== 'object' || Array.isArray(ev)) {
+    answer.rejectEvent(i, { code: 'EVENT_INVALID', reason: 'an event must be a JSON object' });
+    metrics.events('', 'rejected', 1);
+    return;
+  }
+  const e = ev as Record<string, unknown>;
+  const type = e.type;
+  if (typeof type !== 'string') {
+    answer.rejectEvent(i, { code: 'EVENT_INVALID', path: 'type', reason: 'is required: expected a string' });
+    metrics.events('', 'rejected', 1);
+    return;
+  }
+  const schemas = registry.tryGet(type);
+  if (!schemas) {
+    answer.rejectEvent(i, {
+      code: 'SCHEMA_UNKNOWN_TYPE',
+      path: 'type',
+      reason: `unknown event type ${JSON.stringify(type.slice(0, 64))}`,
+    });
+    metrics.events('', 'rejected', 1);
+    return;
+  }
+  if (!keyAllows(key, type)) {
+    answer.rejectEvent(i, {
+      code: 'HTTP_FORBIDDEN',
+      path: 'type',
+      reason: `the API key does not cover event type ${type}`,
+    });
+    metrics.events(type, 'rejected', 1);
+    return;
+  }
+  let extra: string | undefined;
+  for (const k in e) {
+    if (k !== 'payload' && k !== 'type' && k !== 'id' && k !== 'client_ts') {
+      extra = k;
+      break;
+    }
+  }
+  if (extra !== undefined) {
+    answer.rejectEvent(i, {
+      code: 'EVENT_INVALID',
+      path: extra.slice(0, 64),
+      reason: 'is not an event field (type, id, client_ts, payload)',
+    });
+    metrics.events(type, 'rejected', 1);
+    return;
+  }
+  const id = eventIdOf(e.id);
+  if (id === undefined) {
+    answer.rejectEvent(i, {
+      code: 'EVENT_INVALID',
+      path: 'id',
+      reason: 'must be a UUID (or absent, and the gateway assigns one)',
+    });
+    metrics.events(type, 'rejected', 1);
+    return;
+  }
+  const clientTs = clientTsOf(e.client_ts);
+  if (clientTs === undefined) {
+    answer.rejectEvent(i, {
+      code: 'EVENT_INVALID',
+      path: 'client_ts',
+      reason: 'must be epoch milliseconds or an ISO 8601 time',
+    });
+    metrics.events(type, 'rejected', 1);
+    return;
+  }
+  const writer = schemas.latest;
+  meta.event_id = id;
+  meta.client_ts = clientTs;
+  // The compiled writer validates and encodes without building the record; whatever it
+  // declines (a bad event, or one too big for the arena) takes buildRecord, which names the problem.
+  const compiled = compiledWriterOf(writer);
+  let datum = compiled?.accepts(meta, e.payload) ? arena.encodeEvent(compiled, meta, e.payload as object) : undefined;
+  if (datum === undefined) {
+    const built = buildRecord(writer, meta, e.payload);
+    if (!built.ok) {
+      answer.rejectEvent(i, { code: 'EVENT_INVALID', path: built.path, reason: built.reason });
+      metrics.events(type, 'rejected', 1);
+      return;
+    }
+    datum = arena.encode(writer.type, built.record);
+  }
+  if (datum.length > maxEventBytes) {
+    answer.rejectEvent(i, {
+      code: 'HTTP_EVENT_TOO_LARGE',
+      path: 'payload',
+      reason: `encodes to ${datum.length} bytes, over the limit of ${maxEventBytes}`,
+    });
+    metrics.events(type, 'rejected', 1);
+    return;
+  }
+  out.push(writer, datum, id, i);
 }
 
 export interface AvroDatumSpan {

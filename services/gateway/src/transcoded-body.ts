@@ -11,22 +11,30 @@ import {
 } from '@hourglass/schemas';
 
 /**
- * The JSON route's body read in one pass, straight to Avro: `{"events":[...]}` whose every
- * event is plain (`type` before `payload`, each key once, no other key, an id in canonical
- * lower case or null, client_ts null, epoch milliseconds or an ISO time, a payload the type's
- * compiled step takes). The payload datums (meta excepted: the gateway fills it when it takes
- * the request) are written back to back, with no objects built per event beyond the id string.
- * Anything else leaves the body to JSON.parse and prepareJson, the reference for every answer.
+ * The JSON route's body read in one pass, straight to Avro: `{"events":[...]}` whose plain
+ * events (`type` before `payload`, each key once, no other key, an id in canonical lower case or
+ * null, client_ts null, epoch milliseconds or an ISO time, a payload the type's compiled step
+ * takes) have their payload datums (meta excepted: the gateway fills it when it takes the
+ * request) written back to back, with no objects built per event beyond the id string.
+ * Any other event is handed, alone, to JSON.parse and kept as its value: prepareJsonEvent, the
+ * reference, judges it, so a body is read once however many of its events are unusual. A body
+ * whose frame is not plain (other keys, no events) goes whole to JSON.parse and prepareJson.
  */
 export class TranscodedBatch {
   count = 0;
-  readonly versions: SchemaVersion[] = [];
+  /** The event's schema, or undefined for an event kept as JSON.parse's value (in `values`). */
+  readonly versions: (SchemaVersion | undefined)[] = [];
   /** The client's id, or undefined for the gateway to assign one. */
   readonly ids: (string | undefined)[] = [];
   /** Epoch milliseconds, or −1 for null. */
   readonly clientTs: number[] = [];
   /** Where each event's payload datum ends in `payloads`; it starts where the previous one ends. */
   readonly ends: number[] = [];
+  /** Where each event's JSON text is in the body: [textStarts, textEnds). */
+  readonly textStarts: number[] = [];
+  readonly textEnds: number[] = [];
+  /** JSON.parse's value of each event not transcoded, by index (holes elsewhere). */
+  readonly values: unknown[] = [];
   readonly payloads: AvroWriter;
 
   constructor(readonly raw: Buffer) {
@@ -38,7 +46,13 @@ export class TranscodedBatch {
     return this.count;
   }
 
-  /** The reference's input: the body's events as JSON.parse reads them. */
+  /** Event `i` as JSON.parse reads it: the reference's input for an event the fast path hands back. */
+  eventValue(i: number): unknown {
+    if (this.versions[i] === undefined) return this.values[i];
+    return JSON.parse(this.raw.toString('utf8', this.textStarts[i], this.textEnds[i]));
+  }
+
+  /** The reference's input for the whole body: its events as JSON.parse reads them. */
   parsedEvents(): unknown[] {
     return (JSON.parse(this.raw.toString('utf8')) as { events: unknown[] }).events;
   }
@@ -76,7 +90,7 @@ const ID = Buffer.from('"id"');
 const CLIENT_TS = Buffer.from('"client_ts"');
 const PAYLOAD = Buffer.from('"payload"');
 
-/** The body transcoded, or undefined when anything in it is not plain. */
+/** The body transcoded, or undefined when its frame is not plain or JSON.parse refuses one of its events. */
 export function transcodeBody(types: readonly TypeEntry[], raw: Buffer): TranscodedBatch | undefined {
   const r = new JsonReader(raw);
   if (!r.expect(OPEN_OBJECT) || !r.string() || !r.textIs(EVENTS) || !r.expect(COLON) || !r.expect(OPEN_ARRAY)) {
@@ -85,7 +99,16 @@ export function transcodeBody(types: readonly TypeEntry[], raw: Buffer): Transco
   if (r.peek() === CLOSE_ARRAY) return undefined; // no events: the reference answers
   const batch = new TranscodedBatch(raw);
   for (;;) {
-    if (!readEvent(r, types, batch)) return undefined;
+    const start = r.pos;
+    const payloadsAt = batch.payloads.pos;
+    if (!readEvent(r, types, batch)) {
+      // not plain: nothing of it is kept, and JSON.parse reads this event alone
+      r.pos = start;
+      batch.payloads.pos = payloadsAt;
+      if (!parseEvent(r, batch)) return undefined;
+    }
+    batch.textStarts[batch.count - 1] = start;
+    batch.textEnds[batch.count - 1] = r.pos;
     const c = r.peek();
     r.pos++;
     if (c === CLOSE_ARRAY) break;
@@ -94,12 +117,36 @@ export function transcodeBody(types: readonly TypeEntry[], raw: Buffer): Transco
   return r.expect(CLOSE_OBJECT) && r.atEnd() ? batch : undefined;
 }
 
+/**
+ * The event at r.pos as JSON.parse's value, its end found by brackets and strings (skipValue);
+ * false when JSON.parse refuses that text. The frame around the event being plain JSON, the
+ * body is then valid JSON whatever skipValue took for the event's end, and JSON.parse of the
+ * whole body would have held this very value at this index.
+ */
+function parseEvent(r: JsonReader, batch: TranscodedBatch): boolean {
+  const start = r.pos;
+  if (!r.skipValue()) return false;
+  let value: unknown;
+  try {
+    value = JSON.parse(r.buf.toString('utf8', start, r.pos));
+  } catch {
+    return false; // the whole body to JSON.parse, which names it
+  }
+  const n = batch.count++;
+  batch.versions[n] = undefined;
+  batch.ids[n] = undefined;
+  batch.clientTs[n] = -1;
+  batch.ends[n] = batch.payloads.pos;
+  batch.values[n] = value;
+  return true;
+}
+
 const SEEN_TYPE = 1;
 const SEEN_PAYLOAD = 2;
 const SEEN_ID = 4;
 const SEEN_CLIENT_TS = 8;
 
-/** One event object; false when it is not plain (nothing of it is kept then: the whole body goes to the reference). */
+/** One plain event object; false when it is not plain (the caller then rewinds and parses it). */
 function readEvent(r: JsonReader, types: readonly TypeEntry[], batch: TranscodedBatch): boolean {
   if (!r.expect(OPEN_OBJECT)) return false;
   let seen = 0;

@@ -8,6 +8,7 @@ import {
   fastRoute,
   referenceRoute,
   registry,
+  type FastStats,
   type Outcome,
   type Setting,
 } from './transcode-support';
@@ -22,7 +23,7 @@ const SEED = 1818;
 const types = registry.eventTypes();
 const recordOf = (t: string) => registry.get(t).latest.type as avro.types.RecordType;
 
-function same(raw: Buffer, setting: Setting = defaultSetting, stats?: { transcoded: number }): void {
+function same(raw: Buffer, setting: Setting = defaultSetting, stats?: FastStats): void {
   const reference = referenceRoute(raw, setting);
   const fast: Outcome = fastRoute(raw, setting, stats);
   expect(aligned(raw, fast, reference)).toEqual(reference);
@@ -126,7 +127,7 @@ const bodyOf = (events: string[], ws: string) =>
 
 describe('the JSON transcoder against the reference route', () => {
   it('stores the same bytes and answers the same for generated valid events of every schema', () => {
-    const stats = { transcoded: 0 };
+    const stats: FastStats = { transcoded: 0 };
     fc.assert(
       fc.property(fc.array(validEvent, { minLength: 1, maxLength: 4 }), whitespace, (events, ws) => {
         same(bodyOf(events, ws), defaultSetting, stats);
@@ -134,10 +135,14 @@ describe('the JSON transcoder against the reference route', () => {
       { seed: SEED, numRuns: 600 },
     );
     expect(stats.transcoded).toBeGreaterThan(40);
+    // both paths ran, and in the same bodies: events the transcoder declines are parsed alone
+    expect(stats.transcodedEvents).toBeGreaterThan(300);
+    expect(stats.parsedEvents).toBeGreaterThan(100);
+    expect(stats.mixed).toBeGreaterThan(40);
   });
 
   it('answers the same under narrow keys, small size limits, odd clocks and gateway ids', () => {
-    const stats = { transcoded: 0 };
+    const stats: FastStats = { transcoded: 0 };
     fc.assert(
       fc.property(fc.array(validEvent, { minLength: 1, maxLength: 4 }), settingArb, (events, setting) => {
         same(bodyOf(events, ''), setting, stats);
@@ -148,7 +153,7 @@ describe('the JSON transcoder against the reference route', () => {
   });
 
   it('answers the same when one payload field (or an extra key) is a hostile value', () => {
-    const stats = { transcoded: 0 };
+    const stats: FastStats = { transcoded: 0 };
     const mutated = fc
       .constantFrom(...types)
       .chain((type) => fc.record({ type: fc.constant(type), m: mutatedPayload(recordOf(type)), other: validEvent }));

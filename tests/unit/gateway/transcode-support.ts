@@ -82,8 +82,28 @@ export function referenceRoute(raw: Buffer, s: Setting = defaultSetting): Outcom
   return settled(prepareJson(contextOf(s), s.key, list, s.gatewayTs, answer), answer);
 }
 
-/** The route now: the transcoder first. `transcoded` counts the bodies it took. */
-export function fastRoute(raw: Buffer, s: Setting = defaultSetting, stats?: { transcoded: number }): Outcome {
+/**
+ * What the fast path took: bodies it read itself, and of their events those it transcoded and
+ * those it handed to JSON.parse alone; `mixed` counts bodies holding both kinds.
+ */
+export interface FastStats {
+  transcoded: number;
+  transcodedEvents?: number;
+  parsedEvents?: number;
+  mixed?: number;
+}
+
+function count(stats: FastStats, batch: TranscodedBatch): void {
+  stats.transcoded++;
+  let parsed = 0;
+  for (let i = 0; i < batch.count; i++) if (batch.versions[i] === undefined) parsed++;
+  stats.parsedEvents = (stats.parsedEvents ?? 0) + parsed;
+  stats.transcodedEvents = (stats.transcodedEvents ?? 0) + batch.count - parsed;
+  if (parsed > 0 && parsed < batch.count) stats.mixed = (stats.mixed ?? 0) + 1;
+}
+
+/** The route now: the transcoder first; `stats` counts what it took. */
+export function fastRoute(raw: Buffer, s: Setting = defaultSetting, stats?: FastStats): Outcome {
   if (!isUtf8(raw)) return { refused: 'utf8' };
   let body: unknown;
   try {
@@ -91,7 +111,7 @@ export function fastRoute(raw: Buffer, s: Setting = defaultSetting, stats?: { tr
   } catch {
     return { refused: 'HTTP_BAD_REQUEST json' };
   }
-  if (stats && body instanceof TranscodedBatch) stats.transcoded++;
+  if (stats && body instanceof TranscodedBatch) count(stats, body);
   const events = eventsOf(body);
   const refused = routeChecks(events);
   if (refused || !events) return { refused: refused! };

@@ -1,8 +1,8 @@
 /**
  * A cursor over JSON text in UTF-8 bytes for the transcoder: reads one token at a time and
  * says `false` for anything it does not take on its own (an escape in a string, a control
- * character, bad syntax, the end of the text). The caller then hands the whole body to
- * JSON.parse, which decides. It never builds objects; strings are byte spans of the input.
+ * character, bad syntax, the end of the text). The caller then hands that text (an event, or
+ * the whole body) to JSON.parse, which decides. It never builds objects; strings are byte spans of the input.
  *
  * The body is checked to be valid UTF-8 before it gets here, so the bytes between two quotes
  * with no backslash are the UTF-8 of exactly the string JSON.parse would return.
@@ -10,11 +10,16 @@
 import {
   BACKSLASH,
   CARRIAGE_RETURN,
+  CLOSE_ARRAY,
+  CLOSE_OBJECT,
+  COMMA,
   DOT,
   LINE_FEED,
   LOWER_E,
   MINUS,
   NINE,
+  OPEN_ARRAY,
+  OPEN_OBJECT,
   PLUS,
   QUOTE,
   SPACE,
@@ -149,6 +154,32 @@ export class JsonReader {
     while (c !== undefined && c >= ZERO && c <= NINE) c = buf[++pos];
     this.pos = pos;
     return pos > first;
+  }
+
+  /**
+   * Moves past one value by its brackets and strings alone, to the first comma or closing
+   * bracket outside it (or the end of the text: false). It checks nothing else: the caller
+   * hands the bytes passed to JSON.parse, which judges them.
+   */
+  skipValue(): boolean {
+    const buf = this.buf;
+    const n = buf.length;
+    let depth = 0;
+    for (let pos = this.pos; pos < n; pos++) {
+      const c = buf[pos];
+      if (c === QUOTE) {
+        for (pos++; pos < n && buf[pos] !== QUOTE; pos++) if (buf[pos] === BACKSLASH) pos++;
+      } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+        depth++;
+      } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY || (c === COMMA && depth === 0)) {
+        if (depth === 0) {
+          this.pos = pos;
+          return true;
+        }
+        depth--;
+      }
+    }
+    return false;
   }
 
   /** Consumes the literal (true, false, null) whose bytes are `word`, after whitespace. */
