@@ -153,6 +153,9 @@ function readEvent(r: JsonReader, types: readonly TypeEntry[], batch: Transcoded
   let entry: TypeEntry | undefined;
   let id: string | undefined;
   let clientTs = -1;
+  // a payload before the type: its text [payloadAt, payloadEnd), transcoded once the type is known
+  let payloadAt = -1;
+  let payloadEnd = -1;
   for (;;) {
     if (r.peek() !== QUOTE) return false;
     let bit: number;
@@ -161,15 +164,19 @@ function readEvent(r: JsonReader, types: readonly TypeEntry[], batch: Transcoded
       if (!r.expect(COLON) || !r.string() || (entry = typeOf(types, r)) === undefined) return false;
     } else if (r.quoted(PAYLOAD)) {
       bit = SEEN_PAYLOAD;
-      // the type names the schema, so it must come first
-      if (!entry?.step || !r.expect(COLON) || !entry.step(r, batch.payloads)) return false;
+      if (!r.expect(COLON)) return false;
+      if (entry !== undefined) {
+        if (!entry.step?.(r, batch.payloads)) return false;
+      } else {
+        r.peek();
+        payloadAt = r.pos;
+        if (!r.skipValue()) return false;
+        payloadEnd = r.pos;
+      }
     } else if (r.quoted(ID)) {
       bit = SEEN_ID;
       if (!r.expect(COLON)) return false;
-      if (!r.literal(NULL)) {
-        if (!r.string() || !isLowerCaseUuid(r)) return false;
-        id = r.buf.toString('latin1', r.textStart, r.textEnd);
-      }
+      if (!r.literal(NULL) && (id = uuidOf(r)) === undefined) return false;
     } else if (r.quoted(CLIENT_TS)) {
       bit = SEEN_CLIENT_TS;
       if (!r.expect(COLON) || (clientTs = readClientTs(r)) === -2) return false;
@@ -184,11 +191,27 @@ function readEvent(r: JsonReader, types: readonly TypeEntry[], batch: Transcoded
     if (c !== COMMA) return false;
   }
   if ((seen & (SEEN_TYPE | SEEN_PAYLOAD)) !== (SEEN_TYPE | SEEN_PAYLOAD)) return false;
+  if (payloadAt >= 0 && !payloadAfterType(r, entry!, payloadAt, payloadEnd, batch)) return false;
   const n = batch.count++;
   batch.versions[n] = entry!.version;
   batch.ids[n] = id;
   batch.clientTs[n] = clientTs;
   batch.ends[n] = batch.payloads.pos;
+  return true;
+}
+
+/**
+ * Transcodes a payload read before its event's type (keys in sorted order, as many encoders
+ * write them), then returns to the event's end. The step must end where skipValue did (bar
+ * whitespace): anything else skipped after the value is not JSON.
+ */
+function payloadAfterType(r: JsonReader, entry: TypeEntry, at: number, end: number, batch: TranscodedBatch): boolean {
+  const eventEnd = r.pos;
+  r.pos = at;
+  if (!entry.step?.(r, batch.payloads)) return false;
+  r.peek();
+  if (r.pos !== end) return false;
+  r.pos = eventEnd;
   return true;
 }
 
@@ -211,21 +234,28 @@ function readClientTs(r: JsonReader): number {
   return ms >= 0 && ms <= MAX_EXACT_LONG ? ms : -2; // NaN fails both
 }
 
-/** Lower-case hex digits. */
+/** Hex digits: 1 for 0-9 and a-f, 3 for A-F (canonicalUuid lower-cases those). */
 const HEX = new Uint8Array(256);
 for (const c of Buffer.from('0123456789abcdef')) HEX[c] = 1;
+for (const c of Buffer.from('ABCDEF')) HEX[c] = 3;
 
-/** A UUID as canonicalUuid keeps it unchanged: 8-4-4-4-12 lower-case hex digits. */
-function isLowerCaseUuid(r: JsonReader): boolean {
+/** A string that is a UUID, as canonicalUuid returns it (8-4-4-4-12 hex digits, in lower case); else undefined. */
+function uuidOf(r: JsonReader): string | undefined {
+  if (!r.string()) return undefined;
   const s = r.textStart;
-  if (r.textEnd - s !== 36) return false;
+  if (r.textEnd - s !== 36) return undefined;
   const b = r.buf;
-  if (b[s + 8] !== MINUS || b[s + 13] !== MINUS || b[s + 18] !== MINUS || b[s + 23] !== MINUS) return false;
-  let hex = 1;
-  for (let i = 0; i < 8; i++) hex &= HEX[b[s + i]!]!;
-  for (let i = 9; i < 13; i++) hex &= HEX[b[s + i]!]!;
-  for (let i = 14; i < 18; i++) hex &= HEX[b[s + i]!]!;
-  for (let i = 19; i < 23; i++) hex &= HEX[b[s + i]!]!;
-  for (let i = 24; i < 36; i++) hex &= HEX[b[s + i]!]!;
-  return hex === 1;
+  if (b[s + 8] !== MINUS || b[s + 13] !== MINUS || b[s + 18] !== MINUS || b[s + 23] !== MINUS) return undefined;
+  // every digit hex (bit 0 in each), any of them upper case (bit 1 in one)
+  let all = 3;
+  let any = 0;
+  for (let i = s; i < s + 36; i++) {
+    if (i === s + 8 || i === s + 13 || i === s + 18 || i === s + 23) continue;
+    const h = HEX[b[i]!]!;
+    all &= h;
+    any |= h;
+  }
+  if ((all & 1) === 0) return undefined;
+  const id = b.toString('latin1', s, r.textEnd);
+  return any === 3 ? id.toLowerCase() : id;
 }

@@ -40,8 +40,6 @@ describe('the JSON route reads a body once', () => {
   it('hands JSON.parse only the events the transcoder declines, each alone', () => {
     const texts = [...plain];
     const unusual = new Map<number, string>([
-      [10, JSON.stringify({ payload: JSON.parse(plain[10]!).payload, type: JSON.parse(plain[10]!).type })], // payload first
-      [20, plain[20]!.replace(/"id":"([^"]+)"/, (_, id: string) => `"id":"${id.toUpperCase()}"`)],
       [30, plain[30]!.replace(/("payload":\{"[a-z_]+":")/, '$1say \\"hi\\" ')], // an escaped quote in a string
       [40, 'null'], // not an object: the reference rejects it
       [50, plain[50]!.replace('"payload":{', '"extra":1,"payload":{')], // a key that is not an event field
@@ -53,6 +51,19 @@ describe('the JSON route reads a body once', () => {
     expect(parsed.sort()).toEqual([...unusual.values()].sort());
     expect(stats.parsedEvents).toBe(unusual.size);
     expect(stats.transcodedEvents).toBe(100 - unusual.size);
+  });
+
+  it('transcodes events whose keys come sorted (payload before type) or whose id is in upper case', () => {
+    const texts = plain.map((t, i) => {
+      const e = JSON.parse(t) as { type: string; id: string; payload: unknown };
+      if (i % 3 === 0) return JSON.stringify({ id: e.id, payload: e.payload, type: e.type });
+      if (i % 3 === 1) return t.replace(e.id, e.id.toUpperCase());
+      return t;
+    });
+    const { parsed, stats, same } = parsedBy(bodyOf(texts));
+    expect(same).toBe(true);
+    expect(parsed).toEqual([]);
+    expect(stats.transcodedEvents).toBe(100);
   });
 
   it('hands back alone the events of a type the key does not cover', () => {
@@ -72,5 +83,11 @@ describe('the JSON route reads a body once', () => {
     const { parsed, same } = parsedBy(raw);
     expect(same).toBe(true);
     expect(parsed.at(-1)).toBe(raw.toString('utf8'));
+    // a payload read before its type, with bytes after its value that are not JSON
+    const e = JSON.parse(plain[5]!) as { type: string; payload: unknown };
+    texts[60] = `{"payload":${JSON.stringify(e.payload)} x,"type":${JSON.stringify(e.type)}}`;
+    expect(parsedBy(bodyOf(texts)).same).toBe(true);
+    texts[60] = `{"payload":${JSON.stringify(e.payload)} ,"type":${JSON.stringify(e.type)}}`;
+    expect(parsedBy(bodyOf(texts)).parsed).toEqual([]);
   });
 });
