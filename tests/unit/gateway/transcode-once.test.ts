@@ -15,6 +15,13 @@ function bodyOf(texts: string[]): Buffer {
 const generator = new EventGenerator(registry, { seed: 18 });
 const plain = generator.batch(100).map((e) => JSON.stringify({ type: e.type, id: randomUUID(), payload: e.payload }));
 
+/** `value` with the keys of every object in sorted order, as many JSON encoders write them. */
+function sortedKeys(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1));
+  return Object.fromEntries(entries.map(([k, v]) => [k, sortedKeys(v)]));
+}
+
 /** The fast route's outcome, and every text it handed to JSON.parse. */
 function parsedBy(raw: Buffer, setting = defaultSetting): { parsed: string[]; stats: FastStats; same: boolean } {
   const reference = referenceRoute(raw, setting);
@@ -53,10 +60,10 @@ describe('the JSON route reads a body once', () => {
     expect(stats.transcodedEvents).toBe(100 - unusual.size);
   });
 
-  it('transcodes events whose keys come sorted (payload before type) or whose id is in upper case', () => {
+  it('transcodes events whose keys come sorted (payload before type, fields by name) or whose id is in upper case', () => {
     const texts = plain.map((t, i) => {
       const e = JSON.parse(t) as { type: string; id: string; payload: unknown };
-      if (i % 3 === 0) return JSON.stringify({ id: e.id, payload: e.payload, type: e.type });
+      if (i % 3 === 0) return JSON.stringify(sortedKeys({ id: e.id, payload: e.payload, type: e.type }));
       if (i % 3 === 1) return t.replace(e.id, e.id.toUpperCase());
       return t;
     });

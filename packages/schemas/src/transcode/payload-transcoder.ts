@@ -25,10 +25,9 @@ import { FALSE, NULL, TRUE, type JsonReader } from './json-reader.js';
  *
  * A step accepts exactly the values the reference accepts, with the bytes avsc writes:
  * the value tests are the compiled writer's (validate.ts), taken on the number JSON.parse
- * would return. Record fields are taken in schema order only; a field left out is written
- * with its default (or declined without one); an unknown, repeated or out-of-order name,
- * and every type without a plain JSON form (arrays, maps, bytes, fixed, logical types,
- * wrapped unions), is declined.
+ * would return. Record fields are taken in any order; a field left out is written with its
+ * default (or declined without one); an unknown or repeated name, and every type without a
+ * plain JSON form (arrays, maps, bytes, fixed, logical types, wrapped unions), is declined.
  */
 export type Step = (r: JsonReader, w: AvroWriter) => boolean;
 
@@ -109,14 +108,58 @@ function recordStep(fields: readonly avro.types.Field[]): Step {
     return defaults(w, next, count);
   };
   const inOrder = inOrderStep(parts);
-  // every field present, in order: one straight run; anything else starts the record again
+  const anyOrder = anyOrderStep(parts);
+  // every field present, in order: one straight run; fields left out: general; else any order
   return (r, w) => {
     const from = r.pos;
     const at = w.pos;
     if (inOrder(r, w)) return true;
     r.pos = from;
     w.pos = at;
-    return general(r, w);
+    if (general(r, w)) return true;
+    r.pos = from;
+    w.pos = at;
+    return anyOrder(r, w);
+  };
+}
+
+/**
+ * A record whose fields come in another order than the schema's (keys sorted by name, as
+ * many encoders write them): each field is written as it comes, then the fields' bytes are
+ * put in schema order, defaults in the gaps. An unknown or repeated name is declined.
+ */
+function anyOrderStep(parts: readonly FieldStep[]): Step {
+  const count = parts.length;
+  return (r, w) => {
+    if (!r.expect(OPEN_OBJECT)) return false;
+    const base = w.pos;
+    const starts = new Array<number>(count).fill(-1);
+    const ends = new Array<number>(count).fill(-1);
+    if (r.peek() === CLOSE_OBJECT) {
+      r.pos++;
+    } else {
+      for (;;) {
+        if (!r.string()) return false;
+        let at = 0;
+        while (at < count && !r.textIs(parts[at]!.name)) at++;
+        if (at === count || starts[at] !== -1) return false;
+        starts[at] = w.pos;
+        if (!r.expect(COLON) || !parts[at]!.step(r, w)) return false;
+        ends[at] = w.pos;
+        const c = r.peek();
+        r.pos++;
+        if (c === CLOSE_OBJECT) break;
+        if (c !== COMMA) return false;
+      }
+    }
+    const written = Buffer.from(w.buf.subarray(base, w.pos));
+    w.pos = base;
+    for (let i = 0; i < count; i++) {
+      const bytes = starts[i] === -1 ? parts[i]!.fallback : written.subarray(starts[i]! - base, ends[i]! - base);
+      if (bytes === undefined) return false;
+      w.raw(bytes);
+    }
+    return true;
   };
 }
 
