@@ -141,6 +141,19 @@ describe('the JSON transcoder against the reference route', () => {
     expect(stats.mixed).toBeGreaterThan(40);
   });
 
+  it('stores the same bytes for strings written with \\u escapes only (non-ASCII, as ensure_ascii encoders write it)', () => {
+    const stats: FastStats = { transcoded: 0 };
+    const escaped = (text: string) =>
+      text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    fc.assert(
+      fc.property(fc.array(validEvent, { minLength: 1, maxLength: 4 }), (events) => {
+        same(Buffer.from(escaped(bodyOf(events, '').toString('utf8'))), defaultSetting, stats);
+      }),
+      { seed: SEED, numRuns: 400 },
+    );
+    expect(stats.transcodedEvents).toBeGreaterThan(300);
+  });
+
   it('answers the same under narrow keys, small size limits, odd clocks and gateway ids', () => {
     const stats: FastStats = { transcoded: 0 };
     fc.assert(

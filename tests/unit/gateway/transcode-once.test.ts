@@ -47,7 +47,7 @@ describe('the JSON route reads a body once', () => {
   it('hands JSON.parse only the events the transcoder declines, each alone', () => {
     const texts = [...plain];
     const unusual = new Map<number, string>([
-      [30, plain[30]!.replace(/("payload":\{"[a-z_]+":")/, '$1say \\"hi\\" ')], // an escaped quote in a string
+      [30, plain[30]!.replace(/("payload":\{"[a-z_]+":")/, '$1\\ud800')], // a lone surrogate: no UTF-8 form
       [40, 'null'], // not an object: the reference rejects it
       [50, plain[50]!.replace('"payload":{', '"extra":1,"payload":{')], // a key that is not an event field
     ]);
@@ -60,12 +60,13 @@ describe('the JSON route reads a body once', () => {
     expect(stats.transcodedEvents).toBe(100 - unusual.size);
   });
 
-  it('transcodes events whose keys come sorted (payload before type, fields by name) or whose id is in upper case', () => {
+  it('transcodes sorted keys (payload before type, fields by name), upper-case ids and escaped strings', () => {
     const texts = plain.map((t, i) => {
       const e = JSON.parse(t) as { type: string; id: string; payload: unknown };
       if (i % 3 === 0) return JSON.stringify(sortedKeys({ id: e.id, payload: e.payload, type: e.type }));
       if (i % 3 === 1) return t.replace(e.id, e.id.toUpperCase());
-      return t;
+      // strings with escapes: a quote, a new line, é and 😀 as \u escapes (Python's ensure_ascii)
+      return t.replace(/("payload":\{"[a-z_]+":")/, '$1say \\"hi\\"\\n\\u00e9\\ud83d\\ude00 ');
     });
     const { parsed, stats, same } = parsedBy(bodyOf(texts));
     expect(same).toBe(true);

@@ -21,6 +21,7 @@ export const CARRIAGE_RETURN = 0x0d;
 export const TAB = 0x09;
 export const LOWER_E = 0x65; // e, of an exponent
 export const UPPER_E = 0x45; // E
+export const LOWER_U = 0x75; // u, of a \u escape
 /** The first bytes of the literals: n(ull), t(rue), f(alse). */
 export const LOWER_N = 0x6e;
 export const LOWER_T = 0x74;

@@ -16,6 +16,7 @@ import {
   DOT,
   LINE_FEED,
   LOWER_E,
+  LOWER_U,
   MINUS,
   NINE,
   OPEN_ARRAY,
@@ -28,6 +29,8 @@ import {
   ZERO,
 } from './json-bytes.js';
 
+const EMPTY = Buffer.alloc(0);
+
 /** Integers of up to this many digits are exact when accumulated digit by digit in a double. */
 const EXACT_DIGITS = 15;
 
@@ -38,6 +41,9 @@ export class JsonReader {
   /** The bytes of the string read by the last string() call: [textStart, textEnd). */
   textStart = 0;
   textEnd = 0;
+  /** The UTF-8 of the string read by the last escapedString() call: [0, textLength). */
+  text: Buffer = EMPTY;
+  textLength = 0;
 
   constructor(readonly buf: Buffer) {}
 
@@ -76,6 +82,64 @@ export class JsonReader {
     this.textEnd = pos;
     this.pos = pos + 1;
     return true;
+  }
+
+  /**
+   * A string with escapes (after whitespace), decoded to UTF-8 in `text` [0, textLength) as
+   * JSON.parse would read it; false for a control character, an unknown escape or a lone
+   * surrogate (the reference refuses that: it has no UTF-8 form).
+   */
+  escapedString(): boolean {
+    if (this.peek() !== QUOTE) return false;
+    const buf = this.buf;
+    let pos = this.pos + 1;
+    // the closing quote first: the UTF-8 is no longer than the escaped text
+    let end = pos;
+    while (end < buf.length && buf[end] !== QUOTE) end += buf[end] === BACKSLASH ? 2 : 1;
+    const out = (this.text = Buffer.allocUnsafe(end - pos));
+    let n = 0;
+    for (;;) {
+      const c = buf[pos];
+      if (c === undefined || c < SPACE) return false;
+      if (c === QUOTE) break;
+      if (c !== BACKSLASH) {
+        out[n++] = c;
+        pos++;
+        continue;
+      }
+      const e = buf[pos + 1];
+      const simple = e === undefined ? 0 : SIMPLE_ESCAPES[e]!;
+      if (simple !== 0) {
+        out[n++] = simple;
+        pos += 2;
+        continue;
+      }
+      if (e !== LOWER_U) return false;
+      let unit = this.hex4(pos + 2);
+      if (unit < 0) return false;
+      pos += 6;
+      if (unit >= 0xd800 && unit <= 0xdfff) {
+        const low = buf[pos] === BACKSLASH && buf[pos + 1] === LOWER_U ? this.hex4(pos + 2) : -1;
+        if (unit > 0xdbff || low < 0xdc00 || low > 0xdfff) return false;
+        unit = 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
+        pos += 6;
+      }
+      n = writeUtf8(out, n, unit);
+    }
+    this.textLength = n;
+    this.pos = pos + 1;
+    return true;
+  }
+
+  /** Four hex digits at `pos` as a number; −1 when they are not. */
+  private hex4(pos: number): number {
+    let v = 0;
+    for (let i = pos; i < pos + 4; i++) {
+      const d = HEX_VALUE[this.buf[i] ?? 0]!;
+      if (d < 0) return -1;
+      v = (v << 4) | d;
+    }
+    return v;
   }
 
   /**
@@ -191,6 +255,48 @@ export class JsonReader {
     this.pos = pos + word.length;
     return true;
   }
+}
+
+/** The byte each one-letter escape stands for (\" \\ \/ \b \f \n \r \t); 0 for the others. */
+const SIMPLE_ESCAPES = new Uint8Array(256);
+for (const [letter, byte] of [
+  ['"', 0x22],
+  ['\\', 0x5c],
+  ['/', 0x2f],
+  ['b', 0x08],
+  ['f', 0x0c],
+  ['n', 0x0a],
+  ['r', 0x0d],
+  ['t', 0x09],
+] as const) {
+  SIMPLE_ESCAPES[letter.charCodeAt(0)] = byte;
+}
+
+/** Each byte's value as a hex digit, or −1. */
+const HEX_VALUE = new Int8Array(256).fill(-1);
+for (let d = 0; d < 16; d++) {
+  HEX_VALUE['0123456789abcdef'.charCodeAt(d)] = d;
+  HEX_VALUE['0123456789ABCDEF'.charCodeAt(d)] = d;
+}
+
+/** A code point (not a surrogate) as UTF-8 at `n`; returns the end. */
+function writeUtf8(out: Buffer, n: number, cp: number): number {
+  if (cp < 0x80) {
+    out[n++] = cp;
+  } else if (cp < 0x800) {
+    out[n++] = 0xc0 | (cp >> 6);
+    out[n++] = 0x80 | (cp & 0x3f);
+  } else if (cp < 0x10000) {
+    out[n++] = 0xe0 | (cp >> 12);
+    out[n++] = 0x80 | ((cp >> 6) & 0x3f);
+    out[n++] = 0x80 | (cp & 0x3f);
+  } else {
+    out[n++] = 0xf0 | (cp >> 18);
+    out[n++] = 0x80 | ((cp >> 12) & 0x3f);
+    out[n++] = 0x80 | ((cp >> 6) & 0x3f);
+    out[n++] = 0x80 | (cp & 0x3f);
+  }
+  return n;
 }
 
 export const TRUE = Buffer.from('true');

@@ -233,8 +233,9 @@ const doubleStep: Step = (r, w) => {
 };
 
 const stringStep: Step = (r, w) => {
-  if (!r.string()) return false;
-  w.sized(r.buf, r.textStart, r.textEnd);
+  if (r.string()) w.sized(r.buf, r.textStart, r.textEnd);
+  else if (r.escapedString()) w.sized(r.text, 0, r.textLength);
+  else return false;
   return true;
 };
 
