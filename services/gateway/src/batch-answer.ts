@@ -1,5 +1,6 @@
 import type { ErrorCode } from '@hourglass/common';
-import { JsonBytes } from '@hourglass/schemas';
+import { JsonBytes, copyBytes } from '@hourglass/schemas';
+import { EVENT_ID_AT } from './prepare.js';
 
 /**
  * The per-request answer: one result per event, by index. Bundles settle events from
@@ -13,14 +14,16 @@ export interface EventProblem {
   readonly reason: string;
 }
 
-const PENDING = 0;
+// 0: not (yet) rejected or expected
 const ACCEPTED = 1;
 const REJECTED = 2;
 const RETRY = 3;
+const PENDING = 4;
 
 export class BatchAnswer {
   private readonly outcome: Uint8Array;
-  private readonly ids: string[];
+  /** Each expected event's id, 36 ASCII bytes at index × 36: copied, never made a string. */
+  private readonly ids: Buffer;
   private readonly problems: (EventProblem | undefined)[];
   accepted = 0;
   rejected = 0;
@@ -30,7 +33,7 @@ export class BatchAnswer {
 
   constructor(readonly size: number) {
     this.outcome = new Uint8Array(size);
-    this.ids = new Array<string>(size);
+    this.ids = Buffer.alloc(size * UUID_LENGTH);
     this.problems = new Array<EventProblem | undefined>(size);
   }
 
@@ -42,14 +45,24 @@ export class BatchAnswer {
 
   /** The event went to a bundle; its result comes later through settle(). */
   expect(index: number, eventId: string): void {
-    this.ids[index] = eventId;
+    this.ids.write(eventId, index * UUID_LENGTH, UUID_LENGTH, 'latin1');
+    this.outcome[index] = PENDING;
+    this.pending++;
+  }
+
+  /** As expect(), the id read from the event's datum (EVENT_ID_AT). */
+  expectDatum(index: number, datum: Uint8Array): void {
+    const ids = this.ids;
+    let at = index * UUID_LENGTH;
+    for (let i = EVENT_ID_AT; i < EVENT_ID_AT + UUID_LENGTH; i++) ids[at++] = datum[i]!;
+    this.outcome[index] = PENDING;
     this.pending++;
   }
 
   /** Answers every pending event with `retry` (the request could not be handed to Pub/Sub). */
   retryAllPending(problem: EventProblem): void {
     for (let i = 0; i < this.size; i++) {
-      if (this.outcome[i] === PENDING && this.ids[i] !== undefined) this.settle(i, problem);
+      if (this.outcome[i] === PENDING) this.settle(i, problem);
     }
   }
 
@@ -130,7 +143,7 @@ export class BatchAnswer {
         pos += body.write(entry, pos, 'utf8');
       } else {
         pos += ACCEPTED_HEAD.copy(body, pos);
-        pos += body.write(this.ids[i]!, pos, 'latin1');
+        pos = copyBytes(this.ids, i * UUID_LENGTH, (i + 1) * UUID_LENGTH, body, pos);
         pos += ACCEPTED_TAIL.copy(body, pos);
       }
     }
@@ -147,7 +160,8 @@ export class BatchAnswer {
       return out + `,"reason":${JSON.stringify(p.reason)}}`;
     }
     const p = this.problems[i];
-    return `{"status":"retry","id":"${this.ids[i]}","code":"${p?.code ?? 'PUBLISH_FAILED'}","reason":${JSON.stringify(p?.reason ?? 'not published')}}`;
+    const id = this.ids.toString('latin1', i * UUID_LENGTH, (i + 1) * UUID_LENGTH);
+    return `{"status":"retry","id":"${id}","code":"${p?.code ?? 'PUBLISH_FAILED'}","reason":${JSON.stringify(p?.reason ?? 'not published')}}`;
   }
 }
 

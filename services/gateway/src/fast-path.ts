@@ -3,7 +3,7 @@ import { MAX_EXACT_LONG, copyBytes, longSize, textProblem, writeLong, type Event
 import { keyAllows, type ApiKey } from './api-keys.js';
 import type { BatchAnswer } from './batch-answer.js';
 import { PreparedEvents, prepareJson, prepareJsonEvent, requestMeta, type PrepareContext } from './prepare.js';
-import { TranscodedBatch } from './transcoded-body.js';
+import { TO_LOWER, TranscodedBatch } from './transcoded-body.js';
 
 /**
  * The JSON route's events, prepared: a transcoded body (see transcoded-body.ts) gets its meta
@@ -61,7 +61,7 @@ function prepareTranscoded(
 ): PreparedEvents | undefined {
   const gatewayId = gatewayIdBytes(ctx.gatewayId);
   if (!gatewayId || !Number.isSafeInteger(gatewayTs) || Math.abs(gatewayTs) > MAX_EXACT_LONG) return undefined;
-  const { count, versions, ids, clientTs, ends } = batch;
+  const { count, versions, idAt, clientTs, ends, raw } = batch;
   // meta without client_ts: event_id, gateway_ts, gateway_id
   const fixed = UUID_BYTES + longSize(gatewayTs) + longSize(gatewayId.length) + gatewayId.length;
   const out = new PreparedEvents(count);
@@ -79,10 +79,15 @@ function prepareTranscoded(
       start = end;
       continue;
     }
-    const id = ids[i] ?? randomUUID();
     const datum = ctx.arena.alloc(size);
     datum[0] = UUID_LENGTH_VARINT;
-    for (let c = 0; c < 36; c++) datum[1 + c] = id.charCodeAt(c);
+    const at = idAt[i]!;
+    if (at >= 0) {
+      for (let c = 0; c < 36; c++) datum[1 + c] = TO_LOWER[raw[at + c]!]!;
+    } else {
+      const id = randomUUID();
+      for (let c = 0; c < 36; c++) datum[1 + c] = id.charCodeAt(c);
+    }
     let pos = writeLong(datum, UUID_BYTES, gatewayTs);
     if (ts === -1) {
       datum[pos++] = 0; // union branch 0: null
@@ -93,7 +98,7 @@ function prepareTranscoded(
     pos = writeLong(datum, pos, gatewayId.length);
     pos = copyBytes(gatewayId, 0, gatewayId.length, datum, pos);
     copyBytes(payloads, start, end, datum, pos);
-    out.push(version, datum, id, i);
+    out.push(version, datum, i);
     start = end;
   }
   return out;

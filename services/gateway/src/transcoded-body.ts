@@ -24,8 +24,8 @@ export class TranscodedBatch {
   count = 0;
   /** The event's schema, or undefined for an event kept as JSON.parse's value (in `values`). */
   readonly versions: (SchemaVersion | undefined)[] = [];
-  /** The client's id, or undefined for the gateway to assign one. */
-  readonly ids: (string | undefined)[] = [];
+  /** Where the client's id (36 hex digits and dashes) is in the body, or −1 for the gateway to assign one. */
+  readonly idAt: number[] = [];
   /** Epoch milliseconds, or −1 for null. */
   readonly clientTs: number[] = [];
   /** Where each event's payload datum ends in `payloads`; it starts where the previous one ends. */
@@ -89,6 +89,10 @@ const TYPE = Buffer.from('"type"');
 const ID = Buffer.from('"id"');
 const CLIENT_TS = Buffer.from('"client_ts"');
 const PAYLOAD = Buffer.from('"payload"');
+const TYPE_KEY = Buffer.from('"type":');
+const ID_KEY = Buffer.from('"id":');
+const CLIENT_TS_KEY = Buffer.from('"client_ts":');
+const PAYLOAD_KEY = Buffer.from('"payload":');
 
 /** The body transcoded, or undefined when its frame is not plain or JSON.parse refuses one of its events. */
 export function transcodeBody(types: readonly TypeEntry[], raw: Buffer): TranscodedBatch | undefined {
@@ -134,7 +138,7 @@ function parseEvent(r: JsonReader, batch: TranscodedBatch): boolean {
   }
   const n = batch.count++;
   batch.versions[n] = undefined;
-  batch.ids[n] = undefined;
+  batch.idAt[n] = -1;
   batch.clientTs[n] = -1;
   batch.ends[n] = batch.payloads.pos;
   batch.values[n] = value;
@@ -151,20 +155,17 @@ function readEvent(r: JsonReader, types: readonly TypeEntry[], batch: Transcoded
   if (!r.expect(OPEN_OBJECT)) return false;
   let seen = 0;
   let entry: TypeEntry | undefined;
-  let id: string | undefined;
+  let idAt = -1;
   let clientTs = -1;
   // a payload before the type: its text [payloadAt, payloadEnd), transcoded once the type is known
   let payloadAt = -1;
   let payloadEnd = -1;
   for (;;) {
-    if (r.peek() !== QUOTE) return false;
-    let bit: number;
-    if (r.quoted(TYPE)) {
-      bit = SEEN_TYPE;
-      if (!r.expect(COLON) || !r.string() || (entry = typeOf(types, r)) === undefined) return false;
-    } else if (r.quoted(PAYLOAD)) {
-      bit = SEEN_PAYLOAD;
-      if (!r.expect(COLON)) return false;
+    const bit = keyOf(r);
+    if (bit === 0) return false;
+    if (bit === SEEN_TYPE) {
+      if (!r.string() || (entry = typeOf(types, r)) === undefined) return false;
+    } else if (bit === SEEN_PAYLOAD) {
       if (entry !== undefined) {
         if (!entry.step?.(r, batch.payloads)) return false;
       } else {
@@ -173,14 +174,9 @@ function readEvent(r: JsonReader, types: readonly TypeEntry[], batch: Transcoded
         if (!r.skipValue()) return false;
         payloadEnd = r.pos;
       }
-    } else if (r.quoted(ID)) {
-      bit = SEEN_ID;
-      if (!r.expect(COLON)) return false;
-      if (!r.literal(NULL) && (id = uuidOf(r)) === undefined) return false;
-    } else if (r.quoted(CLIENT_TS)) {
-      bit = SEEN_CLIENT_TS;
-      if (!r.expect(COLON) || (clientTs = readClientTs(r)) === -2) return false;
-    } else {
+    } else if (bit === SEEN_ID) {
+      if (!r.literal(NULL) && (idAt = uuidAt(r)) === -1) return false;
+    } else if ((clientTs = readClientTs(r)) === -2) {
       return false;
     }
     if ((seen & bit) !== 0) return false;
@@ -194,10 +190,29 @@ function readEvent(r: JsonReader, types: readonly TypeEntry[], batch: Transcoded
   if (payloadAt >= 0 && !payloadAfterType(r, entry!, payloadAt, payloadEnd, batch)) return false;
   const n = batch.count++;
   batch.versions[n] = entry!.version;
-  batch.ids[n] = id;
+  batch.idAt[n] = idAt;
   batch.clientTs[n] = clientTs;
   batch.ends[n] = batch.payloads.pos;
   return true;
+}
+
+/**
+ * The event key at r.pos and its colon, as its SEEN_ bit; 0 for any other key (or none). The
+ * compact form (`"type":`) is one comparison; whitespace before the colon takes a second.
+ */
+function keyOf(r: JsonReader): number {
+  if (r.peek() !== QUOTE) return 0;
+  if (r.quoted(TYPE_KEY)) return SEEN_TYPE;
+  if (r.quoted(PAYLOAD_KEY)) return SEEN_PAYLOAD;
+  if (r.quoted(ID_KEY)) return SEEN_ID;
+  if (r.quoted(CLIENT_TS_KEY)) return SEEN_CLIENT_TS;
+  let bit: number;
+  if (r.quoted(TYPE)) bit = SEEN_TYPE;
+  else if (r.quoted(PAYLOAD)) bit = SEEN_PAYLOAD;
+  else if (r.quoted(ID)) bit = SEEN_ID;
+  else if (r.quoted(CLIENT_TS)) bit = SEEN_CLIENT_TS;
+  else return 0;
+  return r.expect(COLON) ? bit : 0;
 }
 
 /**
@@ -239,23 +254,27 @@ const HEX = new Uint8Array(256);
 for (const c of Buffer.from('0123456789abcdef')) HEX[c] = 1;
 for (const c of Buffer.from('ABCDEF')) HEX[c] = 3;
 
-/** A string that is a UUID, as canonicalUuid returns it (8-4-4-4-12 hex digits, in lower case); else undefined. */
-function uuidOf(r: JsonReader): string | undefined {
-  if (!r.string()) return undefined;
+/**
+ * A string that is a UUID (8-4-4-4-12 hex digits): where its text starts, or −1. Its bytes,
+ * written in lower case (TO_LOWER), are the id canonicalUuid returns.
+ */
+function uuidAt(r: JsonReader): number {
+  if (!r.string()) return -1;
   const s = r.textStart;
-  if (r.textEnd - s !== 36) return undefined;
+  if (r.textEnd - s !== 36) return -1;
   const b = r.buf;
-  if (b[s + 8] !== MINUS || b[s + 13] !== MINUS || b[s + 18] !== MINUS || b[s + 23] !== MINUS) return undefined;
-  // every digit hex (bit 0 in each), any of them upper case (bit 1 in one)
-  let all = 3;
-  let any = 0;
-  for (let i = s; i < s + 36; i++) {
-    if (i === s + 8 || i === s + 13 || i === s + 18 || i === s + 23) continue;
-    const h = HEX[b[i]!]!;
-    all &= h;
-    any |= h;
-  }
-  if ((all & 1) === 0) return undefined;
-  const id = b.toString('latin1', s, r.textEnd);
-  return any === 3 ? id.toLowerCase() : id;
+  if (b[s + 8] !== MINUS || b[s + 13] !== MINUS || b[s + 18] !== MINUS || b[s + 23] !== MINUS) return -1;
+  const hex = hexRun(b, s, s + 8) & hexRun(b, s + 9, s + 13) & hexRun(b, s + 14, s + 18);
+  return (hex & hexRun(b, s + 19, s + 23) & hexRun(b, s + 24, s + 36)) === 1 ? s : -1;
 }
+
+/** 1 when bytes [from, to) are all hex digits, else 0. */
+function hexRun(b: Buffer, from: number, to: number): number {
+  let all = 1;
+  for (let i = from; i < to; i++) all &= HEX[b[i]!]!;
+  return all;
+}
+
+/** Each byte in lower case (A-Z; a UUID's only letters are hex digits). */
+export const TO_LOWER = new Uint8Array(256);
+for (let c = 0; c < 256; c++) TO_LOWER[c] = c >= 0x41 && c <= 0x5a ? c + 0x20 : c;

@@ -7,7 +7,12 @@ import { DatumArena } from '../../../services/gateway/src/datum-arena';
 import { eventsOf, prepareEvents } from '../../../services/gateway/src/fast-path';
 import { GatewayMetrics } from '../../../services/gateway/src/metrics';
 import { OutstandingBudget } from '../../../services/gateway/src/outstanding';
-import { prepareJson, type PrepareContext, type PreparedEvents } from '../../../services/gateway/src/prepare';
+import {
+  datumEventId,
+  prepareJson,
+  type PrepareContext,
+  type PreparedEvents,
+} from '../../../services/gateway/src/prepare';
 import { TranscodedBatch, readEventsBody } from '../../../services/gateway/src/transcoded-body';
 
 /**
@@ -43,15 +48,15 @@ function contextOf(s: Setting): PrepareContext {
 }
 
 function settled(prepared: PreparedEvents, answer: BatchAnswer): Outcome {
-  const { count, writers, datums, ids, indexes } = prepared;
-  for (let j = 0; j < count; j++) answer.expect(indexes[j]!, ids[j]!);
+  const { count, writers, datums, indexes } = prepared;
+  for (let j = 0; j < count; j++) answer.expectDatum(indexes[j]!, datums[j]!);
   for (let j = 0; j < count; j++) answer.settle(indexes[j]!, undefined);
   return {
     answer: answer.toBody().toString('utf8'),
     status: answer.statusCode(),
     writers: writers.slice(0, count).map((w) => w.fingerprint),
     datums: datums.slice(0, count).map((d) => Buffer.from(d)),
-    ids: ids.slice(0, count),
+    ids: datums.slice(0, count).map(datumEventId),
     indexes: indexes.slice(0, count),
   };
 }
