@@ -7,7 +7,8 @@ import { TO_LOWER, TranscodedBatch } from './transcoded-body.js';
 
 /**
  * The JSON route's events, prepared: a transcoded body (see transcoded-body.ts) gets its meta
- * written in front of each payload datum, straight into the arena. An event the fast path does
+ * written in front of each payload datum, in the room the body reader left there (metaRoom),
+ * so the payload is never copied. An event the fast path does
  * not answer itself (one the body reader did not transcode, a type the key does not cover, an
  * event over the size limit) goes alone, as JSON.parse reads it, to prepareJsonEvent, the
  * reference; an unusual gateway id or clock sends the whole body to prepareJson.
@@ -52,6 +53,18 @@ function gatewayIdBytes(gatewayId: string): Buffer | undefined {
   return lastGatewayIdBytes;
 }
 
+/**
+ * The bytes the body reader leaves before each payload (readEventsBody's `room`) so that its
+ * meta can be written there, in place, with no copy of the payload: the largest meta with this
+ * gateway id (gateway_ts and client_ts as 10-byte varints). 0 when the id has no UTF-8 form.
+ */
+export function metaRoom(gatewayId: string): number {
+  const id = gatewayIdBytes(gatewayId);
+  return id ? UUID_BYTES + MAX_VARINT + 1 + MAX_VARINT + longSize(id.length) + id.length : 0;
+}
+
+const MAX_VARINT = 10;
+
 function prepareTranscoded(
   ctx: PrepareContext,
   key: ApiKey,
@@ -61,25 +74,31 @@ function prepareTranscoded(
 ): PreparedEvents | undefined {
   const gatewayId = gatewayIdBytes(ctx.gatewayId);
   if (!gatewayId || !Number.isSafeInteger(gatewayTs) || Math.abs(gatewayTs) > MAX_EXACT_LONG) return undefined;
-  const { count, versions, idAt, clientTs, ends, raw } = batch;
+  const { count, versions, idAt, clientTs, starts, ends, raw, room } = batch;
   // meta without client_ts: event_id, gateway_ts, gateway_id
   const fixed = UUID_BYTES + longSize(gatewayTs) + longSize(gatewayId.length) + gatewayId.length;
   const out = new PreparedEvents(count);
   const payloads = batch.payloads.buf;
   let meta: EventMeta | undefined; // the reference's, made for the first event it judges
-  let start = 0;
   for (let i = 0; i < count; i++) {
     const version = versions[i];
     const ts = clientTs[i]!;
+    const start = starts[i]!;
     const end = ends[i]!;
-    const size = fixed + (ts === -1 ? 1 : 1 + longSize(ts)) + end - start;
-    if (version === undefined || !keyAllows(key, version.eventType) || size > ctx.maxEventBytes) {
+    const metaSize = fixed + (ts === -1 ? 1 : 1 + longSize(ts));
+    if (version === undefined || !keyAllows(key, version.eventType) || metaSize + end - start > ctx.maxEventBytes) {
       meta ??= requestMeta(ctx, gatewayTs);
       prepareJsonEvent(ctx, key, batch.eventValue(i), i, meta, out, answer);
-      start = end;
       continue;
     }
-    const datum = ctx.arena.alloc(size);
+    // the meta in the room before the payload; else (another gateway id than the room was made for) a copy
+    let datum: Buffer;
+    if (metaSize <= room) {
+      datum = payloads.subarray(start - metaSize, end);
+    } else {
+      datum = ctx.arena.alloc(metaSize + end - start);
+      copyBytes(payloads, start, end, datum, metaSize);
+    }
     datum[0] = UUID_LENGTH_VARINT;
     const at = idAt[i]!;
     if (at >= 0) {
@@ -96,10 +115,8 @@ function prepareTranscoded(
       pos = writeLong(datum, pos, ts);
     }
     pos = writeLong(datum, pos, gatewayId.length);
-    pos = copyBytes(gatewayId, 0, gatewayId.length, datum, pos);
-    copyBytes(payloads, start, end, datum, pos);
+    copyBytes(gatewayId, 0, gatewayId.length, datum, pos);
     out.push(version, datum, i);
-    start = end;
   }
   return out;
 }

@@ -28,7 +28,8 @@ export class TranscodedBatch {
   readonly idAt: number[] = [];
   /** Epoch milliseconds, or −1 for null. */
   readonly clientTs: number[] = [];
-  /** Where each event's payload datum ends in `payloads`; it starts where the previous one ends. */
+  /** Where each event's payload datum is in `payloads`: [starts, ends); `room` bytes free before each. */
+  readonly starts: number[] = [];
   readonly ends: number[] = [];
   /** Where each event's JSON text is in the body: [textStarts, textEnds). */
   readonly textStarts: number[] = [];
@@ -37,8 +38,20 @@ export class TranscodedBatch {
   readonly values: unknown[] = [];
   readonly payloads: AvroWriter;
 
-  constructor(readonly raw: Buffer) {
+  /** `room`: bytes left free before each payload, for its meta to be written there (see fast-path.ts). */
+  constructor(
+    readonly raw: Buffer,
+    readonly room: number,
+  ) {
     this.payloads = new AvroWriter(raw.length);
+  }
+
+  /** Leaves `room` bytes before the payload about to be written; where that payload starts. */
+  payloadStart(): number {
+    const w = this.payloads;
+    w.ensure(this.room);
+    w.pos += this.room;
+    return w.pos;
   }
 
   /** As for an array of events: the route counts them. */
@@ -58,9 +71,12 @@ export class TranscodedBatch {
   }
 }
 
-/** The body as the JSON route takes it: a TranscodedBatch, or else what JSON.parse returns (it throws on bad JSON). */
-export function readEventsBody(registry: SchemaRegistry, raw: Buffer): unknown {
-  return transcodeBody(typesOf(registry), raw) ?? JSON.parse(raw.toString('utf8'));
+/**
+ * The body as the JSON route takes it: a TranscodedBatch, or else what JSON.parse returns (it
+ * throws on bad JSON). `room`: bytes to leave free before each payload (metaRoom in fast-path.ts).
+ */
+export function readEventsBody(registry: SchemaRegistry, raw: Buffer, room = 0): unknown {
+  return transcodeBody(typesOf(registry), raw, room) ?? JSON.parse(raw.toString('utf8'));
 }
 
 interface TypeEntry {
@@ -95,13 +111,13 @@ const CLIENT_TS_KEY = Buffer.from('"client_ts":');
 const PAYLOAD_KEY = Buffer.from('"payload":');
 
 /** The body transcoded, or undefined when its frame is not plain or JSON.parse refuses one of its events. */
-export function transcodeBody(types: readonly TypeEntry[], raw: Buffer): TranscodedBatch | undefined {
+export function transcodeBody(types: readonly TypeEntry[], raw: Buffer, room = 0): TranscodedBatch | undefined {
   const r = new JsonReader(raw);
   if (!r.expect(OPEN_OBJECT) || !r.string() || !r.textIs(EVENTS) || !r.expect(COLON) || !r.expect(OPEN_ARRAY)) {
     return undefined;
   }
   if (r.peek() === CLOSE_ARRAY) return undefined; // no events: the reference answers
-  const batch = new TranscodedBatch(raw);
+  const batch = new TranscodedBatch(raw, room);
   for (;;) {
     const start = r.pos;
     const payloadsAt = batch.payloads.pos;
@@ -140,6 +156,7 @@ function parseEvent(r: JsonReader, batch: TranscodedBatch): boolean {
   batch.versions[n] = undefined;
   batch.idAt[n] = -1;
   batch.clientTs[n] = -1;
+  batch.starts[n] = batch.payloads.pos;
   batch.ends[n] = batch.payloads.pos;
   batch.values[n] = value;
   return true;
@@ -160,6 +177,7 @@ function readEvent(r: JsonReader, types: readonly TypeEntry[], batch: Transcoded
   // a payload before the type: its text [payloadAt, payloadEnd), transcoded once the type is known
   let payloadAt = -1;
   let payloadEnd = -1;
+  let start = -1;
   for (;;) {
     const bit = keyOf(r);
     if (bit === 0) return false;
@@ -167,6 +185,7 @@ function readEvent(r: JsonReader, types: readonly TypeEntry[], batch: Transcoded
       if (!r.string() || (entry = typeOf(types, r)) === undefined) return false;
     } else if (bit === SEEN_PAYLOAD) {
       if (entry !== undefined) {
+        start = batch.payloadStart();
         if (!entry.step?.(r, batch.payloads)) return false;
       } else {
         r.peek();
@@ -187,11 +206,15 @@ function readEvent(r: JsonReader, types: readonly TypeEntry[], batch: Transcoded
     if (c !== COMMA) return false;
   }
   if ((seen & (SEEN_TYPE | SEEN_PAYLOAD)) !== (SEEN_TYPE | SEEN_PAYLOAD)) return false;
-  if (payloadAt >= 0 && !payloadAfterType(r, entry!, payloadAt, payloadEnd, batch)) return false;
+  if (payloadAt >= 0) {
+    start = batch.payloadStart();
+    if (!payloadAfterType(r, entry!, payloadAt, payloadEnd, batch)) return false;
+  }
   const n = batch.count++;
   batch.versions[n] = entry!.version;
   batch.idAt[n] = idAt;
   batch.clientTs[n] = clientTs;
+  batch.starts[n] = start;
   batch.ends[n] = batch.payloads.pos;
   return true;
 }

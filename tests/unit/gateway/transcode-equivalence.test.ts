@@ -29,7 +29,10 @@ function same(raw: Buffer, setting: Setting = defaultSetting, stats?: FastStats)
   expect(aligned(raw, fast, reference)).toEqual(reference);
 }
 
-/** Settings that make the fast path hand requests back: a narrow key, a small size limit, odd clocks and ids. */
+/**
+ * Settings that make the fast path hand requests back: a narrow key, a small size limit, odd
+ * clocks and ids; and less room before each payload than its meta takes (the copy path).
+ */
 const settingArb: fc.Arbitrary<Setting> = fc.record({
   key: fc.oneof(
     { weight: 4, arbitrary: fc.constant(defaultSetting.key) },
@@ -41,6 +44,7 @@ const settingArb: fc.Arbitrary<Setting> = fc.record({
     fc.constantFrom(0, 1, 2 ** 30, 2 ** 52, 2 ** 52 + 2, 2 ** 53 - 1),
   ),
   gatewayId: fc.oneof({ weight: 4, arbitrary: fc.constant('gw-1') }, fc.constantFrom('', 'gw-é', 'gw-\ud800')),
+  room: fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, fc.integer({ min: 0, max: 80 })),
 });
 
 const idArb = fc.oneof(

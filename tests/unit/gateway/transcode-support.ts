@@ -4,7 +4,7 @@ import { SchemaRegistry } from '@hourglass/schemas';
 import type { ApiKey } from '../../../services/gateway/src/api-keys';
 import { BatchAnswer } from '../../../services/gateway/src/batch-answer';
 import { DatumArena } from '../../../services/gateway/src/datum-arena';
-import { eventsOf, prepareEvents } from '../../../services/gateway/src/fast-path';
+import { eventsOf, metaRoom, prepareEvents } from '../../../services/gateway/src/fast-path';
 import { GatewayMetrics } from '../../../services/gateway/src/metrics';
 import { OutstandingBudget } from '../../../services/gateway/src/outstanding';
 import {
@@ -29,6 +29,8 @@ export interface Setting {
   maxEventBytes: number;
   gatewayTs: number;
   gatewayId: string;
+  /** Bytes the body reader leaves before each payload; default metaRoom(gatewayId), as the route does. */
+  room?: number;
 }
 
 export const defaultSetting: Setting = {
@@ -112,7 +114,7 @@ export function fastRoute(raw: Buffer, s: Setting = defaultSetting, stats?: Fast
   if (!isUtf8(raw)) return { refused: 'utf8' };
   let body: unknown;
   try {
-    body = readEventsBody(registry, raw);
+    body = readEventsBody(registry, raw, s.room ?? metaRoom(s.gatewayId));
   } catch {
     return { refused: 'HTTP_BAD_REQUEST json' };
   }
