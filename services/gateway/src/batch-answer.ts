@@ -1,5 +1,5 @@
 import type { ErrorCode } from '@hourglass/common';
-import { JsonBytes, copyBytes } from '@hourglass/schemas';
+import { JsonBytes } from '@hourglass/schemas';
 import { EVENT_ID_AT } from './prepare.js';
 
 /**
@@ -135,6 +135,7 @@ export class BatchAnswer {
       size += Buffer.byteLength(entry);
     }
     const body = Buffer.allocUnsafe(size);
+    const ids = this.ids;
     let pos = body.write(head, 0, 'latin1');
     for (let i = 0; i < this.size; i++) {
       if (i > 0) body[pos++] = COMMA;
@@ -143,7 +144,7 @@ export class BatchAnswer {
         pos += body.write(entry, pos, 'utf8');
       } else {
         pos += ACCEPTED_HEAD.copy(body, pos);
-        pos = copyBytes(this.ids, i * UUID_LENGTH, (i + 1) * UUID_LENGTH, body, pos);
+        for (let at = i * UUID_LENGTH; at < (i + 1) * UUID_LENGTH; at++) body[pos++] = ids[at]!;
         pos += ACCEPTED_TAIL.copy(body, pos);
       }
     }
