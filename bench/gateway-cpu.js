@@ -24,8 +24,8 @@ const { randomUUID } = require('node:crypto');
 const root = path.join(__dirname, '..');
 const { SchemaRegistry, buildRecord } = require(path.join(root, 'packages/schemas/dist/index.js'));
 const { EventGenerator } = require(path.join(root, 'packages/client/dist/index.js'));
-const { prepareJson } = require(path.join(root, 'services/gateway/dist/prepare.js'));
-const { eventsOf, prepareEvents } = require(path.join(root, 'services/gateway/dist/fast-path.js'));
+const { datumEventId, prepareJson } = require(path.join(root, 'services/gateway/dist/prepare.js'));
+const { eventsOf, metaRoom, prepareEvents } = require(path.join(root, 'services/gateway/dist/fast-path.js'));
 const { readEventsBody } = require(path.join(root, 'services/gateway/dist/transcoded-body.js'));
 const { DatumArena } = require(path.join(root, 'services/gateway/dist/datum-arena.js'));
 const { Bundler } = require(path.join(root, 'services/gateway/dist/bundler.js'));
@@ -99,6 +99,7 @@ async function main() {
   // The JSON route's whole body-to-datums work, as on main (JSON.parse, then prepareJson) and
   // as now (the transcoder, with prepareJson as its fallback): issue 18's pair.
   const raws = texts.map((t) => Buffer.from(t));
+  const room = metaRoom ? metaRoom('bench-gw') : 0; // as the route reads bodies (builds before it had none)
   await stage('reference', () => {
     for (const raw of raws) {
       const events = JSON.parse(raw.toString('utf8')).events;
@@ -108,7 +109,7 @@ async function main() {
   });
   await stage('route', () => {
     for (const raw of raws) {
-      const events = eventsOf(readEventsBody(registry, raw));
+      const events = eventsOf(readEventsBody(registry, raw, room));
       const out = prepareEvents(ctx, key, events, Date.now(), new BatchAnswer(events.length));
       if (out.count !== events.length) throw new Error('an event was rejected');
     }
@@ -147,10 +148,10 @@ async function main() {
     for (const p of prepared) {
       const answer = new BatchAnswer(p.count);
       budget.tryReserve(p.bytes, p.count);
-      for (let j = 0; j < p.count; j++) answer.expect(p.indexes[j], p.ids[j]);
-      for (let j = 0; j < p.count; j++) bundler.add(p.writers[j], p.datums[j], p.ids[j], Date.now(), trace, answer, j);
-      waits.push(answer.settled());
-      answer.toBody();
+      for (let j = 0; j < p.count; j++) answer.expectDatum(p.indexes[j], p.datums[j]);
+      for (let j = 0; j < p.count; j++) bundler.add(p.writers[j], p.datums[j], Date.now(), trace, answer, j);
+      // the answer's body once every event settled, as the route writes it
+      waits.push(answer.settled().then(() => answer.toBody()));
     }
     bundler.drain();
     await Promise.all(waits);
@@ -184,7 +185,7 @@ async function publishStage(prepared) {
       for (const p of prepared.slice(b, b + 5)) {
         for (let j = 0; j < p.count; j++) {
           const w = p.writers[j];
-          if (!byType.has(w)) byType.set(w, { datums: [], id: p.ids[j] });
+          if (!byType.has(w)) byType.set(w, { datums: [], id: datumEventId(p.datums[j]) });
           byType.get(w).datums.push(p.datums[j]);
         }
       }

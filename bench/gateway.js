@@ -31,8 +31,7 @@ const { createHash, randomBytes } = require('node:crypto');
 const root = path.join(__dirname, '..');
 const { startEmulator, freePort } = require(path.join(root, 'packages/emulator/dist/index.js'));
 const { SchemaRegistry } = require(path.join(root, 'packages/schemas/dist/index.js'));
-const { Defaults, resourceNames } = require(path.join(root, 'packages/common/dist/index.js'));
-const { GATEWAY_NODE_ARGS } = require(path.join(root, 'services/gateway/dist/config.js'));
+const { Defaults, GATEWAY_NODE_ARGS, resourceNames } = require(path.join(root, 'packages/common/dist/index.js'));
 
 const seconds = Number(process.env.BENCH_SECONDS || 15);
 const concurrency = Number(process.env.BENCH_CONCURRENCY || 64);

@@ -1,4 +1,6 @@
 import type { ErrorCode } from '@hourglass/common';
+import { JsonBytes } from '@hourglass/schemas';
+import { EVENT_ID_AT } from './prepare.js';
 
 /**
  * The per-request answer: one result per event, by index. Bundles settle events from
@@ -12,14 +14,16 @@ export interface EventProblem {
   readonly reason: string;
 }
 
-const PENDING = 0;
+// 0: not (yet) rejected or expected
 const ACCEPTED = 1;
 const REJECTED = 2;
 const RETRY = 3;
+const PENDING = 4;
 
 export class BatchAnswer {
   private readonly outcome: Uint8Array;
-  private readonly ids: string[];
+  /** Each expected event's id, 36 ASCII bytes at index × 36: copied, never made a string. */
+  private readonly ids: Buffer;
   private readonly problems: (EventProblem | undefined)[];
   accepted = 0;
   rejected = 0;
@@ -29,7 +33,7 @@ export class BatchAnswer {
 
   constructor(readonly size: number) {
     this.outcome = new Uint8Array(size);
-    this.ids = new Array<string>(size);
+    this.ids = Buffer.alloc(size * UUID_LENGTH);
     this.problems = new Array<EventProblem | undefined>(size);
   }
 
@@ -41,14 +45,24 @@ export class BatchAnswer {
 
   /** The event went to a bundle; its result comes later through settle(). */
   expect(index: number, eventId: string): void {
-    this.ids[index] = eventId;
+    this.ids.write(eventId, index * UUID_LENGTH, UUID_LENGTH, 'latin1');
+    this.outcome[index] = PENDING;
+    this.pending++;
+  }
+
+  /** As expect(), the id read from the event's datum (EVENT_ID_AT). */
+  expectDatum(index: number, datum: Uint8Array): void {
+    const ids = this.ids;
+    let at = index * UUID_LENGTH;
+    for (let i = EVENT_ID_AT; i < EVENT_ID_AT + UUID_LENGTH; i++) ids[at++] = datum[i]!;
+    this.outcome[index] = PENDING;
     this.pending++;
   }
 
   /** Answers every pending event with `retry` (the request could not be handed to Pub/Sub). */
   retryAllPending(problem: EventProblem): void {
     for (let i = 0; i < this.size; i++) {
-      if (this.outcome[i] === PENDING && this.ids[i] !== undefined) this.settle(i, problem);
+      if (this.outcome[i] === PENDING) this.settle(i, problem);
     }
   }
 
@@ -121,6 +135,7 @@ export class BatchAnswer {
       size += Buffer.byteLength(entry);
     }
     const body = Buffer.allocUnsafe(size);
+    const ids = this.ids;
     let pos = body.write(head, 0, 'latin1');
     for (let i = 0; i < this.size; i++) {
       if (i > 0) body[pos++] = COMMA;
@@ -129,12 +144,12 @@ export class BatchAnswer {
         pos += body.write(entry, pos, 'utf8');
       } else {
         pos += ACCEPTED_HEAD.copy(body, pos);
-        pos += body.write(this.ids[i]!, pos, 'latin1');
+        for (let at = i * UUID_LENGTH; at < (i + 1) * UUID_LENGTH; at++) body[pos++] = ids[at]!;
         pos += ACCEPTED_TAIL.copy(body, pos);
       }
     }
-    body[pos++] = CLOSE_BRACKET;
-    body[pos++] = CLOSE_BRACE;
+    body[pos++] = CLOSE_ARRAY;
+    body[pos++] = CLOSE_OBJECT;
     return body;
   }
 
@@ -146,7 +161,8 @@ export class BatchAnswer {
       return out + `,"reason":${JSON.stringify(p.reason)}}`;
     }
     const p = this.problems[i];
-    return `{"status":"retry","id":"${this.ids[i]}","code":"${p?.code ?? 'PUBLISH_FAILED'}","reason":${JSON.stringify(p?.reason ?? 'not published')}}`;
+    const id = this.ids.toString('latin1', i * UUID_LENGTH, (i + 1) * UUID_LENGTH);
+    return `{"status":"retry","id":"${id}","code":"${p?.code ?? 'PUBLISH_FAILED'}","reason":${JSON.stringify(p?.reason ?? 'not published')}}`;
   }
 }
 
@@ -154,6 +170,4 @@ const ACCEPTED_HEAD = Buffer.from('{"status":"accepted","id":"', 'latin1');
 const ACCEPTED_TAIL = Buffer.from('"}', 'latin1');
 const UUID_LENGTH = 36;
 const ACCEPTED_ENTRY_BYTES = ACCEPTED_HEAD.length + UUID_LENGTH + ACCEPTED_TAIL.length;
-const COMMA = 0x2c;
-const CLOSE_BRACKET = 0x5d;
-const CLOSE_BRACE = 0x7d;
+const { COMMA, CLOSE_ARRAY, CLOSE_OBJECT } = JsonBytes;

@@ -6,6 +6,7 @@ import type { GatewayMetrics } from './metrics.js';
 import type { OutstandingBudget } from './outstanding.js';
 import type { NewestVersionEncoder } from './reencode.js';
 import type { MessagePublisher } from './publisher.js';
+import { datumEventId } from './prepare.js';
 import { endPublishSpan } from './spans.js';
 import type { RequestTrace } from './traceparent.js';
 
@@ -79,7 +80,6 @@ export class Bundler {
   add(
     writer: SchemaVersion,
     datum: Buffer,
-    eventId: string,
     gatewayTs: number,
     trace: RequestTrace,
     answer: BatchAnswer,
@@ -102,7 +102,7 @@ export class Bundler {
     if (!bundle) {
       const maxEvents = this.options.unbundledTypes.has(writer.eventType) ? 1 : this.options.maxEvents;
       const { traceparent, publishSpan } = trace.openBundle(writer.eventType);
-      bundle = new OpenBundle(writer, maxEvents, eventId, traceparent, publishSpan);
+      bundle = new OpenBundle(writer, maxEvents, datumEventId(datum), traceparent, publishSpan);
       this.open.set(key, bundle);
       if (maxEvents > 1 && !this.draining && this.options.linger > 0) {
         bundle.timer = setTimeout(this.flushOnLinger, this.options.linger, bundle);

@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { MAX_EXACT_LONG, copyBytes, longSize, textProblem, writeLong } from '@hourglass/schemas';
+import { MAX_EXACT_LONG, copyBytes, longSize, textProblem, writeLong, type EventMeta } from '@hourglass/schemas';
 import { keyAllows, type ApiKey } from './api-keys.js';
 import type { BatchAnswer } from './batch-answer.js';
-import { PreparedEvents, prepareJson, type PrepareContext } from './prepare.js';
-import { TranscodedBatch } from './transcoded-body.js';
+import { PreparedEvents, prepareJson, prepareJsonEvent, requestMeta, type PrepareContext } from './prepare.js';
+import { TO_LOWER, TranscodedBatch } from './transcoded-body.js';
 
 /**
  * The JSON route's events, prepared: a transcoded body (see transcoded-body.ts) gets its meta
- * written in front of each payload datum, straight into the arena; anything the fast path
- * does not answer itself (a type the key does not cover, an event over the size limit, an
- * unusual gateway id or clock) goes, whole body, to prepareJson, the reference.
+ * written in front of each payload datum, in the room the body reader left there (metaRoom),
+ * so the payload is never copied. An event the fast path does
+ * not answer itself (one the body reader did not transcode, a type the key does not cover, an
+ * event over the size limit) goes alone, as JSON.parse reads it, to prepareJsonEvent, the
+ * reference; an unusual gateway id or clock sends the whole body to prepareJson.
  */
 export function prepareEvents(
   ctx: PrepareContext,
@@ -20,7 +22,8 @@ export function prepareEvents(
 ): PreparedEvents {
   if (!(events instanceof TranscodedBatch)) return prepareJson(ctx, key, events, gatewayTs, answer);
   return (
-    prepareTranscoded(ctx, key, events, gatewayTs) ?? prepareJson(ctx, key, events.parsedEvents(), gatewayTs, answer)
+    prepareTranscoded(ctx, key, events, gatewayTs, answer) ??
+    prepareJson(ctx, key, events.parsedEvents(), gatewayTs, answer)
   );
 }
 
@@ -50,34 +53,60 @@ function gatewayIdBytes(gatewayId: string): Buffer | undefined {
   return lastGatewayIdBytes;
 }
 
+/**
+ * The bytes the body reader leaves before each payload (readEventsBody's `room`) so that its
+ * meta can be written there, in place, with no copy of the payload: the largest meta with this
+ * gateway id (gateway_ts and client_ts as 10-byte varints). 0 when the id has no UTF-8 form.
+ */
+export function metaRoom(gatewayId: string): number {
+  const id = gatewayIdBytes(gatewayId);
+  return id ? UUID_BYTES + MAX_VARINT + 1 + MAX_VARINT + longSize(id.length) + id.length : 0;
+}
+
+const MAX_VARINT = 10;
+
 function prepareTranscoded(
   ctx: PrepareContext,
   key: ApiKey,
   batch: TranscodedBatch,
   gatewayTs: number,
+  answer: BatchAnswer,
 ): PreparedEvents | undefined {
   const gatewayId = gatewayIdBytes(ctx.gatewayId);
   if (!gatewayId || !Number.isSafeInteger(gatewayTs) || Math.abs(gatewayTs) > MAX_EXACT_LONG) return undefined;
-  const { count, versions, ids, clientTs, ends } = batch;
+  const { count, versions, idAt, clientTs, starts, ends, raw, room } = batch;
   // meta without client_ts: event_id, gateway_ts, gateway_id
   const fixed = UUID_BYTES + longSize(gatewayTs) + longSize(gatewayId.length) + gatewayId.length;
-  let start = 0;
-  for (let i = 0; i < count; i++) {
-    if (!keyAllows(key, versions[i]!.eventType)) return undefined;
-    const ts = clientTs[i]!;
-    if (fixed + (ts === -1 ? 1 : 1 + longSize(ts)) + ends[i]! - start > ctx.maxEventBytes) return undefined;
-    start = ends[i]!;
-  }
   const out = new PreparedEvents(count);
   const payloads = batch.payloads.buf;
-  start = 0;
+  let meta: EventMeta | undefined; // the reference's, made for the first event it judges
   for (let i = 0; i < count; i++) {
-    const id = ids[i] ?? randomUUID();
+    const version = versions[i];
     const ts = clientTs[i]!;
+    const start = starts[i]!;
     const end = ends[i]!;
-    const datum = ctx.arena.alloc(fixed + (ts === -1 ? 1 : 1 + longSize(ts)) + end - start);
+    const metaSize = fixed + (ts === -1 ? 1 : 1 + longSize(ts));
+    if (version === undefined || !keyAllows(key, version.eventType) || metaSize + end - start > ctx.maxEventBytes) {
+      meta ??= requestMeta(ctx, gatewayTs);
+      prepareJsonEvent(ctx, key, batch.eventValue(i), i, meta, out, answer);
+      continue;
+    }
+    // the meta in the room before the payload; else (another gateway id than the room was made for) a copy
+    let datum: Buffer;
+    if (metaSize <= room) {
+      datum = payloads.subarray(start - metaSize, end);
+    } else {
+      datum = ctx.arena.alloc(metaSize + end - start);
+      copyBytes(payloads, start, end, datum, metaSize);
+    }
     datum[0] = UUID_LENGTH_VARINT;
-    for (let c = 0; c < 36; c++) datum[1 + c] = id.charCodeAt(c);
+    const at = idAt[i]!;
+    if (at >= 0) {
+      for (let c = 0; c < 36; c++) datum[1 + c] = TO_LOWER[raw[at + c]!]!;
+    } else {
+      const id = randomUUID();
+      for (let c = 0; c < 36; c++) datum[1 + c] = id.charCodeAt(c);
+    }
     let pos = writeLong(datum, UUID_BYTES, gatewayTs);
     if (ts === -1) {
       datum[pos++] = 0; // union branch 0: null
@@ -86,10 +115,8 @@ function prepareTranscoded(
       pos = writeLong(datum, pos, ts);
     }
     pos = writeLong(datum, pos, gatewayId.length);
-    pos = copyBytes(gatewayId, 0, gatewayId.length, datum, pos);
-    copyBytes(payloads, start, end, datum, pos);
-    out.push(versions[i]!, datum, id, i);
-    start = end;
+    copyBytes(gatewayId, 0, gatewayId.length, datum, pos);
+    out.push(version, datum, i);
   }
   return out;
 }

@@ -28,12 +28,23 @@ export interface PrepareContext {
   arena: DatumArena;
 }
 
+/**
+ * Where a datum holds its event id: meta.event_id is the record's first field, a UUID (36 ASCII
+ * bytes) after its length byte. The answer and the bundler read it there: no id string per event.
+ */
+export const EVENT_ID_AT = 1;
+export const EVENT_ID_BYTES = 36;
+
+/** The event id a datum holds (the bundler names a bundle by its first). */
+export function datumEventId(datum: Buffer): string {
+  return datum.toString('latin1', EVENT_ID_AT, EVENT_ID_AT + EVENT_ID_BYTES);
+}
+
 export class PreparedEvents {
-  // Sized for the whole request up front: growing four arrays event by event copied them
+  // Sized for the whole request up front: growing the arrays event by event copied them
   // several times per request, garbage the young generation then had to scavenge.
   readonly writers: SchemaVersion[];
   readonly datums: Buffer[];
-  readonly ids: string[];
   readonly indexes: number[];
   count = 0;
   bytes = 0;
@@ -41,15 +52,14 @@ export class PreparedEvents {
   constructor(capacity: number) {
     this.writers = new Array<SchemaVersion>(capacity);
     this.datums = new Array<Buffer>(capacity);
-    this.ids = new Array<string>(capacity);
     this.indexes = new Array<number>(capacity);
   }
 
-  push(writer: SchemaVersion, datum: Buffer, id: string, index: number): void {
+  /** `datum` holds the event's id (EVENT_ID_AT). */
+  push(writer: SchemaVersion, datum: Buffer, index: number): void {
     const n = this.count++;
     this.writers[n] = writer;
     this.datums[n] = datum;
-    this.ids[n] = id;
     this.indexes[n] = index;
     this.bytes += datum.length;
   }
@@ -91,11 +101,12 @@ function clientTsOf(raw: unknown): number | null | undefined {
   return undefined;
 }
 
-/**
- * The reference path for JSON events (the transcoder in fast-path.ts falls back to it for anything
- * unusual). One loop over the batch, longer than 80 lines on purpose: each rejection is a few
- * inline lines on the hot path, in the order the checks run, with no closure allocated per event.
- */
+/** The meta prepareJsonEvent refills per event: one per request (the writer reads it at once and keeps nothing). */
+export function requestMeta(ctx: PrepareContext, gatewayTs: number): EventMeta {
+  return { event_id: '', gateway_ts: gatewayTs, client_ts: null, gateway_id: ctx.gatewayId };
+}
+
+/** The reference path for JSON events (the transcoder in fast-path.ts hands it what it does not take itself). */
 export function prepareJson(
   ctx: PrepareContext,
   key: ApiKey,
@@ -104,106 +115,119 @@ export function prepareJson(
   answer: BatchAnswer,
 ): PreparedEvents {
   const out = new PreparedEvents(events.length);
-  const { registry, gatewayId, maxEventBytes, metrics, arena } = ctx;
-  // One meta for the whole request, refilled per event: the writer reads it at once and keeps nothing.
-  const meta: EventMeta = { event_id: '', gateway_ts: gatewayTs, client_ts: null, gateway_id: gatewayId };
-  for (let i = 0; i < events.length; i++) {
-    const ev = events[i];
-    if (ev === null || typeof ev !== 'object' || Array.isArray(ev)) {
-      answer.rejectEvent(i, { code: 'EVENT_INVALID', reason: 'an event must be a JSON object' });
-      metrics.events('', 'rejected', 1);
-      continue;
-    }
-    const e = ev as Record<string, unknown>;
-    const type = e.type;
-    if (typeof type !== 'string') {
-      answer.rejectEvent(i, { code: 'EVENT_INVALID', path: 'type', reason: 'is required: expected a string' });
-      metrics.events('', 'rejected', 1);
-      continue;
-    }
-    const schemas = registry.tryGet(type);
-    if (!schemas) {
-      answer.rejectEvent(i, {
-        code: 'SCHEMA_UNKNOWN_TYPE',
-        path: 'type',
-        reason: `unknown event type ${JSON.stringify(type.slice(0, 64))}`,
-      });
-      metrics.events('', 'rejected', 1);
-      continue;
-    }
-    if (!keyAllows(key, type)) {
-      answer.rejectEvent(i, {
-        code: 'HTTP_FORBIDDEN',
-        path: 'type',
-        reason: `the API key does not cover event type ${type}`,
-      });
-      metrics.events(type, 'rejected', 1);
-      continue;
-    }
-    let extra: string | undefined;
-    for (const k in e) {
-      if (k !== 'payload' && k !== 'type' && k !== 'id' && k !== 'client_ts') {
-        extra = k;
-        break;
-      }
-    }
-    if (extra !== undefined) {
-      answer.rejectEvent(i, {
-        code: 'EVENT_INVALID',
-        path: extra.slice(0, 64),
-        reason: 'is not an event field (type, id, client_ts, payload)',
-      });
-      metrics.events(type, 'rejected', 1);
-      continue;
-    }
-    const id = eventIdOf(e.id);
-    if (id === undefined) {
-      answer.rejectEvent(i, {
-        code: 'EVENT_INVALID',
-        path: 'id',
-        reason: 'must be a UUID (or absent, and the gateway assigns one)',
-      });
-      metrics.events(type, 'rejected', 1);
-      continue;
-    }
-    const clientTs = clientTsOf(e.client_ts);
-    if (clientTs === undefined) {
-      answer.rejectEvent(i, {
-        code: 'EVENT_INVALID',
-        path: 'client_ts',
-        reason: 'must be epoch milliseconds or an ISO 8601 time',
-      });
-      metrics.events(type, 'rejected', 1);
-      continue;
-    }
-    const writer = schemas.latest;
-    meta.event_id = id;
-    meta.client_ts = clientTs;
-    // The compiled writer validates and encodes without building the record; whatever it
-    // declines (a bad event, or one too big for the arena) takes buildRecord, which names the problem.
-    const compiled = compiledWriterOf(writer);
-    let datum = compiled?.accepts(meta, e.payload) ? arena.encodeEvent(compiled, meta, e.payload as object) : undefined;
-    if (datum === undefined) {
-      const built = buildRecord(writer, meta, e.payload);
-      if (!built.ok) {
-        answer.rejectEvent(i, { code: 'EVENT_INVALID', path: built.path, reason: built.reason });
-        metrics.events(type, 'rejected', 1);
-        continue;
-      }
-      datum = arena.encode(writer.type, built.record);
-    }
-    if (datum.length > maxEventBytes) {
-      answer.rejectEvent(i, {
-        code: 'HTTP_EVENT_TOO_LARGE',
-        path: 'payload',
-        reason: `encodes to ${datum.length} bytes, over the limit of ${maxEventBytes}`,
-      });
-      metrics.events(type, 'rejected', 1);
-      continue;
-    }
-    out.push(writer, datum, id, i);
-  }
+  const meta = requestMeta(ctx, gatewayTs);
+  for (let i = 0; i < events.length; i++) prepareJsonEvent(ctx, key, events[i], i, meta, out, answer);
   return out;
+}
+
+/**
+ * The reference for one JSON event (`ev`, index `i` of its request): its datum pushed on `out`,
+ * or its rejection on the answer. Longer than 80 lines on purpose: each rejection is a few
+ * inline lines, in the order the checks run, with no closure allocated per event.
+ */
+export function prepareJsonEvent(
+  ctx: PrepareContext,
+  key: ApiKey,
+  ev: unknown,
+  i: number,
+  meta: EventMeta,
+  out: PreparedEvents,
+  answer: BatchAnswer,
+): void {
+  const { registry, maxEventBytes, metrics, arena } = ctx;
+  if (ev === null || typeof ev !== 'object' || Array.isArray(ev)) {
+    answer.rejectEvent(i, { code: 'EVENT_INVALID', reason: 'an event must be a JSON object' });
+    metrics.events('', 'rejected', 1);
+    return;
+  }
+  const e = ev as Record<string, unknown>;
+  const type = e.type;
+  if (typeof type !== 'string') {
+    answer.rejectEvent(i, { code: 'EVENT_INVALID', path: 'type', reason: 'is required: expected a string' });
+    metrics.events('', 'rejected', 1);
+    return;
+  }
+  const schemas = registry.tryGet(type);
+  if (!schemas) {
+    answer.rejectEvent(i, {
+      code: 'SCHEMA_UNKNOWN_TYPE',
+      path: 'type',
+      reason: `unknown event type ${JSON.stringify(type.slice(0, 64))}`,
+    });
+    metrics.events('', 'rejected', 1);
+    return;
+  }
+  if (!keyAllows(key, type)) {
+    answer.rejectEvent(i, {
+      code: 'HTTP_FORBIDDEN',
+      path: 'type',
+      reason: `the API key does not cover event type ${type}`,
+    });
+    metrics.events(type, 'rejected', 1);
+    return;
+  }
+  let extra: string | undefined;
+  for (const k in e) {
+    if (k !== 'payload' && k !== 'type' && k !== 'id' && k !== 'client_ts') {
+      extra = k;
+      break;
+    }
+  }
+  if (extra !== undefined) {
+    answer.rejectEvent(i, {
+      code: 'EVENT_INVALID',
+      path: extra.slice(0, 64),
+      reason: 'is not an event field (type, id, client_ts, payload)',
+    });
+    metrics.events(type, 'rejected', 1);
+    return;
+  }
+  const id = eventIdOf(e.id);
+  if (id === undefined) {
+    answer.rejectEvent(i, {
+      code: 'EVENT_INVALID',
+      path: 'id',
+      reason: 'must be a UUID (or absent, and the gateway assigns one)',
+    });
+    metrics.events(type, 'rejected', 1);
+    return;
+  }
+  const clientTs = clientTsOf(e.client_ts);
+  if (clientTs === undefined) {
+    answer.rejectEvent(i, {
+      code: 'EVENT_INVALID',
+      path: 'client_ts',
+      reason: 'must be epoch milliseconds or an ISO 8601 time',
+    });
+    metrics.events(type, 'rejected', 1);
+    return;
+  }
+  const writer = schemas.latest;
+  meta.event_id = id;
+  meta.client_ts = clientTs;
+  // The compiled writer validates and encodes without building the record; whatever it
+  // declines (a bad event, or one too big for the arena) takes buildRecord, which names the problem.
+  const compiled = compiledWriterOf(writer);
+  let datum = compiled?.accepts(meta, e.payload) ? arena.encodeEvent(compiled, meta, e.payload as object) : undefined;
+  if (datum === undefined) {
+    const built = buildRecord(writer, meta, e.payload);
+    if (!built.ok) {
+      answer.rejectEvent(i, { code: 'EVENT_INVALID', path: built.path, reason: built.reason });
+      metrics.events(type, 'rejected', 1);
+      return;
+    }
+    datum = arena.encode(writer.type, built.record);
+  }
+  if (datum.length > maxEventBytes) {
+    answer.rejectEvent(i, {
+      code: 'HTTP_EVENT_TOO_LARGE',
+      path: 'payload',
+      reason: `encodes to ${datum.length} bytes, over the limit of ${maxEventBytes}`,
+    });
+    metrics.events(type, 'rejected', 1);
+    return;
+  }
+  out.push(writer, datum, i);
 }
 
 export interface AvroDatumSpan {
@@ -295,7 +319,7 @@ export function prepareAvro(
       metrics.events(writer.eventType, 'rejected', 1);
       continue;
     }
-    out.push(writer, datum, id, i);
+    out.push(writer, datum, i);
   }
   return out;
 }

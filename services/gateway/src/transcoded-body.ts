@@ -1,5 +1,6 @@
 import {
   AvroWriter,
+  JsonBytes,
   JsonReader,
   MAX_EXACT_LONG,
   NULL,
@@ -10,26 +11,47 @@ import {
 } from '@hourglass/schemas';
 
 /**
- * The JSON route's body read in one pass, straight to Avro: `{"events":[...]}` whose every
- * event is plain (`type` before `payload`, each key once, no other key, an id in canonical
- * lower case or null, client_ts null, epoch milliseconds or an ISO time, a payload the type's
- * compiled step takes). The payload datums (meta excepted: the gateway fills it when it takes
- * the request) are written back to back, with no objects built per event beyond the id string.
- * Anything else leaves the body to JSON.parse and prepareJson, the reference for every answer.
+ * The JSON route's body read in one pass, straight to Avro: `{"events":[...]}` whose plain
+ * events (`type` before `payload`, each key once, no other key, an id in canonical lower case or
+ * null, client_ts null, epoch milliseconds or an ISO time, a payload the type's compiled step
+ * takes) have their payload datums (meta excepted: the gateway fills it when it takes the
+ * request) written back to back, with no objects built per event beyond the id string.
+ * Any other event is handed, alone, to JSON.parse and kept as its value: prepareJsonEvent, the
+ * reference, judges it, so a body is read once however many of its events are unusual. A body
+ * whose frame is not plain (other keys, no events) goes whole to JSON.parse and prepareJson.
  */
 export class TranscodedBatch {
   count = 0;
-  readonly versions: SchemaVersion[] = [];
-  /** The client's id, or undefined for the gateway to assign one. */
-  readonly ids: (string | undefined)[] = [];
+  /** The event's schema, or undefined for an event kept as JSON.parse's value (in `values`). */
+  readonly versions: (SchemaVersion | undefined)[] = [];
+  /** Where the client's id (36 hex digits and dashes) is in the body, or −1 for the gateway to assign one. */
+  readonly idAt: number[] = [];
   /** Epoch milliseconds, or −1 for null. */
   readonly clientTs: number[] = [];
-  /** Where each event's payload datum ends in `payloads`; it starts where the previous one ends. */
+  /** Where each event's payload datum is in `payloads`: [starts, ends); `room` bytes free before each. */
+  readonly starts: number[] = [];
   readonly ends: number[] = [];
+  /** Where each event's JSON text is in the body: [textStarts, textEnds). */
+  readonly textStarts: number[] = [];
+  readonly textEnds: number[] = [];
+  /** JSON.parse's value of each event not transcoded, by index (holes elsewhere). */
+  readonly values: unknown[] = [];
   readonly payloads: AvroWriter;
 
-  constructor(readonly raw: Buffer) {
+  /** `room`: bytes left free before each payload, for its meta to be written there (see fast-path.ts). */
+  constructor(
+    readonly raw: Buffer,
+    readonly room: number,
+  ) {
     this.payloads = new AvroWriter(raw.length);
+  }
+
+  /** Leaves `room` bytes before the payload about to be written; where that payload starts. */
+  payloadStart(): number {
+    const w = this.payloads;
+    w.ensure(this.room);
+    w.pos += this.room;
+    return w.pos;
   }
 
   /** As for an array of events: the route counts them. */
@@ -37,15 +59,24 @@ export class TranscodedBatch {
     return this.count;
   }
 
-  /** The reference's input: the body's events as JSON.parse reads them. */
+  /** Event `i` as JSON.parse reads it: the reference's input for an event the fast path hands back. */
+  eventValue(i: number): unknown {
+    if (this.versions[i] === undefined) return this.values[i];
+    return JSON.parse(this.raw.toString('utf8', this.textStarts[i], this.textEnds[i]));
+  }
+
+  /** The reference's input for the whole body: its events as JSON.parse reads them. */
   parsedEvents(): unknown[] {
     return (JSON.parse(this.raw.toString('utf8')) as { events: unknown[] }).events;
   }
 }
 
-/** The body as the JSON route takes it: a TranscodedBatch, or else what JSON.parse returns (it throws on bad JSON). */
-export function readEventsBody(registry: SchemaRegistry, raw: Buffer): unknown {
-  return transcodeBody(typesOf(registry), raw) ?? JSON.parse(raw.toString('utf8'));
+/**
+ * The body as the JSON route takes it: a TranscodedBatch, or else what JSON.parse returns (it
+ * throws on bad JSON). `room`: bytes to leave free before each payload (metaRoom in fast-path.ts).
+ */
+export function readEventsBody(registry: SchemaRegistry, raw: Buffer, room = 0): unknown {
+  return transcodeBody(typesOf(registry), raw, room) ?? JSON.parse(raw.toString('utf8'));
 }
 
 interface TypeEntry {
@@ -68,29 +99,36 @@ function typesOf(registry: SchemaRegistry): TypeEntry[] {
   return table;
 }
 
+const { CLOSE_ARRAY, CLOSE_OBJECT, COLON, COMMA, MINUS, OPEN_ARRAY, OPEN_OBJECT, QUOTE } = JsonBytes;
 const EVENTS = Buffer.from('events');
 const TYPE = Buffer.from('"type"');
 const ID = Buffer.from('"id"');
 const CLIENT_TS = Buffer.from('"client_ts"');
 const PAYLOAD = Buffer.from('"payload"');
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-const QUOTE = 0x22;
+const TYPE_KEY = Buffer.from('"type":');
+const ID_KEY = Buffer.from('"id":');
+const CLIENT_TS_KEY = Buffer.from('"client_ts":');
+const PAYLOAD_KEY = Buffer.from('"payload":');
 
-/** The body transcoded, or undefined when anything in it is not plain. */
-export function transcodeBody(types: readonly TypeEntry[], raw: Buffer): TranscodedBatch | undefined {
+/** The body transcoded, or undefined when its frame is not plain or JSON.parse refuses one of its events. */
+export function transcodeBody(types: readonly TypeEntry[], raw: Buffer, room = 0): TranscodedBatch | undefined {
   const r = new JsonReader(raw);
   if (!r.expect(OPEN_OBJECT) || !r.string() || !r.textIs(EVENTS) || !r.expect(COLON) || !r.expect(OPEN_ARRAY)) {
     return undefined;
   }
   if (r.peek() === CLOSE_ARRAY) return undefined; // no events: the reference answers
-  const batch = new TranscodedBatch(raw);
+  const batch = new TranscodedBatch(raw, room);
   for (;;) {
-    if (!readEvent(r, types, batch)) return undefined;
+    const start = r.pos;
+    const payloadsAt = batch.payloads.pos;
+    if (!readEvent(r, types, batch)) {
+      // not plain: nothing of it is kept, and JSON.parse reads this event alone
+      r.pos = start;
+      batch.payloads.pos = payloadsAt;
+      if (!parseEvent(r, batch)) return undefined;
+    }
+    batch.textStarts[batch.count - 1] = start;
+    batch.textEnds[batch.count - 1] = r.pos;
     const c = r.peek();
     r.pos++;
     if (c === CLOSE_ARRAY) break;
@@ -99,39 +137,65 @@ export function transcodeBody(types: readonly TypeEntry[], raw: Buffer): Transco
   return r.expect(CLOSE_OBJECT) && r.atEnd() ? batch : undefined;
 }
 
+/**
+ * The event at r.pos as JSON.parse's value, its end found by brackets and strings (skipValue);
+ * false when JSON.parse refuses that text. The frame around the event being plain JSON, the
+ * body is then valid JSON whatever skipValue took for the event's end, and JSON.parse of the
+ * whole body would have held this very value at this index.
+ */
+function parseEvent(r: JsonReader, batch: TranscodedBatch): boolean {
+  const start = r.pos;
+  if (!r.skipValue()) return false;
+  let value: unknown;
+  try {
+    value = JSON.parse(r.buf.toString('utf8', start, r.pos));
+  } catch {
+    return false; // the whole body to JSON.parse, which names it
+  }
+  const n = batch.count++;
+  batch.versions[n] = undefined;
+  batch.idAt[n] = -1;
+  batch.clientTs[n] = -1;
+  batch.starts[n] = batch.payloads.pos;
+  batch.ends[n] = batch.payloads.pos;
+  batch.values[n] = value;
+  return true;
+}
+
 const SEEN_TYPE = 1;
 const SEEN_PAYLOAD = 2;
 const SEEN_ID = 4;
 const SEEN_CLIENT_TS = 8;
 
-/** One event object; false when it is not plain (nothing of it is kept then: the whole body goes to the reference). */
+/** One plain event object; false when it is not plain (the caller then rewinds and parses it). */
 function readEvent(r: JsonReader, types: readonly TypeEntry[], batch: TranscodedBatch): boolean {
   if (!r.expect(OPEN_OBJECT)) return false;
   let seen = 0;
   let entry: TypeEntry | undefined;
-  let id: string | undefined;
+  let idAt = -1;
   let clientTs = -1;
+  // a payload before the type: its text [payloadAt, payloadEnd), transcoded once the type is known
+  let payloadAt = -1;
+  let payloadEnd = -1;
+  let start = -1;
   for (;;) {
-    if (r.peek() !== QUOTE) return false;
-    let bit: number;
-    if (r.quoted(TYPE)) {
-      bit = SEEN_TYPE;
-      if (!r.expect(COLON) || !r.string() || (entry = typeOf(types, r)) === undefined) return false;
-    } else if (r.quoted(PAYLOAD)) {
-      bit = SEEN_PAYLOAD;
-      // the type names the schema, so it must come first
-      if (!entry?.step || !r.expect(COLON) || !entry.step(r, batch.payloads)) return false;
-    } else if (r.quoted(ID)) {
-      bit = SEEN_ID;
-      if (!r.expect(COLON)) return false;
-      if (!r.literal(NULL)) {
-        if (!r.string() || !isLowerCaseUuid(r)) return false;
-        id = r.buf.toString('latin1', r.textStart, r.textEnd);
+    const bit = keyOf(r);
+    if (bit === 0) return false;
+    if (bit === SEEN_TYPE) {
+      if (!r.string() || (entry = typeOf(types, r)) === undefined) return false;
+    } else if (bit === SEEN_PAYLOAD) {
+      if (entry !== undefined) {
+        start = batch.payloadStart();
+        if (!entry.step?.(r, batch.payloads)) return false;
+      } else {
+        r.peek();
+        payloadAt = r.pos;
+        if (!r.skipValue()) return false;
+        payloadEnd = r.pos;
       }
-    } else if (r.quoted(CLIENT_TS)) {
-      bit = SEEN_CLIENT_TS;
-      if (!r.expect(COLON) || (clientTs = readClientTs(r)) === -2) return false;
-    } else {
+    } else if (bit === SEEN_ID) {
+      if (!r.literal(NULL) && (idAt = uuidAt(r)) === -1) return false;
+    } else if ((clientTs = readClientTs(r)) === -2) {
       return false;
     }
     if ((seen & bit) !== 0) return false;
@@ -142,11 +206,50 @@ function readEvent(r: JsonReader, types: readonly TypeEntry[], batch: Transcoded
     if (c !== COMMA) return false;
   }
   if ((seen & (SEEN_TYPE | SEEN_PAYLOAD)) !== (SEEN_TYPE | SEEN_PAYLOAD)) return false;
+  if (payloadAt >= 0) {
+    start = batch.payloadStart();
+    if (!payloadAfterType(r, entry!, payloadAt, payloadEnd, batch)) return false;
+  }
   const n = batch.count++;
   batch.versions[n] = entry!.version;
-  batch.ids[n] = id;
+  batch.idAt[n] = idAt;
   batch.clientTs[n] = clientTs;
+  batch.starts[n] = start;
   batch.ends[n] = batch.payloads.pos;
+  return true;
+}
+
+/**
+ * The event key at r.pos and its colon, as its SEEN_ bit; 0 for any other key (or none). The
+ * compact form (`"type":`) is one comparison; whitespace before the colon takes a second.
+ */
+function keyOf(r: JsonReader): number {
+  if (r.peek() !== QUOTE) return 0;
+  if (r.quoted(TYPE_KEY)) return SEEN_TYPE;
+  if (r.quoted(PAYLOAD_KEY)) return SEEN_PAYLOAD;
+  if (r.quoted(ID_KEY)) return SEEN_ID;
+  if (r.quoted(CLIENT_TS_KEY)) return SEEN_CLIENT_TS;
+  let bit: number;
+  if (r.quoted(TYPE)) bit = SEEN_TYPE;
+  else if (r.quoted(PAYLOAD)) bit = SEEN_PAYLOAD;
+  else if (r.quoted(ID)) bit = SEEN_ID;
+  else if (r.quoted(CLIENT_TS)) bit = SEEN_CLIENT_TS;
+  else return 0;
+  return r.expect(COLON) ? bit : 0;
+}
+
+/**
+ * Transcodes a payload read before its event's type (keys in sorted order, as many encoders
+ * write them), then returns to the event's end. The step must end where skipValue did (bar
+ * whitespace): anything else skipped after the value is not JSON.
+ */
+function payloadAfterType(r: JsonReader, entry: TypeEntry, at: number, end: number, batch: TranscodedBatch): boolean {
+  const eventEnd = r.pos;
+  r.pos = at;
+  if (!entry.step?.(r, batch.payloads)) return false;
+  r.peek();
+  if (r.pos !== end) return false;
+  r.pos = eventEnd;
   return true;
 }
 
@@ -169,21 +272,32 @@ function readClientTs(r: JsonReader): number {
   return ms >= 0 && ms <= MAX_EXACT_LONG ? ms : -2; // NaN fails both
 }
 
-/** Lower-case hex digits. */
+/** Hex digits: 1 for 0-9 and a-f, 3 for A-F (canonicalUuid lower-cases those). */
 const HEX = new Uint8Array(256);
 for (const c of Buffer.from('0123456789abcdef')) HEX[c] = 1;
+for (const c of Buffer.from('ABCDEF')) HEX[c] = 3;
 
-/** A UUID as canonicalUuid keeps it unchanged: 8-4-4-4-12 lower-case hex digits. */
-function isLowerCaseUuid(r: JsonReader): boolean {
+/**
+ * A string that is a UUID (8-4-4-4-12 hex digits): where its text starts, or −1. Its bytes,
+ * written in lower case (TO_LOWER), are the id canonicalUuid returns.
+ */
+function uuidAt(r: JsonReader): number {
+  if (!r.string()) return -1;
   const s = r.textStart;
-  if (r.textEnd - s !== 36) return false;
+  if (r.textEnd - s !== 36) return -1;
   const b = r.buf;
-  if (b[s + 8] !== 0x2d || b[s + 13] !== 0x2d || b[s + 18] !== 0x2d || b[s + 23] !== 0x2d) return false;
-  let hex = 1;
-  for (let i = 0; i < 8; i++) hex &= HEX[b[s + i]!]!;
-  for (let i = 9; i < 13; i++) hex &= HEX[b[s + i]!]!;
-  for (let i = 14; i < 18; i++) hex &= HEX[b[s + i]!]!;
-  for (let i = 19; i < 23; i++) hex &= HEX[b[s + i]!]!;
-  for (let i = 24; i < 36; i++) hex &= HEX[b[s + i]!]!;
-  return hex === 1;
+  if (b[s + 8] !== MINUS || b[s + 13] !== MINUS || b[s + 18] !== MINUS || b[s + 23] !== MINUS) return -1;
+  const hex = hexRun(b, s, s + 8) & hexRun(b, s + 9, s + 13) & hexRun(b, s + 14, s + 18);
+  return (hex & hexRun(b, s + 19, s + 23) & hexRun(b, s + 24, s + 36)) === 1 ? s : -1;
 }
+
+/** 1 when bytes [from, to) are all hex digits, else 0. */
+function hexRun(b: Buffer, from: number, to: number): number {
+  let all = 1;
+  for (let i = from; i < to; i++) all &= HEX[b[i]!]!;
+  return all;
+}
+
+/** Each byte in lower case (A-Z; a UUID's only letters are hex digits). */
+export const TO_LOWER = new Uint8Array(256);
+for (let c = 0; c < 256; c++) TO_LOWER[c] = c >= 0x41 && c <= 0x5a ? c + 0x20 : c;

@@ -8,6 +8,7 @@ import {
   fastRoute,
   referenceRoute,
   registry,
+  type FastStats,
   type Outcome,
   type Setting,
 } from './transcode-support';
@@ -22,13 +23,16 @@ const SEED = 1818;
 const types = registry.eventTypes();
 const recordOf = (t: string) => registry.get(t).latest.type as avro.types.RecordType;
 
-function same(raw: Buffer, setting: Setting = defaultSetting, stats?: { transcoded: number }): void {
+function same(raw: Buffer, setting: Setting = defaultSetting, stats?: FastStats): void {
   const reference = referenceRoute(raw, setting);
   const fast: Outcome = fastRoute(raw, setting, stats);
   expect(aligned(raw, fast, reference)).toEqual(reference);
 }
 
-/** Settings that make the fast path hand requests back: a narrow key, a small size limit, odd clocks and ids. */
+/**
+ * Settings that make the fast path hand requests back: a narrow key, a small size limit, odd
+ * clocks and ids; and less room before each payload than its meta takes (the copy path).
+ */
 const settingArb: fc.Arbitrary<Setting> = fc.record({
   key: fc.oneof(
     { weight: 4, arbitrary: fc.constant(defaultSetting.key) },
@@ -40,6 +44,7 @@ const settingArb: fc.Arbitrary<Setting> = fc.record({
     fc.constantFrom(0, 1, 2 ** 30, 2 ** 52, 2 ** 52 + 2, 2 ** 53 - 1),
   ),
   gatewayId: fc.oneof({ weight: 4, arbitrary: fc.constant('gw-1') }, fc.constantFrom('', 'gw-é', 'gw-\ud800')),
+  room: fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, fc.integer({ min: 0, max: 80 })),
 });
 
 const idArb = fc.oneof(
@@ -126,7 +131,7 @@ const bodyOf = (events: string[], ws: string) =>
 
 describe('the JSON transcoder against the reference route', () => {
   it('stores the same bytes and answers the same for generated valid events of every schema', () => {
-    const stats = { transcoded: 0 };
+    const stats: FastStats = { transcoded: 0 };
     fc.assert(
       fc.property(fc.array(validEvent, { minLength: 1, maxLength: 4 }), whitespace, (events, ws) => {
         same(bodyOf(events, ws), defaultSetting, stats);
@@ -134,10 +139,27 @@ describe('the JSON transcoder against the reference route', () => {
       { seed: SEED, numRuns: 600 },
     );
     expect(stats.transcoded).toBeGreaterThan(40);
+    // both paths ran, and in the same bodies: events the transcoder declines are parsed alone
+    expect(stats.transcodedEvents).toBeGreaterThan(300);
+    expect(stats.parsedEvents).toBeGreaterThan(100);
+    expect(stats.mixed).toBeGreaterThan(40);
+  });
+
+  it('stores the same bytes for strings written with \\u escapes only (non-ASCII, as ensure_ascii encoders write it)', () => {
+    const stats: FastStats = { transcoded: 0 };
+    const escaped = (text: string) =>
+      text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    fc.assert(
+      fc.property(fc.array(validEvent, { minLength: 1, maxLength: 4 }), (events) => {
+        same(Buffer.from(escaped(bodyOf(events, '').toString('utf8'))), defaultSetting, stats);
+      }),
+      { seed: SEED, numRuns: 400 },
+    );
+    expect(stats.transcodedEvents).toBeGreaterThan(300);
   });
 
   it('answers the same under narrow keys, small size limits, odd clocks and gateway ids', () => {
-    const stats = { transcoded: 0 };
+    const stats: FastStats = { transcoded: 0 };
     fc.assert(
       fc.property(fc.array(validEvent, { minLength: 1, maxLength: 4 }), settingArb, (events, setting) => {
         same(bodyOf(events, ''), setting, stats);
@@ -148,7 +170,7 @@ describe('the JSON transcoder against the reference route', () => {
   });
 
   it('answers the same when one payload field (or an extra key) is a hostile value', () => {
-    const stats = { transcoded: 0 };
+    const stats: FastStats = { transcoded: 0 };
     const mutated = fc
       .constantFrom(...types)
       .chain((type) => fc.record({ type: fc.constant(type), m: mutatedPayload(recordOf(type)), other: validEvent }));

@@ -4,10 +4,15 @@ import { SchemaRegistry } from '@hourglass/schemas';
 import type { ApiKey } from '../../../services/gateway/src/api-keys';
 import { BatchAnswer } from '../../../services/gateway/src/batch-answer';
 import { DatumArena } from '../../../services/gateway/src/datum-arena';
-import { eventsOf, prepareEvents } from '../../../services/gateway/src/fast-path';
+import { eventsOf, metaRoom, prepareEvents } from '../../../services/gateway/src/fast-path';
 import { GatewayMetrics } from '../../../services/gateway/src/metrics';
 import { OutstandingBudget } from '../../../services/gateway/src/outstanding';
-import { prepareJson, type PrepareContext, type PreparedEvents } from '../../../services/gateway/src/prepare';
+import {
+  datumEventId,
+  prepareJson,
+  type PrepareContext,
+  type PreparedEvents,
+} from '../../../services/gateway/src/prepare';
 import { TranscodedBatch, readEventsBody } from '../../../services/gateway/src/transcoded-body';
 
 /**
@@ -24,6 +29,8 @@ export interface Setting {
   maxEventBytes: number;
   gatewayTs: number;
   gatewayId: string;
+  /** Bytes the body reader leaves before each payload; default metaRoom(gatewayId), as the route does. */
+  room?: number;
 }
 
 export const defaultSetting: Setting = {
@@ -43,15 +50,15 @@ function contextOf(s: Setting): PrepareContext {
 }
 
 function settled(prepared: PreparedEvents, answer: BatchAnswer): Outcome {
-  const { count, writers, datums, ids, indexes } = prepared;
-  for (let j = 0; j < count; j++) answer.expect(indexes[j]!, ids[j]!);
+  const { count, writers, datums, indexes } = prepared;
+  for (let j = 0; j < count; j++) answer.expectDatum(indexes[j]!, datums[j]!);
   for (let j = 0; j < count; j++) answer.settle(indexes[j]!, undefined);
   return {
     answer: answer.toBody().toString('utf8'),
     status: answer.statusCode(),
     writers: writers.slice(0, count).map((w) => w.fingerprint),
     datums: datums.slice(0, count).map((d) => Buffer.from(d)),
-    ids: ids.slice(0, count),
+    ids: datums.slice(0, count).map(datumEventId),
     indexes: indexes.slice(0, count),
   };
 }
@@ -82,16 +89,36 @@ export function referenceRoute(raw: Buffer, s: Setting = defaultSetting): Outcom
   return settled(prepareJson(contextOf(s), s.key, list, s.gatewayTs, answer), answer);
 }
 
-/** The route now: the transcoder first. `transcoded` counts the bodies it took. */
-export function fastRoute(raw: Buffer, s: Setting = defaultSetting, stats?: { transcoded: number }): Outcome {
+/**
+ * What the fast path took: bodies it read itself, and of their events those it transcoded and
+ * those it handed to JSON.parse alone; `mixed` counts bodies holding both kinds.
+ */
+export interface FastStats {
+  transcoded: number;
+  transcodedEvents?: number;
+  parsedEvents?: number;
+  mixed?: number;
+}
+
+function count(stats: FastStats, batch: TranscodedBatch): void {
+  stats.transcoded++;
+  let parsed = 0;
+  for (let i = 0; i < batch.count; i++) if (batch.versions[i] === undefined) parsed++;
+  stats.parsedEvents = (stats.parsedEvents ?? 0) + parsed;
+  stats.transcodedEvents = (stats.transcodedEvents ?? 0) + batch.count - parsed;
+  if (parsed > 0 && parsed < batch.count) stats.mixed = (stats.mixed ?? 0) + 1;
+}
+
+/** The route now: the transcoder first; `stats` counts what it took. */
+export function fastRoute(raw: Buffer, s: Setting = defaultSetting, stats?: FastStats): Outcome {
   if (!isUtf8(raw)) return { refused: 'utf8' };
   let body: unknown;
   try {
-    body = readEventsBody(registry, raw);
+    body = readEventsBody(registry, raw, s.room ?? metaRoom(s.gatewayId));
   } catch {
     return { refused: 'HTTP_BAD_REQUEST json' };
   }
-  if (stats && body instanceof TranscodedBatch) stats.transcoded++;
+  if (stats && body instanceof TranscodedBatch) count(stats, body);
   const events = eventsOf(body);
   const refused = routeChecks(events);
   if (refused || !events) return { refused: refused! };

@@ -1,19 +1,35 @@
 /**
  * A cursor over JSON text in UTF-8 bytes for the transcoder: reads one token at a time and
  * says `false` for anything it does not take on its own (an escape in a string, a control
- * character, bad syntax, the end of the text). The caller then hands the whole body to
- * JSON.parse, which decides. It never builds objects; strings are byte spans of the input.
+ * character, bad syntax, the end of the text). The caller then hands that text (an event, or
+ * the whole body) to JSON.parse, which decides. It never builds objects; strings are byte spans of the input.
  *
  * The body is checked to be valid UTF-8 before it gets here, so the bytes between two quotes
  * with no backslash are the UTF-8 of exactly the string JSON.parse would return.
  */
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const MINUS = 0x2d;
-const DOT = 0x2e;
-const ZERO = 0x30;
-const NINE = 0x39;
-const PLUS = 0x2b;
+import {
+  BACKSLASH,
+  CARRIAGE_RETURN,
+  CLOSE_ARRAY,
+  CLOSE_OBJECT,
+  COMMA,
+  DOT,
+  LINE_FEED,
+  LOWER_E,
+  LOWER_U,
+  MINUS,
+  NINE,
+  OPEN_ARRAY,
+  OPEN_OBJECT,
+  PLUS,
+  QUOTE,
+  SPACE,
+  TAB,
+  UPPER_E,
+  ZERO,
+} from './json-bytes.js';
+
+const EMPTY = Buffer.alloc(0);
 
 /** Integers of up to this many digits are exact when accumulated digit by digit in a double. */
 const EXACT_DIGITS = 15;
@@ -25,6 +41,9 @@ export class JsonReader {
   /** The bytes of the string read by the last string() call: [textStart, textEnd). */
   textStart = 0;
   textEnd = 0;
+  /** The UTF-8 of the string read by the last escapedString() call: [0, textLength). */
+  text: Buffer = EMPTY;
+  textLength = 0;
 
   constructor(readonly buf: Buffer) {}
 
@@ -33,7 +52,7 @@ export class JsonReader {
     const buf = this.buf;
     let pos = this.pos;
     let c = buf[pos];
-    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++pos];
+    while (c === SPACE || c === LINE_FEED || c === CARRIAGE_RETURN || c === TAB) c = buf[++pos];
     this.pos = pos;
     return c === undefined ? -1 : c;
   }
@@ -58,11 +77,69 @@ export class JsonReader {
     this.textStart = pos;
     let c = buf[pos];
     // one comparison for most bytes: everything above the quote but the backslash is text
-    while (c !== undefined && (c > QUOTE ? c !== BACKSLASH : c >= 0x20 && c !== QUOTE)) c = buf[++pos];
+    while (c !== undefined && (c > QUOTE ? c !== BACKSLASH : c >= SPACE && c !== QUOTE)) c = buf[++pos];
     if (c !== QUOTE) return false;
     this.textEnd = pos;
     this.pos = pos + 1;
     return true;
+  }
+
+  /**
+   * A string with escapes (after whitespace), decoded to UTF-8 in `text` [0, textLength) as
+   * JSON.parse would read it; false for a control character, an unknown escape or a lone
+   * surrogate (the reference refuses that: it has no UTF-8 form).
+   */
+  escapedString(): boolean {
+    if (this.peek() !== QUOTE) return false;
+    const buf = this.buf;
+    let pos = this.pos + 1;
+    // the closing quote first: the UTF-8 is no longer than the escaped text
+    let end = pos;
+    while (end < buf.length && buf[end] !== QUOTE) end += buf[end] === BACKSLASH ? 2 : 1;
+    const out = (this.text = Buffer.allocUnsafe(end - pos));
+    let n = 0;
+    for (;;) {
+      const c = buf[pos];
+      if (c === undefined || c < SPACE) return false;
+      if (c === QUOTE) break;
+      if (c !== BACKSLASH) {
+        out[n++] = c;
+        pos++;
+        continue;
+      }
+      const e = buf[pos + 1];
+      const simple = e === undefined ? 0 : SIMPLE_ESCAPES[e]!;
+      if (simple !== 0) {
+        out[n++] = simple;
+        pos += 2;
+        continue;
+      }
+      if (e !== LOWER_U) return false;
+      let unit = this.hex4(pos + 2);
+      if (unit < 0) return false;
+      pos += 6;
+      if (unit >= 0xd800 && unit <= 0xdfff) {
+        const low = buf[pos] === BACKSLASH && buf[pos + 1] === LOWER_U ? this.hex4(pos + 2) : -1;
+        if (unit > 0xdbff || low < 0xdc00 || low > 0xdfff) return false;
+        unit = 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
+        pos += 6;
+      }
+      n = writeUtf8(out, n, unit);
+    }
+    this.textLength = n;
+    this.pos = pos + 1;
+    return true;
+  }
+
+  /** Four hex digits at `pos` as a number; −1 when they are not. */
+  private hex4(pos: number): number {
+    let v = 0;
+    for (let i = pos; i < pos + 4; i++) {
+      const d = HEX_VALUE[this.buf[i] ?? 0]!;
+      if (d < 0) return -1;
+      v = (v << 4) | d;
+    }
+    return v;
   }
 
   /**
@@ -120,7 +197,7 @@ export class JsonReader {
       pos = this.pos;
       c = buf[pos];
     }
-    if (c === 0x65 || c === 0x45) {
+    if (c === LOWER_E || c === UPPER_E) {
       plain = false;
       c = buf[++pos];
       if (c === PLUS || c === MINUS) pos++;
@@ -143,6 +220,32 @@ export class JsonReader {
     return pos > first;
   }
 
+  /**
+   * Moves past one value by its brackets and strings alone, to the first comma or closing
+   * bracket outside it (or the end of the text: false). It checks nothing else: the caller
+   * hands the bytes passed to JSON.parse, which judges them.
+   */
+  skipValue(): boolean {
+    const buf = this.buf;
+    const n = buf.length;
+    let depth = 0;
+    for (let pos = this.pos; pos < n; pos++) {
+      const c = buf[pos];
+      if (c === QUOTE) {
+        for (pos++; pos < n && buf[pos] !== QUOTE; pos++) if (buf[pos] === BACKSLASH) pos++;
+      } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+        depth++;
+      } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY || (c === COMMA && depth === 0)) {
+        if (depth === 0) {
+          this.pos = pos;
+          return true;
+        }
+        depth--;
+      }
+    }
+    return false;
+  }
+
   /** Consumes the literal (true, false, null) whose bytes are `word`, after whitespace. */
   literal(word: Uint8Array): boolean {
     const buf = this.buf;
@@ -152,6 +255,48 @@ export class JsonReader {
     this.pos = pos + word.length;
     return true;
   }
+}
+
+/** The byte each one-letter escape stands for (\" \\ \/ \b \f \n \r \t); 0 for the others. */
+const SIMPLE_ESCAPES = new Uint8Array(256);
+for (const [letter, byte] of [
+  ['"', 0x22],
+  ['\\', 0x5c],
+  ['/', 0x2f],
+  ['b', 0x08],
+  ['f', 0x0c],
+  ['n', 0x0a],
+  ['r', 0x0d],
+  ['t', 0x09],
+] as const) {
+  SIMPLE_ESCAPES[letter.charCodeAt(0)] = byte;
+}
+
+/** Each byte's value as a hex digit, or −1. */
+const HEX_VALUE = new Int8Array(256).fill(-1);
+for (let d = 0; d < 16; d++) {
+  HEX_VALUE['0123456789abcdef'.charCodeAt(d)] = d;
+  HEX_VALUE['0123456789ABCDEF'.charCodeAt(d)] = d;
+}
+
+/** A code point (not a surrogate) as UTF-8 at `n`; returns the end. */
+function writeUtf8(out: Buffer, n: number, cp: number): number {
+  if (cp < 0x80) {
+    out[n++] = cp;
+  } else if (cp < 0x800) {
+    out[n++] = 0xc0 | (cp >> 6);
+    out[n++] = 0x80 | (cp & 0x3f);
+  } else if (cp < 0x10000) {
+    out[n++] = 0xe0 | (cp >> 12);
+    out[n++] = 0x80 | ((cp >> 6) & 0x3f);
+    out[n++] = 0x80 | (cp & 0x3f);
+  } else {
+    out[n++] = 0xf0 | (cp >> 18);
+    out[n++] = 0x80 | ((cp >> 12) & 0x3f);
+    out[n++] = 0x80 | ((cp >> 6) & 0x3f);
+    out[n++] = 0x80 | (cp & 0x3f);
+  }
+  return n;
 }
 
 export const TRUE = Buffer.from('true');

@@ -2,6 +2,19 @@ import avro from 'avsc';
 import type { SchemaVersion } from '../registry.js';
 import { MAX_EXACT_LONG } from '../value-rules.js';
 import type { AvroWriter } from './avro-writer.js';
+import {
+  CLOSE_OBJECT,
+  COLON,
+  COMMA,
+  LOWER_F,
+  LOWER_N,
+  LOWER_T,
+  MINUS,
+  NINE,
+  OPEN_OBJECT,
+  QUOTE,
+  ZERO,
+} from './json-bytes.js';
 import { FALSE, NULL, TRUE, type JsonReader } from './json-reader.js';
 
 /**
@@ -12,10 +25,9 @@ import { FALSE, NULL, TRUE, type JsonReader } from './json-reader.js';
  *
  * A step accepts exactly the values the reference accepts, with the bytes avsc writes:
  * the value tests are the compiled writer's (validate.ts), taken on the number JSON.parse
- * would return. Record fields are taken in schema order only; a field left out is written
- * with its default (or declined without one); an unknown, repeated or out-of-order name,
- * and every type without a plain JSON form (arrays, maps, bytes, fixed, logical types,
- * wrapped unions), is declined.
+ * would return. Record fields are taken in any order; a field left out is written with its
+ * default (or declined without one); an unknown or repeated name, and every type without a
+ * plain JSON form (arrays, maps, bytes, fixed, logical types, wrapped unions), is declined.
  */
 export type Step = (r: JsonReader, w: AvroWriter) => boolean;
 
@@ -72,23 +84,23 @@ function recordStep(fields: readonly avro.types.Field[]): Step {
     return true;
   };
   const general: Step = (r, w) => {
-    if (!r.expect(0x7b)) return false; // {
+    if (!r.expect(OPEN_OBJECT)) return false;
     let next = 0;
-    if (r.peek() !== 0x7d) {
+    if (r.peek() !== CLOSE_OBJECT) {
       for (;;) {
         let at = next;
-        if (r.peek() !== 0x22 || at === count || !r.quoted(parts[at]!.quoted)) {
+        if (r.peek() !== QUOTE || at === count || !r.quoted(parts[at]!.quoted)) {
           // a field left out before this one (or an unknown or repeated name)
           if (!r.string()) return false;
           while (at < count && !r.textIs(parts[at]!.name)) at++;
           if (at === count || !defaults(w, next, at)) return false;
         }
-        if (!r.expect(0x3a) || !parts[at]!.step(r, w)) return false; // :
+        if (!r.expect(COLON) || !parts[at]!.step(r, w)) return false;
         next = at + 1;
         const c = r.peek();
         r.pos++;
-        if (c === 0x7d) break; // }
-        if (c !== 0x2c) return false; // ,
+        if (c === CLOSE_OBJECT) break;
+        if (c !== COMMA) return false;
       }
     } else {
       r.pos++;
@@ -96,31 +108,79 @@ function recordStep(fields: readonly avro.types.Field[]): Step {
     return defaults(w, next, count);
   };
   const inOrder = inOrderStep(parts);
-  // every field present, in order: one straight run; anything else starts the record again
+  const anyOrder = anyOrderStep(parts);
+  // every field present, in order: one straight run; fields left out: general; else any order
   return (r, w) => {
     const from = r.pos;
     const at = w.pos;
     if (inOrder(r, w)) return true;
     r.pos = from;
     w.pos = at;
-    return general(r, w);
+    if (general(r, w)) return true;
+    r.pos = from;
+    w.pos = at;
+    return anyOrder(r, w);
+  };
+}
+
+/**
+ * A record whose fields come in another order than the schema's (keys sorted by name, as
+ * many encoders write them): each field is written as it comes, then the fields' bytes are
+ * put in schema order, defaults in the gaps. An unknown or repeated name is declined.
+ */
+function anyOrderStep(parts: readonly FieldStep[]): Step {
+  const count = parts.length;
+  return (r, w) => {
+    if (!r.expect(OPEN_OBJECT)) return false;
+    const base = w.pos;
+    const starts = new Array<number>(count).fill(-1);
+    const ends = new Array<number>(count).fill(-1);
+    if (r.peek() === CLOSE_OBJECT) {
+      r.pos++;
+    } else {
+      for (;;) {
+        if (!r.string()) return false;
+        let at = 0;
+        while (at < count && !r.textIs(parts[at]!.name)) at++;
+        if (at === count || starts[at] !== -1) return false;
+        starts[at] = w.pos;
+        if (!r.expect(COLON) || !parts[at]!.step(r, w)) return false;
+        ends[at] = w.pos;
+        const c = r.peek();
+        r.pos++;
+        if (c === CLOSE_OBJECT) break;
+        if (c !== COMMA) return false;
+      }
+    }
+    const written = Buffer.from(w.buf.subarray(base, w.pos));
+    w.pos = base;
+    for (let i = 0; i < count; i++) {
+      const bytes = starts[i] === -1 ? parts[i]!.fallback : written.subarray(starts[i]! - base, ends[i]! - base);
+      if (bytes === undefined) return false;
+      w.raw(bytes);
+    }
+    return true;
   };
 }
 
 /**
  * A record whose fields all come in schema order, as one generated function: each field's
  * key compared in place and its step called from a call site of its own, which V8 can inline
- * (one shared loop calling every field's step was the transcoder's largest cost).
+ * (one shared loop calling every field's step was the transcoder's largest cost). Compact
+ * JSON only: each key is compared with the byte before it and the colon after it (`{"name":`,
+ * then `,"name":`) in one pass; whitespace between them leaves the record to the general step.
  */
 function inOrderStep(parts: readonly FieldStep[]): Step {
-  const names = parts.map((_, i) => [`q${i}`, `s${i}`]).flat();
-  const values = parts.map((p) => [p.quoted, p.step]).flat();
-  let body = 'return function inOrder(r, w) {\n  if (!r.expect(0x7b)) return false;\n';
+  const keys = parts.map((p, i) =>
+    Buffer.concat([Buffer.from([i === 0 ? OPEN_OBJECT : COMMA]), p.quoted, Buffer.from([COLON])]),
+  );
+  const names = parts.map((_, i) => [`k${i}`, `s${i}`]).flat();
+  const values = parts.map((p, i) => [keys[i], p.step]).flat();
+  let body = 'return function inOrder(r, w) {\n  r.peek();\n';
   parts.forEach((_, i) => {
-    if (i > 0) body += '  if (!r.expect(0x2c)) return false;\n';
-    body += `  r.peek();\n  if (!r.quoted(q${i}) || !r.expect(0x3a) || !s${i}(r, w)) return false;\n`;
+    body += `  if (!r.quoted(k${i}) || !s${i}(r, w)) return false;\n`;
   });
-  body += '  return r.expect(0x7d);\n};';
+  body += `  return r.expect(${CLOSE_OBJECT});\n};`;
   const factory = new Function(...names, body) as (...args: unknown[]) => Step;
   return factory(...values);
 }
@@ -177,8 +237,9 @@ const doubleStep: Step = (r, w) => {
 };
 
 const stringStep: Step = (r, w) => {
-  if (!r.string()) return false;
-  w.sized(r.buf, r.textStart, r.textEnd);
+  if (r.string()) w.sized(r.buf, r.textStart, r.textEnd);
+  else if (r.escapedString()) w.sized(r.text, 0, r.textLength);
+  else return false;
   return true;
 };
 
@@ -223,11 +284,11 @@ function kindOfType(type: avro.Type): Kind {
 }
 
 function kindOfByte(c: number): Kind {
-  if (c === 0x6e) return Kind.Null; // n
-  if (c === 0x74 || c === 0x66) return Kind.Boolean; // t f
-  if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return Kind.Number;
-  if (c === 0x22) return Kind.Text;
-  if (c === 0x7b) return Kind.Object;
+  if (c === LOWER_N) return Kind.Null;
+  if (c === LOWER_T || c === LOWER_F) return Kind.Boolean;
+  if (c === MINUS || (c >= ZERO && c <= NINE)) return Kind.Number;
+  if (c === QUOTE) return Kind.Text;
+  if (c === OPEN_OBJECT) return Kind.Object;
   return Kind.Other;
 }
 

@@ -131,10 +131,10 @@ export class Ingestion {
     if (n === 0) return true;
     const { budget, bundler } = this.deps;
     if (!budget.tryReserve(prepared.bytes, n)) return false;
-    const { writers, datums, ids, indexes } = prepared;
-    for (let j = 0; j < n; j++) answer.expect(indexes[j]!, ids[j]!);
+    const { writers, datums, indexes } = prepared;
+    for (let j = 0; j < n; j++) answer.expectDatum(indexes[j]!, datums[j]!);
     for (let j = 0; j < n; j++) {
-      bundler.add(writers[j]!, datums[j]!, ids[j]!, gatewayTs, requestTrace, answer, indexes[j]!);
+      bundler.add(writers[j]!, datums[j]!, gatewayTs, requestTrace, answer, indexes[j]!);
     }
     return true;
   }

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { HourglassError } from '@hourglass/common';
 import { decodeContent } from '../body.js';
 import { sendError } from '../http-errors.js';
-import { eventsOf, prepareEvents } from '../fast-path.js';
+import { eventsOf, metaRoom, prepareEvents } from '../fast-path.js';
 import { readEventsBody } from '../transcoded-body.js';
 import { INGEST_PATH, addBeaconParsers } from './browser.js';
 import { Ingestion } from './ingest.js';
@@ -15,6 +15,7 @@ import { Ingestion } from './ingest.js';
 export const jsonEventRoutes: FastifyPluginAsync = async (scope) => {
   const { config, prepareContext, registry } = scope.hourglass;
   const ingestion = new Ingestion(scope.hourglass);
+  const room = metaRoom(prepareContext.gatewayId);
   scope.removeAllContentTypeParsers();
   addBeaconParsers(scope, config.maxDecompressedBytes);
   scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, async (req: FastifyRequest, body: Buffer) => {
@@ -22,7 +23,7 @@ export const jsonEventRoutes: FastifyPluginAsync = async (scope) => {
     // JSON text is UTF-8: decoding invalid bytes would store U+FFFD in their place
     if (!isUtf8(raw)) throw invalidUtf8(raw);
     try {
-      return readEventsBody(registry, raw); // a TranscodedBatch when plain, else JSON.parse's value
+      return readEventsBody(registry, raw, room); // a TranscodedBatch when plain, else JSON.parse's value
     } catch {
       throw new HourglassError('HTTP_BAD_REQUEST', 'the body is not valid JSON');
     }
