@@ -41,9 +41,12 @@ export function claimLive(claim: ShardClaim | undefined, now: number): boolean {
   return claim !== undefined && claim.expiresAt > now;
 }
 
-/** Claims the job: created, or taken over when the claim there has expired; false while another holds it. */
-export async function claimJob(store: ObjectStore, name: string, o: ClaimOptions): Promise<boolean> {
-  if (await store.createIfAbsent(name, serialize(o))) return true;
+/**
+ * Claims the job: created, or taken over when the claim there has expired; false while another
+ * holds it. `listed`: a listing showed a claim there, so no create is tried before reading it.
+ */
+export async function claimJob(store: ObjectStore, name: string, o: ClaimOptions, listed = false): Promise<boolean> {
+  if (!listed && (await store.createIfAbsent(name, serialize(o)))) return true;
   const held = await readClaim(store, name);
   if (claimLive(held, o.now()) && held!.replica !== o.identity) return false;
   await store.put(name, serialize(o));

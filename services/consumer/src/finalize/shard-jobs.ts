@@ -17,7 +17,7 @@ import type { ClosedTail, FinalizeContext } from './context.js';
 import { EventIdSet } from './id-set.js';
 import { parsePlan, type Plan } from './plan.js';
 import { forEachReference, hasReference, writerThrough } from './resume-writer.js';
-import { type ClaimOptions, claimJob, claimLive, keepClaimed, readClaim } from './shard-claims.js';
+import { type ClaimOptions, claimJob, keepClaimed } from './shard-claims.js';
 import { type ShardResult, parseShardResult, serializeShardResult } from './shard-result.js';
 import type { SpilledRecord } from './shard-spill.js';
 import { forEachShardDatum } from './shard-read.js';
@@ -91,8 +91,8 @@ function published(ctx: FinalizeContext, w: IntervalWindow): Promise<boolean> {
 }
 
 /**
- * Claims a shard job unless another replica's claim on it is live (read only when `listed` shows
- * one), then makes sure the window is not published: a listing made after the publisher cleaned
+ * Claims a shard job unless another replica's claim on it is live (a listed claim is read, not
+ * created again), then makes sure the window is not published: a listing made after the publisher cleaned
  * up shows no results and no claims, and the job must not run again then.
  */
 async function claimOpen(
@@ -103,11 +103,7 @@ async function claimOpen(
   listed: ReadonlySet<string>,
 ): Promise<boolean> {
   const name = shardClaimName(ctx.eventType, w, shard);
-  if (listed.has(name)) {
-    const held = await readClaim(ctx.store, name);
-    if (claimLive(held, o.now()) && held!.replica !== o.identity) return false;
-  }
-  if (!(await claimJob(ctx.store, name, o))) return false;
+  if (!(await claimJob(ctx.store, name, o, listed.has(name)))) return false;
   if (!(await published(ctx, w))) return true;
   await ctx.store.delete(name);
   return false;
