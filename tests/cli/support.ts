@@ -5,10 +5,9 @@ import { silentLogger } from '@hourglass/common';
 import { EventGenerator } from '@hourglass/client';
 import { SchemaRegistry, type EventRecord } from '@hourglass/schemas';
 import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
-import { type FinalizeContext, finalizeWindow, writeLease } from '@hourglass/consumer';
+import { type FinalizeContext, finalizeWindow, writeReplicaLease } from '@hourglass/consumer';
 import {
   type IntervalWindow,
-  type Lease,
   type Manifest,
   OcfWriter,
   assignWindow,
@@ -197,16 +196,14 @@ export class StoreWriter {
   }
 
   async lease(replicaId: string, watermark: number, renewedAt: number, ttlMs: number, ackDeadlineMs: number) {
-    const lease: Lease = {
+    await writeReplicaLease(this.store, {
       replicaId,
       incarnation: 'i1',
-      eventType: this.type,
-      watermark,
       renewedAt,
       ttlMs,
       ackDeadlineMs,
-    };
-    await writeLease(this.store, lease);
+      watermarks: { [this.type]: watermark },
+    });
   }
 
   async cursor(lastClosed: IntervalWindow): Promise<void> {

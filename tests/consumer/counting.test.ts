@@ -178,7 +178,7 @@ describe.each(['unary', 'streaming'] as const)('%s pull', (pull) => {
       await consumer.stop();
     }
     // after a graceful stop the lease says the replica is gone (ttl 0)
-    const lease = JSON.parse((await leaseOf(store, 'track_played', 'solo'))!.toString());
+    const lease = (await leaseOf(store, 'track_played', 'solo'))!;
     expect(lease.ttlMs).toBe(0);
   });
 });

@@ -5,7 +5,7 @@ import { Defaults, seconds, silentLogger, sha256Hex } from '@hourglass/common';
 import { SchemaRegistry } from '@hourglass/schemas';
 import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
 import { finalizeWindow } from '@hourglass/consumer';
-import { parseLease, parseStagedName, publishDir, type IntervalWindow } from '@hourglass/bucket-format';
+import { parseStagedName, publishDir, type IntervalWindow } from '@hourglass/bucket-format';
 import {
   MINUTE,
   auditType,
@@ -194,8 +194,7 @@ test('two replicas, one killed for good: the other closes every window once the 
   const b = spawnConsumer('r-b', s.env, logDir);
   await waitFor(async () => (await stagedFiles(s)).length > 0, 'a first staged file');
   await a.kill('SIGKILL');
-  const leaseData = await leaseOf(s.store, TYPE, 'r-a');
-  const lease = parseLease(leaseData!)!;
+  const lease = (await leaseOf(s.store, TYPE, 'r-a'))!;
   expect(lease).toBeDefined();
   await waitFor(() => converged(s), 'every event in a window closed by r-b', CONVERGE);
   await b.kill('SIGTERM');
@@ -225,7 +224,7 @@ test('SIGTERM: stages and acks what it holds, leaves a released lease, exits 0',
   await waitFor(async () => (await stagedFiles(s)).length > 0, 'a first staged file');
   expect(await first.kill('SIGTERM')).toEqual({ code: 0, signal: null });
   expect(first.log()).toContain('consumer stopped');
-  const lease = parseLease((await leaseOf(s.store, TYPE, 't1'))!)!;
+  const lease = (await leaseOf(s.store, TYPE, 't1'))!;
   expect(lease.ttlMs).toBe(0);
   const second = spawnConsumer('t2', s.env, logDir);
   await waitFor(() => converged(s), 'every event in a closed window', CONVERGE);

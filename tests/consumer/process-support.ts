@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type Lease, readLeases } from '@hourglass/bucket-format';
 import type { ObjectStore } from '@hourglass/storage';
 
 /**
@@ -80,12 +81,11 @@ export async function waitFor(
   }
 }
 
-/** The lease a replica's process wrote for a type (`<replicaId>.<incarnation>.json`; one process started under the id). */
-export async function leaseOf(store: ObjectStore, eventType: string, replicaId: string): Promise<Buffer | undefined> {
-  const prefix = `_watermarks/${eventType}/${replicaId}.`;
-  const names = (await store.list(prefix)).map((o) => o.name);
-  if (names.length > 1) throw new Error(`${names.length} leases under ${prefix}: expected one process start`);
-  return names[0] === undefined ? undefined : store.get(names[0]);
+/** The lease a replica's process wrote, as a type sees it (its replica lease; one process started under the id). */
+export async function leaseOf(store: ObjectStore, eventType: string, replicaId: string): Promise<Lease | undefined> {
+  const leases = (await readLeases(store, eventType)).filter((l) => l.replicaId === replicaId);
+  if (leases.length > 1) throw new Error(`${leases.length} leases of ${replicaId}: expected one process start`);
+  return leases[0];
 }
 
 /** A consumer process on the real clock: one-minute windows, 2 s grace, fast leases and ticks (the kill suites' settings). */

@@ -54,26 +54,16 @@ export function bundle(log: FakeMessageLog, records: EventRecord[], writer = v2)
   return message(log, data, attributes);
 }
 
-/** One finalize queue for every runtime a test builds, as a consumer shares one among its types. */
-const finalizeQueue = new FinalizeQueue();
-
-export function runtime(
-  store: ObjectStore,
-  clock: ManualClock,
-  replicaId = 'r1',
-  onStep?: FinalizeContext['onStep'],
-  maxAckExtensionMs = 600_000,
-  eventType = TYPE,
-  overrides: Partial<ConsumerConfig> = {},
-) {
-  const config = consumerConfig({
+/** The runtimes' settings: one-minute windows, 10 s grace, ttl 5 s, ack deadline 10 s, small files. */
+export function testConfig(replicaId: string, overrides: Partial<ConsumerConfig> = {}): ConsumerConfig {
+  return consumerConfig({
     replicaId,
     window: MINUTE as Duration,
     grace: GRACE as Duration,
     leaseTtl: 5_000 as Duration,
     ackDeadline: 10_000 as Duration,
     redeliveryAllowance: 0 as Duration, // leases: stale for the ack deadline alone
-    maxAckExtension: maxAckExtensionMs as Duration,
+    maxAckExtension: 600_000 as Duration,
     maxPublishDelay: 1_000 as Duration,
     idleAfter: 2_000 as Duration,
     stageMaxEvents: 40,
@@ -88,6 +78,21 @@ export function runtime(
     closer: true,
     ...overrides,
   });
+}
+
+/** One finalize queue for every runtime a test builds, as a consumer shares one among its types. */
+const finalizeQueue = new FinalizeQueue();
+
+export function runtime(
+  store: ObjectStore,
+  clock: ManualClock,
+  replicaId = 'r1',
+  onStep?: FinalizeContext['onStep'],
+  maxAckExtensionMs = 600_000,
+  eventType = TYPE,
+  overrides: Partial<ConsumerConfig> = {},
+) {
+  const config = testConfig(replicaId, { maxAckExtension: maxAckExtensionMs as Duration, ...overrides });
   const { stage, watermark, close } = consumerParts(config);
   // one incarnation per process start, as in consumer.ts
   const scope = typeScope(config, eventType, randomBytes(3).toString('hex'));

@@ -51,7 +51,18 @@ export function writeSchemas(dir: string, types: readonly string[]): void {
 }
 
 /** Kinds of store operations a replica makes, from the request and the object it names. */
-export const OP_KINDS = ['leaseWrite', 'cursorWrite', 'create', 'list', 'read', 'delete', 'rename', 'other'] as const;
+export const OP_KINDS = [
+  'leaseWrite',
+  'cursorWrite',
+  'create',
+  'list',
+  'leaseRead',
+  'cursorRead',
+  'read',
+  'delete',
+  'rename',
+  'other',
+] as const;
 export type OpKind = (typeof OP_KINDS)[number];
 
 export function opKindOf(e: RequestLogEntry): OpKind {
@@ -61,7 +72,10 @@ export function opKindOf(e: RequestLogEntry): OpKind {
     return 'create';
   }
   if (e.route === 'object.list') return 'list';
-  if (e.route === 'object.get' || e.route === 'object.download') return 'read';
+  if (e.route === 'object.get' || e.route === 'object.download') {
+    if (name.includes('/_watermarks/')) return name.endsWith('/_closed.json') ? 'cursorRead' : 'leaseRead';
+    return 'read';
+  }
   if (e.route === 'object.delete' || e.route === 'folder.delete') return 'delete';
   if (e.route === 'folder.rename' || e.route === 'operation.get') return 'rename';
   return 'other';

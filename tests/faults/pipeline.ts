@@ -431,10 +431,10 @@ export async function waitForClosedWindows(p: PipelineUnderTest, ledger: Ledger,
  */
 async function whyNotClosed(p: PipelineUnderTest): Promise<string> {
   const lines: string[] = [];
+  for (const o of await p.store.list('_watermarks/')) {
+    lines.push(`${o.name}: ${(await p.store.get(o.name))?.toString('utf8').trim()}`);
+  }
   for (const type of EVENT_TYPES) {
-    for (const o of await p.store.list(`_watermarks/${type}/`)) {
-      lines.push(`${o.name}: ${(await p.store.get(o.name))?.toString('utf8').trim()}`);
-    }
     const plans = (await p.store.list(`_staging/${type}/`)).filter((o) => o.name.endsWith('.json'));
     lines.push(`${type}: ${plans.length} plan(s) in staging: ${plans.map((o) => o.name).join(', ')}`);
   }

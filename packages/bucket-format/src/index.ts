@@ -6,6 +6,7 @@ export * from './windows.js';
 export * from './layout.js';
 export * from './manifest.js';
 export * from './lease.js';
+export * from './replica-lease.js';
 export * from './cursor.js';
 export * from './shared-records.js';
 export {

@@ -16,7 +16,8 @@ import { type IntervalWindow, parsePartition, partitionPath } from './windows.js
  *   _shardjobs/<type>/<start ms>.json                          a window whose shard jobs any replica may run
  *   _staging/<type>/<partition>/_publish/                     the window's final files and _SUCCESS before one
  *                                                             folder rename publishes them to <type>/<partition>/
- *   _watermarks/<type>/<replicaId>.<incarnation>.json         a replica's lease (one per process start)
+ *   _watermarks/_replicas/<replicaId>.<incarnation>.json      a replica's lease, every type it serves (one per process start)
+ *   _watermarks/<type>/<replicaId>.<incarnation>.json         a per-type lease, as versions before replica leases wrote (read, never written)
  *   _watermarks/<type>/_closed.json                           the last closed window (cursor)
  *   _deadletter/<type>/dt=YYYY-MM-DD/<messageId>.json         an undecodable message
  */
@@ -150,9 +151,21 @@ export function leasePrefix(eventType: string): string {
   return `${WATERMARKS}/${eventType}/`;
 }
 
-/** A lease's object name: `<replicaId>.<incarnation>.json` (`<replicaId>.json` for leases from before incarnations). */
+/**
+ * A per-type lease's object name: `<replicaId>.<incarnation>.json` (`<replicaId>.json` for leases
+ * from before incarnations). Written by versions before replica leases; still read, so that a
+ * fleet in a rolling upgrade counts the old replicas' watermarks.
+ */
 export function leaseName(eventType: string, replicaId: string, incarnation: string): string {
   return `${leasePrefix(eventType)}${incarnation ? `${replicaId}.${incarnation}` : replicaId}.json`;
+}
+
+/** Where replica leases live; `_` cannot start an event type's name (EVENT_TYPE_PATTERN), so no type's folder meets it. */
+export const REPLICA_LEASE_PREFIX = `${WATERMARKS}/_replicas/`;
+
+/** A replica lease's object name: one per process start, whatever the number of types it serves. */
+export function replicaLeaseName(replicaId: string, incarnation: string): string {
+  return `${REPLICA_LEASE_PREFIX}${replicaId}.${incarnation}.json`;
 }
 
 export function cursorName(eventType: string): string {

@@ -18,11 +18,14 @@ export interface Lease {
 
 export type LeaseState = 'live' | 'stale' | 'expired';
 
+/** What a lease's state depends on (a per-type lease and a replica lease alike). */
+export type LeaseTerm = Pick<Lease, 'renewedAt' | 'ttlMs' | 'ackDeadlineMs'>;
+
 /**
  * live: renewed within its ttl. stale: not renewed, but messages its replica held may not
  * have come back yet (their ack deadline has not passed): it still counts. expired: ignored.
  */
-export function leaseState(lease: Lease, now: number): LeaseState {
+export function leaseState(lease: LeaseTerm, now: number): LeaseState {
   if (lease.renewedAt + lease.ttlMs > now) return 'live';
   if (lease.renewedAt + lease.ttlMs + lease.ackDeadlineMs > now) return 'stale';
   return 'expired';
@@ -48,7 +51,10 @@ export function leaseIdentity(lease: Pick<Lease, 'replicaId' | 'incarnation'>): 
 }
 
 /** The lease that closes windows of a type: the smallest identity among live leases (any may; one saves work). */
-export function closerOf(leases: readonly Lease[], now: number): string | undefined {
+export function closerOf(
+  leases: readonly (LeaseTerm & Pick<Lease, 'replicaId' | 'incarnation'>)[],
+  now: number,
+): string | undefined {
   let leader: string | undefined;
   for (const lease of leases) {
     if (leaseState(lease, now) !== 'live') continue;

@@ -107,6 +107,12 @@ export const Defaults = {
   /** How often watermarks and leases are written and windows checked for closing. */
   tick: seconds(1),
   /**
+   * A replica reads a type's closed cursor every tick only while a close is due (the global
+   * watermark has passed the next window's end + grace); otherwise at most this often, so the
+   * fleet's cursor reads do not grow with types × replicas × ticks.
+   */
+  cursorRefresh: seconds(30),
+  /**
    * Liveness: no tick completed for this long (at least 10 ticks) means the tick loop is stalled.
    * Longer than a few store requests timing out in a row, so a store outage alone never trips it.
    */

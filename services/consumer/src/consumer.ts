@@ -23,7 +23,8 @@ import { FinalizeQueue } from './close/finalize-queue.js';
 import { closedWindowNotifier } from './notify/start.js';
 import type { WindowNotices } from './notify/notifier.js';
 import { statusRoutes } from './status/wiring.js';
-import { TypeRuntime, type WindowClosed } from './type-runtime.js';
+import { TypeRuntime, type WindowClosed, writeLastLease } from './type-runtime.js';
+import { ReplicaLeaseKeeper } from './watermark/replica-lease.js';
 
 export { subscriberClientFor } from './source/message-source.js';
 
@@ -84,10 +85,27 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
   const notices = config.closedNotices ? closedWindowNotifier(config, deps, log) : undefined;
   const incarnation = `${deps.clock.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const queue = new FinalizeQueue();
+  // One lease for all the types this process serves: read and written once per tick.
+  const replicaLease = new ReplicaLeaseKeeper({ replicaId: config.replicaId, incarnation }, parts.watermark, deps);
+  const leaseError = (operation: string, e: unknown): void => {
+    metrics.storeErrors.add(1, { operation });
+    log.warn({ err: e, operation }, 'store operation failed; retrying next tick');
+  };
   const runtimes = eventTypes.map((eventType) =>
-    typeRuntime(config, parts, eventType, incarnation, { ...deps, notices, queue }, registry, metrics, log),
+    typeRuntime(
+      config,
+      parts,
+      eventType,
+      incarnation,
+      { ...deps, notices, queue, replicaLease },
+      registry,
+      metrics,
+      log,
+    ),
   );
-  for (const rt of runtimes) await rt.start();
+  await replicaLease.refresh();
+  await Promise.all(runtimes.map((rt) => rt.start()));
+  await replicaLease.renew();
   observeRuntimes(metrics, runtimes, deps.clock);
 
   // Reconnect quickly after Pub/Sub comes back; grpc's default backoff grows to 2 minutes.
@@ -104,6 +122,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
     deps.clock,
     log,
     status,
+    { keeper: replicaLease, storeError: leaseError },
   );
   loop.start();
   const contexts = new Map(runtimes.map((rt) => [rt.eventType, rt.finalizeContext]));
@@ -145,6 +164,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
       await Promise.all(runtimes.map((rt) => rt.stager.drain()));
       await Promise.all(subscriptions.map(({ source }) => source.close()));
       await Promise.all(runtimes.map((rt) => rt.stop()));
+      await writeLastLease(replicaLease, (e) => leaseError('lease', e));
       await notices?.stop();
       await pubsub.close();
       await http?.close();
@@ -161,7 +181,7 @@ function typeRuntime(
   parts: ConsumerParts,
   eventType: string,
   incarnation: string,
-  deps: ConsumerDeps & { notices: WindowNotices | undefined; queue: FinalizeQueue },
+  deps: ConsumerDeps & { notices: WindowNotices | undefined; queue: FinalizeQueue; replicaLease: ReplicaLeaseKeeper },
   registry: SchemaRegistry,
   metrics: ConsumerMetrics,
   logger: Logger,
@@ -178,6 +198,7 @@ function typeRuntime(
       ...(deps.onFinalizeStep ? { onFinalizeStep: deps.onFinalizeStep } : {}),
       ...(deps.notices ? { notices: deps.notices } : {}),
       queue: deps.queue,
+      replicaLease: deps.replicaLease,
     },
   );
 }

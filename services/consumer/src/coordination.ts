@@ -1,12 +1,11 @@
 import type { ObjectStore } from '@hourglass/storage';
 import {
   type ClosedCursor,
-  type Lease,
+  type ReplicaLeaseRecord,
   cursorName,
-  leaseName,
-  leaseState,
+  replicaLeaseName,
   serializeCursor,
-  serializeLease,
+  serializeReplicaLease,
 } from '@hourglass/bucket-format';
 
 /**
@@ -14,22 +13,10 @@ import {
  * closed window. Both are plain objects written with put (last writer wins): a lease has one
  * writer, and a cursor that goes back by a race only makes a closer re-check manifests that
  * exist (finalize stops at an existing _SUCCESS). Their records, and reading them, are
- * @hourglass/bucket-format's (lease.ts, cursor.ts, shared-records.ts).
+ * @hourglass/bucket-format's (replica-lease.ts, lease.ts, cursor.ts, shared-records.ts).
  */
-export async function writeLease(store: ObjectStore, lease: Lease): Promise<void> {
-  await store.put(leaseName(lease.eventType, lease.replicaId, lease.incarnation), serializeLease(lease));
-}
-
-/** Deletes leases that stopped counting long ago (expired for at least one more ttl). */
-export async function deleteExpiredLeases(store: ObjectStore, leases: readonly Lease[], now: number): Promise<number> {
-  let deleted = 0;
-  for (const lease of leases) {
-    if (leaseState(lease, now - lease.ttlMs) === 'expired') {
-      await store.delete(leaseName(lease.eventType, lease.replicaId, lease.incarnation));
-      deleted++;
-    }
-  }
-  return deleted;
+export async function writeReplicaLease(store: ObjectStore, record: ReplicaLeaseRecord): Promise<void> {
+  await store.put(replicaLeaseName(record.replicaId, record.incarnation), serializeReplicaLease(record));
 }
 
 export async function writeCursor(store: ObjectStore, cursor: ClosedCursor): Promise<void> {

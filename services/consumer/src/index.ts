@@ -30,7 +30,7 @@ export { finalizeEarly } from './finalize/early.js';
 export { cleanupStaging } from './finalize/cleanup.js';
 export type { ClosedTail, EarlySegments, FinalizeContext, FinalizeStep } from './finalize/context.js';
 export { Stager, type InboundMessage, type StagerStats } from './stage/stager.js';
-export { writeCursor, writeLease } from './coordination.js';
+export { writeCursor, writeReplicaLease } from './coordination.js';
 export { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
 export { TypeRuntime, type TypeRuntimeOptions, type WindowClosed } from './type-runtime.js';
 export { crashHookFromEnv } from './test-hooks.js';

@@ -1,5 +1,6 @@
 import type { Clock, Logger } from '@hourglass/common';
 import type { TypeRuntime } from './type-runtime.js';
+import type { ReplicaLeaseKeeper } from './watermark/replica-lease.js';
 
 /** The finest part-file age check: below this the checks cost more than they save. */
 const FLUSH_CHECK_MIN = 50;
@@ -14,10 +15,16 @@ export interface TickLoopOptions {
   autoTick: boolean;
 }
 
+/** The process's lease, shared by its types, and where its read and write failures go. */
+export interface TickLease {
+  keeper: ReplicaLeaseKeeper;
+  storeError: (operation: string, e: unknown) => void;
+}
+
 /**
- * The process's clockwork: every tick each type flushes aged part files, advances its
- * watermark, renews its lease, then starts a close pass; part files are also checked for age on
- * a finer timer of their own.
+ * The process's clockwork: every tick the process reads all leases once, each type flushes aged
+ * part files and advances its watermark, the process renews its one lease, then each type starts
+ * a close pass; part files are also checked for age on a finer timer of their own.
  */
 export class TickLoop {
   private ticking: Promise<void> | undefined;
@@ -34,6 +41,7 @@ export class TickLoop {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly progress: () => unknown,
+    private readonly lease: TickLease,
   ) {
     this.lastTickDone = clock.now();
   }
@@ -54,19 +62,21 @@ export class TickLoop {
       this.log.debug({ status: this.progress() }, 'progress');
     }
     if (!this.ticking) {
-      this.ticking = Promise.all(
-        this.runtimes.map(async (rt) => {
-          await rt.tick();
-          if (!this.halted) void rt.closeWindows();
-        }),
-      )
-        .then(() => undefined)
-        .finally(() => {
-          this.ticking = undefined;
-          this.lastTickDone = this.clock.now();
-        });
+      this.ticking = this.step().finally(() => {
+        this.ticking = undefined;
+        this.lastTickDone = this.clock.now();
+      });
     }
     return this.ticking;
+  }
+
+  private async step(): Promise<void> {
+    const { keeper, storeError } = this.lease;
+    await keeper.refresh().catch((e: unknown) => storeError('read', e));
+    await Promise.all(this.runtimes.map((rt) => rt.advance()));
+    await keeper.renewIfDue()?.catch((e: unknown) => storeError('lease', e));
+    if (this.halted) return;
+    for (const rt of this.runtimes) void rt.closeWindows();
   }
 
   start(): void {

@@ -12,6 +12,7 @@ import type { ConsumerMetrics } from './metrics.js';
 import type { WindowNotices } from './notify/notifier.js';
 import { Stager } from './stage/stager.js';
 import { LeaseKeeper } from './watermark/lease-keeper.js';
+import { ReplicaLeaseKeeper } from './watermark/replica-lease.js';
 import { ReplicaWatermark } from './watermark/replica-watermark.js';
 import { TypeProgress } from './watermark/type-progress.js';
 
@@ -34,11 +35,16 @@ export interface TypeRuntimeDeps {
   onFinalizeStep?: (step: FinalizeStep, detail: string) => void | Promise<void>;
   notices?: WindowNotices;
   queue: FinalizeQueue;
+  /**
+   * The process's lease, shared by its types: the process reads the leases and renews it once
+   * per tick (TickLoop). Absent: this runtime keeps a lease of its own and does both in tick().
+   */
+  replicaLease?: ReplicaLeaseKeeper;
 }
 
 /**
  * Everything one replica does for one event type, wired together: staging (Stager), its
- * watermark, its lease `_watermarks/<type>/<replicaId>.<incarnation>.json` (LeaseKeeper), the
+ * watermark, its view of the replica's lease (LeaseKeeper over ReplicaLeaseKeeper), the
  * type's cursor and global watermark (TypeProgress) and — when it is the type's closer —
  * closing windows (WindowCloser).
  */
@@ -46,6 +52,9 @@ export class TypeRuntime {
   readonly watermark: ReplicaWatermark;
   readonly stager: Stager;
   private readonly leases: LeaseKeeper;
+  /** The process's lease; this runtime reads and renews it itself only when it is its own. */
+  private readonly replicaLease: ReplicaLeaseKeeper;
+  private readonly ownsLease: boolean;
   private readonly progress: TypeProgress;
   private readonly closer: WindowCloser;
   private readonly log: Logger;
@@ -60,12 +69,11 @@ export class TypeRuntime {
       { idleAfterMs: options.watermark.idleAfterMs, maxPublishDelayMs: options.watermark.maxPublishDelayMs },
       deps.clock.now(),
     );
-    this.leases = new LeaseKeeper(scope, options.watermark, {
-      store: deps.store,
-      clock: deps.clock,
-      watermark: () => this.watermark.value,
-    });
-    this.progress = new TypeProgress(scope.eventType, deps, this.watermark);
+    this.ownsLease = deps.replicaLease === undefined;
+    this.replicaLease = deps.replicaLease ?? new ReplicaLeaseKeeper(scope, options.watermark, deps);
+    this.replicaLease.serve(scope.eventType, () => this.watermark.value);
+    this.leases = new LeaseKeeper(scope.eventType, this.replicaLease);
+    this.progress = new TypeProgress(scope, deps, this.watermark);
     this.stager = new Stager(scope, options.stage, {
       store: deps.store,
       registry: deps.registry,
@@ -114,7 +122,8 @@ export class TypeRuntime {
   /**
    * Before the first message: start no lower than what is already closed (the cursor's
    * watermark) or what live replicas publish, and publish a lease, so a joining replica
-   * never routes an event into a window another replica may be closing.
+   * never routes an event into a window another replica may be closing. With a shared lease
+   * the process reads the leases before and writes its lease after every type's start.
    */
   async start(): Promise<void> {
     const now = this.deps.clock.now();
@@ -122,14 +131,21 @@ export class TypeRuntime {
     // An earlier process under the same replica id (a restart with a fixed HOURGLASS_REPLICA_ID)
     // has an incarnation of its own, so its lease is one of the others: it stays live, then stale
     // while the messages it held come back, then expires, like any replica that stopped.
-    await this.leases.readOthers();
+    if (this.ownsLease) await this.replicaLease.refresh();
     const fromOthers = globalWatermark(this.leases.others, now);
     if (fromOthers !== undefined) this.watermark.raiseTo(fromOthers);
-    await this.leases.renew();
+    if (this.ownsLease) await this.replicaLease.renew();
   }
 
-  /** One step: flush aged part files, read the cursor and the other leases, advance the watermark, renew the lease. */
+  /** One step: read the leases, advance(), renew the lease (the process does the lease parts when it shares one). */
   async tick(): Promise<void> {
+    if (this.ownsLease) await this.replicaLease.refresh().catch((e: unknown) => this.storeError('read', e));
+    await this.advance();
+    if (this.ownsLease) await this.replicaLease.renewIfDue()?.catch((e: unknown) => this.storeError('lease', e));
+  }
+
+  /** This type's part of a tick: flush aged part files, read the cursor if due, advance the watermark. */
+  async advance(): Promise<void> {
     const now = this.deps.clock.now();
     this.stager.flushAged(now);
     const writeAge = this.stager.oldestWriteAgeMs(now);
@@ -137,18 +153,12 @@ export class TypeRuntime {
       this.log.error({ writeAgeMs: writeAge }, 'a staged file write has been running for half the max lease extension');
     }
     try {
-      await this.progress.readCursor();
-      await this.leases.readOthers();
+      await this.progress.readCursorIfDue();
     } catch (e) {
       this.storeError('read', e);
     }
     const at = this.deps.clock.now();
     this.watermark.advance(at, this.stager.heldMin(), this.leases.staleCeiling(at));
-    try {
-      await this.leases.renewIfDue();
-    } catch (e) {
-      this.storeError('lease', e);
-    }
   }
 
   private storeError(operation: string, e: unknown): void {
@@ -187,22 +197,23 @@ export class TypeRuntime {
     );
   }
 
-  /** Graceful stop: no new messages, stage what is held, finish the current close, last lease. */
+  /** Graceful stop: no new messages, stage what is held, finish the current close, last lease (the process's, when shared). */
   async stop(): Promise<void> {
     this.closer.halt();
     await this.stager.drain();
     await this.closer.stop();
     await this.progress.writeCursorIfUnwritten().catch((e: unknown) => this.storeError('cursor', e));
-    await this.leases.untilRewritable();
     this.watermark.advance(this.deps.clock.now(), this.stager.heldMin());
-    try {
-      await this.leases.writeLast();
-    } catch (e) {
-      this.storeError('lease', e);
-    }
+    if (this.ownsLease) await writeLastLease(this.replicaLease, (e) => this.storeError('lease', e));
   }
 
   leaseStateNow(): LeaseState | undefined {
     return this.leases.stateNow();
   }
+}
+
+/** The last lease (ttl 0), once the store allows the name to be written again. */
+export async function writeLastLease(lease: ReplicaLeaseKeeper, onError: (e: unknown) => void): Promise<void> {
+  await lease.untilRewritable();
+  await lease.writeLast().catch(onError);
 }

@@ -3,12 +3,14 @@ import {
   type Manifest,
   manifestName,
   partitionPath,
+  parseReplicaLease,
   planName,
+  replicaLeaseName,
   serializeManifest,
   stagedFileName,
   windowFields,
 } from '@hourglass/bucket-format';
-import { writeCursor, writeLease } from '@hourglass/consumer/coordination';
+import { writeCursor, writeReplicaLease } from '@hourglass/consumer/coordination';
 import type { ObjectStore } from '@hourglass/storage';
 
 /** A store as the consumer leaves it, written with its own layout: for the status page's tests. */
@@ -53,14 +55,16 @@ export async function writeType(store: ObjectStore, eventType: string, replicas:
   await store.createIfAbsent(planName(eventType, win(9)), Buffer.from('{}'));
   await store.createIfAbsent(stagedFileName(eventType, win(10), false, 'r0', 'inc', 1), Buffer.from('x'));
   for (let r = 0; r < replicas; r++) {
-    await writeLease(store, {
+    // one replica lease serves every type written so far: add this one to it
+    const existing = await store.get(replicaLeaseName(`r${r}`, 'inc'));
+    const watermarks = (existing && parseReplicaLease(existing)?.watermarks) ?? {};
+    await writeReplicaLease(store, {
       replicaId: `r${r}`,
       incarnation: 'inc',
-      eventType,
-      watermark: win(10).end + GRACE + 1,
       renewedAt: r === 0 ? now - 1_000 : now - 40_000, // r1 stopped renewing 40 s ago
       ttlMs: 30_000,
       ackDeadlineMs: 70_000,
+      watermarks: { ...watermarks, [eventType]: win(10).end + GRACE + 1 },
     });
   }
 }

@@ -10,7 +10,7 @@ import {
   manifestName,
   parseManifest,
   readCursor,
-  readLeases,
+  readLeaseBoard,
   PUBLISH_FOLDER,
   STAGING,
   windowSizes,
@@ -102,8 +102,9 @@ export function registerDataCommands(program: Command): void {
       const store = createStore(opts.store);
       const now = Date.now();
       const rows: string[][] = [['TYPE', 'WATERMARK', 'LAG', 'LAST CLOSED', 'REPLICAS (state, watermark)']];
+      const board = await readLeaseBoard(store); // every type's leases from one listing
       for (const type of SchemaRegistry.load(opts.dir).eventTypes()) {
-        const leases = await readLeases(store, type);
+        const leases = board.ofType(type);
         const cursor = await readCursor(store, type);
         const wm = globalWatermark(leases, now);
         rows.push([

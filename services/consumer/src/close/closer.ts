@@ -11,7 +11,6 @@ import {
   windowLabel,
 } from '@hourglass/bucket-format';
 import type { CloseConfig, TypeScope } from '../config.js';
-import { deleteExpiredLeases } from '../coordination.js';
 import { cleanupStaging } from '../finalize/cleanup.js';
 import type { ClosedTail, EarlySegments, FinalizeContext, FinalizeStep } from '../finalize/context.js';
 import { finalizeEarly } from '../finalize/early.js';
@@ -140,9 +139,9 @@ export class WindowCloser {
     const all = [...others, own];
     progress.updateGlobal(all, now);
     if (!this.config.closer || closerOf(all, now) !== leases.identity) return 0;
-    await deleteExpiredLeases(this.deps.store, others, now);
     this.deps.notices?.resume(this.scope.eventType);
-    await progress.readCursor();
+    // its own closes keep its cursor current; another closer's show when a close is due
+    await progress.readCursorIfDue();
     const stagedWindows = await this.stagedWindows(now);
     const global = progress.global;
     if (global === undefined) {

@@ -2,18 +2,16 @@ import type { Clock } from '@hourglass/common';
 import type { ObjectStore } from '@hourglass/storage';
 import {
   readCursor,
-  cursorName,
-  leasePrefix,
+  LeaseBoard,
+  readLeaseBoard,
   manifestName,
   planName,
   stagingDir,
   isStagedDataFile,
   parseManifest,
-  type Lease,
   globalWatermark,
   leaseIdentity,
   leaseState,
-  parseLease,
   type IntervalWindow,
   assignWindow,
 } from '@hourglass/bucket-format';
@@ -99,8 +97,10 @@ export class StatusCollector {
     const store = countingReads(this.options.store, () => reads++);
     const types: TypeView[] = new Array(this.options.eventTypes.length);
     const indexes = this.options.eventTypes.map((_, i) => i);
+    // every type's leases from one listing of _watermarks/ (replica leases hold all their types)
+    const board = await readLeaseBoard(store).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
     await boundedEach(indexes, TYPE_PARALLELISM, async (i) => {
-      types[i] = await this.readType(store, this.options.eventTypes[i]!, now);
+      types[i] = await this.readType(store, board, this.options.eventTypes[i]!, now);
     });
     const snapshot: StatusSnapshot = {
       generatedAt: now,
@@ -114,7 +114,12 @@ export class StatusCollector {
     return snapshot;
   }
 
-  private async readType(store: ObjectStore, eventType: string, now: number): Promise<TypeView> {
+  private async readType(
+    store: ObjectStore,
+    board: LeaseBoard | Error,
+    eventType: string,
+    now: number,
+  ): Promise<TypeView> {
     const graceMs = this.options.graceFor(eventType);
     const local = this.options.local?.(eventType);
     const view: TypeView = {
@@ -131,7 +136,9 @@ export class StatusCollector {
     };
     let readError: string | undefined;
     try {
-      const { leases, lastClosed } = await this.readLeasesAndCursor(store, eventType);
+      if (board instanceof Error) throw board;
+      const leases = board.ofType(eventType);
+      const lastClosed = (await readCursor(store, eventType))?.lastClosed;
       const watermark = globalWatermark(leases, now, this.previousWatermark.get(eventType));
       if (watermark !== undefined) this.previousWatermark.set(eventType, watermark);
       view.watermark = watermark;
@@ -151,22 +158,6 @@ export class StatusCollector {
     }
     view.problems = problemsOf(view, now, readError);
     return view;
-  }
-
-  private async readLeasesAndCursor(
-    store: ObjectStore,
-    eventType: string,
-  ): Promise<{ leases: Lease[]; lastClosed: IntervalWindow | undefined }> {
-    const prefix = leasePrefix(eventType);
-    const names = (await store.list(prefix)).map((o) => o.name);
-    const leases: Lease[] = [];
-    for (const name of names.filter((n) => !n.slice(prefix.length).startsWith('_'))) {
-      const data = await store.get(name);
-      const lease = data && parseLease(data);
-      if (lease && lease.eventType === eventType) leases.push(lease);
-    }
-    const cursor = names.includes(cursorName(eventType)) ? await readCursor(store, eventType) : undefined;
-    return { leases, lastClosed: cursor?.lastClosed };
   }
 
   private async readWindows(

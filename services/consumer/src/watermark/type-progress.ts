@@ -1,4 +1,4 @@
-import type { Clock } from '@hourglass/common';
+import { type Clock, Defaults } from '@hourglass/common';
 import type { ObjectStore } from '@hourglass/storage';
 import {
   type ClosedCursor,
@@ -6,10 +6,12 @@ import {
   type Lease,
   globalWatermark,
   type IntervalWindow,
+  isClosable,
+  nextWindow,
 } from '@hourglass/bucket-format';
 import { writeCursor } from '../coordination.js';
 import type { ReplicaWatermark } from './replica-watermark.js';
-import { rewriteIntervalMs } from './lease-keeper.js';
+import { rewriteIntervalMs } from './replica-lease.js';
 
 /**
  * What one replica knows of its type's progress: the closed cursor (`_watermarks/<type>/_closed.json`,
@@ -21,12 +23,17 @@ export class TypeProgress {
   /** The cursor holds a close not yet written to the store; when it was last written. */
   private unwritten = false;
   private writtenAt = -Infinity;
+  private readAt = -Infinity;
 
   constructor(
-    private readonly eventType: string,
+    private readonly scope: { eventType: string; graceMs: number },
     private readonly deps: { store: ObjectStore; clock: Clock },
     private readonly watermark: ReplicaWatermark,
   ) {}
+
+  private get eventType(): string {
+    return this.scope.eventType;
+  }
 
   get cursor(): ClosedCursor | undefined {
     return this.current;
@@ -38,7 +45,23 @@ export class TypeProgress {
 
   /** Reads the cursor; a newer one raises this replica's watermark and the global one. */
   async readCursor(): Promise<void> {
+    const at = this.deps.clock.now();
     this.note(await readCursor(this.deps.store, this.eventType));
+    this.readAt = at;
+  }
+
+  /**
+   * Reads the cursor when it may have moved: no cursor known yet, a close due by the global
+   * watermark (the next window's end + grace passed), or `Defaults.cursorRefresh` since the last
+   * read. So a replica learns of a close within a tick of it being due, as when it read every tick.
+   */
+  async readCursorIfDue(): Promise<void> {
+    const next = this.current && nextWindow(this.current.lastClosed);
+    const due =
+      next === undefined ||
+      (this.globalWm !== undefined && isClosable(next, this.globalWm, this.scope.graceMs)) ||
+      this.deps.clock.now() - this.readAt >= Defaults.cursorRefresh;
+    if (due) await this.readCursor();
   }
 
   private note(cursor: ClosedCursor | undefined): void {
