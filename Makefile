@@ -59,7 +59,10 @@ bench: build ## gateway, consumer and end-to-end benchmarks with raw ceilings
 test-faults: build ## the full nothing-lost suite (longer than the CI form)
 	HOURGLASS_FAULTS=full npx jest --ci tests/faults tests/deployed
 
+test-scale: build ## the fleet scale test at the issue's scale: 100 types, 4 replicas, kill and add (needs more than 2 cores)
+	HOURGLASS_FAULTS=full HOURGLASS_FLEET_TYPES=100 npx jest --ci tests/faults/fleet-scale
+
 clean: ## remove build output and local data
 	rm -rf packages/*/dist services/*/dist data .run
 
-.PHONY: help deps build infra-validate infra-schema lint test test-unit run demo bench test-faults clean
+.PHONY: help deps build infra-validate infra-schema lint test test-unit run demo bench test-faults test-scale clean

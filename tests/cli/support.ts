@@ -202,6 +202,7 @@ export class StoreWriter {
       renewedAt,
       ttlMs,
       ackDeadlineMs,
+      closes: true,
       watermarks: { [this.type]: watermark },
     });
   }

@@ -190,7 +190,7 @@ test('SIGKILL mid-finalize (after the first final file), rerun elsewhere: same c
 test('two replicas, one killed for good: the other closes every window once the lease runs out', async () => {
   const s = await setup();
   await publish(s, 7000, 31); // all before the kill (see the first test)
-  const a = spawnConsumer('r-a', s.env, logDir); // the closer: smallest id
+  const a = spawnConsumer('r-a', s.env, logDir); // the type's closer or not: the rendezvous of type and lease decides
   const b = spawnConsumer('r-b', s.env, logDir);
   await waitFor(async () => (await stagedFiles(s)).length > 0, 'a first staged file');
   await a.kill('SIGKILL');

@@ -80,7 +80,10 @@ async function startReplica(
   const config = testConfig(id, { startAt: T0, ...overrides });
   const parts = consumerParts(config);
   const incarnation = randomBytes(3).toString('hex');
-  const keeper = new ReplicaLeaseKeeper({ replicaId: id, incarnation }, parts.watermark, { store, clock });
+  const keeper = new ReplicaLeaseKeeper({ replicaId: id, incarnation, closes: config.closer }, parts.watermark, {
+    store,
+    clock,
+  });
   const queue = new FinalizeQueue();
   const metrics = createConsumerMetrics();
   const runtimes = new Map(

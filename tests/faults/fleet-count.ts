@@ -174,3 +174,18 @@ export function opsTable(label: string, f: Fleet): string {
     ...rows.map((r) => r.join(' | ')),
   ].join('\n');
 }
+
+/** Windows each replica closed, from its log ("window closed" lines): how the closes spread. */
+export function closesPerReplica(f: Fleet): string {
+  return f.replicas
+    .map(
+      (r) =>
+        `${r.id} ${
+          f
+            .log(r.id)
+            .split('\n')
+            .filter((l) => l.includes('"msg":"window closed"')).length
+        }`,
+    )
+    .join(', ');
+}

@@ -1,7 +1,11 @@
+import { createHash } from 'node:crypto';
+
 /**
- * A replica's published watermark: `_watermarks/<type>/<replicaId>.<incarnation>.json`. One process
- * start writes one lease: two processes given the same `HOURGLASS_REPLICA_ID` (or a restart under
- * it) write two leases, each running its own live → stale → expired course.
+ * A replica's published watermark for one type: the type's view of its replica lease
+ * (replica-lease.ts), or a per-type lease `_watermarks/<type>/<replicaId>.<incarnation>.json` as
+ * versions before replica leases wrote. One process start writes one lease: two processes given
+ * the same `HOURGLASS_REPLICA_ID` (or a restart under it) write two, each running its own
+ * live → stale → expired course.
  */
 export interface Lease {
   replicaId: string;
@@ -14,6 +18,8 @@ export interface Lease {
   ttlMs: number;
   /** After the lease stops, messages the replica held come back to others within this (ack deadline + redelivery allowance). */
   ackDeadlineMs: number;
+  /** false: the replica never closes windows (HOURGLASS_CLOSER=false); absent in older leases: it may. */
+  closes?: boolean;
 }
 
 export type LeaseState = 'live' | 'stale' | 'expired';
@@ -50,18 +56,34 @@ export function leaseIdentity(lease: Pick<Lease, 'replicaId' | 'incarnation'>): 
   return lease.incarnation ? `${lease.replicaId}.${lease.incarnation}` : lease.replicaId;
 }
 
-/** The lease that closes windows of a type: the smallest identity among live leases (any may; one saves work). */
+/**
+ * The lease that closes windows of `eventType` (any replica may; one saves work): among live
+ * leases of replicas that close, the one whose identity weighs most for the type (rendezvous
+ * hashing). Types spread evenly over the replicas, so their closes run in parallel; a replica
+ * that joins or leaves moves only its share of types. Ties (one identity twice) go to the smaller.
+ */
 export function closerOf(
-  leases: readonly (LeaseTerm & Pick<Lease, 'replicaId' | 'incarnation'>)[],
+  leases: readonly (LeaseTerm & Pick<Lease, 'replicaId' | 'incarnation' | 'closes'>)[],
   now: number,
+  eventType: string,
 ): string | undefined {
   let leader: string | undefined;
+  let leaderWeight = -1;
   for (const lease of leases) {
-    if (leaseState(lease, now) !== 'live') continue;
+    if (lease.closes === false || leaseState(lease, now) !== 'live') continue;
     const identity = leaseIdentity(lease);
-    if (leader === undefined || identity < leader) leader = identity;
+    const weight = rendezvousWeight(eventType, identity);
+    if (weight > leaderWeight || (weight === leaderWeight && identity < leader!)) {
+      leader = identity;
+      leaderWeight = weight;
+    }
   }
   return leader;
+}
+
+/** 48 bits of sha256(type, identity): stable across versions and processes, as every replica must agree. */
+export function rendezvousWeight(eventType: string, identity: string): number {
+  return createHash('sha256').update(`${eventType}\n${identity}`).digest().readUIntBE(0, 6);
 }
 
 /** JSON has no -Infinity: a replica that knows nothing yet publishes `watermark: null`. */

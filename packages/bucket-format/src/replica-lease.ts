@@ -15,6 +15,8 @@ export interface ReplicaLeaseRecord {
   ttlMs: number;
   /** After the lease stops, messages the replica held come back to others within this (ack deadline + redelivery allowance). */
   ackDeadlineMs: number;
+  /** false: this replica never closes windows (HOURGLASS_CLOSER=false), so closerOf passes it by. */
+  closes: boolean;
   /** Per served type, its watermark; -Infinity (JSON null) while the replica knows nothing yet. */
   watermarks: Record<string, number>;
 }
@@ -30,6 +32,7 @@ export function leaseOfType(record: ReplicaLeaseRecord, eventType: string): Leas
     renewedAt: record.renewedAt,
     ttlMs: record.ttlMs,
     ackDeadlineMs: record.ackDeadlineMs,
+    closes: record.closes,
   };
 }
 
@@ -55,6 +58,7 @@ export function parseReplicaLease(data: Buffer): ReplicaLeaseRecord | undefined 
       typeof v.renewedAt !== 'number' ||
       typeof v.ttlMs !== 'number' ||
       typeof v.ackDeadlineMs !== 'number' ||
+      (v.closes !== undefined && typeof v.closes !== 'boolean') ||
       typeof v.watermarks !== 'object' ||
       v.watermarks === null ||
       Array.isArray(v.watermarks)
@@ -73,6 +77,7 @@ export function parseReplicaLease(data: Buffer): ReplicaLeaseRecord | undefined 
       renewedAt: v.renewedAt,
       ttlMs: v.ttlMs,
       ackDeadlineMs: v.ackDeadlineMs,
+      closes: v.closes ?? true,
       watermarks,
     };
   } catch {

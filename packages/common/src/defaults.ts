@@ -107,9 +107,8 @@ export const Defaults = {
   /** How often watermarks and leases are written and windows checked for closing. */
   tick: seconds(1),
   /**
-   * A replica reads a type's closed cursor every tick only while a close is due (the global
-   * watermark has passed the next window's end + grace); otherwise at most this often, so the
-   * fleet's cursor reads do not grow with types × replicas × ticks.
+   * A replica reads a type's closed cursor this often, and while a close of it is due at once,
+   * then 1, 2, 4 … s apart up to this: the fleet's cursor reads do not grow with types × replicas × ticks.
    */
   cursorRefresh: seconds(30),
   /**

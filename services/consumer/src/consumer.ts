@@ -86,7 +86,11 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
   const incarnation = `${deps.clock.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const queue = new FinalizeQueue();
   // One lease for all the types this process serves: read and written once per tick.
-  const replicaLease = new ReplicaLeaseKeeper({ replicaId: config.replicaId, incarnation }, parts.watermark, deps);
+  const replicaLease = new ReplicaLeaseKeeper(
+    { replicaId: config.replicaId, incarnation, closes: config.closer },
+    parts.watermark,
+    deps,
+  );
   const leaseError = (operation: string, e: unknown): void => {
     metrics.storeErrors.add(1, { operation });
     log.warn({ err: e, operation }, 'store operation failed; retrying next tick');

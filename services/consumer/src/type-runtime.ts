@@ -70,7 +70,8 @@ export class TypeRuntime {
       deps.clock.now(),
     );
     this.ownsLease = deps.replicaLease === undefined;
-    this.replicaLease = deps.replicaLease ?? new ReplicaLeaseKeeper(scope, options.watermark, deps);
+    this.replicaLease =
+      deps.replicaLease ?? new ReplicaLeaseKeeper({ ...scope, closes: options.close.closer }, options.watermark, deps);
     this.replicaLease.serve(scope.eventType, () => this.watermark.value);
     this.leases = new LeaseKeeper(scope.eventType, this.replicaLease);
     this.progress = new TypeProgress(scope, deps, this.watermark);

@@ -1,6 +1,7 @@
 import type { protos, v1 } from '@google-cloud/pubsub';
 import { silentLogger } from '@hourglass/common';
 import { FlowBudget, ReplicaWatermark, UnaryPullSource, type UnaryPullOptions } from '@hourglass/consumer';
+import { shortPollFloorMs } from '@hourglass/consumer/source/unary-pull';
 
 /**
  * The idle rule and source health (pure, no Pub/Sub): a replica whose subscription cannot be read
@@ -164,3 +165,43 @@ async function until(condition: () => boolean): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+describe('short polls of a process with many subscriptions', () => {
+  test('the floor: 2 ms per subscription, 20–250 ms', () => {
+    expect([1, 10, 50, 100, 125, 1000].map(shortPollFloorMs)).toEqual([20, 20, 100, 200, 250, 250]);
+  });
+
+  test('an answer with fewer messages than asked waits the floor before the next Pull; a full one does not', async () => {
+    const client = new ScriptedSubscriber();
+    const source = scriptedSource(client, { shortPollFloorMs: 1000, pullBatch: 2 }); // far apart from scheduling noise
+    source.start((m) => m.ack());
+    try {
+      (await client.nextPull(0)).answer([message('a'), message('b')]); // full: pull again at once
+      const full = Date.now();
+      (await client.nextPull(1)).answer([message('c')]); // drained: wait the floor
+      expect(Date.now() - full).toBeLessThan(500);
+      const partial = Date.now();
+      (await client.nextPull(2)).answer([]);
+      expect(Date.now() - partial).toBeGreaterThanOrEqual(990);
+      const empty = Date.now();
+      await client.nextPull(3); // empty: backs off from the floor
+      expect(Date.now() - empty).toBeGreaterThanOrEqual(990);
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('without a floor (one subscription) a drained answer is followed by the next Pull at once', async () => {
+    const client = new ScriptedSubscriber();
+    const source = scriptedSource(client, { pullBatch: 2 });
+    source.start((m) => m.ack());
+    try {
+      (await client.nextPull(0)).answer([message('a')]);
+      const partial = Date.now();
+      await client.nextPull(1);
+      expect(Date.now() - partial).toBeLessThan(500);
+    } finally {
+      await source.close();
+    }
+  });
+});

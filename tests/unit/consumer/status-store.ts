@@ -64,6 +64,7 @@ export async function writeType(store: ObjectStore, eventType: string, replicas:
       renewedAt: r === 0 ? now - 1_000 : now - 40_000, // r1 stopped renewing 40 s ago
       ttlMs: 30_000,
       ackDeadlineMs: 70_000,
+      closes: true,
       watermarks: { ...watermarks, [eventType]: win(10).end + GRACE + 1 },
     });
   }

@@ -215,11 +215,32 @@ describe('leases and the global watermark', () => {
     expect(globalWatermark([], now)).toBeUndefined();
   });
 
-  test('the closer is the smallest replica id (then incarnation) among live leases', () => {
+  test('the closer of a type: one live lease of a closing replica, the same whatever the order read, spread over replicas by type', () => {
     const now = T0;
-    expect(closerOf([lease('b', 0, now), lease('a', 0, now - 31_000), lease('c', 0, now)], now)).toBe('b.i1');
-    expect(closerOf([lease('b', 0, now, 'z9'), lease('b', 0, now, 'k2')], now)).toBe('b.k2');
-    expect(closerOf([], now)).toBeUndefined();
+    const live = [lease('b', 0, now), lease('c', 0, now), lease('d', 0, now, 'k2'), lease('d', 0, now, 'z9')];
+    const dead = lease('a', 0, now - 31_000);
+    const types = Array.from({ length: 400 }, (_, i) => `type_${i}`);
+    const closers = new Map<string, number>();
+    for (const t of types) {
+      const closer = closerOf([dead, ...live], now, t)!;
+      expect(closerOf([...live].reverse(), now, t)).toBe(closer); // order and expired leases do not matter
+      expect(closer).not.toBe('a.i1');
+      closers.set(closer, (closers.get(closer) ?? 0) + 1);
+    }
+    // 400 types over 4 live identities: each closes some, none more than half
+    expect([...closers.keys()].sort()).toEqual(['b.i1', 'c.i1', 'd.k2', 'd.z9']);
+    for (const n of closers.values()) expect(n).toBeGreaterThan(50);
+    // a replica that joins takes only its share: the others keep theirs
+    const joined = [...live, lease('e', 0, now)];
+    const moved = types.filter((t) => closerOf(joined, now, t) !== closerOf(live, now, t));
+    expect(moved.every((t) => closerOf(joined, now, t) === 'e.i1')).toBe(true);
+    expect(moved.length).toBeGreaterThan(40);
+    expect(moved.length).toBeLessThan(140);
+    // a replica that never closes (HOURGLASS_CLOSER=false) is passed by
+    const quiet = live.map((l) => ({ ...l, closes: l.replicaId !== 'b' }));
+    for (const t of types) expect(closerOf(quiet, now, t)).not.toBe('b.i1');
+    expect(closerOf([{ ...lease('b', 0, now), closes: false }], now, 'x')).toBeUndefined();
+    expect(closerOf([], now, 'x')).toBeUndefined();
   });
 
   test('one replica id started twice writes two leases; a lease from before incarnations keeps its old name', () => {

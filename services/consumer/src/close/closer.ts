@@ -138,7 +138,7 @@ export class WindowCloser {
     const others = leases.others;
     const all = [...others, own];
     progress.updateGlobal(all, now);
-    if (!this.config.closer || closerOf(all, now) !== leases.identity) return 0;
+    if (!this.config.closer || closerOf(all, now, this.scope.eventType) !== leases.identity) return 0;
     this.deps.notices?.resume(this.scope.eventType);
     // its own closes keep its cursor current; another closer's show when a close is due
     await progress.readCursorIfDue();

@@ -4,7 +4,7 @@ import type { SourceConfig } from '../config.js';
 import type { FlowBudget } from './flow-budget.js';
 import type { InboundMessage } from './inbound-message.js';
 import { StreamingSource, type StreamingSourceOptions, streamingOptions } from './streaming-source.js';
-import { UnaryPullSource } from './unary-pull.js';
+import { UnaryPullSource, shortPollFloorMs } from './unary-pull.js';
 
 /** What the consumer needs of a subscription reader, whichever pull mode. */
 export interface MessageSource {
@@ -57,6 +57,7 @@ export async function openSource(
       pullBatch: config.pullBatch,
       pullWaitMs: config.pullWaitMs,
       longPoll: config.longPoll,
+      shortPollFloorMs: shortPollFloorMs(subscriptions),
     },
     log.child({ subscription }),
   );

@@ -40,7 +40,8 @@ export class ReplicaLeaseKeeper {
   private reading: Promise<void> | undefined;
 
   constructor(
-    private readonly who: { replicaId: string; incarnation: string },
+    /** closes: false for a replica that never closes windows (HOURGLASS_CLOSER=false). */
+    private readonly who: { replicaId: string; incarnation: string; closes: boolean },
     private readonly config: Pick<WatermarkConfig, 'leaseTtlMs' | 'redeliveryBoundMs'>,
     private readonly deps: ReplicaLeaseDeps,
   ) {
@@ -148,17 +149,18 @@ export class ReplicaLeaseKeeper {
       renewedAt: this.deps.clock.now(),
       ttlMs,
       ackDeadlineMs: this.config.redeliveryBoundMs,
+      closes: this.who.closes,
       watermarks,
     };
   }
 
   /**
    * Leases that stopped counting long ago (expired for at least one more ttl) are deleted by
-   * one replica: the smallest live identity, as read (two that both think so delete twice, harmlessly).
+   * one replica: the closer of no type in particular, as read (two that both think so delete twice, harmlessly).
    */
   private async deleteExpiredIfFirst(board: LeaseBoard): Promise<void> {
     const now = this.deps.clock.now();
-    if (!this.published || closerOf([...board.replicas, this.published], now) !== this.identity) return;
+    if (!this.published || closerOf([...board.replicas, this.published], now, '') !== this.identity) return;
     const gone = (l: LeaseTerm): boolean => leaseState(l, now - l.ttlMs) === 'expired';
     for (const r of board.replicas) {
       if (gone(r)) await this.deps.store.delete(replicaLeaseName(r.replicaId, r.incarnation));

@@ -13,6 +13,9 @@ import { writeCursor } from '../coordination.js';
 import type { ReplicaWatermark } from './replica-watermark.js';
 import { rewriteIntervalMs } from './replica-lease.js';
 
+/** The first wait between cursor reads while a close is due: a tick. */
+const CURSOR_DUE_FIRST_WAIT = 1_000;
+
 /**
  * What one replica knows of its type's progress: the closed cursor (`_watermarks/<type>/_closed.json`,
  * the last window closed in order) and the type's global watermark, which never decreases.
@@ -24,6 +27,8 @@ export class TypeProgress {
   private unwritten = false;
   private writtenAt = -Infinity;
   private readAt = -Infinity;
+  /** While a close is due: how long after the last read the next one comes (doubles up to cursorRefresh). */
+  private dueWaitMs = 0;
 
   constructor(
     private readonly scope: { eventType: string; graceMs: number },
@@ -51,17 +56,24 @@ export class TypeProgress {
   }
 
   /**
-   * Reads the cursor when it may have moved: no cursor known yet, a close due by the global
-   * watermark (the next window's end + grace passed), or `Defaults.cursorRefresh` since the last
-   * read. So a replica learns of a close within a tick of it being due, as when it read every tick.
+   * Reads the cursor when it may have moved: while no cursor is known or a close is due by the
+   * global watermark (the next window's end + grace passed), at once and then 1, 2, 4 … s apart
+   * until it moves; otherwise every `Defaults.cursorRefresh`. A live replica never needs it to
+   * route an event (its own watermark is past any window a closer closed while counting it);
+   * it raises a joining or lagging replica and keeps the status current. Reading every tick while
+   * a close was due cost a 100-type replica ~4,300 cursor reads a minute when closes lagged.
    */
   async readCursorIfDue(): Promise<void> {
+    const now = this.deps.clock.now();
     const next = this.current && nextWindow(this.current.lastClosed);
-    const due =
-      next === undefined ||
-      (this.globalWm !== undefined && isClosable(next, this.globalWm, this.scope.graceMs)) ||
-      this.deps.clock.now() - this.readAt >= Defaults.cursorRefresh;
-    if (due) await this.readCursor();
+    const closeDue =
+      next === undefined || (this.globalWm !== undefined && isClosable(next, this.globalWm, this.scope.graceMs));
+    if (!closeDue) this.dueWaitMs = 0;
+    const waitMs = closeDue ? this.dueWaitMs : Defaults.cursorRefresh;
+    if (now - this.readAt < waitMs) return;
+    await this.readCursor();
+    if (closeDue)
+      this.dueWaitMs = Math.min(Defaults.cursorRefresh, Math.max(CURSOR_DUE_FIRST_WAIT, 2 * this.dueWaitMs));
   }
 
   private note(cursor: ClosedCursor | undefined): void {
