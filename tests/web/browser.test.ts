@@ -128,7 +128,11 @@ describe('the browser client against a real gateway and consumer', () => {
     // Queued while offline, the page closed while still offline: the next page load sends them.
     await browser.context.setOffline(true);
     const queued = await track(page, 4);
+    // close({ runBeforeUnload }) does not wait for the page to go: setOffline on a page still
+    // closing failed once in CI ("Target page, context or browser has been closed")
+    const gone = page.waitForEvent('close');
     await page.close({ runBeforeUnload: true });
+    await gone;
     await browser.context.setOffline(false);
     const reloaded = await open('offline', 5, 300);
     await reloaded.waitForFunction(() => hg.stats.accepted === 4, undefined, { timeout: 20_000 });

@@ -42,7 +42,10 @@ export function manifestOf(eventType: string, w: IntervalWindow, records: number
   };
 }
 
-/** A type whose windows 12:00..12:08 closed (12:03 empty, 12:05 with late events), 12:09 planned. */
+/**
+ * A type whose windows 12:00..12:08 closed (12:03 empty, 12:05 with late events), 12:09 planned.
+ * Its replicas' leases gain the type (read, then rewritten): write types one after another.
+ */
 export async function writeType(store: ObjectStore, eventType: string, replicas: number, now = NOW): Promise<void> {
   for (let i = 0; i <= 8; i++) {
     await store.createIfAbsent(
