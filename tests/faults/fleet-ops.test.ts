@@ -12,7 +12,7 @@ import { TypeLedger, opsTable, sendTraffic } from './fleet-count';
  * so its lease writes per minute stay under 60 (+10% for a tick that runs late and catches up),
  * whatever the types; its lease reads stay under 60 × (replicas + 1) (one per replica per tick,
  * plus a replica killed or restarted), whatever the types. With per-type leases (before
- * 2026-12-04) both grew with the types: 500–1,200 writes and 2,500–5,800 reads per replica-minute
+ * 2026-12-03) both grew with the types: 500–1,200 writes and 2,500–5,800 reads per replica-minute
  * at 25–100 types.
  */
 const FULL_CONFIGS: [types: number, replicas: number][] = [
