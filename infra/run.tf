@@ -40,6 +40,9 @@ locals {
     # nothing. Should they be turned off, Cloud Run's filesystem is memory: shards reread staging
     # from the bucket instead of spilling to TMPDIR, which would count against the instance memory.
     HOURGLASS_FINALIZE_SPILL = "none"
+    # How many live instances pull each type (all, or k with per-type exceptions): with many
+    # types, k keeps subscriptions and staged files at k x types instead of instances x types.
+    HOURGLASS_REPLICAS_PER_TYPE = var.consumer_replicas_per_type
     HOURGLASS_GRACE_BY_TYPE = join(",", [
       for name in sort(keys(local.type_settings)) : "${name}=${local.type_settings[name].grace_seconds}s"
       if local.type_settings[name].grace_seconds != var.grace_seconds

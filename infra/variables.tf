@@ -269,6 +269,17 @@ variable "consumer_instances" {
   }
 }
 
+variable "consumer_replicas_per_type" {
+  description = "How many live consumer instances pull each event type (HOURGLASS_REPLICAS_PER_TYPE): \"all\", or a number k with per-type exceptions, e.g. \"2,track_played=all\". With k, each type is pulled by k instances picked from the live leases, and an instance that starts or stops moves about k/consumer_instances of the types."
+  type        = string
+  default     = "all"
+
+  validation {
+    condition     = can(regex("^(all|[1-9][0-9]{0,5})(,[A-Za-z0-9_.-]+=(all|[1-9][0-9]{0,5}))*$", var.consumer_replicas_per_type))
+    error_message = "consumer_replicas_per_type must be \"all\" or a whole number >= 1, then optional ,<event_type>=<n|all> exceptions, e.g. \"2,track_played=all\"."
+  }
+}
+
 variable "consumer_resources" {
   description = "Consumer CPU and memory limits (memory in Mi or Gi). The memory must hold the flow-control budget: see consumer_flow_max_bytes."
   type        = object({ cpu = string, memory = string })

@@ -102,10 +102,17 @@ async function startReplica(
     throw e;
   };
   const options = { tickMs: 1_000, stageMaxAgeMs: 1_000, autoTick: false };
-  const loop = new TickLoop([...runtimes.values()], options, clock, silentLogger, () => ({}), {
-    keeper,
-    storeError,
-  });
+  const loop = new TickLoop(
+    () => [...runtimes.values()],
+    options,
+    clock,
+    silentLogger,
+    () => ({}),
+    {
+      keeper,
+      storeError,
+    },
+  );
   return { id, counts, keeper, runtimes, loop };
 }
 

@@ -57,6 +57,9 @@ test(`${TYPES} types, ${REPLICAS} replicas, the closer killed and a replica adde
       // at least the client's retry deadline (90 s in sendTraffic), as operations.md says: under
       // load a re-send came 71 s after its first copy, past the default 1 min, and was stored twice
       HOURGLASS_DEDUP_HORIZON: '2m',
+      // each type pulled by 2 of the live replicas (type-assignment.ts): the kill moves the killed
+      // replica's types to others once its lease lapses, the added replica takes a share
+      HOURGLASS_REPLICAS_PER_TYPE: process.env.HOURGLASS_FLEET_PER_TYPE ?? '2',
     },
   });
   const ledger = new TypeLedger();

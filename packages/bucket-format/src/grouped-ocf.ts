@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import { HourglassError } from '@hourglass/common';
 import { readVarint as sharedReadVarint, varintValue as sharedVarintValue } from '@hourglass/schemas';
 import {
@@ -17,8 +18,17 @@ import { HASH_GROUPS, groupOf } from './shard-hash.js';
  * comma-separated decimals: where each group's first block starts, relative to the end of the
  * header, then where the last group ends. A shard job of a window (a contiguous run of groups,
  * groupsOfShardJob) is then one ranged read of each staged file. Still a plain Avro container file.
+ *
+ * `hourglass.groups.crc32` holds HASH_GROUPS comma-separated CRC-32 (IEEE, zlib's: Node's
+ * `zlib.crc32`) values, 8 lower-case hex digits each: group g's is of the file's bytes
+ * [index[g], index[g + 1]) after the header, exactly what a ranged read of the group returns. A
+ * store checks no ranged read (GCS only checks whole-object downloads), so readers check them
+ * (groupCrcsOf). Not GCS's CRC-32C: only Hourglass writes and reads the key, and Node's native
+ * CRC-32 is several times faster than CRC-32C in JavaScript. Files staged before the key have
+ * none: read unchecked.
  */
 export const GROUPS_META_KEY = 'hourglass.groups';
+export const GROUP_CRCS_META_KEY = 'hourglass.groups.crc32';
 
 /** A group's block being filled; grows up to the block size, so 64 groups cost a small file little. */
 interface GroupBlock {
@@ -26,6 +36,8 @@ interface GroupBlock {
   pos: number;
   count: number;
   frames: Promise<Buffer>[];
+  /** CRC-32 of the group's frames so far, each added once it and those before it are framed. */
+  crc: Promise<number>;
 }
 
 /** First allocation of a group's block: most staged files are small (flushed by age). */
@@ -48,7 +60,9 @@ export class GroupedOcfWriter {
 
   constructor(private readonly options: OcfWriterOptions) {
     if (options.syncMarker.length !== SYNC_SIZE) throw new RangeError('an Avro sync marker has 16 bytes');
-    for (let g = 0; g < HASH_GROUPS; g++) this.groups.push({ data: EMPTY, pos: 0, count: 0, frames: [] });
+    for (let g = 0; g < HASH_GROUPS; g++) {
+      this.groups.push({ data: EMPTY, pos: 0, count: 0, frames: [], crc: Promise.resolve(0) });
+    }
   }
 
   /** Appends one Avro binary datum of the writer's type. */
@@ -104,6 +118,9 @@ export class GroupedOcfWriter {
     const frame = blockFrame(group.data.subarray(0, group.pos), group.count, this.options);
     group.frames.push(frame);
     this.cut.push(frame);
+    // per block, not per datum; in frame order, as the group's bytes are stored
+    group.crc = Promise.all([group.crc, frame]).then(([crc, f]) => crc32(f, crc));
+    group.crc.catch(noop); // a failed frame is reported by drained() and finish(), not as unhandled
     // a group that filled a block will likely fill another
     group.data = more ? Buffer.allocUnsafe(this.options.blockBytes) : EMPTY;
     group.pos = 0;
@@ -118,15 +135,21 @@ export class GroupedOcfWriter {
   /** The whole file: header with the group index, then each group's blocks in group order. */
   async finish(): Promise<Buffer> {
     for (const group of this.groups) this.cutBlock(group, false);
-    const grouped = await Promise.all(this.groups.map((group) => Promise.all(group.frames)));
-    const frames = grouped.flat();
+    const [grouped, crcs] = await Promise.all([
+      Promise.all(this.groups.map((group) => Promise.all(group.frames))),
+      Promise.all(this.groups.map((group) => group.crc)),
+    ]);
     const offsets = [0];
     let offset = 0;
     for (const groupFrames of grouped) {
       for (const frame of groupFrames) offset += frame.length;
       offsets.push(offset);
     }
-    return Buffer.concat([containerHeader(this.options, { [GROUPS_META_KEY]: offsets.join(',') }), ...frames]);
+    const meta = {
+      [GROUPS_META_KEY]: offsets.join(','),
+      [GROUP_CRCS_META_KEY]: crcs.map((crc) => crc.toString(16).padStart(8, '0')).join(','),
+    };
+    return Buffer.concat([containerHeader(this.options, meta), ...grouped.flat()]);
   }
 }
 
@@ -145,3 +168,19 @@ export function groupIndexOf(header: OcfHeader, what: string): number[] | undefi
   }
   return index;
 }
+
+/**
+ * The group CRCs of a container file (GROUP_CRCS_META_KEY): group g's CRC-32, unsigned. Undefined
+ * for a file without them (staged by an older version): its groups cannot be checked.
+ */
+export function groupCrcsOf(header: OcfHeader, what: string): number[] | undefined {
+  const text = header.meta[GROUP_CRCS_META_KEY]?.toString('latin1');
+  if (text === undefined) return undefined;
+  const crcs = text.split(',').map((n) => (/^[0-9a-f]{8}$/.test(n) ? parseInt(n, 16) : NaN));
+  if (crcs.length !== HASH_GROUPS || crcs.some(Number.isNaN)) {
+    throw new HourglassError('STAGED_FILE_CORRUPT', `${what}: ${GROUP_CRCS_META_KEY} is not ${HASH_GROUPS} CRCs`);
+  }
+  return crcs;
+}
+
+function noop(): void {}

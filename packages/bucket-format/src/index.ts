@@ -7,6 +7,7 @@ export * from './layout.js';
 export * from './manifest.js';
 export * from './lease.js';
 export * from './replica-lease.js';
+export * from './type-assignment.js';
 export * from './cursor.js';
 export * from './shared-records.js';
 export {
@@ -23,4 +24,4 @@ export {
 } from './avro-file.js';
 export { eventIdOf, scanBlocks, scanContainer, type ScannedDatum } from './datums.js';
 export * from './shard-hash.js';
-export { GROUPS_META_KEY, GroupedOcfWriter, groupIndexOf } from './grouped-ocf.js';
+export { GROUPS_META_KEY, GROUP_CRCS_META_KEY, GroupedOcfWriter, groupCrcsOf, groupIndexOf } from './grouped-ocf.js';

@@ -1,7 +1,7 @@
 import { type ClosedCursor, parseCursor } from './cursor.js';
 import { REPLICA_LEASE_PREFIX, WATERMARKS, cursorName } from './layout.js';
 import { type Lease, parseLease } from './lease.js';
-import { type ReplicaLeaseRecord, leaseOfType, parseReplicaLease } from './replica-lease.js';
+import { type ReplicaLeaseRecord, leasesOfType, parseReplicaLease } from './replica-lease.js';
 
 /**
  * Reading the records replicas share through the bucket (leases and the closed cursor), for the
@@ -26,13 +26,10 @@ export class LeaseBoard {
 
   static readonly empty = new LeaseBoard([], new Map());
 
-  /** Every lease that speaks for `eventType`: each replica lease that serves it, then the type's older per-type leases. */
+  /** Every lease that speaks for `eventType`: each replica lease that serves it (or retired it), then the type's older per-type leases. */
   ofType(eventType: string): Lease[] {
     const out: Lease[] = [];
-    for (const record of this.replicas) {
-      const lease = leaseOfType(record, eventType);
-      if (lease) out.push(lease);
-    }
+    for (const record of this.replicas) out.push(...leasesOfType(record, eventType));
     out.push(...(this.legacy.get(eventType) ?? []));
     return out;
   }

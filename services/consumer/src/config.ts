@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { REPLICA_ID_PATTERN, sanitizeReplicaId, checkWindowSize } from '@hourglass/bucket-format';
+import {
+  EVERY_REPLICA,
+  REPLICA_ID_PATTERN,
+  type ReplicasPerType,
+  checkWindowSize,
+  parseReplicasPerType,
+  sanitizeReplicaId,
+} from '@hourglass/bucket-format';
 import {
   Defaults,
   HourglassError,
@@ -35,6 +42,16 @@ function graceOverrides(env: string): Setting<Record<string, Duration>> {
   };
 }
 
+function replicasPerTypeSetting(env: string): Setting<ReplicasPerType> {
+  return {
+    env,
+    default: EVERY_REPLICA,
+    expect:
+      '"all" or a whole number of replicas, then optional <event_type>=<n|all> exceptions, e.g. 2,track_played=all',
+    parse: parseReplicasPerType,
+  };
+}
+
 /** An ISO-8601 instant, e.g. 2026-01-01T00:00:00Z, as epoch ms. */
 function optionalInstant(env: string): Setting<number | undefined> {
   return {
@@ -62,6 +79,11 @@ export const consumerSettings = {
   prefix: setting.string('HOURGLASS_PREFIX', Defaults.prefix, PREFIX_PATTERN),
   /** Subset of event types this process serves; empty = every type in the registry. */
   eventTypes: setting.list('HOURGLASS_EVENT_TYPES', []),
+  /**
+   * How many live replicas pull each of those types: `all` (every replica, the default), or k with
+   * per-type exceptions (`2,track_played=all`). Same value on every replica (type-assignment.ts).
+   */
+  replicasPerType: replicasPerTypeSetting('HOURGLASS_REPLICAS_PER_TYPE'),
   /**
    * Unique per process start by default: in containers every instance may be PID 1 with the same
    * hostname (Cloud Run's is `localhost`), so host and pid alone name every replica alike.

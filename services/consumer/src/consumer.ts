@@ -15,7 +15,7 @@ import type { FinalizeStep } from './finalize/context.js';
 import { startHttp, type HttpServer } from './http.js';
 import { type ConsumerMetrics, createConsumerMetrics } from './metrics.js';
 import { FlowBudget } from './source/flow-budget.js';
-import { type MessageSource, openSource } from './source/message-source.js';
+import { openSource } from './source/message-source.js';
 import type { StagerStats } from './stage/stats.js';
 import { TickLoop } from './tick-loop.js';
 import { ShardWorker } from './close/shard-worker.js';
@@ -24,6 +24,8 @@ import { closedWindowNotifier } from './notify/start.js';
 import type { WindowNotices } from './notify/notifier.js';
 import { statusRoutes } from './status/wiring.js';
 import { TypeRuntime, type WindowClosed, writeLastLease } from './type-runtime.js';
+import { ServedTypes, type Subscribed } from './served-types.js';
+import type { FinalizeContext } from './finalize/context.js';
 import { ReplicaLeaseKeeper } from './watermark/replica-lease.js';
 
 export { subscriberClientFor } from './source/message-source.js';
@@ -63,6 +65,8 @@ export interface RunningConsumer {
   status(): TypeStatus[];
   /** Windows this replica closed, per type, in order. */
   closedWindows(): WindowClosed[];
+  /** Messages this process acked since it started, for types it serves and types it stopped serving. */
+  acked(): number;
   /** One tick for every type: flush aged part files, advance watermarks, renew leases, close windows. */
   tick(): Promise<void>;
   isReady(): boolean;
@@ -95,52 +99,59 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
     metrics.storeErrors.add(1, { operation });
     log.warn({ err: e, operation }, 'store operation failed; retrying next tick');
   };
-  const runtimes = eventTypes.map((eventType) =>
-    typeRuntime(
-      config,
-      parts,
-      eventType,
-      incarnation,
-      { ...deps, notices, queue, replicaLease },
-      registry,
-      metrics,
-      log,
-    ),
-  );
-  await replicaLease.refresh();
-  await Promise.all(runtimes.map((rt) => rt.start()));
-  await replicaLease.renew();
-  observeRuntimes(metrics, runtimes, deps.clock);
-
   // Reconnect quickly after Pub/Sub comes back; grpc's default backoff grows to 2 minutes.
   const clientConfig: ClientConfig & Record<string, unknown> = {
     projectId: config.projectId,
     'grpc.max_reconnect_backoff_ms': 2000,
   };
   const pubsub = new PubSub(clientConfig);
-  const subscriptions = await subscribeAll(pubsub, runtimes, config.prefix, parts.source, deps.clock, log);
-  const status = (): TypeStatus[] => subscriptions.map(typeStatus);
+  const typeDeps = { ...deps, notices, queue, replicaLease };
+  // Shard jobs of every type this process serves or served (a type that moves on may still have some).
+  const contexts = new Map<string, FinalizeContext>();
+  let budget: FlowBudget | undefined;
+  const served = new ServedTypes(eventTypes, config.replicasPerType, {
+    lease: replicaLease,
+    clock: deps.clock,
+    logger: log,
+    runtime: (eventType) => typeRuntime(config, parts, eventType, incarnation, typeDeps, registry, metrics, log),
+    subscribe: async (rt, share) => {
+      // One flow-control budget for every subscription of the process (#13.3), split by the types served at first.
+      budget ??= new FlowBudget(parts.source.flowMaxMessages, parts.source.flowMaxBytes, share);
+      contexts.set(rt.eventType, rt.finalizeContext);
+      return subscribe(pubsub, rt, config.prefix, parts.source, budget, share, deps.clock, log);
+    },
+  });
+  await replicaLease.refresh();
+  await served.reconcile();
+  observeRuntimes(metrics, () => served.runtimes, deps.clock);
+
+  // After stop: the types served when it began, with their final counts.
+  let lastServed: Subscribed[] | undefined;
+  const status = (): TypeStatus[] => (lastServed ?? served.subscriptions).map(typeStatus);
   const loop = new TickLoop(
-    runtimes,
+    () => served.runtimes,
     { tickMs: config.tick, stageMaxAgeMs: config.stageMaxAge, autoTick: deps.autoTick !== false },
     deps.clock,
     log,
     status,
-    { keeper: replicaLease, storeError: leaseError },
+    {
+      keeper: replicaLease,
+      storeError: leaseError,
+      afterRead: () => void served.reconcile().catch((e: unknown) => leaseError('assign', e)),
+    },
   );
   loop.start();
-  const contexts = new Map(runtimes.map((rt) => [rt.eventType, rt.finalizeContext]));
   const shardWorker = new ShardWorker(deps.store, contexts, queue, Defaults.finalizeShardPoll, log);
   shardWorker.start();
-  const readiness = (): string[] => readinessProblems(subscriptions, loop.stopping);
+  const readiness = (): string[] => readinessProblems(served.subscriptions, loop.stopping);
   // Outages of the store or Pub/Sub are not here (a restart would not help): only what one would.
   const stallAfter = Math.max(Defaults.tickStallAfter, 10 * config.tick);
-  const liveness = (): string[] => livenessProblems(subscriptions, loop, stallAfter);
+  const liveness = (): string[] => livenessProblems(served.subscriptions, loop, stallAfter);
 
   let http: HttpServer | undefined;
   if (deps.http !== false) {
     const options = { host: config.host, port: config.port, telemetry, readiness, liveness, logger: log };
-    http = await startHttp({ ...options, routes: statusRoutes(config, deps, runtimes) });
+    http = await startHttp({ ...options, routes: statusRoutes(config, deps, eventTypes, () => served.runtimes) });
   }
   log.info(
     { eventTypes, window: config.window, store: deps.store.url, port: http?.port ?? 0, incarnation },
@@ -150,12 +161,14 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
   return {
     replicaId: config.replicaId,
     port: http?.port ?? 0,
-    eventTypes: () => [...eventTypes],
+    eventTypes: () => served.runtimes.map((rt) => rt.eventType),
     status,
-    closedWindows: () => runtimes.flatMap((rt) => rt.closed),
+    closedWindows: () => served.closed(),
+    acked: () => served.acked(),
     tick: async () => {
       await loop.tick();
-      await Promise.all(runtimes.map((rt) => rt.closeWindows()));
+      await served.reconcile();
+      await Promise.all(served.runtimes.map((rt) => rt.closeWindows()));
     },
     isReady: () => readiness().length === 0,
     readiness,
@@ -164,16 +177,15 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
       if (loop.stopping) return;
       await loop.stop();
       shardWorker.stop();
-      // Stage everything held and ack it before closing the streams (close nacks the rest).
-      await Promise.all(runtimes.map((rt) => rt.stager.drain()));
-      await Promise.all(subscriptions.map(({ source }) => source.close()));
-      await Promise.all(runtimes.map((rt) => rt.stop()));
+      lastServed = served.subscriptions;
+      // Each type: stage everything held and ack it, close the stream (which nacks the rest), finish its close.
+      await served.stopAll();
       await writeLastLease(replicaLease, (e) => leaseError('lease', e));
       await notices?.stop();
       await pubsub.close();
       await http?.close();
       log.info(
-        { status: subscriptions.map(({ rt }) => ({ type: rt.eventType, ...rt.stager.stats })) },
+        { status: lastServed.map(({ rt }) => ({ type: rt.eventType, ...rt.stager.stats })) },
         'consumer stopped',
       );
     },
@@ -220,49 +232,39 @@ function servedTypes(config: ConsumerConfig, registry: SchemaRegistry): string[]
   return eventTypes;
 }
 
-function observeRuntimes(metrics: ConsumerMetrics, runtimes: readonly TypeRuntime[], clock: Clock): void {
+function observeRuntimes(metrics: ConsumerMetrics, runtimes: () => readonly TypeRuntime[], clock: Clock): void {
   metrics.watermarkLag.addCallback((result) => {
     const now = clock.now();
-    for (const rt of runtimes) {
+    for (const rt of runtimes()) {
       const g = rt.watermarks().global;
       if (g !== undefined && Number.isFinite(g)) result.observe((now - g) / 1000, { event_type: rt.eventType });
     }
   });
   metrics.heldEvents.addCallback((result) => {
-    for (const rt of runtimes) result.observe(rt.stager.heldEvents(), { event_type: rt.eventType });
+    for (const rt of runtimes()) result.observe(rt.stager.heldEvents(), { event_type: rt.eventType });
   });
 }
 
-interface Subscribed {
-  rt: TypeRuntime;
-  name: string;
-  source: MessageSource;
-}
-
-/** One source per type, wired to its runtime: health to the watermark, staging failures to back pressure. */
-async function subscribeAll(
+/** A type's source, wired to its runtime: health to the watermark, staging failures to back pressure. */
+async function subscribe(
   pubsub: PubSub,
-  runtimes: readonly TypeRuntime[],
+  rt: TypeRuntime,
   prefix: string,
   config: SourceConfig,
+  budget: FlowBudget,
+  share: number,
   clock: Clock,
   log: Logger,
-): Promise<Subscribed[]> {
-  // One flow-control budget for every subscription of the process (#13.3).
-  const budget = new FlowBudget(config.flowMaxMessages, config.flowMaxBytes, runtimes.length);
-  const subscriptions: Subscribed[] = [];
-  for (const rt of runtimes) {
-    const name = resourceNames(prefix, rt.eventType).subscription;
-    const source = await openSource(pubsub, name, config, budget, runtimes.length, log);
-    // Not idle before the first Pull answers, nor while Pulls fail (an empty or failed Pull is
-    // no proof that nothing waits); no Pull while staging writes fail (back pressure).
-    rt.watermark.setSourceHealthy(false, clock.now());
-    source.onHealth((healthy) => rt.watermark.setSourceHealthy(healthy, clock.now()));
-    rt.stager.watchStoreHealth((healthy) => (healthy ? source.resume() : source.pause('staging writes failing')));
-    source.start((m) => rt.stager.handle(m));
-    subscriptions.push({ rt, name, source });
-  }
-  return subscriptions;
+): Promise<Subscribed> {
+  const name = resourceNames(prefix, rt.eventType).subscription;
+  const source = await openSource(pubsub, name, config, budget, share, log);
+  // Not idle before the first Pull answers, nor while Pulls fail (an empty or failed Pull is
+  // no proof that nothing waits); no Pull while staging writes fail (back pressure).
+  rt.watermark.setSourceHealthy(false, clock.now());
+  source.onHealth((healthy) => rt.watermark.setSourceHealthy(healthy, clock.now()));
+  rt.stager.watchStoreHealth((healthy) => (healthy ? source.resume() : source.pause('staging writes failing')));
+  source.start((m) => rt.stager.handle(m));
+  return { rt, name, source };
 }
 
 function typeStatus({ rt, name }: Subscribed): TypeStatus {

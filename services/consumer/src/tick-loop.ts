@@ -19,6 +19,8 @@ export interface TickLoopOptions {
 export interface TickLease {
   keeper: ReplicaLeaseKeeper;
   storeError: (operation: string, e: unknown) => void;
+  /** After each read of the leases (the type assignment follows them). */
+  afterRead?: () => void;
 }
 
 /**
@@ -36,7 +38,7 @@ export class TickLoop {
   private halted = false;
 
   constructor(
-    private readonly runtimes: readonly TypeRuntime[],
+    private readonly runtimes: () => readonly TypeRuntime[],
     private readonly options: TickLoopOptions,
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -73,10 +75,11 @@ export class TickLoop {
   private async step(): Promise<void> {
     const { keeper, storeError } = this.lease;
     await keeper.refresh().catch((e: unknown) => storeError('read', e));
-    await Promise.all(this.runtimes.map((rt) => rt.advance()));
+    if (!this.halted) this.lease.afterRead?.();
+    await Promise.all(this.runtimes().map((rt) => rt.advance()));
     await keeper.renewIfDue()?.catch((e: unknown) => storeError('lease', e));
     if (this.halted) return;
-    for (const rt of this.runtimes) void rt.closeWindows();
+    for (const rt of this.runtimes()) void rt.closeWindows();
   }
 
   start(): void {
@@ -89,7 +92,7 @@ export class TickLoop {
     this.flushTimer = setInterval(
       () => {
         const now = this.clock.now();
-        for (const rt of this.runtimes) rt.stager.flushAged(now);
+        for (const rt of this.runtimes()) rt.stager.flushAged(now);
       },
       Math.max(FLUSH_CHECK_MIN, Math.min(tickMs, stageMaxAgeMs / 4)),
     );
@@ -103,7 +106,7 @@ export class TickLoop {
   private onTimer(): void {
     const awake = performance.now();
     if (awake - this.lastTimerAt > 2 * this.options.tickMs) {
-      for (const rt of this.runtimes) rt.watermark.resumed(this.clock.now());
+      for (const rt of this.runtimes()) rt.watermark.resumed(this.clock.now());
     }
     this.lastTimerAt = awake;
     void this.tick();

@@ -1,11 +1,14 @@
+import { crc32 } from 'node:zlib';
 import avro from 'avsc';
 import fc from 'fast-check';
 import { SchemaRegistry, type EventRecord } from '@hourglass/schemas';
 import {
   GROUPS_META_KEY,
+  GROUP_CRCS_META_KEY,
   GroupedOcfWriter,
   HASH_GROUPS,
   eventIdOf,
+  groupCrcsOf,
   groupIndexOf,
   groupOf,
   groupsOfShard,
@@ -20,8 +23,9 @@ import {
 /**
  * Staged files grouped by event id hash (grouped-ocf.ts): valid Avro container files any reader
  * reads, whose datums are the appended ones stably sorted by group, with a block cut at every
- * group boundary and the `hourglass.groups` index pointing at each group's blocks; and the
- * groups a shard's hash range overlaps (shard-hash.ts).
+ * group boundary, the `hourglass.groups` index pointing at each group's blocks and
+ * `hourglass.groups.crc32` holding each group's CRC-32; and the groups a shard's hash range
+ * overlaps (shard-hash.ts).
  */
 const SEED = 0x15_0001;
 const latest = SchemaRegistry.load('schemas').get('track_played').latest;
@@ -129,6 +133,67 @@ test('any Avro reader reads the appended records, stably grouped; the index find
   );
 });
 
+/**
+ * CRC-32 (IEEE: reflected, polynomial 0xedb88320, initial and final XOR 0xffffffff) a bit at a
+ * time, straight from its definition: a reference written apart from zlib's.
+ */
+function referenceCrc(data: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const byte of data) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+test('the group CRCs are CRC-32: the check value, the bitwise reference, continued over pieces', () => {
+  // the check value of CRC-32 (IEEE), as catalogued: the CRC of the ASCII digits 1 to 9
+  expect(referenceCrc(Buffer.from('123456789'))).toBe(0xcbf43926);
+  expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+  expect(crc32(Buffer.alloc(0))).toBe(0);
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(), (bytes, cut) => {
+      const data = Buffer.from(bytes);
+      const at = data.length === 0 ? 0 : cut % data.length;
+      expect(crc32(data)).toBe(referenceCrc(data));
+      // as the writer adds each block of a group
+      expect(crc32(data.subarray(at), crc32(data.subarray(0, at)))).toBe(crc32(data));
+    }),
+    { seed: SEED, numRuns: 500 },
+  );
+});
+
+test('the header holds the CRC-32 of each group: of exactly the bytes a ranged read of the group returns', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      appendedArb,
+      fc.integer({ min: 64, max: 4096 }),
+      fc.constantFrom(0, 6),
+      async (appended, blockBytes, deflateLevel) => {
+        const w = new GroupedOcfWriter({
+          type: latest.type,
+          syncMarker: syncMarkerFor('crcs'),
+          deflateLevel,
+          blockBytes,
+        });
+        for (const a of appended) w.appendRecord(record(a));
+        const file = await w.finish();
+        const header = readOcfHeader(file, 'crcs');
+        const index = groupIndexOf(header, 'crcs')!;
+        const groupBytes = (g: number): Buffer =>
+          file.subarray(header.dataOffset + index[g]!, header.dataOffset + index[g + 1]!);
+        // the writer adds block by block as each is compressed; here each group's bytes at once, and by the reference
+        const expected = Array.from({ length: HASH_GROUPS }, (_, g) => crc32(groupBytes(g)));
+        expect(expected).toEqual(Array.from({ length: HASH_GROUPS }, (_, g) => referenceCrc(groupBytes(g))));
+        expect(groupCrcsOf(header, 'crcs')).toEqual(expected);
+        const text = expected.map((crc) => crc.toString(16).padStart(8, '0')).join(',');
+        expect(header.meta[GROUP_CRCS_META_KEY]!.toString()).toBe(text);
+      },
+    ),
+    { seed: SEED, numRuns: 60 },
+  );
+});
+
 test('an empty grouped file is a valid container with an all-zero index', async () => {
   const w = new GroupedOcfWriter({
     type: latest.type,
@@ -154,6 +219,33 @@ test('a malformed group index is STAGED_FILE_CORRUPT', () => {
     'bad',
   );
   expect(() => groupIndexOf(header, 'bad')).toThrow(expect.objectContaining({ code: 'STAGED_FILE_CORRUPT' }));
+});
+
+test('malformed group CRCs are STAGED_FILE_CORRUPT; none (staged before them) is undefined', () => {
+  const headerWith = (crcs: string | undefined): ReturnType<typeof readOcfHeader> =>
+    readOcfHeader(
+      Buffer.concat([
+        Buffer.from('Obj\x01', 'latin1'),
+        avro.Type.forSchema({ type: 'map', values: 'bytes' }).toBuffer({
+          'avro.schema': Buffer.from('"string"'),
+          ...(crcs === undefined ? {} : { [GROUP_CRCS_META_KEY]: Buffer.from(crcs) }),
+        }),
+        syncMarkerFor('x'),
+      ]),
+      'bad',
+    );
+  // the key is part of the stored format: renaming it turns every staged file's groups unchecked
+  expect(GROUP_CRCS_META_KEY).toBe('hourglass.groups.crc32');
+  const good = new Array<string>(HASH_GROUPS).fill('0000abcd');
+  expect(groupCrcsOf(headerWith(good.join(',')), 'ok')).toEqual(new Array(HASH_GROUPS).fill(0xabcd));
+  expect(groupCrcsOf(headerWith(undefined), 'old')).toBeUndefined();
+  for (const bad of [
+    good.slice(1).join(','),
+    [...good.slice(1), 'abcd'].join(','),
+    [...good.slice(1), 'ABCD0000'].join(','),
+  ]) {
+    expect(() => groupCrcsOf(headerWith(bad), 'bad')).toThrow(expect.objectContaining({ code: 'STAGED_FILE_CORRUPT' }));
+  }
 });
 
 test('ocfHeaderIn: undefined for every prefix that ends inside the header, the header once it is whole', async () => {

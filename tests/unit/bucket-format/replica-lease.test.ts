@@ -1,6 +1,10 @@
 import {
+  LeaseBoard,
   type ReplicaLeaseRecord,
+  closerOf,
+  globalWatermark,
   leaseOfType,
+  leaseState,
   parseReplicaLease,
   replicaLeaseName,
   serializeReplicaLease,
@@ -49,5 +53,34 @@ describe('replica lease record', () => {
     expect(parseReplicaLease(Buffer.from(JSON.stringify({ ...json, closes: 'no' })))).toBeUndefined();
     const { closes: _closes, ...older } = json;
     expect(parseReplicaLease(Buffer.from(JSON.stringify(older)))?.closes).toBe(true);
+  });
+
+  test('a retired type is the last lease of a replica that stopped then: stale for the redelivery bound, never the closer', () => {
+    const at = record.renewedAt - 5_000;
+    const retiring: ReplicaLeaseRecord = {
+      ...record,
+      retired: { search_performed: { at, watermark: 1_767_261_500_000 }, track_played: { at, watermark: -Infinity } },
+    };
+    const text = serializeReplicaLease(retiring).toString();
+    expect(text).toContain(
+      '"retired":{"search_performed":{"at":1767261595000,"watermark":1767261500000},"track_played":{"at":1767261595000,"watermark":null}}',
+    );
+    expect(parseReplicaLease(Buffer.from(text))).toEqual(retiring);
+    const view = leaseOfType(retiring, 'search_performed')!;
+    expect(view).toMatchObject({ watermark: 1_767_261_500_000, renewedAt: at, ttlMs: 0, closes: false });
+    expect(leaseState(view, record.renewedAt)).toBe('stale');
+    expect(leaseState(view, at + 70_000)).toBe('expired');
+    // served again within the bound: the board holds both, the live one closes, the retired one holds the minimum
+    const board = new LeaseBoard([retiring], new Map());
+    const both = board.ofType('track_played');
+    expect(both.map((l) => l.ttlMs)).toEqual([30_000, 0]);
+    expect(closerOf(both, record.renewedAt, 'track_played')).toBe('host-1-ab.k2x9');
+    expect(globalWatermark(both, record.renewedAt)).toBe(-Infinity);
+    expect(globalWatermark(both, at + 70_000)).toBe(1_767_261_590_000);
+    expect(closerOf(board.ofType('search_performed'), record.renewedAt, 'search_performed')).toBeUndefined();
+    const json = JSON.parse(text) as Record<string, unknown>;
+    expect(parseReplicaLease(Buffer.from(JSON.stringify({ ...json, retired: { t: { at: 'x' } } })))).toBeUndefined();
+    expect(parseReplicaLease(Buffer.from(JSON.stringify({ ...json, retired: { t: 5 } })))).toBeUndefined();
+    expect(parseReplicaLease(Buffer.from(JSON.stringify({ ...json, retired: [] })))).toBeUndefined();
   });
 });

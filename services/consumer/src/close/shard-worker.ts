@@ -19,7 +19,7 @@ export class ShardWorker {
 
   constructor(
     private readonly store: ObjectStore,
-    /** Per served type, its finalize context; types without shard jobs are left to others. */
+    /** Per type served (now or before), its finalize context; other types' jobs are left to others. Filled as types come. */
     private readonly contexts: ReadonlyMap<string, FinalizeContext>,
     private readonly queue: FinalizeQueue,
     private readonly pollMs: number,
@@ -27,7 +27,6 @@ export class ShardWorker {
   ) {}
 
   start(): void {
-    if (![...this.contexts.values()].some((c) => c.shardJobs)) return;
     this.timer = setInterval(() => void this.poll(), this.pollMs);
     this.timer.unref();
   }
@@ -43,6 +42,7 @@ export class ShardWorker {
   }
 
   private async pass(): Promise<void> {
+    if (![...this.contexts.values()].some((c) => c.shardJobs)) return;
     for (const o of await this.store.list(`${SHARD_JOBS}/`)) {
       const job = parseShardJobName(o.name);
       const ctx = job && this.contexts.get(job.eventType);

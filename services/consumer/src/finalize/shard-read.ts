@@ -1,9 +1,11 @@
+import { crc32 } from 'node:zlib';
 import { HourglassError } from '@hourglass/common';
 import type { SchemaVersion } from '@hourglass/schemas';
 import {
   type IntervalWindow,
   type OcfHeader,
   type ScannedDatum,
+  groupCrcsOf,
   groupIndexOf,
   groupsOfShardJob,
   ocfHeaderIn,
@@ -22,7 +24,9 @@ import type { PlanFile } from './plan.js';
  * index), then one ranged read of the blocks of the shard job's groups (shardJobOf). A
  * file without a group index (staged by an older version) is read whole. Either way only the
  * datums of the shard are visited, in stored order, so every shard job sees the order a reader
- * of the whole file would.
+ * of the whole file would. A ranged read carries no checksum (GCS checks whole objects only), so
+ * each group read is checked against its CRC-32 in the header (GROUP_CRCS_META_KEY) before any
+ * datum is visited; files staged before the CRCs are read unchecked.
  */
 
 /** Bound once: a cross-workspace import is a getter read at every call (datums.ts in bucket-format). */
@@ -76,6 +80,7 @@ export async function forEachShardDatum(
         ? head.subarray(from, to)
         : Buffer.concat([head.subarray(Math.min(from, head.length)), await read(Math.max(from, head.length), to)]);
     if (blocks.length !== to - from) throw corrupt(file.name, `ends before its group index says (${to} bytes)`);
+    checkGroups(file.name, header, index, first, last, blocks);
     await scanBlocks(header, blocks, file.name, target, inShard);
   }
   return { records, bytes };
@@ -95,6 +100,35 @@ async function readHead(
     if (whole) return { head, header: readOcfHeader(head, name), whole }; // throws: truncated
     wanted *= 4;
     head = Buffer.concat([head, await read(head.length, wanted)]);
+  }
+}
+
+/**
+ * Throws STORAGE_CHECKSUM_MISMATCH (retried, like a failed download) unless each group g in
+ * [first, last] of `blocks` (the bytes from group first's start) has the header's CRC-32
+ * (zlib's, as GroupedOcfWriter computes it).
+ */
+function checkGroups(
+  name: string,
+  header: OcfHeader,
+  index: number[],
+  first: number,
+  last: number,
+  blocks: Buffer,
+): void {
+  const crcs = groupCrcsOf(header, name);
+  if (!crcs) return; // staged before group CRCs
+  const base = index[first]!;
+  for (let g = first; g <= last; g++) {
+    const actual = crc32(blocks.subarray(index[g]! - base, index[g + 1]! - base));
+    if (actual === crcs[g]) continue;
+    const [a, e] = [actual, crcs[g]!].map((crc) => crc.toString(16).padStart(8, '0'));
+    const [start, end] = [index[g]!, index[g + 1]!].map((at) => header.dataOffset + at);
+    throw new HourglassError(
+      'STORAGE_CHECKSUM_MISMATCH',
+      `${name}: group ${g} (bytes ${start}-${end}) was read with CRC-32 ${a}, its header says ${e}`,
+      { path: name },
+    );
   }
 }
 

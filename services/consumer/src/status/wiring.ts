@@ -7,23 +7,23 @@ import { StatusCollector } from './collector.js';
 import { registerStatusRoutes } from './routes.js';
 import type { LocalView } from './snapshot.js';
 
-/** The status page of a consumer process: its types, its store, and its own per-type state. */
+/** The status page of a consumer process: the types it may serve, its store, and its own state of those it serves now. */
 export function statusRoutes(
   config: ConsumerConfig,
   deps: { store: ObjectStore; clock: Clock },
-  runtimes: readonly TypeRuntime[],
+  eventTypes: readonly string[],
+  served: () => readonly TypeRuntime[],
 ): (app: FastifyInstance) => void {
-  const byType = new Map(runtimes.map((rt) => [rt.eventType, rt]));
   const collector = new StatusCollector({
     store: deps.store,
     clock: deps.clock,
-    eventTypes: runtimes.map((rt) => rt.eventType),
+    eventTypes: [...eventTypes],
     windowMs: config.window,
     graceFor: (eventType) => graceFor(config, eventType),
     replicaId: config.replicaId,
     ttlMs: Defaults.statusCacheTtl,
     local: (eventType) => {
-      const rt = byType.get(eventType);
+      const rt = served().find((r) => r.eventType === eventType);
       return rt && localViewOf(rt);
     },
   });

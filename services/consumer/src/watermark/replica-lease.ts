@@ -7,6 +7,7 @@ import {
   type LeaseState,
   type LeaseTerm,
   type ReplicaLeaseRecord,
+  type RetiredType,
   closerOf,
   leaseIdentity,
   leaseName,
@@ -34,6 +35,8 @@ export class ReplicaLeaseKeeper {
   /** Replica id and incarnation: what tells this process's lease from every other's. */
   readonly identity: string;
   private readonly served = new Map<string, () => number>();
+  /** Types this process stopped serving: their last watermark and when (see ReplicaLeaseRecord.retired). */
+  private readonly retired = new Map<string, RetiredType>();
   private board = LeaseBoard.empty;
   private published: ReplicaLeaseRecord | undefined;
   private renewing: Promise<void> | undefined;
@@ -51,6 +54,33 @@ export class ReplicaLeaseKeeper {
   /** A type this process serves, and its watermark now: what each lease written publishes for it. */
   serve(eventType: string, watermark: () => number): void {
     this.served.set(eventType, watermark);
+  }
+
+  /**
+   * This process stopped serving `eventType` (its subscription drained and closed): from the next
+   * write on its lease holds the type as a stopped replica's would, stale with its last watermark
+   * for the redelivery bound, so the type's other replicas keep its windows open for the messages
+   * it nacked, then drops it (even if it serves the type again meanwhile).
+   */
+  retire(eventType: string): void {
+    const watermark = this.served.get(eventType);
+    if (!watermark) return;
+    this.served.delete(eventType);
+    // Retired twice within the bound: the earlier nacks may still be coming back, so the lower watermark holds.
+    const earlier = this.retired.get(eventType)?.watermark ?? Infinity;
+    this.retired.set(eventType, { watermark: Math.min(earlier, watermark()), at: this.deps.clock.now() });
+  }
+
+  /** A type whose runtime never opened its subscription (its start failed): nothing was pulled, nothing to hold for. */
+  forget(eventType: string): void {
+    this.served.delete(eventType);
+  }
+
+  /** Identities of the replicas whose leases were live at the last read, this process included. */
+  liveIdentities(): string[] {
+    const now = this.deps.clock.now();
+    const live = this.board.replicas.filter((r) => leaseState(r, now) === 'live').map(leaseIdentity);
+    return live.includes(this.identity) ? live : [...live, this.identity];
   }
 
   /**
@@ -141,16 +171,23 @@ export class ReplicaLeaseKeeper {
   }
 
   private record(ttlMs: number): ReplicaLeaseRecord {
+    const now = this.deps.clock.now();
     const watermarks: Record<string, number> = {};
+    const retired: Record<string, RetiredType> = {};
     for (const [type, watermark] of this.served) watermarks[type] = watermark();
+    for (const [type, r] of this.retired) {
+      if (r.at + this.config.redeliveryBoundMs <= now) this.retired.delete(type);
+      else retired[type] = r;
+    }
     return {
       replicaId: this.who.replicaId,
       incarnation: this.who.incarnation,
-      renewedAt: this.deps.clock.now(),
+      renewedAt: now,
       ttlMs,
       ackDeadlineMs: this.config.redeliveryBoundMs,
       closes: this.who.closes,
       watermarks,
+      ...(Object.keys(retired).length > 0 ? { retired } : {}),
     };
   }
 
