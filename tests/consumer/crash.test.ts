@@ -17,7 +17,7 @@ import {
   uniquePrefix,
   type PublishedEvent,
 } from './support';
-import { fastProcessEnv, killAll, leaseOf, spawnConsumer, waitFor } from './process-support';
+import { fastProcessEnv, killAll, leaseOf, replicaLeaseOf, spawnConsumer, waitFor } from './process-support';
 
 /**
  * Consumers as real processes (services/consumer/dist/main.js) on the real emulator and
@@ -224,8 +224,9 @@ test('SIGTERM: stages and acks what it holds, leaves a released lease, exits 0',
   await waitFor(async () => (await stagedFiles(s)).length > 0, 'a first staged file');
   expect(await first.kill('SIGTERM')).toEqual({ code: 0, signal: null });
   expect(first.log()).toContain('consumer stopped');
-  const lease = (await leaseOf(s.store, TYPE, 't1'))!;
+  const lease = (await replicaLeaseOf(s.store, 't1'))!;
   expect(lease.ttlMs).toBe(0);
+  expect(Object.keys(lease.watermarks)).toEqual([]);
   const second = spawnConsumer('t2', s.env, logDir);
   await waitFor(() => converged(s), 'every event in a closed window', CONVERGE);
   await second.kill('SIGTERM');

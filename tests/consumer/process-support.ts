@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Lease, readLeases } from '@hourglass/bucket-format';
+import { type Lease, type ReplicaLeaseRecord, readLeaseBoard, readLeases } from '@hourglass/bucket-format';
 import type { ObjectStore } from '@hourglass/storage';
 
 /**
@@ -86,6 +86,16 @@ export async function leaseOf(store: ObjectStore, eventType: string, replicaId: 
   const leases = (await readLeases(store, eventType)).filter((l) => l.replicaId === replicaId);
   if (leases.length > 1) throw new Error(`${leases.length} leases of ${replicaId}: expected one process start`);
   return leases[0];
+}
+
+/**
+ * The one replica lease of `replicaId`'s process start. After a graceful stop it has ttl 0 and serves
+ * no type: a type it drained clean is gone from it, one it left messages of is `retired`.
+ */
+export async function replicaLeaseOf(store: ObjectStore, replicaId: string): Promise<ReplicaLeaseRecord | undefined> {
+  const records = (await readLeaseBoard(store)).replicas.filter((r) => r.replicaId === replicaId);
+  if (records.length > 1) throw new Error(`${records.length} leases of ${replicaId}: expected one process start`);
+  return records[0];
 }
 
 /** A consumer process on the real clock: one-minute windows, 2 s grace, fast leases and ticks (the kill suites' settings). */

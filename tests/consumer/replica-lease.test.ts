@@ -9,10 +9,15 @@ import { LocalDirectoryStore, type ObjectStore } from '@hourglass/storage';
 import {
   REPLICA_LEASE_PREFIX,
   type Lease,
+  type ReplicaLeaseRecord,
   assignWindow,
   leaseName,
+  leaseOfType,
+  leaseState,
   manifestName,
+  parseReplicaLease,
   readLeases,
+  replicaLeaseName,
   serializeLease,
 } from '@hourglass/bucket-format';
 import { TypeRuntime, consumerParts, createConsumerMetrics, typeScope } from '@hourglass/consumer';
@@ -226,5 +231,51 @@ describe('one lease per replica', () => {
     // expired for one more ttl (T0 + 175 s): deleted by the first live replica
     while (clock.now() < T0 + 180_000) await second(clock, [replica]);
     expect(await store.exists(leaseName(old.eventType, old.replicaId, old.incarnation))).toBe(false);
+  });
+
+  test('a type stopped here: dropped from the lease when it left nothing to come back, held stale for the redelivery bound when it did', async () => {
+    const clock = new ManualClock(T0);
+    const store = new LocalDirectoryStore(tempDir('replica-lease-retire'));
+    const keeper = new ReplicaLeaseKeeper(
+      { replicaId: 'r0', incarnation: 'i0', closes: true },
+      { leaseTtlMs: 15_000, redeliveryBoundMs: 70_000 },
+      { store, clock },
+    );
+    let wmA = T0 - 5_000;
+    keeper.serve('a', () => wmA);
+    keeper.serve('b', () => T0 - 1_000);
+    await keeper.renew();
+    const read = async (): Promise<ReplicaLeaseRecord> =>
+      parseReplicaLease((await store.get(replicaLeaseName('r0', 'i0')))!)!;
+
+    keeper.retire('b', false); // drained clean: nothing held, nothing nacked
+    keeper.retire('a', true); // left messages: they come back to the type's other replicas
+    clock.advance(1_000);
+    await keeper.renew();
+    let record = await read();
+    expect(Object.keys(record.watermarks)).toEqual([]);
+    expect(record.retired).toEqual({ a: { at: T0, watermark: T0 - 5_000 } });
+    expect(leaseState(leaseOfType(record, 'a')!, clock.now())).toBe('stale');
+    expect(leaseOfType(record, 'b')).toBeUndefined();
+
+    // served again and stopped again within the bound: the lower watermark of the two holds
+    wmA = T0 + 20_000;
+    keeper.serve('a', () => wmA);
+    clock.advance(1_000);
+    await keeper.renew();
+    record = await read();
+    expect(record.watermarks).toEqual({ a: T0 + 20_000 });
+    expect(record.retired?.a?.watermark).toBe(T0 - 5_000);
+    keeper.retire('a', true);
+    clock.advance(1_000);
+    await keeper.renew();
+    expect((await read()).retired).toEqual({ a: { at: T0 + 2_000, watermark: T0 - 5_000 } });
+
+    // past the redelivery bound the entry is dropped
+    clock.advance(70_000);
+    await keeper.renew();
+    record = await read();
+    expect(record.retired).toBeUndefined();
+    expect(record.watermarks).toEqual({});
   });
 });

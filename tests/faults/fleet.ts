@@ -87,13 +87,20 @@ export class StoreOps {
   startedMs = Date.now();
   stoppedMs: number | undefined;
 
+  /** The types this replica wrote staged data files of (`_staging/<type>/dt=…/hour=…/minute=…/<replica>…avro`). */
+  readonly stagedTypes = new Set<string>();
+
   note(e: RequestLogEntry): void {
-    this.counts[opKindOf(e)]++;
+    const kind = opKindOf(e);
+    this.counts[kind]++;
+    const staged = kind === 'create' && /(?:^|\/)_staging\/([^/]+)\/.*\/[^/_][^/]*\.avro$/.exec(e.name ?? '');
+    if (staged) this.stagedTypes.add(staged[1]!);
   }
 
   /** Counts from now on (a measurement that leaves out start-up). */
   reset(): void {
     for (const k of OP_KINDS) this.counts[k] = 0;
+    this.stagedTypes.clear();
     this.startedMs = Date.now();
   }
 

@@ -26,15 +26,17 @@ export interface ServedTypesDeps {
  * assignment (type-assignment.ts) gives them from the live leases last read. A type that comes
  * is started like a joining replica: its runtime reads the cursor and starts from the other
  * replicas' watermarks, the lease is written, then its subscription opens. A type that goes is
- * stopped like a replica that stops: its held events staged and acked, the subscription closed
- * (the rest nacked), its close finished, then its lease entry retired (stale for the redelivery
- * bound, so the messages it nacked find the type's windows still open at the others).
+ * stopped like a replica that stops: pulling paused, its held events staged and acked, the
+ * subscription closed (the rest nacked), its close finished; then, if it left any message to come
+ * back unstaged, its lease entry is retired (stale for the redelivery bound, so those messages find
+ * the type's windows still open at the others), else dropped at once.
  */
 export class ServedTypes {
   private readonly active = new Map<string, Subscribed>();
   /** Per type, the start or stop in progress: a type's changes run one after another. */
   private readonly changing = new Map<string, Promise<void>>();
   private reconciling: Promise<void> | undefined;
+  private stopping = false;
   /** Windows closed by runtimes since stopped here. */
   private readonly closedByStopped: WindowClosed[] = [];
   private ackedByStopped = 0;
@@ -71,6 +73,7 @@ export class ServedTypes {
 
   /** Starts the wanted types not served and stops the served ones not wanted; one pass at a time. */
   reconcile(): Promise<void> {
+    if (this.stopping) return Promise.resolve();
     this.reconciling ??= this.pass().finally(() => {
       this.reconciling = undefined;
     });
@@ -79,6 +82,7 @@ export class ServedTypes {
 
   /** Stops every served type (the process is stopping) and waits for changes in progress. */
   async stopAll(): Promise<void> {
+    this.stopping = true;
     await this.reconciling;
     await Promise.all([...this.active.keys()].map((t) => this.change(t, () => this.stopType(t))));
     await Promise.all(this.changing.values());
@@ -120,10 +124,12 @@ export class ServedTypes {
     const s = this.active.get(eventType);
     if (!s) return;
     this.active.delete(eventType);
+    // No new Pulls (the one in flight still delivers), then everything received is staged and acked.
+    s.source.pause('stopping serving this type');
     await s.rt.stager.drain();
-    await s.source.close();
+    const released = await s.source.close();
     await s.rt.stop();
-    this.deps.lease.retire(eventType);
+    this.deps.lease.retire(eventType, released !== 0);
     this.closedByStopped.push(...s.rt.closed);
     this.ackedByStopped += s.rt.stager.stats.acked;
     this.deps.logger.info({ eventType, ...s.rt.stager.stats }, 'stopped serving a type');

@@ -224,12 +224,14 @@ export class WindowCloser {
 
   /**
    * The windows with anything staged, walked again at most every `stagingScanInterval` once a
-   * cursor exists (closes keep the map current for the windows they clean up): staged data at or
-   * before the cursor is rare, and the early segments list their own window.
+   * cursor exists or HOURGLASS_START names the first window (closes keep the map current for the
+   * windows they clean up): staged data at or before the cursor is rare, and the early segments
+   * list their own window. Only a type with neither finds its first window in the walk, every pass.
    */
   private async stagedWindows(now: number): Promise<Map<number, IntervalWindow>> {
     const scan = this.stagedScan;
-    if (scan && this.deps.progress.cursor && now - scan.at < Defaults.stagingScanInterval) return scan.windows;
+    const firstKnown = this.deps.progress.cursor !== undefined || this.config.startAt !== undefined;
+    if (scan && firstKnown && now - scan.at < Defaults.stagingScanInterval) return scan.windows;
     const windows = await listStagedWindows(this.deps.store, this.scope.eventType, this.scope.windowMs);
     this.stagedScan = { at: now, windows };
     return windows;

@@ -9,8 +9,12 @@ import { UnaryPullSource, shortPollFloorMs } from './unary-pull.js';
 /** What the consumer needs of a subscription reader, whichever pull mode. */
 export interface MessageSource {
   start(handle: (m: InboundMessage) => void): void;
-  /** Stops reading; held messages are released (nacked). */
-  close(): Promise<void>;
+  /**
+   * Stops reading; held messages are released (nacked). Resolves to how many messages it left to
+   * come back to other readers unstaged: those nacked, a long poll's cancelled in flight (its
+   * messages may have been leased), or undefined when it cannot tell (streaming pull).
+   */
+  close(): Promise<number | undefined>;
   /** Called when the subscription becomes readable (a Pull answered) or stops being so. */
   onHealth(listener: (healthy: boolean) => void): void;
   /** Back pressure: no new messages until resume() (held ones keep their leases). */

@@ -139,11 +139,13 @@ export class StreamingSource {
     this.armSettled();
   }
 
-  async close(): Promise<void> {
+  /** The client nacks what it holds and cannot say what else was leased to the stream: undefined. */
+  async close(): Promise<number | undefined> {
     this.closing = true;
     clearTimeout(this.reopenTimer);
     clearTimeout(this.settledTimer);
     await this.sub.close();
+    return undefined;
   }
 }
 

@@ -389,15 +389,19 @@ export class UnaryPullSource {
    * client. The long poll in flight is cancelled first: nacked messages handed to it would
    * only come back at their deadline.
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  async close(): Promise<number | undefined> {
+    if (this.closed) return 0;
     this.closed = true;
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     this.paused?.resume();
+    // a long poll cancelled in flight may have had messages leased to it: they come back at their deadline
+    const longPollCut = this.options.longPoll && this.pullSentAt !== undefined ? 1 : 0;
     this.cancelPull?.();
     await this.loop?.catch(() => undefined);
+    const released = this.held.size;
     for (const ackId of [...this.held.keys()]) this.settle(ackId, false);
     await this.settler.flush();
     await this.client.close();
+    return released + longPollCut;
   }
 }

@@ -57,15 +57,18 @@ export class ReplicaLeaseKeeper {
   }
 
   /**
-   * This process stopped serving `eventType` (its subscription drained and closed): from the next
-   * write on its lease holds the type as a stopped replica's would, stale with its last watermark
-   * for the redelivery bound, so the type's other replicas keep its windows open for the messages
-   * it nacked, then drops it (even if it serves the type again meanwhile).
+   * This process stopped serving `eventType` (its subscription drained and closed). If it left
+   * messages to come back unstaged (`leftMessages`: nacked, or leased to a cancelled long poll),
+   * from the next write on its lease holds the type as a stopped replica's would, stale with its
+   * last watermark for the redelivery bound, so the type's other replicas keep its windows open for
+   * them, then drops it (even if it serves the type again meanwhile). Else the type leaves the lease.
    */
-  retire(eventType: string): void {
+  retire(eventType: string, leftMessages: boolean): void {
     const watermark = this.served.get(eventType);
     if (!watermark) return;
     this.served.delete(eventType);
+    // Everything it received was staged and acked: no message of it comes back, nothing to hold for.
+    if (!leftMessages) return;
     // Retired twice within the bound: the earlier nacks may still be coming back, so the lower watermark holds.
     const earlier = this.retired.get(eventType)?.watermark ?? Infinity;
     this.retired.set(eventType, { watermark: Math.min(earlier, watermark()), at: this.deps.clock.now() });
