@@ -126,10 +126,14 @@ export class ServedTypes {
     this.active.delete(eventType);
     // No new Pulls (the one in flight still delivers), then everything received is staged and acked.
     s.source.pause('stopping serving this type');
-    await s.rt.stager.drain();
-    const released = await s.source.close();
-    await s.rt.stop();
-    this.deps.lease.retire(eventType, released !== 0);
+    let released: number | undefined;
+    try {
+      await s.rt.stager.drain();
+    } finally {
+      // whatever the drain did, the type leaves: a failed drain's messages are nacked and held for
+      released = await s.source.close().catch(() => undefined);
+      await s.rt.stop().finally(() => this.deps.lease.retire(eventType, released !== 0));
+    }
     this.closedByStopped.push(...s.rt.closed);
     this.ackedByStopped += s.rt.stager.stats.acked;
     this.deps.logger.info({ eventType, ...s.rt.stager.stats }, 'stopped serving a type');
