@@ -1,7 +1,7 @@
 import type { protos, v1 } from '@google-cloud/pubsub';
 import { silentLogger } from '@hourglass/common';
 import { FlowBudget, ReplicaWatermark, UnaryPullSource, type UnaryPullOptions } from '@hourglass/consumer';
-import { shortPollFloorMs } from '@hourglass/consumer/source/unary-pull';
+import { shortPollFloorMs } from '@hourglass/consumer/source/poll-pacing';
 
 /**
  * The idle rule and source health (pure, no Pub/Sub): a replica whose subscription cannot be read

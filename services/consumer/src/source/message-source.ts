@@ -4,7 +4,8 @@ import type { SourceConfig } from '../config.js';
 import type { FlowBudget } from './flow-budget.js';
 import type { InboundMessage } from './inbound-message.js';
 import { StreamingSource, type StreamingSourceOptions, streamingOptions } from './streaming-source.js';
-import { UnaryPullSource, shortPollFloorMs } from './unary-pull.js';
+import { shortPollFloorMs } from './poll-pacing.js';
+import { UnaryPullSource } from './unary-pull.js';
 
 /** What the consumer needs of a subscription reader, whichever pull mode. */
 export interface MessageSource {

@@ -3,6 +3,7 @@ import type { Logger } from '@hourglass/common';
 import { FlowBudget } from './flow-budget.js';
 import { AckBatcher } from './ack-batcher.js';
 import { HealthSignal } from './health-signal.js';
+import { LONG_POLL_EMPTY_FLOOR_MS, PAUSED_RECHECK_MS, PollPacing } from './poll-pacing.js';
 import type { InboundMessage } from './inbound-message.js';
 
 /**
@@ -44,21 +45,9 @@ export interface UnaryPullOptions {
   longPoll: boolean;
   /**
    * Short polls: the least wait after an answer with fewer messages than asked (default 20 ms;
-   * shortPollFloorMs() scales it with the process's subscriptions). Empty answers back off from
-   * it, doubling up to twice it or 250 ms, whichever is more.
+   * shortPollFloorMs() scales it with the process's subscriptions; poll-pacing.ts).
    */
   shortPollFloorMs?: number;
-}
-
-/**
- * The short-poll floor for a process reading `subscriptions` subscriptions: 2 ms each, 20–250 ms.
- * Short polls cost a gRPC call each whatever they bring; with 100 subscriptions on the emulator a
- * replica's Pulls and acks took 35–40% of its CPU (a 100-type fleet on 2 cores closed windows
- * minutes late). Spacing each subscription's Pulls by its share keeps the process's Pull rate
- * near 500/s, for at most that much more delay per message.
- */
-export function shortPollFloorMs(subscriptions: number): number {
-  return Math.min(EMPTY_MAX_MS, Math.max(EMPTY_MIN_MS, 2 * subscriptions));
 }
 
 interface Held {
@@ -80,18 +69,6 @@ type PullCall = (
 
 /** gRPC status codes this loop handles by name. */
 const DEADLINE_EXCEEDED = 4;
-/** Backoff after a failed Pull, doubling up to the max. */
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 5000;
-/** Without long polls: after an empty answer, wait this long before the next Pull, doubling up to the max. */
-const EMPTY_MIN_MS = 20;
-const EMPTY_MAX_MS = 250;
-/**
- * With long polls: the least wait after an empty answer. Cloud Pub/Sub may answer a long poll
- * empty at once (e.g. while a subscription is being created or under load); without a floor the
- * loop would re-pull in a tight loop.
- */
-export const LONG_POLL_EMPTY_FLOOR_MS = 100;
 /** A short poll (returnImmediately) unanswered this long: Pub/Sub is not answering, the source is unhealthy. */
 const SHORT_POLL_ANSWER_MS = 5000;
 /** A Pull still in flight this long after its own deadline: the loop is stuck (liveness). */
@@ -215,13 +192,10 @@ export class UnaryPullSource {
   }
 
   private async pullLoop(handle: (m: InboundMessage) => void): Promise<void> {
-    let retryMs = RETRY_MIN_MS;
-    const floorMs = this.options.shortPollFloorMs ?? EMPTY_MIN_MS;
-    const emptyMaxMs = Math.max(EMPTY_MAX_MS, 2 * floorMs);
-    let emptyMs = floorMs;
+    const pacing = new PollPacing(this.options.longPoll, this.options.shortPollFloorMs);
     while (!this.closed) {
       if (this.paused) {
-        await Promise.race([this.paused.resumed, this.idle(RETRY_MAX_MS)]);
+        await Promise.race([this.paused.resumed, this.idle(PAUSED_RECHECK_MS)]);
         continue;
       }
       const reservation = this.options.budget.reserve(this.options.pullBatch);
@@ -236,7 +210,7 @@ export class UnaryPullSource {
       const pausesAtSend = this.pauses;
       try {
         received = await this.pullOnce(room);
-        retryMs = RETRY_MIN_MS;
+        pacing.answered();
       } catch (e) {
         this.options.budget.received(room, 0, 0);
         if ((e as ServiceError).code === DEADLINE_EXCEEDED) {
@@ -248,9 +222,9 @@ export class UnaryPullSource {
         this.error = e as Error;
         this.failedAt = this.now();
         this.health.set(false);
+        const retryMs = pacing.afterFailure();
         this.logger.warn({ err: e, subscription: this.options.subscription, retryMs }, 'pull failed; retrying');
         await this.idle(retryMs);
-        retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
         continue;
       }
       const valid = received.filter((r) => r.ackId && r.message);
@@ -261,15 +235,13 @@ export class UnaryPullSource {
       for (const r of valid) bytes += r.message!.data?.length ?? 0;
       this.options.budget.received(room, valid.length, bytes);
       if (valid.length === 0) {
-        // empty: short polls back off 20–250 ms; a long poll answered empty waits its floor
-        await this.idle(this.options.longPoll ? LONG_POLL_EMPTY_FLOOR_MS : emptyMs);
-        if (!this.options.longPoll) emptyMs = Math.min(emptyMaxMs, emptyMs * 2);
+        await this.idle(pacing.afterEmpty());
         continue;
       }
-      emptyMs = floorMs;
       this.deliver(valid, handle);
       // a process of many subscriptions: a drained short poll waits its share before the next
-      if (!this.options.longPoll && floorMs > EMPTY_MIN_MS && received.length < room) await this.idle(floorMs);
+      const wait = pacing.afterMessages(received.length < room);
+      if (wait > 0) await this.idle(wait);
     }
   }
 
