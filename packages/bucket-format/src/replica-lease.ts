@@ -51,32 +51,25 @@ export function leasesOfType(record: ReplicaLeaseRecord, eventType: string): Lea
 
 function servingLeaseOf(record: ReplicaLeaseRecord, eventType: string): Lease | undefined {
   if (!Object.hasOwn(record.watermarks, eventType)) return undefined;
-  return {
-    replicaId: record.replicaId,
-    incarnation: record.incarnation,
-    eventType,
-    watermark: record.watermarks[eventType]!,
-    renewedAt: record.renewedAt,
-    ttlMs: record.ttlMs,
-    ackDeadlineMs: record.ackDeadlineMs,
-    closes: record.closes,
-  };
+  const { renewedAt, ttlMs, closes } = record;
+  return viewOf(record, eventType, { watermark: record.watermarks[eventType]!, renewedAt, ttlMs, closes });
 }
 
 /** A retired type, as the last lease (ttl 0) of a replica that stopped when it retired it; it never closes. */
 function retiredLeaseOf(record: ReplicaLeaseRecord, eventType: string): Lease | undefined {
   const retired = record.retired && Object.hasOwn(record.retired, eventType) ? record.retired[eventType] : undefined;
   if (!retired) return undefined;
-  return {
-    replicaId: record.replicaId,
-    incarnation: record.incarnation,
-    eventType,
-    watermark: retired.watermark,
-    renewedAt: Math.min(retired.at, record.renewedAt),
-    ttlMs: 0,
-    ackDeadlineMs: record.ackDeadlineMs,
-    closes: false,
-  };
+  const renewedAt = Math.min(retired.at, record.renewedAt);
+  return viewOf(record, eventType, { watermark: retired.watermark, renewedAt, ttlMs: 0, closes: false });
+}
+
+function viewOf(
+  record: ReplicaLeaseRecord,
+  eventType: string,
+  term: Pick<Lease, 'watermark' | 'renewedAt' | 'ttlMs' | 'closes'>,
+): Lease {
+  const { replicaId, incarnation, ackDeadlineMs } = record;
+  return { replicaId, incarnation, eventType, ...term, ackDeadlineMs };
 }
 
 /** JSON has no -Infinity: a type whose watermark is unknown is written as null. Types in name order (stable bytes). */

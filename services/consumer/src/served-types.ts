@@ -37,6 +37,8 @@ export class ServedTypes {
   private readonly changing = new Map<string, Promise<void>>();
   private reconciling: Promise<void> | undefined;
   private stopping = false;
+  /** The last assignment and the live identities it was computed from (a sha256 per type and replica). */
+  private assignment: { key: string; types: string[] } | undefined;
   /** Windows closed by runtimes since stopped here. */
   private readonly closedByStopped: WindowClosed[] = [];
   private ackedByStopped = 0;
@@ -66,9 +68,14 @@ export class ServedTypes {
     return this.runtimes.reduce((n, rt) => n + rt.stager.stats.acked, this.ackedByStopped);
   }
 
-  /** What the assignment gives this process from the leases last read. */
+  /** What the assignment gives this process from the leases last read; computed again only when the live replicas change. */
   wanted(): string[] {
-    return typesServedBy(this.deps.lease.identity, this.deps.lease.liveIdentities(), this.candidates, this.spec);
+    const live = this.deps.lease.liveIdentities();
+    const key = [...live].sort().join('\n');
+    if (this.assignment?.key !== key) {
+      this.assignment = { key, types: typesServedBy(this.deps.lease.identity, live, this.candidates, this.spec) };
+    }
+    return this.assignment.types;
   }
 
   /** Starts the wanted types not served and stops the served ones not wanted; one pass at a time. */
