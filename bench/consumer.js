@@ -17,7 +17,8 @@
  * Writes bench/results/consumer.json.
  *
  * Env: BENCH_EVENTS, BENCH_BUNDLE (default 100), PUBSUB_EMULATOR_HOST to use a running emulator
- * (default: start one with BENCH_EMULATOR_HEAP_MB, default 3072), BENCH_CONSUMER_ENV='{"K":"V"}'.
+ * (default: start one with BENCH_EMULATOR_HEAP_MB, default 3072), BENCH_CONSUMER_ENV='{"K":"V"}',
+ * BENCH_CONSUMER_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR' (node flags of the consumer process).
  */
 const { spawn } = require('node:child_process');
 const { cpuSeconds, metricsOf, publishBundles, rssMb, sumMetric, trackPlayed: record } = require('./lib.js');
@@ -200,7 +201,8 @@ async function main() {
       HOURGLASS_EARLY_SEGMENTS: '0',
       ...JSON.parse(process.env.BENCH_CONSUMER_ENV || '{}'),
     };
-    const child = spawn(process.execPath, [path.join(root, 'services/consumer/dist/main.js')], {
+    const nodeArgs = process.env.BENCH_CONSUMER_NODE_ARGS ? process.env.BENCH_CONSUMER_NODE_ARGS.split(' ') : [];
+    const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'services/consumer/dist/main.js')], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -283,6 +283,8 @@ async function main() {
       acceptedInWarmup: warm.accepted,
       rssMb: rss,
       coresUsedDuringLoad: cpuUsed,
+      // issue 18's whole-pipeline measure: CPU µs per accepted event, each process and all together
+      cpuPerEventUs: cpuPerEvent(cpuUsed, load.acceptedPerSecond),
       ratioAcceptedToEmulatorBundledPublish: load.acceptedPerSecond / ceilings.emulatorPublishEventsPerSecBundle100,
     };
     writeFileSync(path.join(resultsDir, 'e2e.json'), JSON.stringify(result, null, 2) + '\n');
@@ -298,6 +300,9 @@ async function main() {
         `cores used during load  ${Object.entries(cpuUsed)
           .map(([k, v]) => `${k} ${v.toFixed(2)}`)
           .join(', ')} (of ${cpus().length})`,
+        `CPU per event           ${Object.entries(result.cpuPerEventUs)
+          .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+          .join(', ')} µs`,
         `RSS max                 gateway ${f(rss.gateway)} MB, consumer ${f(rss.consumer)} MB, emulator ${f(rss.emulator)} MB`,
         `ceilings (same run)     emulator publish ${f(ceilings.emulatorPublishEventsPerSecBundle100)} ev/s in bundles of 100, ${f(ceilings.emulatorPublishEventsPerSecBundle1)} ev/s one per message; avsc encode ${f(ceilings.avscEncodePerSec)}/s, decode ${f(ceilings.avscDecodePerSec)}/s; disk ${f(ceilings.diskWriteMBps)} MB/s`,
       ].join('\n') + '\n',
@@ -308,6 +313,18 @@ async function main() {
     await emulator.stop();
     if (!process.env.BENCH_KEEP) rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** CPU µs per accepted event of each process (cores used ÷ events/s) and their sum (`total`). */
+function cpuPerEvent(cores, acceptedPerSecond) {
+  const out = {};
+  let total = 0;
+  for (const [name, c] of Object.entries(cores)) {
+    out[name] = (c * 1e6) / acceptedPerSecond;
+    total += out[name];
+  }
+  out.total = total;
+  return out;
 }
 
 main().catch((e) => {

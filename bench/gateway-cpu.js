@@ -148,8 +148,11 @@ async function main() {
     for (const p of prepared) {
       const answer = new BatchAnswer(p.count);
       budget.tryReserve(p.bytes, p.count);
-      for (let j = 0; j < p.count; j++) answer.expectDatum(p.indexes[j], p.datums[j]);
-      for (let j = 0; j < p.count; j++) bundler.add(p.writers[j], p.datums[j], Date.now(), trace, answer, j);
+      // as the route's passToBundler (routes/ingest.ts): datums as ranges of their sources
+      for (let j = 0; j < p.count; j++) answer.expectAt(p.indexes[j], p.sources[j], p.starts[j] + 1);
+      for (let j = 0; j < p.count; j++) {
+        bundler.addRange(p.writers[j], p.sources[j], p.starts[j], p.ends[j], Date.now(), trace, answer, j);
+      }
       // the answer's body once every event settled, as the route writes it
       waits.push(answer.settled().then(() => answer.toBody()));
     }
@@ -185,8 +188,8 @@ async function publishStage(prepared) {
       for (const p of prepared.slice(b, b + 5)) {
         for (let j = 0; j < p.count; j++) {
           const w = p.writers[j];
-          if (!byType.has(w)) byType.set(w, { datums: [], id: datumEventId(p.datums[j]) });
-          byType.get(w).datums.push(p.datums[j]);
+          if (!byType.has(w)) byType.set(w, { datums: [], id: datumEventId(p.datum(j)) });
+          byType.get(w).datums.push(p.datum(j));
         }
       }
       for (const [writer, { datums, id }] of byType) {

@@ -46,16 +46,28 @@ export interface BundleInput {
 }
 
 export function encodeBundle(input: BundleInput): EncodedBundle {
-  const { writer, datums } = input;
+  const { datums } = input;
   if (datums.length === 0) throw new RangeError('a bundle holds at least one event');
   const raw = datums.length === 1 ? datums[0]! : Buffer.concat(datums);
+  return encodeConcatenated({ ...input, raw, count: datums.length });
+}
+
+/** A bundle's datums already back to back (`raw`, `count` of them), as the gateway's bundler builds them. */
+export interface ConcatenatedBundleInput extends Omit<BundleInput, 'datums'> {
+  raw: Buffer;
+  count: number;
+}
+
+export function encodeConcatenated(input: ConcatenatedBundleInput): EncodedBundle {
+  const { writer, raw, count } = input;
+  if (count < 1) throw new RangeError('a bundle holds at least one event');
   const data = input.codec === 'deflate' ? deflateRawSync(raw) : raw;
   const attributes: Record<string, string> = {
     [Attr.eventType]: writer.eventType,
     [Attr.fingerprint]: writer.fingerprint,
     [Attr.eventId]: input.firstEventId,
     [Attr.gatewayTs]: String(input.minGatewayTs),
-    [Attr.count]: String(datums.length),
+    [Attr.count]: String(count),
     [Attr.codec]: input.codec,
   };
   if (input.traceparent) attributes[Attr.traceparent] = input.traceparent;

@@ -52,9 +52,14 @@ export class BatchAnswer {
 
   /** As expect(), the id read from the event's datum (EVENT_ID_AT). */
   expectDatum(index: number, datum: Uint8Array): void {
+    this.expectAt(index, datum, EVENT_ID_AT);
+  }
+
+  /** As expect(), the id's 36 bytes read from `buf` at `idAt` (a datum in a larger buffer: see PreparedEvents). */
+  expectAt(index: number, buf: Uint8Array, idAt: number): void {
     const ids = this.ids;
     let at = index * UUID_LENGTH;
-    for (let i = EVENT_ID_AT; i < EVENT_ID_AT + UUID_LENGTH; i++) ids[at++] = datum[i]!;
+    for (let i = idAt; i < idAt + UUID_LENGTH; i++) ids[at++] = buf[i]!;
     this.outcome[index] = PENDING;
     this.pending++;
   }

@@ -1,12 +1,12 @@
 import type { Span } from '@opentelemetry/api';
 import type { Clock, Duration, Logger } from '@hourglass/common';
-import { encodeBundle, type BundleCodec, type SchemaVersion } from '@hourglass/schemas';
+import { encodeConcatenated, type BundleCodec, type SchemaVersion } from '@hourglass/schemas';
 import type { BatchAnswer, EventProblem } from './batch-answer.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { OutstandingBudget } from './outstanding.js';
 import type { NewestVersionEncoder } from './reencode.js';
 import type { MessagePublisher } from './publisher.js';
-import { datumEventId } from './prepare.js';
+import { EVENT_ID_AT, EVENT_ID_BYTES } from './prepare.js';
 import { endPublishSpan } from './spans.js';
 import type { RequestTrace } from './traceparent.js';
 
@@ -41,8 +41,11 @@ export interface BundlingConfig {
 }
 
 class OpenBundle {
-  /** Emptied once encoded: the views would otherwise live (and be promoted by the GC) until Pub/Sub acks. */
-  datums: Buffer[] = [];
+  /**
+   * The members' datums, copied back to back as they join (bytes [0, bytes)): the message's data
+   * with no per-event views to keep or concatenate. Grown by doubling; sized from the type's last bundle.
+   */
+  data: Buffer;
   readonly answers: BatchAnswer[] = [];
   readonly indexes: number[] = [];
   bytes = 0;
@@ -56,13 +59,32 @@ class OpenBundle {
     readonly traceparent: string,
     /** With tracing on: the span from this bundle's opening to its publish's end. */
     readonly publishSpan: Span | undefined,
-  ) {}
+    capacity: number,
+  ) {
+    this.data = Buffer.allocUnsafeSlow(capacity);
+  }
+
+  append(source: Buffer, start: number, end: number): void {
+    const need = this.bytes + end - start;
+    if (need > this.data.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(need, 2 * this.data.length));
+      this.data.copy(grown, 0, 0, this.bytes);
+      this.data = grown;
+    }
+    this.bytes += source.copy(this.data, this.bytes, start, end);
+  }
 }
+
+/** A new bundle's first buffer: its type's last bundle size and a quarter more, within these bounds. */
+const MIN_BUNDLE_CAPACITY = 1024;
+const MAX_BUNDLE_CAPACITY = 1024 * 1024;
 
 const TIMEOUT_PROBLEM_REASON = 'Pub/Sub did not ack within the publish timeout; retry with the same id';
 
 export class Bundler {
   private readonly open = new Map<string, OpenBundle>();
+  /** Each writer's last bundle size in bytes (the next one's first buffer). */
+  private readonly lastBytes = new Map<string, number>();
   private inFlight = 0;
   private draining = false;
   private idleWaiters: (() => void)[] = [];
@@ -85,8 +107,30 @@ export class Bundler {
     answer: BatchAnswer,
     index: number,
   ): void {
-    const newest = this.options.newest?.empty === false ? this.options.newest.toNewest(writer, datum) : undefined;
-    if (newest) ({ writer, datum } = newest);
+    this.addRange(writer, datum, 0, datum.length, gatewayTs, trace, answer, index);
+  }
+
+  /** As add(), the datum being source[start, end): its bytes are copied into the bundle. */
+  addRange(
+    writer: SchemaVersion,
+    source: Buffer,
+    start: number,
+    end: number,
+    gatewayTs: number,
+    trace: RequestTrace,
+    answer: BatchAnswer,
+    index: number,
+  ): void {
+    const newest =
+      this.options.newest?.empty === false
+        ? this.options.newest.toNewest(writer, source.subarray(start, end))
+        : undefined;
+    if (newest) {
+      writer = newest.writer;
+      source = newest.datum;
+      start = 0;
+      end = source.length;
+    }
     const key = writer.fingerprint;
     let bundle = this.open.get(key);
     // The linger is a bound, not only a timer: while the event loop works through a burst
@@ -94,7 +138,7 @@ export class Bundler {
     // now, before the next event joins it.
     if (
       bundle &&
-      (bundle.bytes + datum.length > this.options.maxBytes || gatewayTs - bundle.minGatewayTs >= this.options.linger)
+      (bundle.bytes + end - start > this.options.maxBytes || gatewayTs - bundle.minGatewayTs >= this.options.linger)
     ) {
       this.flush(bundle);
       bundle = undefined;
@@ -102,18 +146,20 @@ export class Bundler {
     if (!bundle) {
       const maxEvents = this.options.unbundledTypes.has(writer.eventType) ? 1 : this.options.maxEvents;
       const { traceparent, publishSpan } = trace.openBundle(writer.eventType);
-      bundle = new OpenBundle(writer, maxEvents, datumEventId(datum), traceparent, publishSpan);
+      const firstEventId = source.toString('latin1', start + EVENT_ID_AT, start + EVENT_ID_AT + EVENT_ID_BYTES);
+      const last = maxEvents === 1 ? end - start : (this.lastBytes.get(key) ?? 0) * 1.25;
+      const capacity = Math.min(MAX_BUNDLE_CAPACITY, Math.max(MIN_BUNDLE_CAPACITY, end - start, Math.ceil(last)));
+      bundle = new OpenBundle(writer, maxEvents, firstEventId, traceparent, publishSpan, capacity);
       this.open.set(key, bundle);
       if (maxEvents > 1 && !this.draining && this.options.linger > 0) {
         bundle.timer = setTimeout(this.flushOnLinger, this.options.linger, bundle);
       }
     }
-    bundle.datums.push(datum);
+    bundle.append(source, start, end);
     bundle.answers.push(answer);
     bundle.indexes.push(index);
-    bundle.bytes += datum.length;
     if (gatewayTs < bundle.minGatewayTs) bundle.minGatewayTs = gatewayTs;
-    if (bundle.datums.length >= bundle.maxEvents || this.draining || this.options.linger === 0) this.flush(bundle);
+    if (bundle.answers.length >= bundle.maxEvents || this.draining || this.options.linger === 0) this.flush(bundle);
   }
 
   /** Shutdown: send every open bundle now and stop lingering. */
@@ -133,7 +179,7 @@ export class Bundler {
     if (bundle.timer) clearTimeout(bundle.timer);
     const { clock, metrics, budget } = this.options;
     const eventType = bundle.writer.eventType;
-    const count = bundle.datums.length;
+    const count = bundle.answers.length;
     const deadline = bundle.minGatewayTs + this.options.publishTimeout;
     const remaining = deadline - clock.now();
     if (remaining <= 0) {
@@ -146,9 +192,10 @@ export class Bundler {
     }
     let encoded;
     try {
-      encoded = encodeBundle({
+      encoded = encodeConcatenated({
         writer: bundle.writer,
-        datums: bundle.datums,
+        raw: bundle.data.subarray(0, bundle.bytes),
+        count,
         firstEventId: bundle.firstEventId,
         minGatewayTs: bundle.minGatewayTs,
         codec: bundle.maxEvents === 1 ? 'null' : this.options.codec,
@@ -163,7 +210,7 @@ export class Bundler {
       this.checkIdle();
       return;
     }
-    bundle.datums = [];
+    if (bundle.maxEvents > 1) this.lastBytes.set(bundle.writer.fingerprint, bundle.bytes);
     metrics.bundle(eventType, count, encoded.data.length);
     this.inFlight++;
     const startedAt = clock.now();

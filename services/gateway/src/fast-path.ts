@@ -92,22 +92,35 @@ function prepareTranscoded(
       continue;
     }
     // the meta in the room before the payload; else (another gateway id than the room was made for) a copy
-    let datum: Buffer;
-    if (metaSize <= room) {
-      datum = payloads.subarray(start - metaSize, end);
-    } else {
+    let datum = payloads;
+    let from = start - metaSize;
+    let to = end;
+    if (metaSize > room) {
       datum = ctx.arena.alloc(metaSize + end - start);
+      from = 0;
+      to = datum.length;
       copyBytes(payloads, start, end, datum, metaSize);
     }
-    datum[0] = UUID_LENGTH_VARINT;
+    datum[from] = UUID_LENGTH_VARINT;
     const at = idAt[i]!;
     if (at >= 0) {
-      for (let c = 0; c < 36; c++) datum[1 + c] = TO_LOWER[raw[at + c]!]!;
+      // the client's id, checked as it is copied in lower case: one that is not a UUID goes to the reference, which names it
+      let bad = 0;
+      for (let c = 0; c < 36; c++) {
+        const b = raw[at + c]!;
+        datum[from + 1 + c] = TO_LOWER[b]!;
+        bad |= UUID_CLASS[b]! ^ UUID_SHAPE[c]!;
+      }
+      if (bad !== 0) {
+        meta ??= requestMeta(ctx, gatewayTs);
+        prepareJsonEvent(ctx, key, batch.eventValue(i), i, meta, out, answer);
+        continue;
+      }
     } else {
       const id = randomUUID();
-      for (let c = 0; c < 36; c++) datum[1 + c] = id.charCodeAt(c);
+      for (let c = 0; c < 36; c++) datum[from + 1 + c] = id.charCodeAt(c);
     }
-    let pos = writeLong(datum, UUID_BYTES, gatewayTs);
+    let pos = writeLong(datum, from + UUID_BYTES, gatewayTs);
     if (ts === -1) {
       datum[pos++] = 0; // union branch 0: null
     } else {
@@ -116,7 +129,14 @@ function prepareTranscoded(
     }
     pos = writeLong(datum, pos, gatewayId.length);
     copyBytes(gatewayId, 0, gatewayId.length, datum, pos);
-    out.push(version, datum, i);
+    out.pushRange(version, datum, from, to, i);
   }
   return out;
 }
+
+/** A UUID's bytes by class (1 a hex digit, either case; 2 the dash) and the class each of its 36 positions holds. */
+const UUID_CLASS = new Uint8Array(256);
+for (const c of Buffer.from('0123456789abcdefABCDEF')) UUID_CLASS[c] = 1;
+UUID_CLASS[0x2d] = 2;
+const UUID_SHAPE = new Uint8Array(36).fill(1);
+for (const dash of [8, 13, 18, 23]) UUID_SHAPE[dash] = 2;

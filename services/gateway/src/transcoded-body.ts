@@ -12,8 +12,8 @@ import {
 
 /**
  * The JSON route's body read in one pass, straight to Avro: `{"events":[...]}` whose plain
- * events (`type` before `payload`, each key once, no other key, an id in canonical lower case or
- * null, client_ts null, epoch milliseconds or an ISO time, a payload the type's compiled step
+ * events (`type` before `payload`, each key once, no other key, an id of 36 bytes (prepare checks it is a
+ * UUID) or null, client_ts null, epoch milliseconds or an ISO time, a payload the type's compiled step
  * takes) have their payload datums (meta excepted: the gateway fills it when it takes the
  * request) written back to back, with no objects built per event beyond the id string.
  * Any other event is handed, alone, to JSON.parse and kept as its value: prepareJsonEvent, the
@@ -24,7 +24,10 @@ export class TranscodedBatch {
   count = 0;
   /** The event's schema, or undefined for an event kept as JSON.parse's value (in `values`). */
   readonly versions: (SchemaVersion | undefined)[] = [];
-  /** Where the client's id (36 hex digits and dashes) is in the body, or −1 for the gateway to assign one. */
+  /**
+   * Where the client's id (a plain string of 36 bytes) is in the body, or −1 for the gateway to
+   * assign one. Whether it is a UUID is checked as prepare copies it (fast-path.ts): one pass.
+   */
   readonly idAt: number[] = [];
   /** Epoch milliseconds, or −1 for null. */
   readonly clientTs: number[] = [];
@@ -99,7 +102,7 @@ function typesOf(registry: SchemaRegistry): TypeEntry[] {
   return table;
 }
 
-const { CLOSE_ARRAY, CLOSE_OBJECT, COLON, COMMA, MINUS, OPEN_ARRAY, OPEN_OBJECT, QUOTE } = JsonBytes;
+const { CLOSE_ARRAY, CLOSE_OBJECT, COLON, COMMA, OPEN_ARRAY, OPEN_OBJECT, QUOTE } = JsonBytes;
 const EVENTS = Buffer.from('events');
 const TYPE = Buffer.from('"type"');
 const ID = Buffer.from('"id"');
@@ -194,7 +197,7 @@ function readEvent(r: JsonReader, types: readonly TypeEntry[], batch: Transcoded
         payloadEnd = r.pos;
       }
     } else if (bit === SEEN_ID) {
-      if (!r.literal(NULL) && (idAt = uuidAt(r)) === -1) return false;
+      if (!r.literal(NULL) && (idAt = idTextAt(r)) === -1) return false;
     } else if ((clientTs = readClientTs(r)) === -2) {
       return false;
     }
@@ -272,30 +275,13 @@ function readClientTs(r: JsonReader): number {
   return ms >= 0 && ms <= MAX_EXACT_LONG ? ms : -2; // NaN fails both
 }
 
-/** Hex digits: 1 for 0-9 and a-f, 3 for A-F (canonicalUuid lower-cases those). */
-const HEX = new Uint8Array(256);
-for (const c of Buffer.from('0123456789abcdef')) HEX[c] = 1;
-for (const c of Buffer.from('ABCDEF')) HEX[c] = 3;
-
 /**
- * A string that is a UUID (8-4-4-4-12 hex digits): where its text starts, or −1. Its bytes,
- * written in lower case (TO_LOWER), are the id canonicalUuid returns.
+ * A plain string of 36 bytes, the length of a UUID: where its text starts, or −1. prepare
+ * (fast-path.ts) checks its shape as it copies it in lower case, the id canonicalUuid returns.
  */
-function uuidAt(r: JsonReader): number {
+function idTextAt(r: JsonReader): number {
   if (!r.string()) return -1;
-  const s = r.textStart;
-  if (r.textEnd - s !== 36) return -1;
-  const b = r.buf;
-  if (b[s + 8] !== MINUS || b[s + 13] !== MINUS || b[s + 18] !== MINUS || b[s + 23] !== MINUS) return -1;
-  const hex = hexRun(b, s, s + 8) & hexRun(b, s + 9, s + 13) & hexRun(b, s + 14, s + 18);
-  return (hex & hexRun(b, s + 19, s + 23) & hexRun(b, s + 24, s + 36)) === 1 ? s : -1;
-}
-
-/** 1 when bytes [from, to) are all hex digits, else 0. */
-function hexRun(b: Buffer, from: number, to: number): number {
-  let all = 1;
-  for (let i = from; i < to; i++) all &= HEX[b[i]!]!;
-  return all;
+  return r.textEnd - r.textStart === 36 ? r.textStart : -1;
 }
 
 /** Each byte in lower case (A-Z; a UUID's only letters are hex digits). */

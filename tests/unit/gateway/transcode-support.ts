@@ -8,6 +8,7 @@ import { eventsOf, metaRoom, prepareEvents } from '../../../services/gateway/src
 import { GatewayMetrics } from '../../../services/gateway/src/metrics';
 import { OutstandingBudget } from '../../../services/gateway/src/outstanding';
 import {
+  EVENT_ID_AT,
   datumEventId,
   prepareJson,
   type PrepareContext,
@@ -50,15 +51,15 @@ function contextOf(s: Setting): PrepareContext {
 }
 
 function settled(prepared: PreparedEvents, answer: BatchAnswer): Outcome {
-  const { count, writers, datums, indexes } = prepared;
-  for (let j = 0; j < count; j++) answer.expectDatum(indexes[j]!, datums[j]!);
+  const { count, writers, sources, starts, indexes } = prepared;
+  for (let j = 0; j < count; j++) answer.expectAt(indexes[j]!, sources[j]!, starts[j]! + EVENT_ID_AT);
   for (let j = 0; j < count; j++) answer.settle(indexes[j]!, undefined);
   return {
     answer: answer.toBody().toString('utf8'),
     status: answer.statusCode(),
     writers: writers.slice(0, count).map((w) => w.fingerprint),
-    datums: datums.slice(0, count).map((d) => Buffer.from(d)),
-    ids: datums.slice(0, count).map(datumEventId),
+    datums: Array.from({ length: count }, (_, j) => Buffer.from(prepared.datum(j))),
+    ids: Array.from({ length: count }, (_, j) => datumEventId(prepared.datum(j))),
     indexes: indexes.slice(0, count),
   };
 }
