@@ -223,6 +223,7 @@ async function main() {
     }
     const readyAt = process.hrtime.bigint();
     const cpu0 = cpuSeconds(child.pid);
+    const emulatorCpu0 = emulator ? cpuSeconds(emulator.pid) : 0;
     let drainRss = 0;
     let staged = 0;
     while (staged < EVENTS) {
@@ -237,12 +238,21 @@ async function main() {
       eventsPerSecond: EVENTS / drainSeconds,
       ratioToCeiling: EVENTS / drainSeconds / result.ceiling.eventsPerSecond,
       cpuCores: (cpuSeconds(child.pid) - cpu0) / drainSeconds,
+      // the emulator serving the Pulls meanwhile: with the consumer, what the 2 cores are left with
+      emulatorCpuCores: emulator ? (cpuSeconds(emulator.pid) - emulatorCpu0) / drainSeconds : null,
       maxRssMb: drainRss,
     };
+    // CPU per event, the consumer's against the ceiling's: how much of the gap is CPU, how much waiting
+    result.consumer.cpuPerEventUs = (result.consumer.cpuCores * 1e6) / result.consumer.eventsPerSecond;
+    result.ceiling.cpuPerEventUs = (result.ceiling.cpuCores * 1e6) / result.ceiling.eventsPerSecond;
+    const emulatorCores = result.consumer.emulatorCpuCores;
     console.log(
       `consumer ${Math.round(result.consumer.eventsPerSecond).toLocaleString('en').padStart(9)} events/s` +
         `  subscription -> staged files, ratio ${result.consumer.ratioToCeiling.toFixed(2)},` +
-        ` ${result.consumer.cpuCores.toFixed(2)} CPU cores, max RSS ${drainRss.toFixed(0)} MB`,
+        ` ${result.consumer.cpuCores.toFixed(2)} CPU cores` +
+        (emulatorCores === null ? '' : ` (emulator ${emulatorCores.toFixed(2)})`) +
+        `, max RSS ${drainRss.toFixed(0)} MB; CPU per event ${result.consumer.cpuPerEventUs.toFixed(2)} µs` +
+        ` (ceiling ${result.ceiling.cpuPerEventUs.toFixed(2)} µs)`,
     );
 
     // 4. the window closes once the consumer is idle; finalize time from its own log

@@ -7,7 +7,9 @@
  *
  * Open addressing with linear probing over a power-of-two table; the 32-bit FNV-1a hash only
  * picks the slot, and equal hashes are compared byte for byte, so a collision never drops an
- * event.
+ * event. A slot holds its entry's hash beside the entry: a probe past another id compares the
+ * hash in the slot's own cache line, not in a per-entry array (a cache miss per probe once the
+ * set outgrows the cache: 4 M ids, 415-492 → 388-432 ns per add, three alternating runs).
  */
 const INITIAL_SLOTS = 1 << 12;
 const INITIAL_ARENA_BYTES = 1 << 16;
@@ -23,8 +25,8 @@ export class EventIdSet {
   /** Per entry: 1 when marked (finalize marks the ids a later window must not store again). */
   private marks: Uint8Array = new Uint8Array(INITIAL_SLOTS / 2);
   private markedCount = 0;
-  /** Entry index + 1 per slot; 0 is an empty slot. */
-  private slots = new Uint32Array(INITIAL_SLOTS);
+  /** Two words per slot: entry index + 1 (0: an empty slot), then the entry's hash. */
+  private slots = new Uint32Array(2 * INITIAL_SLOTS);
   private count = 0;
 
   get size(): number {
@@ -43,14 +45,14 @@ export class EventIdSet {
   /** True when the id `source[start, end)` is in the set and marked. */
   hasMarked(source: Buffer, start: number, end: number): boolean {
     const slot = this.find(source, start, end, hashOf(source, start, end));
-    return slot >= 0 && this.marks[this.slots[slot]! - 1] === 1;
+    return slot >= 0 && this.marks[this.slots[2 * slot]! - 1] === 1;
   }
 
   /** Marks the id `source[start, end)` if it is in the set; true when it is. */
   mark(source: Buffer, start: number, end: number): boolean {
     const slot = this.find(source, start, end, hashOf(source, start, end));
     if (slot < 0) return false;
-    this.setMark(this.slots[slot]! - 1);
+    this.setMark(this.slots[2 * slot]! - 1);
     return true;
   }
 
@@ -111,32 +113,39 @@ export class EventIdSet {
     this.lengths[entry] = length;
     this.hashes[entry] = hash;
     this.arenaUsed += length;
-    this.slots[-slot - 1] = entry + 1;
-    if (this.count * 2 > this.slots.length) this.rehash();
+    const free = -slot - 1;
+    this.slots[2 * free] = entry + 1;
+    this.slots[2 * free + 1] = hash;
+    if (this.count * 4 > this.slots.length) this.rehash(); // over half the slots (two words each) taken
   }
 
   /** The slot holding the id (≥ 0), or −(free slot + 1) where it would go. */
   private find(source: Buffer, start: number, end: number, hash: number): number {
-    const mask = this.slots.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >>> 1) - 1;
     const length = end - start;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
-      const held = this.slots[slot]!;
+      const held = slots[2 * slot]!;
       if (held === 0) return -slot - 1;
-      const entry = held - 1;
-      if (this.hashes[entry] === hash && this.lengths[entry] === length) {
+      if (slots[2 * slot + 1] === hash) {
+        const entry = held - 1;
         const at = this.starts[entry]!;
-        if (this.arena.compare(source, start, end, at, at + length) === 0) return slot;
+        if (this.lengths[entry] === length && this.arena.compare(source, start, end, at, at + length) === 0) {
+          return slot;
+        }
       }
     }
   }
 
   private rehash(): void {
     const slots = new Uint32Array(this.slots.length * 2);
-    const mask = slots.length - 1;
+    const mask = (slots.length >>> 1) - 1;
     for (let entry = 0; entry < this.count; entry++) {
-      let slot = this.hashes[entry]! & mask;
-      while (slots[slot] !== 0) slot = (slot + 1) & mask;
-      slots[slot] = entry + 1;
+      const hash = this.hashes[entry]!;
+      let slot = hash & mask;
+      while (slots[2 * slot] !== 0) slot = (slot + 1) & mask;
+      slots[2 * slot] = entry + 1;
+      slots[2 * slot + 1] = hash;
     }
     this.slots = slots;
   }

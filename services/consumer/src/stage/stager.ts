@@ -5,6 +5,7 @@ import type { SchemaRegistry } from '@hourglass/schemas';
 import type { ObjectStore } from '@hourglass/storage';
 import {
   GroupedOcfWriter,
+  assignWindow,
   schemaTextOf,
   syncMarkerFor,
   stagedFileName,
@@ -161,15 +162,25 @@ export class Stager {
     const tracker = this.acknowledger.track(message, now, count);
     const touched: PartBuffer[] = [];
     let late = 0;
+    // Where an event goes depends, within this message, only on its own window: the last
+    // event's route serves every next event of that window (no route, window or key per event).
+    let ownStart = 0;
+    let ownEnd = 0;
+    let buffer: PartBuffer | undefined;
+    let routedLate = false;
     for (let i = 0; i < count; i++) {
       const ts = tsOf(i);
-      const route = routeEvent(ts, wm, windowMs, graceMs, lastClosed);
-      const buffer = this.bufferFor(route.window, route.late, now);
+      if (buffer === undefined || ts < ownStart || ts >= ownEnd) {
+        const route = routeEvent(ts, wm, windowMs, graceMs, lastClosed);
+        ({ start: ownStart, end: ownEnd } = assignWindow(ts, windowMs)); // the window routeEvent routes from
+        buffer = this.bufferFor(route.window, route.late, now);
+        routedLate = route.late;
+      }
       if (scanned) buffer.writer.appendDatumAt(bundle.raw, i === 0 ? 0 : scanned.ends[i - 1]!, scanned.ends[i]!);
       else buffer.writer.appendRecord(records[i]);
       buffer.events++;
       if (ts < buffer.minTs) buffer.minTs = ts;
-      if (route.late) late++;
+      if (routedLate) late++;
       if (buffer.trackers[buffer.trackers.length - 1] !== tracker) {
         buffer.trackers.push(tracker);
         tracker.pending++;
