@@ -74,6 +74,13 @@ export function schemaTextOf(version: SchemaVersion): string {
  * finalized. Two leave two threads for the file system.
  */
 const MAX_DEFLATES_IN_FLIGHT = 2;
+/**
+ * Output chunk of one deflate: the block's own size (its deflated form fits in one), not zlib's
+ * 16 KiB, which took a pool job and an event-loop callback per 16 KiB of output. 64 KiB blocks
+ * of event-like records at level 1, two at a time: CPU 0.549 against 0.612 s for 256 blocks and
+ * their set-up (farm-bench, 10 pairs, median ratio 0.91). The deflated bytes are the same.
+ */
+const MIN_DEFLATE_CHUNK_BYTES = 16 * 1024;
 let deflatesInFlight = 0;
 const waitingDeflates: (() => void)[] = [];
 
@@ -81,7 +88,8 @@ function deflateOnPool(raw: Buffer, level: number): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const run = (): void => {
       deflatesInFlight++;
-      deflateRaw(raw, { level }, (err, data) => {
+      const chunkSize = Math.max(MIN_DEFLATE_CHUNK_BYTES, raw.length);
+      deflateRaw(raw, { level, chunkSize }, (err, data) => {
         deflatesInFlight--;
         waitingDeflates.shift()?.();
         if (err) reject(err);
