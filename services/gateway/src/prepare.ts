@@ -46,7 +46,8 @@ export class PreparedEvents {
   readonly writers: SchemaVersion[];
   /**
    * Each datum as a range [starts, ends) of a buffer (`sources`): the fast path's datums lie back
-   * to back in one buffer, and a view (a Buffer object) per event was a tenth of its CPU.
+   * to back in one buffer, and a view (a Buffer object) per event was ~4% of the request thread's
+   * busy time under full load (docs/performance.md, "Datums as ranges").
    */
   readonly sources: Buffer[];
   readonly starts: number[];
