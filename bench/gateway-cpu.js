@@ -149,7 +149,7 @@ async function main() {
       const answer = new BatchAnswer(p.count);
       budget.tryReserve(p.bytes, p.count);
       // as the route's passToBundler (routes/ingest.ts): datums as ranges of their sources
-      for (let j = 0; j < p.count; j++) answer.expectAt(p.indexes[j], p.sources[j], p.starts[j] + 1);
+      for (let j = 0; j < p.count; j++) answer.expectDatum(p.indexes[j], p.sources[j], p.starts[j]);
       for (let j = 0; j < p.count; j++) {
         bundler.addRange(p.writers[j], p.sources[j], p.starts[j], p.ends[j], Date.now(), trace, answer, j);
       }

@@ -50,16 +50,12 @@ export class BatchAnswer {
     this.pending++;
   }
 
-  /** As expect(), the id read from the event's datum (EVENT_ID_AT). */
-  expectDatum(index: number, datum: Uint8Array): void {
-    this.expectAt(index, datum, EVENT_ID_AT);
-  }
-
-  /** As expect(), the id's 36 bytes read from `buf` at `idAt` (a datum in a larger buffer: see PreparedEvents). */
-  expectAt(index: number, buf: Uint8Array, idAt: number): void {
+  /** As expect(), the id read from the event's datum, which starts at `start` of `source` (see PreparedEvents). */
+  expectDatum(index: number, source: Uint8Array, start = 0): void {
     const ids = this.ids;
+    const idAt = start + EVENT_ID_AT;
     let at = index * UUID_LENGTH;
-    for (let i = idAt; i < idAt + UUID_LENGTH; i++) ids[at++] = buf[i]!;
+    for (let i = idAt; i < idAt + UUID_LENGTH; i++) ids[at++] = source[i]!;
     this.outcome[index] = PENDING;
     this.pending++;
   }

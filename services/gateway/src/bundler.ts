@@ -6,7 +6,7 @@ import type { GatewayMetrics } from './metrics.js';
 import type { OutstandingBudget } from './outstanding.js';
 import type { NewestVersionEncoder } from './reencode.js';
 import type { MessagePublisher } from './publisher.js';
-import { EVENT_ID_AT, EVENT_ID_BYTES } from './prepare.js';
+import { datumEventId } from './prepare.js';
 import { endPublishSpan } from './spans.js';
 import type { RequestTrace } from './traceparent.js';
 
@@ -146,7 +146,7 @@ export class Bundler {
     if (!bundle) {
       const maxEvents = this.options.unbundledTypes.has(writer.eventType) ? 1 : this.options.maxEvents;
       const { traceparent, publishSpan } = trace.openBundle(writer.eventType);
-      const firstEventId = source.toString('latin1', start + EVENT_ID_AT, start + EVENT_ID_AT + EVENT_ID_BYTES);
+      const firstEventId = datumEventId(source, start);
       const last = maxEvents === 1 ? end - start : (this.lastBytes.get(key) ?? 0) * 1.25;
       const capacity = Math.min(MAX_BUNDLE_CAPACITY, Math.max(MIN_BUNDLE_CAPACITY, end - start, Math.ceil(last)));
       bundle = new OpenBundle(writer, maxEvents, firstEventId, traceparent, publishSpan, capacity);

@@ -35,9 +35,9 @@ export interface PrepareContext {
 export const EVENT_ID_AT = 1;
 export const EVENT_ID_BYTES = 36;
 
-/** The event id a datum holds (the bundler names a bundle by its first). */
-export function datumEventId(datum: Buffer): string {
-  return datum.toString('latin1', EVENT_ID_AT, EVENT_ID_AT + EVENT_ID_BYTES);
+/** The event id of the datum that starts at `start` of `source` (the bundler names a bundle by its first). */
+export function datumEventId(source: Buffer, start = 0): string {
+  return source.toString('latin1', start + EVENT_ID_AT, start + EVENT_ID_AT + EVENT_ID_BYTES);
 }
 
 export class PreparedEvents {

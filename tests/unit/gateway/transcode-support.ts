@@ -8,7 +8,6 @@ import { eventsOf, metaRoom, prepareEvents } from '../../../services/gateway/src
 import { GatewayMetrics } from '../../../services/gateway/src/metrics';
 import { OutstandingBudget } from '../../../services/gateway/src/outstanding';
 import {
-  EVENT_ID_AT,
   datumEventId,
   prepareJson,
   type PrepareContext,
@@ -52,7 +51,7 @@ function contextOf(s: Setting): PrepareContext {
 
 function settled(prepared: PreparedEvents, answer: BatchAnswer): Outcome {
   const { count, writers, sources, starts, indexes } = prepared;
-  for (let j = 0; j < count; j++) answer.expectAt(indexes[j]!, sources[j]!, starts[j]! + EVENT_ID_AT);
+  for (let j = 0; j < count; j++) answer.expectDatum(indexes[j]!, sources[j]!, starts[j]!);
   for (let j = 0; j < count; j++) answer.settle(indexes[j]!, undefined);
   return {
     answer: answer.toBody().toString('utf8'),

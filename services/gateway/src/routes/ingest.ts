@@ -3,7 +3,7 @@ import type { ApiKey } from '../api-keys.js';
 import { BatchAnswer } from '../batch-answer.js';
 import type { GatewayDeps } from '../deps.js';
 import { sendError } from '../http-errors.js';
-import { EVENT_ID_AT, type PreparedEvents } from '../prepare.js';
+import type { PreparedEvents } from '../prepare.js';
 import { endRequestSpan, inValidateSpan, startRequestSpan } from '../spans.js';
 import { RequestTrace } from '../traceparent.js';
 import { keyOfRequest, originRefusal } from './browser.js';
@@ -132,7 +132,7 @@ export class Ingestion {
     const { budget, bundler } = this.deps;
     if (!budget.tryReserve(prepared.bytes, n)) return false;
     const { writers, sources, starts, ends, indexes } = prepared;
-    for (let j = 0; j < n; j++) answer.expectAt(indexes[j]!, sources[j]!, starts[j]! + EVENT_ID_AT);
+    for (let j = 0; j < n; j++) answer.expectDatum(indexes[j]!, sources[j]!, starts[j]!);
     for (let j = 0; j < n; j++) {
       bundler.addRange(writers[j]!, sources[j]!, starts[j]!, ends[j]!, gatewayTs, requestTrace, answer, indexes[j]!);
     }
