@@ -60,7 +60,29 @@ async function metrics(port) {
     .split('\n')
     .filter((l) => l.startsWith('hourglass_consumer_stage_latency_seconds_bucket'))
     .map((l) => ({ le: /le="([^"]+)"/.exec(l)[1], count: Number(l.split(' ').pop()) }));
-  return { staged: sum('hourglass_consumer_events_staged_total'), buckets };
+  return {
+    staged: sum('hourglass_consumer_events_staged_total'),
+    finalizePausedSeconds: sum('hourglass_consumer_finalize_paused_seconds'),
+    buckets,
+  };
+}
+
+/** Events staged between samples and the share of them beyond 2 s (the histogram's le="2" bucket). */
+function stageTimeline(samples, origin) {
+  const atOrUnder2 = (b) => b.filter((x) => x.le === '2').reduce((a, x) => a + x.count, 0);
+  const all = (b) => b.filter((x) => x.le === '+Inf').reduce((a, x) => a + x.count, 0);
+  const out = [];
+  for (let i = 1; i < samples.length; i++) {
+    const [a, b] = [samples[i - 1].buckets, samples[i].buckets];
+    const staged = all(b) - all(a);
+    const late = staged - (atOrUnder2(b) - atOrUnder2(a));
+    out.push({
+      at: Math.round((samples[i].t - origin) / 100) / 10,
+      staged,
+      beyond2s: staged ? Math.round((1000 * late) / staged) / 1000 : 0,
+    });
+  }
+  return out;
 }
 
 /** Share of events at or under each bucket bound (cumulative), from Prometheus buckets summed over label sets. */
@@ -188,7 +210,8 @@ async function main() {
         rss.consumer = Math.max(rss.consumer, rssMb(consumer.pid));
         rss.emulator = Math.max(rss.emulator, rssMb(emulator.pid));
         try {
-          samples.push({ t: Date.now(), staged: (await metrics(consumerPort)).staged });
+          const sample = await metrics(consumerPort);
+          samples.push({ t: Date.now(), staged: sample.staged, buckets: sample.buckets });
         } catch {
           /* consumer busy; next sample */
         }
@@ -275,6 +298,14 @@ async function main() {
         p99: quantile(stagedInLoad, 0.99),
         shareAtOrUnder: distribution(stagedInLoad),
       },
+      // per sample interval: how many events were staged, and the share of them beyond 2 s, beside
+      // when each window's manifest was written (seconds from the load's start): where the tail is
+      stageTimeline: stageTimeline(samples, loadStart),
+      manifestsWrittenAtSeconds: all
+        .map((x) => ({ eventType: x.m.eventType, at: Math.round((x.mtimeMs - loadStart) / 100) / 10 }))
+        .sort((a, b) => a.at - b.at),
+      // time finalize slept to leave the CPU to staging (close/finalize-pacer.ts), over the whole run
+      finalizePausedSeconds: m.finalizePausedSeconds,
       windowsClosed: all.length,
       maxCloseDelayAfterEndSeconds: closeDelays.length ? Math.max(...closeDelays) : null,
       closeTargetSeconds: graceSeconds + 10,
@@ -303,7 +334,7 @@ async function main() {
         `e2e accepted            ${f(result.acceptedPerSec)} events/s (offered ${f(rate)}; target >= 150,000 sustained ${seconds}s), over ${load.seconds.toFixed(1)} s, ${f(load.skipped)} requests skipped`,
         `e2e staged during load  ${f(stagedDuringLoad)} events/s; drained ${result.drainAfterLoadSeconds.toFixed(1)}s after the load stopped`,
         `stage latency           p50 <= ${result.stageLatencySeconds.p50}s, p99 <= ${result.stageLatencySeconds.p99}s (gateway receive -> durable staged; target p99 < 2s); within 2 s: ${(100 * (result.stageLatencySeconds.shareAtOrUnder['2'] ?? 0)).toFixed(2)}%`,
-        `windows closed          ${all.length}, latest ${result.maxCloseDelayAfterEndSeconds?.toFixed(1)}s after window end (target <= grace ${graceSeconds}s + 10s)`,
+        `windows closed          ${all.length}, latest ${result.maxCloseDelayAfterEndSeconds?.toFixed(1)}s after window end (target <= grace ${graceSeconds}s + 10s); finalize paused ${m.finalizePausedSeconds.toFixed(1)} s for staging`,
         `stored                  ${f(storedRecords)} of ${f(acceptedInAll)} accepted (${f(warm.accepted)} of them in the ${warmupSeconds} s warm-up)`,
         `answer latency          p50 ${load.latencyMs.p50.toFixed(1)} ms, p99 ${load.latencyMs.p99.toFixed(1)} ms`,
         `cores used during load  ${Object.entries(cpuUsed)

@@ -62,15 +62,22 @@ function readerFor(header: OcfHeader, target: SchemaVersion): FileReader {
 const readVarint = sharedReadVarint;
 const varintValue = sharedVarintValue;
 
-/** Calls `visit` for every datum of `file`, in order; yields to the event loop between blocks. */
+/** One turn of the event loop: what a scan awaits between blocks unless its caller paces it. */
+export const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Calls `visit` for every datum of `file`, in order; awaits `between` after each block (by
+ * default one turn of the event loop).
+ */
 export function scanContainer(
   file: Buffer,
   what: string,
   target: SchemaVersion,
   visit: (datum: ScannedDatum) => void | Promise<void>,
+  between: () => Promise<void> = nextTurn,
 ): Promise<number> {
   const header = readOcfHeader(file, what);
-  return scanBlocks(header, file.subarray(header.dataOffset), what, target, visit);
+  return scanBlocks(header, file.subarray(header.dataOffset), what, target, visit, between);
 }
 
 /**
@@ -83,6 +90,7 @@ export async function scanBlocks(
   what: string,
   target: SchemaVersion,
   visit: (datum: ScannedDatum) => void | Promise<void>,
+  between: () => Promise<void> = nextTurn,
 ): Promise<number> {
   const reader = readerFor(header, target);
   let records = 0;
@@ -108,8 +116,8 @@ export async function scanBlocks(
       pos = offset;
       records++;
     }
-    // Keep leases renewing and Pub/Sub leases extending while a big window finalizes.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    // Keep leases renewing, Pub/Sub leases extending and staging going while a big window finalizes.
+    await between();
   }
   return records;
 }

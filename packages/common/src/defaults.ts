@@ -131,6 +131,18 @@ export const Defaults = {
    */
   earlySegments: 3,
   /**
+   * Finalize gives way to staging while messages reach the consumer this long after the gateway
+   * took their oldest event (close/finalize-pacer.ts): with the 1 s stage age and the write, half
+   * a second keeps receive → staged within the 2 s target. 0 turns the pacer off.
+   */
+  finalizeYieldLag: ms(500),
+  /** Percent of the time finalize keeps while it gives way: a floor, so closes still move under a lasting backlog. */
+  finalizeYieldSharePercent: 25,
+  /** How long one late message keeps finalize slowed: a few stage ages, so it does not flap per Pull. */
+  finalizeYieldHold: seconds(2),
+  /** Longest pause between two finalize chunks (a chunk's time includes its reads). */
+  finalizeYieldMaxPause: ms(200),
+  /**
    * Cross-window dedup: a client re-sends an unanswered event with the same id, and the gateway
    * stamps the copy with a new `gateway_ts`, so it may land in the next window. Finalize drops an
    * on-time record whose id a closed window stored up to this long before it. The Hourglass client

@@ -132,6 +132,10 @@ export const consumerSettings = {
   finalDeflateLevel: setting.int('HOURGLASS_FINAL_DEFLATE_LEVEL', Defaults.finalDeflateLevel, 0, 9),
   /** Segments in which a window's on-time files are finalized before it closes (0: none). */
   earlySegments: setting.int('HOURGLASS_EARLY_SEGMENTS', Defaults.earlySegments, 0, 60),
+  /** Receive lag above which finalize gives way to staging (0: never; close/finalize-pacer.ts). */
+  finalizeYieldLag: setting.duration('HOURGLASS_FINALIZE_YIELD_LAG', Defaults.finalizeYieldLag),
+  /** Percent of the time finalize keeps while it gives way. */
+  finalizeYieldShare: setting.int('HOURGLASS_FINALIZE_YIELD_SHARE', Defaults.finalizeYieldSharePercent, 1, 100),
   /** Staged bytes per finalize shard: bounds finalize memory whatever the window's size. */
   finalizeShardBytes: setting.bytes('HOURGLASS_FINALIZE_SHARD_BYTES', Defaults.finalizeShardBytes, 1024 * 1024),
   /** Where a sharded finalize keeps its shards: local disk, or none (each shard rereads staging). */

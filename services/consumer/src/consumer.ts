@@ -20,6 +20,7 @@ import type { StagerStats } from './stage/stats.js';
 import { TickLoop } from './tick-loop.js';
 import { ShardWorker } from './close/shard-worker.js';
 import { FinalizeQueue } from './close/finalize-queue.js';
+import { FinalizePacer } from './close/finalize-pacer.js';
 import { closedWindowNotifier } from './notify/start.js';
 import type { WindowNotices } from './notify/notifier.js';
 import { statusRoutes } from './status/wiring.js';
@@ -89,6 +90,16 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
   const notices = config.closedNotices ? closedWindowNotifier(config, deps, log) : undefined;
   const incarnation = `${deps.clock.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const queue = new FinalizeQueue();
+  const pacer = new FinalizePacer(
+    {
+      lagMs: config.finalizeYieldLag,
+      share: config.finalizeYieldShare / 100,
+      holdMs: Defaults.finalizeYieldHold,
+      maxPauseMs: Defaults.finalizeYieldMaxPause,
+    },
+    undefined,
+    (ms) => metrics.finalizePaused.add(ms / 1000),
+  );
   // One lease for all the types this process serves: read and written once per tick.
   const replicaLease = new ReplicaLeaseKeeper(
     { replicaId: config.replicaId, incarnation, closes: config.closer },
@@ -105,7 +116,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
     'grpc.max_reconnect_backoff_ms': 2000,
   };
   const pubsub = new PubSub(clientConfig);
-  const typeDeps = { ...deps, notices, queue, replicaLease };
+  const typeDeps = { ...deps, notices, queue, pacer, replicaLease };
   // Shard jobs of every type this process serves or served (a type that moves on may still have some).
   const contexts = new Map<string, FinalizeContext>();
   let budget: FlowBudget | undefined;
@@ -197,7 +208,12 @@ function typeRuntime(
   parts: ConsumerParts,
   eventType: string,
   incarnation: string,
-  deps: ConsumerDeps & { notices: WindowNotices | undefined; queue: FinalizeQueue; replicaLease: ReplicaLeaseKeeper },
+  deps: ConsumerDeps & {
+    notices: WindowNotices | undefined;
+    queue: FinalizeQueue;
+    pacer: FinalizePacer;
+    replicaLease: ReplicaLeaseKeeper;
+  },
   registry: SchemaRegistry,
   metrics: ConsumerMetrics,
   logger: Logger,
@@ -214,6 +230,7 @@ function typeRuntime(
       ...(deps.onFinalizeStep ? { onFinalizeStep: deps.onFinalizeStep } : {}),
       ...(deps.notices ? { notices: deps.notices } : {}),
       queue: deps.queue,
+      pacer: deps.pacer,
       replicaLease: deps.replicaLease,
     },
   );

@@ -15,6 +15,7 @@ export interface ConsumerMetrics {
   storeErrors: Counter;
   overheld: Counter;
   windowsClosed: Counter;
+  finalizePaused: Counter;
   closeDelay: Histogram;
   finalizeDuration: Histogram;
   stageLatency: Histogram;
@@ -55,6 +56,10 @@ export function createConsumerMetrics(): ConsumerMetrics {
     }),
     windowsClosed: meter.createCounter('hourglass_consumer_windows_closed', {
       description: 'Windows this replica finalized (manifest written)',
+    }),
+    finalizePaused: meter.createCounter('hourglass_consumer_finalize_paused_seconds', {
+      description: 'Time finalize slept to leave the CPU to staging while messages arrived late (close/finalize-pacer.ts)',
+      unit: 's',
     }),
     closeDelay: meter.createHistogram('hourglass_consumer_window_close_delay_seconds', {
       description: 'Time from a window becoming closable by the clock (end + grace) to its manifest',

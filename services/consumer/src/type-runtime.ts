@@ -5,6 +5,7 @@ import { type LeaseState, globalWatermark, type IntervalWindow } from '@hourglas
 import { type WindowClosed, WindowCloser } from './close/closer.js';
 import type { FinalizeContext } from './finalize/context.js';
 import type { FinalizeQueue } from './close/finalize-queue.js';
+import type { FinalizePacer } from './close/finalize-pacer.js';
 import { moveOrphan } from './close/orphans.js';
 import type { CloseConfig, StageConfig, TypeScope, WatermarkConfig } from './config.js';
 import type { FinalizeStep } from './finalize/context.js';
@@ -35,6 +36,8 @@ export interface TypeRuntimeDeps {
   onFinalizeStep?: (step: FinalizeStep, detail: string) => void | Promise<void>;
   notices?: WindowNotices;
   queue: FinalizeQueue;
+  /** Slows finalize while staging lags (close/finalize-pacer.ts); absent: finalize yields one loop turn per chunk. */
+  pacer?: FinalizePacer;
   /**
    * The process's lease, shared by its types: the process reads the leases and renews it once
    * per tick (TickLoop). Absent: this runtime keeps a lease of its own and does both in tick().
@@ -84,6 +87,7 @@ export class TypeRuntime {
       watermark: this.watermark,
       lastClosed: () => this.progress.cursor?.lastClosed,
       ensureLease: () => this.ensureLease(),
+      ...(deps.pacer ? { pacer: deps.pacer } : {}),
     });
     this.closer = new WindowCloser(scope, options.close, {
       store: deps.store,
@@ -99,6 +103,7 @@ export class TypeRuntime {
       storeError: (operation, e) => this.storeError(operation, e),
       traceLinks: this.stager.traceLinks,
       queue: deps.queue,
+      ...(deps.pacer ? { pacer: deps.pacer } : {}),
     });
   }
 

@@ -22,6 +22,7 @@ import type { TypeProgress } from '../watermark/type-progress.js';
 import type { WindowNotices } from '../notify/notifier.js';
 import { type WindowTraceLinks, endSpan, startFinalizeSpan } from '../spans.js';
 import type { FinalizeQueue } from './finalize-queue.js';
+import type { FinalizePacer } from './finalize-pacer.js';
 import { listStagedWindows } from './staged-windows.js';
 
 export interface WindowClosed {
@@ -49,6 +50,8 @@ export interface CloserDeps {
   traceLinks?: WindowTraceLinks;
   /** The consumer's finalize queue: one finalize job at a time, whatever its type. */
   queue: FinalizeQueue;
+  /** Slows finalize while staging lags; absent: one loop turn between chunks. */
+  pacer?: FinalizePacer;
   /** A store operation failed: counted and logged, retried next pass. */
   storeError: (operation: string, e: unknown) => void;
 }
@@ -98,6 +101,7 @@ export class WindowCloser {
           }
         : {}),
       logger: deps.logger,
+      ...(deps.pacer ? { pace: deps.pacer.pause } : {}),
       ...(deps.onFinalizeStep ? { onStep: deps.onFinalizeStep } : {}),
       sweepOrphan: deps.sweepOrphan,
     };

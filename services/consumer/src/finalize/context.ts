@@ -52,6 +52,11 @@ export interface FinalizeContext {
    * itself (sharded-close.ts or sharded-reread.ts, by `spill`).
    */
   shardJobs?: ShardJobOptions;
+  /**
+   * Awaited between chunks of finalize work (a block of a staged file, a spill file's read):
+   * the pacer's pause (close/finalize-pacer.ts). Absent: one turn of the event loop.
+   */
+  pace?: () => Promise<void>;
   /** Test hook: awaited after each step (the crash tests kill the process here). */
   onStep?: (step: FinalizeStep, detail: string) => void | Promise<void>;
   /** Moves a staged file that missed its window's plan to the earliest open window, as late data. */

@@ -69,6 +69,7 @@ export async function forEachShardDatum(
       file.name,
       target,
       inShard,
+      ctx.pace,
     );
     return { records, bytes };
   }
@@ -81,7 +82,7 @@ export async function forEachShardDatum(
         : Buffer.concat([head.subarray(Math.min(from, head.length)), await read(Math.max(from, head.length), to)]);
     if (blocks.length !== to - from) throw corrupt(file.name, `ends before its group index says (${to} bytes)`);
     checkGroups(file.name, header, index, first, last, blocks);
-    await scanBlocks(header, blocks, file.name, target, inShard);
+    await scanBlocks(header, blocks, file.name, target, inShard, ctx.pace);
   }
   return { records, bytes };
 }

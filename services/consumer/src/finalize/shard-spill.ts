@@ -80,10 +80,12 @@ export class ShardSpill {
   private constructor(
     readonly dir: string,
     readonly shards: number,
+    /** Awaited after each chunk read back (the finalize pacer's pause); absent: nothing more. */
+    private readonly between: (() => Promise<void>) | undefined,
   ) {}
 
-  static async create(shards: number, parent = tmpdir()): Promise<ShardSpill> {
-    const spill = new ShardSpill(await mkdtemp(path.join(parent, 'hourglass-finalize-')), shards);
+  static async create(shards: number, parent = tmpdir(), between?: () => Promise<void>): Promise<ShardSpill> {
+    const spill = new ShardSpill(await mkdtemp(path.join(parent, 'hourglass-finalize-')), shards, between);
     try {
       for (let s = 0; s < shards; s++) {
         spill.records.push(new SpillFile(await open(spill.file('records', s), 'w')));
@@ -149,6 +151,7 @@ export class ShardSpill {
         visit(b[at] as SpilledId, b.readDoubleLE(at + 1), b, at + ID_HEADER, at + n);
         return undefined;
       },
+      this.between,
     );
   }
 
@@ -168,6 +171,7 @@ export class ShardSpill {
         r.idEnd = r.start + b.readUInt32LE(at + 16);
         return visit(r);
       },
+      this.between,
     );
   }
 
@@ -187,6 +191,7 @@ async function readEntries(
   headerBytes: number,
   lengthAt: (b: Buffer, at: number) => number,
   visit: (b: Buffer, at: number, length: number) => Promise<void> | undefined,
+  between?: () => Promise<void>,
 ): Promise<void> {
   const handle = await open(file, 'r');
   try {
@@ -203,6 +208,7 @@ async function readEntries(
         if (pending) await pending;
         at += length;
       }
+      if (between) await between();
       if (bytesRead === 0) {
         if (at !== filled) throw new Error(`${file}: spill file ends inside an entry`);
         return;

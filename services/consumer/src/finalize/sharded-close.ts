@@ -32,7 +32,7 @@ export async function writeSharded(
 ): Promise<void> {
   const shards = plan.shards ?? 1;
   const started = performance.now();
-  const spill = await ShardSpill.create(shards, ctx.spillDir);
+  const spill = await ShardSpill.create(shards, ctx.spillDir, ctx.pace);
   try {
     const stagedBytes = await spillStaged(ctx, w, plan, writer, spill, lastClosed);
     await spill.seal();

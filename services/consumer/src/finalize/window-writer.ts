@@ -73,7 +73,7 @@ export async function scanPlannedFile(
   if (!data) {
     throw new HourglassError('STAGED_FILE_CORRUPT', `${file.name} is in the plan of ${windowLabel(w)} but missing`);
   }
-  return { records: await scanContainer(data, file.name, target, visit), bytes: data.length };
+  return { records: await scanContainer(data, file.name, target, visit, ctx.pace), bytes: data.length };
 }
 
 /** Calls `visit` for the event ids in the final file `name` whose `gateway_ts` is in [lo, hi); false when the file is missing. */
@@ -87,8 +87,13 @@ export async function visitIdsInRange(
 ): Promise<boolean> {
   const data = await ctx.store.get(name);
   if (!data) return false;
-  await scanContainer(data, name, target, ({ bytes, idStart, idEnd, gatewayTs }) =>
-    gatewayTs >= lo && gatewayTs < hi ? visit(bytes, idStart, idEnd) : undefined,
+  await scanContainer(
+    data,
+    name,
+    target,
+    ({ bytes, idStart, idEnd, gatewayTs }) =>
+      gatewayTs >= lo && gatewayTs < hi ? visit(bytes, idStart, idEnd) : undefined,
+    ctx.pace,
   );
   return true;
 }

@@ -47,6 +47,8 @@ export interface StagerDeps {
   lastClosed: () => IntervalWindow | undefined;
   /** Resolves when this replica's lease counts for others; rejects with LEASE_EXPIRED if it cannot. */
   ensureLease: () => Promise<void>;
+  /** Told each message's receive lag, so finalize gives way while staging falls behind. */
+  pacer?: { observe(lagMs: number): void };
 }
 
 interface PartBuffer {
@@ -157,6 +159,7 @@ export class Stager {
     let minTs = Infinity;
     for (let i = 0; i < count; i++) minTs = Math.min(minTs, tsOf(i));
     this.deps.watermark.observe(minTs, now);
+    this.deps.pacer?.observe(now - minTs);
     const wm = this.deps.watermark.value;
     const lastClosed = this.deps.lastClosed();
     const tracker = this.acknowledger.track(message, now, count);

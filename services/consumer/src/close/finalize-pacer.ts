@@ -1,0 +1,87 @@
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { performance } from 'node:perf_hooks';
+
+/** How the pacer reads time and waits: the process's own by default, a test's hand-driven ones. */
+export interface PacerTime {
+  /** Monotonic milliseconds. */
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  /** One turn of the event loop (what finalize did between chunks before the pacer). */
+  turn(): Promise<void>;
+}
+
+const processTime: PacerTime = {
+  now: () => performance.now(),
+  sleep: (ms) => sleep(ms),
+  turn: () => nextTurn(),
+};
+
+export interface FinalizePacerOptions {
+  /**
+   * Receive lag (a message's arrival here − its oldest event's gateway_ts) above which finalize
+   * gives way to staging; 0 turns the pacer off.
+   */
+  lagMs: number;
+  /** Share of the time finalize keeps while staging lags (0 < share ≤ 1). */
+  share: number;
+  /** How long one lagging message keeps finalize slowed. */
+  holdMs: number;
+  /** Longest single pause, so a slow chunk (its I/O counts too) cannot stall finalize for long. */
+  maxPauseMs: number;
+}
+
+/**
+ * Finalize and staging share one event loop, and on a small host the same cores as the gateway
+ * and Pub/Sub. A close or early segment is seconds of CPU at once: while it ran at full speed,
+ * events arrived ever later and waited to be staged (e2e at 150,000 events/s: 5–10% of them past
+ * 2 s, all during finalize bursts). The stager reports each message's receive lag; while it is
+ * above `lagMs`, every pause between finalize chunks sleeps long enough to keep finalize to
+ * `share` of the time. A close then takes longer, and is never stopped: its share is a floor, so
+ * finalize still moves under a backlog that never drains.
+ */
+export class FinalizePacer {
+  private laggingUntil = -Infinity;
+  private chunkStartedAt: number;
+  /** Milliseconds finalize slept for staging (a counter for the metrics). */
+  pausedMs = 0;
+
+  constructor(
+    private readonly options: FinalizePacerOptions,
+    private readonly time: PacerTime = processTime,
+    /** Told each pause's milliseconds (the metrics' counter). */
+    private readonly onPause?: (ms: number) => void,
+  ) {
+    if (!(options.share > 0 && options.share <= 1)) throw new RangeError(`pacer share ${options.share} not in (0, 1]`);
+    this.chunkStartedAt = time.now();
+  }
+
+  /** Staging took a message `lagMs` after the gateway received its oldest event. */
+  observe(lagMs: number): void {
+    if (this.options.lagMs > 0 && lagMs > this.options.lagMs) {
+      this.laggingUntil = this.time.now() + this.options.holdMs;
+    }
+  }
+
+  get lagging(): boolean {
+    return this.time.now() < this.laggingUntil;
+  }
+
+  /**
+   * Awaited by finalize between chunks (a staged file's block, a spill file's read): one loop
+   * turn; while staging lags, a sleep of the chunk's time × (1 − share) / share.
+   */
+  readonly pause = async (): Promise<void> => {
+    const now = this.time.now();
+    const ran = now - this.chunkStartedAt;
+    if (now < this.laggingUntil && ran > 0) {
+      const { share, maxPauseMs } = this.options;
+      const ms = Math.min(maxPauseMs, (ran * (1 - share)) / share);
+      this.pausedMs += ms;
+      this.onPause?.(ms);
+      await this.time.sleep(ms);
+    } else {
+      await this.time.turn();
+    }
+    this.chunkStartedAt = this.time.now();
+  };
+}
