@@ -84,6 +84,13 @@ const rows = [
     pick(c, 'consumer.ratioToCeiling'),
     '>= 150,000, ratio >= 0.5',
   ],
+  [
+    'consumer CPU per event staged (µs)',
+    pick(c, 'consumer.cpuPerEventUs'),
+    pick(c, 'ceiling.cpuPerEventUs'),
+    pick(c, 'consumer.cpuRatioToCeiling'),
+    'per CPU (ceiling / consumer) >= 0.5',
+  ],
   ['finalize 1M-event window (s)', pick(c, 'finalize.durationSeconds'), undefined, undefined, '< 10'],
   ['consumer RSS draining / finalizing (MB)', pick(c, 'finalize.maxRssMb'), undefined, undefined, '< 500'],
   [
