@@ -63,7 +63,7 @@ const readVarint = sharedReadVarint;
 const varintValue = sharedVarintValue;
 
 /** One turn of the event loop: what a scan awaits between blocks unless its caller paces it. */
-export const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
+const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Calls `visit` for every datum of `file`, in order; awaits `between` after each block (by

@@ -114,6 +114,7 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
   const clientConfig: ClientConfig & Record<string, unknown> = {
     projectId: config.projectId,
     'grpc.max_reconnect_backoff_ms': 2000,
+    'grpc-node.flow_control_window': Defaults.pullFlowControlWindow,
   };
   const pubsub = new PubSub(clientConfig);
   const typeDeps = { ...deps, notices, queue, pacer, replicaLease };

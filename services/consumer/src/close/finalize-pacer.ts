@@ -33,7 +33,7 @@ export interface FinalizePacerOptions {
 /**
  * Finalize and staging share one event loop, and on a small host the same cores as the gateway
  * and Pub/Sub. A close or early segment is seconds of CPU at once: while it ran at full speed,
- * events arrived ever later and waited to be staged (e2e at 150,000 events/s: 5–10% of them past
+ * events arrived ever later and waited to be staged (e2e at 150,000 events/s: 5–22% of them past
  * 2 s, all during finalize bursts). The stager reports each message's receive lag; while it is
  * above `lagMs`, every pause between finalize chunks sleeps long enough to keep finalize to
  * `share` of the time. A close then takes longer, and is never stopped: its share is a floor, so
