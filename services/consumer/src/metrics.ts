@@ -58,7 +58,8 @@ export function createConsumerMetrics(): ConsumerMetrics {
       description: 'Windows this replica finalized (manifest written)',
     }),
     finalizePaused: meter.createCounter('hourglass_consumer_finalize_paused_seconds', {
-      description: 'Time finalize slept to leave the CPU to staging while messages arrived late (close/finalize-pacer.ts)',
+      description:
+        'Time finalize slept to leave the CPU to staging while messages arrived late (close/finalize-pacer.ts)',
       unit: 's',
     }),
     closeDelay: meter.createHistogram('hourglass_consumer_window_close_delay_seconds', {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { ManualClock, silentLogger } from '@hourglass/common';
-import { SchemaRegistry, encodeRecords } from '@hourglass/schemas';
+import { type EventRecord, SchemaRegistry, encodeRecords } from '@hourglass/schemas';
 import { LocalDirectoryStore } from '@hourglass/storage';
 import { OcfWriter, scanContainer } from '@hourglass/bucket-format';
 import { FinalizePacer, type PacerTime } from '@hourglass/consumer/close/finalize-pacer';
@@ -111,6 +111,28 @@ describe('FinalizePacer', () => {
   });
 });
 
+/** A track_played record of the newest schema, numbered `n` (its event id), taken at `gatewayTs`. */
+function trackPlayed(n: number, gatewayTs: number): EventRecord {
+  return {
+    meta: {
+      event_id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+      gateway_ts: gatewayTs,
+      client_ts: null,
+      gateway_id: 'pacer-test',
+    },
+    user_id: 'user-1',
+    track_id: 'spotify:track:1',
+    ms_played: 1000,
+    shuffle: false,
+    country: 'SE',
+    reason_start: 'TRACK_DONE',
+    reason_end: 'TRACK_DONE',
+    platform: 'ANDROID',
+    offline: false,
+    context_uri: null,
+  };
+}
+
 describe('finalize pacing, wired', () => {
   const registry = SchemaRegistry.load(path.join(__dirname, '../../../schemas'));
   const latest = registry.get('track_played').latest;
@@ -126,24 +148,7 @@ describe('finalize pacing, wired', () => {
       blockBytes: 1024,
       deflateLevel: 0,
     });
-    const records = Array.from({ length: 200 }, (_, i) => ({
-      meta: {
-        event_id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-        gateway_ts: 1_000 + i,
-        client_ts: null,
-        gateway_id: 'pacer-test',
-      },
-      user_id: 'user-1',
-      track_id: 'spotify:track:1',
-      ms_played: 1000,
-      shuffle: false,
-      country: 'SE',
-      reason_start: 'TRACK_DONE',
-      reason_end: 'TRACK_DONE',
-      platform: 'ANDROID',
-      offline: false,
-      context_uri: null,
-    }));
+    const records = Array.from({ length: 200 }, (_, i) => trackPlayed(i, 1_000 + i));
     for (const r of records) writer.appendRecord(r);
     const file = await writer.finish();
     let blocks = 0;
@@ -197,20 +202,11 @@ describe('finalize pacing, wired', () => {
         pacer: { observe: (lagMs) => lags.push(lagMs) },
       },
     );
-    const at = (ts: number, i: number) => ({
-      meta: { event_id: `00000000-0000-4000-8000-00000000000${i}`, gateway_ts: ts, client_ts: null, gateway_id: 'g' },
-      user_id: 'u',
-      track_id: 't',
-      ms_played: 1,
-      shuffle: false,
-      country: 'SE',
-      reason_start: 'TRACK_DONE',
-      reason_end: 'TRACK_DONE',
-      platform: 'ANDROID',
-      offline: false,
-      context_uri: null,
-    });
-    const { data, attributes } = encodeRecords(latest, [at(now - 300, 1), at(now - 1_700, 2), at(now - 50, 3)], 'null');
+    const { data, attributes } = encodeRecords(
+      latest,
+      [trackPlayed(1, now - 300), trackPlayed(2, now - 1_700), trackPlayed(3, now - 50)],
+      'null',
+    );
     stager.handle({ id: '1', data, attributes, ack: () => undefined, nack: () => undefined });
     expect(lags).toEqual([1_700]);
   });
