@@ -304,7 +304,7 @@ async function main() {
       manifestsWrittenAtSeconds: all
         .map((x) => ({ eventType: x.m.eventType, at: Math.round((x.mtimeMs - loadStart) / 100) / 10 }))
         .sort((a, b) => a.at - b.at),
-      // time finalize slept to leave the CPU to staging (close/finalize-pacer.ts), over the whole run
+      // time finalize slept to leave the CPU to staging (close/finalize-pacer.ts), until the load drained
       finalizePausedSeconds: m.finalizePausedSeconds,
       windowsClosed: all.length,
       maxCloseDelayAfterEndSeconds: closeDelays.length ? Math.max(...closeDelays) : null,
