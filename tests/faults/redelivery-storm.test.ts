@@ -5,6 +5,7 @@ import {
   expectAllAccepted,
   expectNothingLost,
   heldMessages,
+  lastLoggedAt,
   runTraffic,
   settle,
   FULL,
@@ -17,7 +18,8 @@ import {
  * a zombie's late writes must never change a closed window.
  * The replica to freeze stages every 5 s (the other every 500 ms), so it holds unacked messages
  * most of the time, and it is frozen only at a moment its log shows some held: frozen with none
- * (as happened when it was frozen at a fixed time) Pub/Sub has nothing to redeliver.
+ * (as happened when it was frozen at a fixed time) Pub/Sub has nothing to redeliver, and not
+ * within a second of a staged write, whose messages are being acked.
  * Counted: every event sent was accepted and stored once, and messages really were delivered twice.
  */
 jest.setTimeout(420_000);
@@ -35,6 +37,11 @@ test('ack deadlines expire while a replica is frozen: redelivered > 0, stored = 
       ratePerSec: FULL ? 4000 : 2000,
       during: (elapsed) => {
         if (frozenAt === undefined && elapsed > 5_000) {
+          // Not while a staged file is written and its messages acked: frozen then, the messages
+          // its log still shows held were acked a moment later (held 9, redelivered 0 in one CI
+          // run). A second after a write, what it holds waits for the next write, seconds away.
+          const written = lastLoggedAt(p, slow, 'staged file written');
+          if (written === undefined || Date.now() - written < 1_000) return;
           heldWhenFrozen = heldMessages(p, slow);
           if (heldWhenFrozen === 0) return;
           frozenAt = elapsed;
