@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import avro from 'avsc';
 import {
   type SchemaVersion,
@@ -61,9 +62,6 @@ function readerFor(header: OcfHeader, target: SchemaVersion): FileReader {
  */
 const readVarint = sharedReadVarint;
 const varintValue = sharedVarintValue;
-
-/** One turn of the event loop: what a scan awaits between blocks unless its caller paces it. */
-const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Calls `visit` for every datum of `file`, in order; awaits `between` after each block (by
