@@ -663,16 +663,6 @@ export function heldMessages(p: Pipeline, c: ServiceInstance): number {
   return new Set(messageIdsLogged(p, c, 'message received').filter((id) => !settled.has(id))).size;
 }
 
-/** When `c` last logged `msg` (its log line's time, epoch ms), or undefined if it never did. */
-export function lastLoggedAt(p: Pipeline, c: ServiceInstance, msg: string): number | undefined {
-  const lines = p
-    .log(c.name)
-    .split('\n')
-    .filter((line) => line.includes(`"msg":"${msg}"`));
-  const last = lines[lines.length - 1];
-  return last === undefined ? undefined : Date.parse((JSON.parse(last) as { time: string }).time);
-}
-
 function messageIdsLogged(p: Pipeline, c: ServiceInstance, msg: string): string[] {
   return p
     .log(c.name)
