@@ -12,8 +12,7 @@ import {
 
 /**
  * The JSON route's body read in one pass, straight to Avro: `{"events":[...]}` whose plain events
- * (`type` before `payload`, each key once, no other key, an id of 36 bytes (prepare checks it is a
- * UUID) or null, client_ts null, epoch milliseconds or an ISO time, a payload the type's compiled
+ * (`type` before `payload`, each key once, no other key, a UUID id or null, client_ts null, epoch milliseconds or an ISO time, a payload the type's compiled
  * step takes) have their payload datums (meta excepted: the gateway fills it when it takes the
  * request) written back to back, with no object built per event (the id stays as bytes). Any other
  * event is handed, alone, to JSON.parse and kept as its value: prepareJsonEvent, the reference,
@@ -25,8 +24,8 @@ export class TranscodedBatch {
   /** The event's schema, or undefined for an event kept as JSON.parse's value (in `values`). */
   readonly versions: (SchemaVersion | undefined)[] = [];
   /**
-   * Where the client's id (a plain string of 36 bytes) is in the body, or −1 for the gateway to
-   * assign one. Whether it is a UUID is checked as prepare copies it (fast-path.ts): one pass.
+   * Where the client's id (a UUID, either case) is in the body, or −1 for the gateway to assign
+   * one; prepare (fast-path.ts) copies it in lower case.
    */
   readonly idAt: number[] = [];
   /** Epoch milliseconds, or −1 for null. */
@@ -276,14 +275,33 @@ function readClientTs(r: JsonReader): number {
 }
 
 /**
- * A plain string of 36 bytes, the length of a UUID: where its text starts, or −1. prepare
- * (fast-path.ts) checks its shape as it copies it in lower case, the id canonicalUuid returns.
+ * A string of a UUID's shape (36 bytes, hex digits of either case and dashes where a UUID has
+ * them): where its text starts, or −1 (the reference, given the event alone, names any other id).
+ * Such bytes hold no quote, backslash or control character, so the string ends at byte 36.
  */
 function idTextAt(r: JsonReader): number {
-  if (!r.string()) return -1;
-  return r.textEnd - r.textStart === 36 ? r.textStart : -1;
+  if (r.peek() !== QUOTE) return -1;
+  const buf = r.buf;
+  const at = r.pos + 1;
+  if (buf[at + 36] !== QUOTE) return -1;
+  let weight = 0;
+  for (let c = 0; c < 36; c++) weight += UUID_WEIGHT[buf[at + c]!]!;
+  if (weight !== UUID_WEIGHT_SUM || !dashesAt(buf, at)) return -1;
+  r.pos = at + 37;
+  return at;
 }
 
-/** Each byte in lower case (A-Z; a UUID's only letters are hex digits). */
-export const TO_LOWER = new Uint8Array(256);
-for (let c = 0; c < 256; c++) TO_LOWER[c] = c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
+/**
+ * A UUID's bytes weighed so that one sum checks their classes: a hex digit (either case) 0, the
+ * dash 1, anything else 64 (more than 36 dashes weigh). 36 bytes weigh exactly 4 when they are
+ * 32 hex digits and 4 dashes; dashesAt then checks where the dashes are.
+ */
+const UUID_WEIGHT = new Uint8Array(256).fill(64);
+for (const c of Buffer.from('0123456789abcdefABCDEF')) UUID_WEIGHT[c] = 0;
+UUID_WEIGHT[0x2d] = 1;
+const UUID_WEIGHT_SUM = 4;
+const DASH = 0x2d;
+
+function dashesAt(buf: Buffer, at: number): boolean {
+  return buf[at + 8] === DASH && buf[at + 13] === DASH && buf[at + 18] === DASH && buf[at + 23] === DASH;
+}

@@ -47,11 +47,26 @@ const settingArb: fc.Arbitrary<Setting> = fc.record({
   room: fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, fc.integer({ min: 0, max: 80 })),
 });
 
+/** 36 characters that are nearly a UUID: one replaced (a letter past f, an escape, a wide character...), a dash moved, mixed case. */
+const nearUuid = fc.oneof(
+  fc
+    .tuple(fc.uuid(), fc.nat(35), fc.constantFrom('g', 'G', '-', 'A', '0', '"', '\\', 'é', '\u0000', ' ', '\u2028'))
+    .map(([u, at, c]) => u.slice(0, at) + c + u.slice(at + 1)),
+  fc.tuple(fc.uuid(), fc.constantFrom(8, 13, 18, 23), fc.nat(35)).map(([u, dash, to]) => {
+    const chars = [...u];
+    [chars[dash], chars[to]] = [chars[to]!, chars[dash]!]; // still 32 hex digits and 4 dashes
+    return chars.join('');
+  }),
+  fc
+    .tuple(fc.uuid(), fc.array(fc.boolean(), { minLength: 36, maxLength: 36 }))
+    .map(([u, upper]) => [...u].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join('')),
+);
 const idArb = fc.oneof(
   fc.constant(undefined),
   fc.constant(null),
   { weight: 6, arbitrary: fc.uuid() },
   fc.uuid().map((u) => u.toUpperCase()),
+  { weight: 2, arbitrary: nearUuid },
   hostileValue,
 );
 const clientTsArb = fc.oneof(
@@ -102,28 +117,30 @@ function eventText(members: [string, string | undefined][], order: readonly numb
 
 const text = (v: unknown) => (v === undefined ? undefined : jsonTextOf(v));
 
-const validEvent = fc
-  .constantFrom(...types)
-  .chain((type) =>
-    fc.record({
-      type: fc.constant(type),
-      payload: payloadArb(type),
-      id: idArb,
-      clientTs: clientTsArb,
-      order: fc.oneof({ weight: 6, arbitrary: fc.constant([]) }, fc.array(fc.nat(9), { minLength: 4, maxLength: 4 })),
-    }),
-  )
-  .map(({ type, payload, id, clientTs, order }) =>
-    eventText(
-      [
-        ['type', JSON.stringify(type)],
-        ['payload', JSON.stringify(payload)],
-        ['id', text(id)],
-        ['client_ts', text(clientTs)],
-      ],
-      order,
-    ),
-  );
+const eventWithIds = (ids: fc.Arbitrary<unknown>) =>
+  fc
+    .constantFrom(...types)
+    .chain((type) =>
+      fc.record({
+        type: fc.constant(type),
+        payload: payloadArb(type),
+        id: ids,
+        clientTs: clientTsArb,
+        order: fc.oneof({ weight: 6, arbitrary: fc.constant([]) }, fc.array(fc.nat(9), { minLength: 4, maxLength: 4 })),
+      }),
+    )
+    .map(({ type, payload, id, clientTs, order }) =>
+      eventText(
+        [
+          ['type', JSON.stringify(type)],
+          ['payload', JSON.stringify(payload)],
+          ['id', text(id)],
+          ['client_ts', text(clientTs)],
+        ],
+        order,
+      ),
+    );
+const validEvent = eventWithIds(idArb);
 
 const whitespace = fc.constantFrom('', ' ', '\n', '\t', '\r\n  ');
 const bodyOf = (events: string[], ws: string) =>
@@ -156,6 +173,17 @@ describe('the JSON transcoder against the reference route', () => {
       { seed: SEED, numRuns: 400 },
     );
     expect(stats.transcodedEvents).toBeGreaterThan(300);
+  });
+
+  it('answers the same for ids of 36 characters that are nearly UUIDs', () => {
+    const stats: FastStats = { transcoded: 0 };
+    fc.assert(
+      fc.property(fc.array(eventWithIds(nearUuid), { minLength: 1, maxLength: 3 }), (events) => {
+        same(bodyOf(events, ''), defaultSetting, stats);
+      }),
+      { seed: SEED, numRuns: 800 },
+    );
+    expect(stats.transcodedEvents).toBeGreaterThan(100); // the mixed-case ones, and replacements by a hex digit
   });
 
   it('answers the same under narrow keys, small size limits, odd clocks and gateway ids', () => {

@@ -1,6 +1,6 @@
 import avro from 'avsc';
 import fc from 'fast-check';
-import { isCanonicalVarint, readVarint, varintValue } from '@hourglass/schemas';
+import { isCanonicalVarint, longSize, readVarint, varintValue, writeLong } from '@hourglass/schemas';
 
 /** The one varint reader (datum skippers, the container scan, block headers) against avsc. */
 const long = avro.Type.forSchema('long');
@@ -44,5 +44,37 @@ test('an overlong form reads the same value but is not canonical (avsc writes ot
       expect(long.toBuffer(varintValue()).equals(overlong)).toBe(false);
     }),
     { seed: 1617, numRuns: 500 },
+  );
+});
+
+/** The transcoder's writer (writeLong, longSize): avsc's bytes, at any offset, for every exact long. */
+test('writeLong writes the bytes avsc writes, and longSize counts them', () => {
+  const edges = [
+    0,
+    1,
+    -1,
+    63,
+    -64,
+    64,
+    -65,
+    2 ** 30 - 1,
+    -(2 ** 30),
+    2 ** 30,
+    -(2 ** 30) - 1,
+    2 ** 31,
+    2 ** 52,
+    -(2 ** 52),
+  ];
+  const epochMs = fc.integer({ min: 0, max: 4_102_444_800_000 }); // up to 2100
+  fc.assert(
+    fc.property(fc.oneof(exactLong, epochMs, fc.constantFrom(...edges)), fc.nat(4), (n, prefix) => {
+      const expected = long.toBuffer(n);
+      const out = Buffer.alloc(prefix + 12, 0xaa);
+      expect(writeLong(out, prefix, n)).toBe(prefix + expected.length);
+      expect(out.subarray(prefix, prefix + expected.length)).toEqual(expected);
+      expect(out[prefix + expected.length]).toBe(0xaa); // nothing written past it
+      expect(longSize(n)).toBe(expected.length);
+    }),
+    { seed: 1617, numRuns: 3000 },
   );
 });

@@ -75,12 +75,20 @@ export function writeLong(buf: Uint8Array, pos: number, n: number): number {
     buf[pos++] = m;
     return pos;
   }
-  let f = n >= 0 ? n * 2 : -n * 2 - 1;
-  while (f >= 128) {
-    buf[pos++] = (f % 128) | 0x80;
-    f = Math.floor(f / 128);
+  // 2^31 or more (epoch milliseconds): its low 28 bits as four full groups, the rest as an int
+  // (one float division, not one per group as a loop on the double takes)
+  const f = n >= 0 ? n * 2 : -n * 2 - 1;
+  const low = f % 0x10000000;
+  let high = (f - low) / 0x10000000;
+  buf[pos++] = (low & 0x7f) | 0x80;
+  buf[pos++] = ((low >>> 7) & 0x7f) | 0x80;
+  buf[pos++] = ((low >>> 14) & 0x7f) | 0x80;
+  buf[pos++] = (low >>> 21) | 0x80;
+  while (high > 0x7f) {
+    buf[pos++] = (high & 0x7f) | 0x80;
+    high >>>= 7;
   }
-  buf[pos++] = f;
+  buf[pos++] = high;
   return pos;
 }
 
