@@ -13,7 +13,7 @@
  * checks + compiled writer or buildRecord + encode), bundle (Bundler + encodeBundle + the
  * answers, with a publisher that acks at once; about half of it is GC here, more than in
  * the gateway, so compare it between builds only), publish (the Pub/Sub publisher alone,
- * bundles of ~100 events, 64 in flight, against an emulator; only with BENCH_PUBLISH=1,
+ * bundles of ~100 events (BENCH_PUBLISH_BUNDLE), 64 in flight, against an emulator; only with BENCH_PUBLISH=1,
  * which starts one unless PUBSUB_EMULATOR_HOST is set).
  *
  * Env: BENCH_ROUNDS (default 20) passes over 200 bodies per stage; BENCH_STAGES=a,b to run some;
@@ -181,11 +181,13 @@ async function publishStage(prepared) {
     const admin = new PubSub({ projectId: Defaults.projectId });
     for (const t of registry.eventTypes()) await admin.createTopic(resourceNames(prefix, t).topic);
     await admin.close();
-    // One bundle per type per body: ~20 events each; group five bodies for ~100-event bundles.
+    // One bundle per type per body: ~20 events each; group five bodies for ~100-event bundles
+    // (BENCH_PUBLISH_BUNDLE=500: 25 bodies, the gateway's bundles at full load).
+    const group = Math.max(1, Math.round(Number(process.env.BENCH_PUBLISH_BUNDLE || 100) / 20));
     const bundles = [];
-    for (let b = 0; b + 5 <= prepared.length; b += 5) {
+    for (let b = 0; b + group <= prepared.length; b += group) {
       const byType = new Map();
-      for (const p of prepared.slice(b, b + 5)) {
+      for (const p of prepared.slice(b, b + group)) {
         for (let j = 0; j < p.count; j++) {
           const w = p.writers[j];
           if (!byType.has(w)) byType.set(w, { datums: [], id: datumEventId(p.datum(j)) });
