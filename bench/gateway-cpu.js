@@ -13,8 +13,8 @@
  * checks + compiled writer or buildRecord + encode), bundle (Bundler + encodeBundle + the
  * answers, with a publisher that acks at once; about half of it is GC here, more than in
  * the gateway, so compare it between builds only), publish (the Pub/Sub publisher alone,
- * bundles of ~100 events (BENCH_PUBLISH_BUNDLE), 64 in flight, against an emulator; only with BENCH_PUBLISH=1,
- * which starts one unless PUBSUB_EMULATOR_HOST is set).
+ * bundles of ~100 events or BENCH_PUBLISH_BUNDLE, 64 in flight, against an emulator; only with
+ * BENCH_PUBLISH=1, which starts one unless PUBSUB_EMULATOR_HOST is set).
  *
  * Env: BENCH_ROUNDS (default 20) passes over 200 bodies per stage; BENCH_STAGES=a,b to run some;
  * BENCH_BATCH_MESSAGES / BENCH_BATCH_MS for the publisher's batching (default: the gateway's).

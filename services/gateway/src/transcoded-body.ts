@@ -12,8 +12,9 @@ import {
 
 /**
  * The JSON route's body read in one pass, straight to Avro: `{"events":[...]}` whose plain events
- * (`type` before `payload`, each key once, no other key, a UUID id or null, client_ts null, epoch milliseconds or an ISO time, a payload the type's compiled
- * step takes) have their payload datums (meta excepted: the gateway fills it when it takes the
+ * (`type` before `payload`, each key once, no other key, an id shaped as a UUID or null,
+ * client_ts null, epoch milliseconds or an ISO time, a payload the type's compiled step takes)
+ * have their payload datums (meta excepted: the gateway fills it when it takes the
  * request) written back to back, with no object built per event (the id stays as bytes). Any other
  * event is handed, alone, to JSON.parse and kept as its value: prepareJsonEvent, the reference,
  * judges it, so a body is read once however many of its events are unusual. A body whose frame is
