@@ -6,5 +6,6 @@ export * from './codec.js';
 export * from './datum-scan.js';
 export * from './value-rules.js';
 export * from './canonical.js';
+export * from './uuid-bytes.js';
 export * from './transcode/index.js';
 export { readVarint, varintValue, isCanonicalVarint } from './varint.js';

@@ -2,6 +2,7 @@ import {
   AvroWriter,
   JsonBytes,
   JsonReader,
+  isAnyCaseUuidBytesAt,
   MAX_EXACT_LONG,
   NULL,
   payloadTranscoderOf,
@@ -282,27 +283,8 @@ function readClientTs(r: JsonReader): number {
  */
 function idTextAt(r: JsonReader): number {
   if (r.peek() !== QUOTE) return -1;
-  const buf = r.buf;
   const at = r.pos + 1;
-  if (buf[at + 36] !== QUOTE) return -1;
-  let weight = 0;
-  for (let c = 0; c < 36; c++) weight += UUID_WEIGHT[buf[at + c]!]!;
-  if (weight !== UUID_WEIGHT_SUM || !dashesAt(buf, at)) return -1;
+  if (r.buf[at + 36] !== QUOTE || !isAnyCaseUuidBytesAt(r.buf, at)) return -1;
   r.pos = at + 37;
   return at;
-}
-
-/**
- * A UUID's bytes weighed so that one sum checks their classes: a hex digit (either case) 0, the
- * dash 1, anything else 64 (more than 36 dashes weigh). 36 bytes weigh exactly 4 when they are
- * 32 hex digits and 4 dashes; dashesAt then checks where the dashes are.
- */
-const UUID_WEIGHT = new Uint8Array(256).fill(64);
-for (const c of Buffer.from('0123456789abcdefABCDEF')) UUID_WEIGHT[c] = 0;
-UUID_WEIGHT[0x2d] = 1;
-const UUID_WEIGHT_SUM = 4;
-const DASH = 0x2d;
-
-function dashesAt(buf: Buffer, at: number): boolean {
-  return buf[at + 8] === DASH && buf[at + 13] === DASH && buf[at + 18] === DASH && buf[at + 23] === DASH;
 }

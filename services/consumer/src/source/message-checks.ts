@@ -5,6 +5,7 @@ import {
   type ScannedEvents,
   checkDatum,
   displayPath,
+  isUuidBytesAt,
   readVarint,
   varintValue,
 } from '@hourglass/schemas';
@@ -61,23 +62,9 @@ export function checkEvents(
   }
 }
 
-const DASH = 45;
-/** 1 for the bytes of lower-case hex digits. */
-const HEX = new Uint8Array(256);
-for (const c of '0123456789abcdef') HEX[c.charCodeAt(0)] = 1;
-/** The hex runs of a UUID's 36 characters, [start, end). */
-const HEX_RUNS = [0, 8, 9, 13, 14, 18, 19, 23, 24, 36];
-
 /** Is the datum at `pos` led by a lower-case UUID: length 36 (zigzag 72), then its bytes? No string built: this runs per event. */
 function isUuidAt(raw: Buffer, pos: number): boolean {
-  const s = pos + 1;
-  if (raw[pos] !== 72 || s + 36 > raw.length) return false;
-  if (raw[s + 8] !== DASH || raw[s + 13] !== DASH || raw[s + 18] !== DASH || raw[s + 23] !== DASH) return false;
-  let ok = 1;
-  for (let r = 0; r < HEX_RUNS.length; r += 2) {
-    for (let i = HEX_RUNS[r]!; i < HEX_RUNS[r + 1]!; i++) ok &= HEX[raw[s + i]!]!;
-  }
-  return ok === 1;
+  return raw[pos] === 72 && isUuidBytesAt(raw, pos + 1);
 }
 
 /** The event id at the start of a scanned datum: a string (length varint, UTF-8 bytes), meta's first field. */
