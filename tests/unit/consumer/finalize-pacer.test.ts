@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { ManualClock, silentLogger } from '@hourglass/common';
-import { type EventRecord, SchemaRegistry, encodeRecords } from '@hourglass/schemas';
+import { SchemaRegistry, encodeRecords } from '@hourglass/schemas';
 import { LocalDirectoryStore } from '@hourglass/storage';
 import { OcfWriter, scanContainer } from '@hourglass/bucket-format';
 import { FinalizePacer, type PacerTime } from '@hourglass/consumer/close/finalize-pacer';
 import { Stager } from '@hourglass/consumer/stage/stager';
 import { ReplicaWatermark } from '@hourglass/consumer/watermark/replica-watermark';
 import { createConsumerMetrics } from '@hourglass/consumer/metrics';
+import { makeRecord } from '../../consumer/support';
 
 /** Time moved by hand: a sleep advances it by its length, a turn by nothing. */
 class HandTime implements PacerTime {
@@ -111,27 +112,8 @@ describe('FinalizePacer', () => {
   });
 });
 
-/** A track_played record of the newest schema, numbered `n` (its event id), taken at `gatewayTs`. */
-function trackPlayed(n: number, gatewayTs: number): EventRecord {
-  return {
-    meta: {
-      event_id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
-      gateway_ts: gatewayTs,
-      client_ts: null,
-      gateway_id: 'pacer-test',
-    },
-    user_id: 'user-1',
-    track_id: 'spotify:track:1',
-    ms_played: 1000,
-    shuffle: false,
-    country: 'SE',
-    reason_start: 'TRACK_DONE',
-    reason_end: 'TRACK_DONE',
-    platform: 'ANDROID',
-    offline: false,
-    context_uri: null,
-  };
-}
+/** A lower-case UUID numbered `n`: the event's id. */
+const idOf = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
 describe('finalize pacing, wired', () => {
   const registry = SchemaRegistry.load(path.join(__dirname, '../../../schemas'));
@@ -148,7 +130,7 @@ describe('finalize pacing, wired', () => {
       blockBytes: 1024,
       deflateLevel: 0,
     });
-    const records = Array.from({ length: 200 }, (_, i) => trackPlayed(i, 1_000 + i));
+    const records = Array.from({ length: 200 }, (_, i) => makeRecord(latest, idOf(i), 1_000 + i, i));
     for (const r of records) writer.appendRecord(r);
     const file = await writer.finish();
     let blocks = 0;
@@ -204,7 +186,11 @@ describe('finalize pacing, wired', () => {
     );
     const { data, attributes } = encodeRecords(
       latest,
-      [trackPlayed(1, now - 300), trackPlayed(2, now - 1_700), trackPlayed(3, now - 50)],
+      [
+        makeRecord(latest, idOf(1), now - 300),
+        makeRecord(latest, idOf(2), now - 1_700),
+        makeRecord(latest, idOf(3), now - 50),
+      ],
       'null',
     );
     stager.handle({ id: '1', data, attributes, ack: () => undefined, nack: () => undefined });
