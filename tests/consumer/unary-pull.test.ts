@@ -134,6 +134,24 @@ test.each([true, false])(
   },
 );
 
+test('data arrives byte for byte and stays so while held across later Pulls (it is a view of the answer)', async () => {
+  const name = uniquePrefix();
+  const [topic] = await pubsub.createTopic(`${name}-topic`);
+  const [sub] = await topic.createSubscription(`${name}-sub`, { ackDeadlineSeconds: ACK_DEADLINE_S });
+  // every byte value, in sizes below and above Node's 4 KiB pooled allocations and a bundle's
+  const sizes = [0, 1, 255, 4095, 4097, 70_000, 300_000];
+  const sent = sizes.map((size, k) => Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + k) & 0xff)));
+  for (const data of sent) await topic.publishMessage({ data, attributes: { k: String(sent.indexOf(data)) } });
+  const c = collector(() => 'hold');
+  // one message per Pull: each later answer arrives while the earlier ones are held
+  const s = await source(sub.name, { pullBatch: 1 });
+  s.start(c.handle);
+  await until(() => c.held.length === sent.length);
+  const byIndex = new Map(c.held.map((m) => [Number(m.attributes.k), m.data]));
+  for (let k = 0; k < sent.length; k++) expect(byIndex.get(k)?.equals(sent[k]!)).toBe(true);
+  for (const m of c.held.splice(0)) m.ack();
+});
+
 test('a nack hands the message back at once; close() releases what is held', async () => {
   const sub = await subscriptionWith(20);
   let nackedAt = 0;

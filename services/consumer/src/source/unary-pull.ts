@@ -67,6 +67,13 @@ type PullCall = (
   options: CallOptions,
 ) => Promise<[protos.google.pubsub.v1.IPullResponse]> & { cancel(): void };
 
+/** A message's data as a Buffer over the same bytes (protobufjs gives a Buffer in Node; a Uint8Array elsewhere). */
+function bytesOf(data: Uint8Array | string | null | undefined): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(data ?? '', 'base64');
+}
+
 /** gRPC status codes this loop handles by name. */
 const DEADLINE_EXCEEDED = 4;
 /** A short poll (returnImmediately) unanswered this long: Pub/Sub is not answering, the source is unhealthy. */
@@ -322,7 +329,8 @@ export class UnaryPullSource {
   private inbound(r: ReceivedMessage): InboundMessage {
     const ackId = r.ackId!;
     const m = r.message!;
-    const data = Buffer.from(m.data ?? new Uint8Array());
+    // a view of the Pull's answer, not a copy: the flow budget already counts these bytes, held until acked
+    const data = bytesOf(m.data);
     this.track(r);
     const seconds = Number(m.publishTime?.seconds ?? 0);
     const publishTime = m.publishTime
