@@ -17,9 +17,12 @@
  * BENCH_PUBLISH=1, which starts one unless PUBSUB_EMULATOR_HOST is set).
  *
  * Env: BENCH_ROUNDS (default 20) passes over 200 bodies per stage; BENCH_STAGES=a,b to run some;
+ * BENCH_EXTRA_TYPES=n adds n event types to the registry (the bodies keep the 5 real ones);
  * BENCH_BATCH_MESSAGES / BENCH_BATCH_MS for the publisher's batching (default: the gateway's).
  */
 const path = require('node:path');
+const { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
+const { tmpdir } = require('node:os');
 const { randomUUID } = require('node:crypto');
 const root = path.join(__dirname, '..');
 const { SchemaRegistry, buildRecord } = require(path.join(root, 'packages/schemas/dist/index.js'));
@@ -36,8 +39,28 @@ const { RequestTrace } = require(path.join(root, 'services/gateway/dist/tracepar
 
 const rounds = Number(process.env.BENCH_ROUNDS || 20);
 const only = process.env.BENCH_STAGES ? new Set(process.env.BENCH_STAGES.split(',')) : undefined;
-const registry = SchemaRegistry.load(path.join(root, 'schemas'));
-const generator = new EventGenerator(registry, { seed: 1 });
+const schemas = SchemaRegistry.load(path.join(root, 'schemas'));
+const registry = withExtraTypes(Number(process.env.BENCH_EXTRA_TYPES || 0));
+const generator = new EventGenerator(schemas, { seed: 1 });
+
+/**
+ * The repository's schemas and `n` more types (page_viewed's schema under other names, sorted
+ * before the real ones), for the cost of finding a type among many; the bodies keep the 5 types.
+ */
+function withExtraTypes(n) {
+  if (n === 0) return schemas;
+  const dir = mkdtempSync(path.join(tmpdir(), 'hourglass-bench-types-'));
+  cpSync(path.join(root, 'schemas'), dir, { recursive: true });
+  const pageViewed = readFileSync(path.join(root, 'schemas/page_viewed/v1.avsc'), 'utf8');
+  for (let i = 0; i < n; i++) {
+    const name = `aa_${String(i).padStart(4, '0')}_viewed`;
+    mkdirSync(path.join(dir, name));
+    writeFileSync(path.join(dir, name, 'v1.avsc'), pageViewed.replace('"PageViewed"', `"Aa${i}Viewed"`));
+  }
+  const many = SchemaRegistry.load(dir);
+  rmSync(dir, { recursive: true });
+  return many;
+}
 const texts = [];
 for (let i = 0; i < 200; i++) {
   const events = generator.batch(100).map((e) => ({ ...e, id: randomUUID(), client_ts: Date.now() }));
@@ -179,7 +202,7 @@ async function publishStage(prepared) {
     const prefix = `cpu${Date.now().toString(36)}`;
     const { PubSub } = require('@google-cloud/pubsub');
     const admin = new PubSub({ projectId: Defaults.projectId });
-    for (const t of registry.eventTypes()) await admin.createTopic(resourceNames(prefix, t).topic);
+    for (const t of schemas.eventTypes()) await admin.createTopic(resourceNames(prefix, t).topic);
     await admin.close();
     // One bundle per type per body: ~20 events each; group five bodies for ~100-event bundles
     // (BENCH_PUBLISH_BUNDLE=500: 25 bodies, the gateway's bundles at full load).

@@ -4,6 +4,7 @@ import {
   JsonReader,
   isAnyCaseUuidBytesAt,
   MAX_EXACT_LONG,
+  NameTable,
   NULL,
   payloadTranscoderOf,
   type SchemaRegistry,
@@ -84,20 +85,22 @@ export function readEventsBody(registry: SchemaRegistry, raw: Buffer, room = 0):
 }
 
 interface TypeEntry {
-  name: Buffer;
   version: SchemaVersion;
   step: Step | undefined;
 }
 
-const tables = new WeakMap<SchemaRegistry, TypeEntry[]>();
+const tables = new WeakMap<SchemaRegistry, NameTable<TypeEntry>>();
 
-function typesOf(registry: SchemaRegistry): TypeEntry[] {
+/** The registry's types by name, each with its latest version's compiled payload step. */
+function typesOf(registry: SchemaRegistry): NameTable<TypeEntry> {
   let table = tables.get(registry);
   if (!table) {
-    table = registry.eventTypes().map((t) => {
-      const version = registry.get(t).latest;
-      return { name: Buffer.from(t, 'utf8'), version, step: payloadTranscoderOf(version) };
-    });
+    table = new NameTable(
+      registry.eventTypes().map((t) => {
+        const version = registry.get(t).latest;
+        return [Buffer.from(t, 'utf8'), { version, step: payloadTranscoderOf(version) }] as const;
+      }),
+    );
     tables.set(registry, table);
   }
   return table;
@@ -115,7 +118,7 @@ const CLIENT_TS_KEY = Buffer.from('"client_ts":');
 const PAYLOAD_KEY = Buffer.from('"payload":');
 
 /** The body transcoded, or undefined when its frame is not plain or JSON.parse refuses one of its events. */
-export function transcodeBody(types: readonly TypeEntry[], raw: Buffer, room = 0): TranscodedBatch | undefined {
+export function transcodeBody(types: NameTable<TypeEntry>, raw: Buffer, room = 0): TranscodedBatch | undefined {
   const r = new JsonReader(raw);
   if (!r.expect(OPEN_OBJECT) || !r.string() || !r.textIs(EVENTS) || !r.expect(COLON) || !r.expect(OPEN_ARRAY)) {
     return undefined;
@@ -172,7 +175,7 @@ const SEEN_ID = 4;
 const SEEN_CLIENT_TS = 8;
 
 /** One plain event object; false when it is not plain (the caller then rewinds and parses it). */
-function readEvent(r: JsonReader, types: readonly TypeEntry[], batch: TranscodedBatch): boolean {
+function readEvent(r: JsonReader, types: NameTable<TypeEntry>, batch: TranscodedBatch): boolean {
   if (!r.expect(OPEN_OBJECT)) return false;
   let seen = 0;
   let entry: TypeEntry | undefined;
@@ -257,9 +260,9 @@ function payloadAfterType(r: JsonReader, entry: TypeEntry, at: number, end: numb
   return true;
 }
 
-function typeOf(types: readonly TypeEntry[], r: JsonReader): TypeEntry | undefined {
-  for (let i = 0; i < types.length; i++) if (r.textIs(types[i]!.name)) return types[i];
-  return undefined;
+/** The type named by the string just read. */
+function typeOf(types: NameTable<TypeEntry>, r: JsonReader): TypeEntry | undefined {
+  return types.get(r.buf, r.textStart, r.textEnd);
 }
 
 /** client_ts as prepareJson takes it (and the meta check after it): −1 for null, −2 when not plain. */

@@ -31,6 +31,8 @@ export interface Setting {
   gatewayId: string;
   /** Bytes the body reader leaves before each payload; default metaRoom(gatewayId), as the route does. */
   room?: number;
+  /** The schemas; default the repository's. */
+  registry?: SchemaRegistry;
 }
 
 export const defaultSetting: Setting = {
@@ -45,8 +47,15 @@ export type Outcome =
   | { answer: string; status: number; writers: string[]; datums: Buffer[]; ids: string[]; indexes: number[] };
 
 function contextOf(s: Setting): PrepareContext {
-  const metrics = new GatewayMetrics(registry.eventTypes(), new OutstandingBudget(1e12, 1e12));
-  return { registry, gatewayId: s.gatewayId, maxEventBytes: s.maxEventBytes, metrics, arena: new DatumArena() };
+  const schemas = s.registry ?? registry;
+  const metrics = new GatewayMetrics(schemas.eventTypes(), new OutstandingBudget(1e12, 1e12));
+  return {
+    registry: schemas,
+    gatewayId: s.gatewayId,
+    maxEventBytes: s.maxEventBytes,
+    metrics,
+    arena: new DatumArena(),
+  };
 }
 
 function settled(prepared: PreparedEvents, answer: BatchAnswer): Outcome {
@@ -114,7 +123,7 @@ export function fastRoute(raw: Buffer, s: Setting = defaultSetting, stats?: Fast
   if (!isUtf8(raw)) return { refused: 'utf8' };
   let body: unknown;
   try {
-    body = readEventsBody(registry, raw, s.room ?? metaRoom(s.gatewayId));
+    body = readEventsBody(s.registry ?? registry, raw, s.room ?? metaRoom(s.gatewayId));
   } catch {
     return { refused: 'HTTP_BAD_REQUEST json' };
   }

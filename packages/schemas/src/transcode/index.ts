@@ -3,3 +3,4 @@ export * as JsonBytes from './json-bytes.js';
 export { JsonReader, TRUE, FALSE, NULL } from './json-reader.js';
 export { AvroWriter, copyBytes, longSize, writeLong } from './avro-writer.js';
 export { payloadTranscoderOf, type Step } from './payload-transcoder.js';
+export { NameTable } from './name-table.js';

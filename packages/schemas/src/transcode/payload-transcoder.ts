@@ -16,6 +16,7 @@ import {
   ZERO,
 } from './json-bytes.js';
 import { FALSE, NULL, TRUE, type JsonReader } from './json-reader.js';
+import { NameTable } from './name-table.js';
 
 /**
  * Per-schema transcoders from a JSON payload to the Avro datum of the record without its meta
@@ -248,16 +249,13 @@ const stringStep: Step = (r, w) => {
 };
 
 function enumStep(symbols: readonly string[]): Step {
-  const names = symbols.map((s) => Buffer.from(s, 'utf8'));
+  const indexes = new NameTable(symbols.map((s, i) => [Buffer.from(s, 'utf8'), i] as const));
   return (r, w) => {
     if (!r.string()) return false;
-    for (let i = 0; i < names.length; i++) {
-      if (r.textIs(names[i]!)) {
-        w.long(i);
-        return true;
-      }
-    }
-    return false;
+    const i = indexes.get(r.buf, r.textStart, r.textEnd);
+    if (i === undefined) return false;
+    w.long(i);
+    return true;
   };
 }
 
