@@ -21,8 +21,8 @@
  * BENCH_BATCH_MESSAGES / BENCH_BATCH_MS for the publisher's batching (default: the gateway's).
  */
 const path = require('node:path');
-const { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
-const { tmpdir } = require('node:os');
+const { rmSync } = require('node:fs');
+const { schemasWithExtraTypes } = require('./lib.js');
 const { randomUUID } = require('node:crypto');
 const root = path.join(__dirname, '..');
 const { SchemaRegistry, buildRecord } = require(path.join(root, 'packages/schemas/dist/index.js'));
@@ -40,27 +40,18 @@ const { RequestTrace } = require(path.join(root, 'services/gateway/dist/tracepar
 const rounds = Number(process.env.BENCH_ROUNDS || 20);
 const only = process.env.BENCH_STAGES ? new Set(process.env.BENCH_STAGES.split(',')) : undefined;
 const schemas = SchemaRegistry.load(path.join(root, 'schemas'));
-const registry = withExtraTypes(Number(process.env.BENCH_EXTRA_TYPES || 0));
+const extraTypes = Number(process.env.BENCH_EXTRA_TYPES || 0);
+const registry = extraTypes === 0 ? schemas : loadExtraTypes(extraTypes);
 const generator = new EventGenerator(schemas, { seed: 1 });
 
-/**
- * The repository's schemas and `n` more types (page_viewed's schema under other names, sorted
- * before the real ones), for the cost of finding a type among many; the bodies keep the 5 types.
- */
-function withExtraTypes(n) {
-  if (n === 0) return schemas;
-  const dir = mkdtempSync(path.join(tmpdir(), 'hourglass-bench-types-'));
-  cpSync(path.join(root, 'schemas'), dir, { recursive: true });
-  const pageViewed = readFileSync(path.join(root, 'schemas/page_viewed/v1.avsc'), 'utf8');
-  for (let i = 0; i < n; i++) {
-    const name = `aa_${String(i).padStart(4, '0')}_viewed`;
-    mkdirSync(path.join(dir, name));
-    writeFileSync(path.join(dir, name, 'v1.avsc'), pageViewed.replace('"PageViewed"', `"Aa${i}Viewed"`));
-  }
+/** The registry with `n` more types (bench/lib.js); the bodies keep the 5 real ones. */
+function loadExtraTypes(n) {
+  const dir = schemasWithExtraTypes(n);
   const many = SchemaRegistry.load(dir);
   rmSync(dir, { recursive: true });
   return many;
 }
+
 const texts = [];
 for (let i = 0; i < 200; i++) {
   const events = generator.batch(100).map((e) => ({ ...e, id: randomUUID(), client_ts: Date.now() }));

@@ -7,7 +7,8 @@
  * server cannot hide its queueing). Prints one JSON line with its counts.
  *
  * Usage: node bench/gateway-loadgen.js '<json options>'
- *   { url, token?, concurrency, durationMs, warmupMs, rate? (events/s), eventsPerRequest, bodies, seed }
+ *   { url, token?, concurrency, durationMs, warmupMs, rate? (events/s), eventsPerRequest, bodies, seed,
+ *     schemasDir? (events of every type there; default the repository's schemas) }
  *
  * Requests go through raw-http.js (a fifth of the CPU of Node's http client, which the services
  * measured would otherwise lose on 2 shared cores); BENCH_LOADGEN_CLIENT=node-http uses Node's.
@@ -23,7 +24,7 @@ const { RawHttpClient } = require('./raw-http.js');
 const opts = JSON.parse(process.argv[2] || '{}');
 const url = new URL('/v1/events', opts.url);
 const perRequest = opts.eventsPerRequest || 100;
-const registry = SchemaRegistry.load(path.join(root, 'schemas'));
+const registry = SchemaRegistry.load(opts.schemasDir || path.join(root, 'schemas'));
 const generator = new EventGenerator(registry, { seed: opts.seed || 1 });
 const bodies = [];
 for (let i = 0; i < (opts.bodies || 200); i++) {

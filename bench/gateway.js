@@ -19,11 +19,13 @@
  * write a --cpu-prof of the gateway to bench/results/, BENCH_GATEWAY_ENV='{"K":"V"}' for extra settings,
  * BENCH_GATEWAY_NODE_ARGS='--trace-gc ...' for extra node flags of the gateway,
  * BENCH_GATEWAY_OUTPUT=file to keep the gateway's stdout and stderr, BENCH_HALF_RATE=events/s to
- * measure answer latency at a fixed rate instead of half the measured maximum (for comparisons).
+ * measure answer latency at a fixed rate instead of half the measured maximum (for comparisons),
+ * BENCH_EXTRA_TYPES=n for n more event types, the bodies' events spread over all of them (the
+ * original system had 250+; the results then go to bench/results/gateway-many-types.json).
  */
 const { spawn } = require('node:child_process');
-const { cpuSeconds, rssMb } = require('./lib.js');
-const { mkdirSync, writeFileSync, mkdtempSync } = require('node:fs');
+const { cpuSeconds, rssMb, schemasWithExtraTypes } = require('./lib.js');
+const { mkdirSync, writeFileSync, mkdtempSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const path = require('node:path');
 const { createHash, randomBytes } = require('node:crypto');
@@ -35,6 +37,7 @@ const { Defaults, GATEWAY_NODE_ARGS, resourceNames } = require(path.join(root, '
 
 const seconds = Number(process.env.BENCH_SECONDS || 15);
 const concurrency = Number(process.env.BENCH_CONCURRENCY || 64);
+const extraTypes = Number(process.env.BENCH_EXTRA_TYPES || 0);
 const resultsDir = path.join(root, 'bench', 'results');
 const prefix = `bench${randomBytes(3).toString('hex')}`;
 
@@ -137,9 +140,10 @@ function quantileBound(before, after, name, q) {
 async function main() {
   process.env.METADATA_SERVER_DETECTION = 'none';
   mkdirSync(resultsDir, { recursive: true });
-  const registry = SchemaRegistry.load(path.join(root, 'schemas'));
+  const schemasDir = schemasWithExtraTypes(extraTypes);
+  const registry = SchemaRegistry.load(schemasDir);
   const types = registry.eventTypes();
-  const load0 = { durationMs: seconds * 1000, warmupMs: 2000, concurrency, eventsPerRequest: 100 };
+  const load0 = { durationMs: seconds * 1000, warmupMs: 2000, concurrency, eventsPerRequest: 100, schemasDir };
   console.log(
     `gateway benchmark: ${seconds} s per measurement, ${concurrency} requests in flight, 100 events per request`,
   );
@@ -191,7 +195,7 @@ async function main() {
       HOURGLASS_GATEWAY_PORT: String(port),
       HOURGLASS_PREFIX: prefix,
       HOURGLASS_API_KEYS_FILE: keysFile,
-      HOURGLASS_SCHEMAS_DIR: path.join(root, 'schemas'),
+      HOURGLASS_SCHEMAS_DIR: schemasDir,
       HOURGLASS_LOG_LEVEL: 'warn',
       ...JSON.parse(process.env.BENCH_GATEWAY_ENV || '{}'),
     });
@@ -270,6 +274,7 @@ async function main() {
         seconds,
         concurrency,
         eventsPerRequest: 100,
+        eventTypes: types.length,
         prefix,
         gatewayEnv: JSON.parse(process.env.BENCH_GATEWAY_ENV || '{}'),
       },
@@ -293,9 +298,10 @@ async function main() {
         cpuEfficiency: { target: 0.7, measured: cpuPerEvent.efficiency, met: cpuPerEvent.efficiency >= 0.7 },
       },
     };
-    writeFileSync(path.join(resultsDir, 'gateway.json'), JSON.stringify(result, null, 2) + '\n');
+    const resultFile = extraTypes === 0 ? 'gateway.json' : 'gateway-many-types.json';
+    writeFileSync(path.join(resultsDir, resultFile), JSON.stringify(result, null, 2) + '\n');
     console.log(
-      `ratio to ceiling ${ratio.toFixed(2)}; gateway exit code ${exit.code}; wrote bench/results/gateway.json`,
+      `ratio to ceiling ${ratio.toFixed(2)}; gateway exit code ${exit.code}; wrote bench/results/${resultFile}`,
     );
     for (const [name, t] of Object.entries(result.targets)) {
       console.log(
@@ -305,6 +311,7 @@ async function main() {
   } finally {
     if (gateway && gateway.child.exitCode === null) gateway.child.kill('SIGKILL');
     if (emulator) await emulator.stop();
+    if (extraTypes > 0) rmSync(schemasDir, { recursive: true, force: true });
   }
 }
 

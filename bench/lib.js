@@ -1,6 +1,8 @@
 'use strict';
 /** Small helpers shared by the benchmarks. */
-const { readFileSync } = require('node:fs');
+const { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } = require('node:fs');
+const { tmpdir } = require('node:os');
+const path = require('node:path');
 const { randomUUID } = require('node:crypto');
 
 /** Resident set size of a process in MB, from /proc (0 once it has exited). */
@@ -83,4 +85,23 @@ async function publishBundles(projectId, topicName, bundles) {
   return seconds;
 }
 
-module.exports = { cpuSeconds, metricsOf, publishBundles, rssMb, sumMetric, trackPlayed };
+/**
+ * A schema directory of the repository's 5 types and `n` more (page_viewed's schema under other
+ * names, sorted before the real ones), for benchmarks at the original system's 250+ types; the
+ * repository's own directory when n is 0. The caller removes a directory it was given.
+ */
+function schemasWithExtraTypes(n) {
+  const schemas = path.join(__dirname, '..', 'schemas');
+  if (n === 0) return schemas;
+  const dir = mkdtempSync(path.join(tmpdir(), 'hourglass-bench-types-'));
+  cpSync(schemas, dir, { recursive: true });
+  const pageViewed = readFileSync(path.join(schemas, 'page_viewed/v1.avsc'), 'utf8');
+  for (let i = 0; i < n; i++) {
+    const name = `aa_${String(i).padStart(4, '0')}_viewed`;
+    mkdirSync(path.join(dir, name));
+    writeFileSync(path.join(dir, name, 'v1.avsc'), pageViewed.replace('"PageViewed"', `"Aa${i}Viewed"`));
+  }
+  return dir;
+}
+
+module.exports = { cpuSeconds, metricsOf, publishBundles, rssMb, schemasWithExtraTypes, sumMetric, trackPlayed };
