@@ -14,14 +14,14 @@ export class NameTable<T> {
   private readonly few: readonly Entry<T>[] | undefined;
 
   constructor(entries: readonly (readonly [name: Uint8Array, value: T])[]) {
-    this.few = entries.length <= LINEAR_MAX ? entries.map(([name, value]) => ({ name, value })) : undefined;
-    let size = 8;
-    while (size < 2 * entries.length) size *= 2;
+    const all = entries.map(([name, value]) => ({ name, value }));
+    this.few = all.length <= LINEAR_MAX ? all : undefined;
+    let size = 1;
+    while (this.few === undefined && size < 2 * all.length) size *= 2;
     this.mask = size - 1;
     const buckets: Entry<T>[][] = [];
-    for (const [name, value] of entries) {
-      const at = hashOf(name, 0, name.length) & this.mask;
-      (buckets[at] ??= []).push({ name, value });
+    for (const entry of this.few === undefined ? all : []) {
+      (buckets[hashOf(entry.name, 0, entry.name.length) & this.mask] ??= []).push(entry);
     }
     this.buckets = Array.from({ length: size }, (_, i) => buckets[i]);
   }
