@@ -189,7 +189,7 @@ function readEvent(r: JsonReader, types: NameTable<TypeEntry>, batch: Transcoded
     const bit = keyOf(r);
     if (bit === 0) return false;
     if (bit === SEEN_TYPE) {
-      if (!r.string() || (entry = typeOf(types, r)) === undefined) return false;
+      if (!r.string() || (entry = types.get(r.buf, r.textStart, r.textEnd)) === undefined) return false;
     } else if (bit === SEEN_PAYLOAD) {
       if (entry !== undefined) {
         start = batch.payloadStart();
@@ -258,11 +258,6 @@ function payloadAfterType(r: JsonReader, entry: TypeEntry, at: number, end: numb
   if (r.pos !== end) return false;
   r.pos = eventEnd;
   return true;
-}
-
-/** The type named by the string just read. */
-function typeOf(types: NameTable<TypeEntry>, r: JsonReader): TypeEntry | undefined {
-  return types.get(r.buf, r.textStart, r.textEnd);
 }
 
 /** client_ts as prepareJson takes it (and the meta check after it): −1 for null, −2 when not plain. */

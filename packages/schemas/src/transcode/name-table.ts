@@ -15,15 +15,16 @@ export class NameTable<T> {
 
   constructor(entries: readonly (readonly [name: Uint8Array, value: T])[]) {
     const all = entries.map(([name, value]) => ({ name, value }));
-    this.few = all.length <= LINEAR_MAX ? all : undefined;
+    const hashed = all.length > LINEAR_MAX;
+    this.few = hashed ? undefined : all;
     let size = 1;
-    while (this.few === undefined && size < 2 * all.length) size *= 2;
+    while (hashed && size < 2 * all.length) size *= 2;
     this.mask = size - 1;
-    const buckets: Entry<T>[][] = [];
-    for (const entry of this.few === undefined ? all : []) {
-      (buckets[hashOf(entry.name, 0, entry.name.length) & this.mask] ??= []).push(entry);
+    const buckets: (Entry<T>[] | undefined)[] = Array.from({ length: size }, () => undefined);
+    if (hashed) {
+      for (const entry of all) (buckets[hashOf(entry.name, 0, entry.name.length) & this.mask] ??= []).push(entry);
     }
-    this.buckets = Array.from({ length: size }, (_, i) => buckets[i]);
+    this.buckets = buckets;
   }
 
   /** The value named by `buf`'s bytes [start, end), or undefined. */
