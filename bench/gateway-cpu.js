@@ -151,6 +151,8 @@ async function main() {
       maxEvents: 100,
       maxBytes: 1_000_000,
       linger: 5,
+      maxLinger: 100,
+      lingerTargetEvents: 100,
       codec: 'null',
       publishTimeout: 10_000,
       unbundledTypes: new Set(),

@@ -14,7 +14,9 @@
  * request thread alone), the ratio to the ceiling, CPU per event of the gateway (every thread)
  * and of the bare route with their ratio (the efficiency, issue 18), and writes bench/results/gateway.json.
  *
- * Env: BENCH_SECONDS (default 15) per measurement, BENCH_CONCURRENCY (default 64),
+ * Env: BENCH_SECONDS (default 15) per measurement, BENCH_CONCURRENCY (default 64; 256 with
+ * BENCH_EXTRA_TYPES, where light types' answers wait up to the 100 ms linger and 64 requests in
+ * flight would bound the rate, not the gateway),
  * PUBSUB_EMULATOR_HOST to use a running emulator (default: start one), BENCH_CPU_PROF=1 to
  * write a --cpu-prof of the gateway to bench/results/, BENCH_GATEWAY_ENV='{"K":"V"}' for extra settings,
  * BENCH_GATEWAY_NODE_ARGS='--trace-gc ...' for extra node flags of the gateway,
@@ -36,8 +38,8 @@ const { SchemaRegistry } = require(path.join(root, 'packages/schemas/dist/index.
 const { Defaults, GATEWAY_NODE_ARGS, resourceNames } = require(path.join(root, 'packages/common/dist/index.js'));
 
 const seconds = Number(process.env.BENCH_SECONDS || 15);
-const concurrency = Number(process.env.BENCH_CONCURRENCY || 64);
 const extraTypes = Number(process.env.BENCH_EXTRA_TYPES || 0);
+const concurrency = Number(process.env.BENCH_CONCURRENCY || (extraTypes > 0 ? 256 : 64));
 const resultsDir = path.join(root, 'bench', 'results');
 const prefix = `bench${randomBytes(3).toString('hex')}`;
 

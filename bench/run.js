@@ -2,15 +2,20 @@
 /**
  * `make bench`: runs the gateway, consumer and end-to-end benchmarks one after another
  * (each measures its own raw ceiling in the same run), then prints one table and writes
- * bench/results/summary.json. BENCH_ONLY=gateway,consumer,e2e,tracing-cpu,finalize-memory picks a
- * subset (tracing-cpu: off against on at 1%, paired, its 'ceiling' column is the same run with
- * tracing off; finalize-memory: a 1M-event window unless BENCH_FINALIZE_EVENTS says otherwise).
+ * bench/results/summary.json. BENCH_ONLY=gateway,gateway-many-types,consumer,e2e,tracing-cpu,finalize-memory
+ * picks a subset (gateway-many-types: bench/gateway.js with 250 more event types, 255 in all, as the
+ * original system had; tracing-cpu: off against on at 1%, paired, its 'ceiling' column is the same run
+ * with tracing off; finalize-memory: a 1M-event window unless BENCH_FINALIZE_EVENTS says otherwise).
  */
 const { spawnSync } = require('node:child_process');
 const { readFileSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
 
-const only = (process.env.BENCH_ONLY || 'gateway,consumer,e2e,tracing-cpu,finalize-memory').split(',');
+const only = (process.env.BENCH_ONLY || 'gateway,gateway-many-types,consumer,e2e,tracing-cpu,finalize-memory').split(
+  ',',
+);
+/** Runs that are another script with settings: name -> [script, extra environment]. */
+const variants = { 'gateway-many-types': ['gateway', { BENCH_EXTRA_TYPES: '250' }] };
 const results = path.join(__dirname, 'results');
 const read = (name) => {
   try {
@@ -22,11 +27,16 @@ const read = (name) => {
 
 for (const name of only) {
   process.stdout.write(`\n=== bench/${name}.js ===\n`);
-  const run = spawnSync(process.execPath, [path.join(__dirname, `${name}.js`)], { stdio: 'inherit' });
+  const [script, env] = variants[name] ?? [name, {}];
+  const run = spawnSync(process.execPath, [path.join(__dirname, `${script}.js`)], {
+    stdio: 'inherit',
+    env: { ...process.env, ...env },
+  });
   if (run.status !== 0) process.stdout.write(`bench/${name}.js failed (exit ${run.status})\n`);
 }
 
 const g = read('gateway');
+const gm = read('gateway-many-types');
 const c = read('consumer');
 const e = read('e2e');
 const tr = read('tracing');
@@ -62,6 +72,34 @@ const rows = [
     'efficiency (bare / gateway) >= 0.7',
   ],
   ['gateway RSS (MB)', pick(g, 'gatewayMaxRssMb'), undefined, undefined, '< 300'],
+  [
+    'gateway events/s accepted, 255 types',
+    pick(gm, 'gateway.acceptedPerSecond'),
+    pick(gm, 'ceiling.eventsPerSecond'),
+    pick(gm, 'ratioToCeiling'),
+    'report (the publish per type and bundle dominates)',
+  ],
+  [
+    'gateway CPU per event, 255 types (µs, all threads)',
+    pick(gm, 'cpuPerEvent.gatewayUs'),
+    pick(gm, 'cpuPerEvent.ceilingUs'),
+    pick(gm, 'cpuPerEvent.efficiency'),
+    'report',
+  ],
+  [
+    'gateway events per bundle at half load, 255 types',
+    pick(gm, 'half.bundles.averageEvents'),
+    undefined,
+    undefined,
+    'report',
+  ],
+  [
+    'gateway p99 at half load, 255 types (ms)',
+    pick(gm, 'half.latencyMs.p99'),
+    undefined,
+    undefined,
+    'report (up to the 100 ms linger + the publish)',
+  ],
   [
     'gateway CPU/request, 1-event requests, tracing 1% (µs)',
     pick(tr, 'shapes.single.onUsPerRequest'),

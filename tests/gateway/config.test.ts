@@ -29,6 +29,9 @@ describe('gateway configuration', () => {
       port: 8080,
       publishTimeout: 5_000,
       bundleMaxEvents: 500,
+      bundleLinger: 15,
+      bundleMaxLinger: 100,
+      bundleLingerTargetEvents: 100,
       bundleCodec: 'null',
     });
   });
@@ -44,6 +47,15 @@ describe('gateway configuration', () => {
       { HOURGLASS_BUNDLE_MAX_BYTES: '2kb', HOURGLASS_MAX_EVENT_BYTES: '64kb' },
       /HOURGLASS_BUNDLE_MAX_BYTES \(2000\) must be at least HOURGLASS_MAX_EVENT_BYTES/,
     ],
+    [
+      { HOURGLASS_BUNDLE_MAX_LINGER: '5s' },
+      /HOURGLASS_BUNDLE_MAX_LINGER \(5000 ms\) must be shorter than HOURGLASS_PUBLISH_TIMEOUT \(5000 ms\)/,
+    ],
+    [
+      { HOURGLASS_BUNDLE_LINGER: '2s', HOURGLASS_PUBLISH_TIMEOUT: '1s' },
+      /HOURGLASS_BUNDLE_LINGER \(2000 ms\) must be shorter than HOURGLASS_PUBLISH_TIMEOUT \(1000 ms\)/,
+    ],
+    [{ HOURGLASS_BUNDLE_LINGER_TARGET_EVENTS: '0' }, /HOURGLASS_BUNDLE_LINGER_TARGET_EVENTS="0" is invalid/],
   ])('%j is refused', (env, message) => {
     expect(configError({ HOURGLASS_AUTH: 'disabled', ...env })).toMatch(message);
   });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ManualClock, ms } from '@hourglass/common';
+import { ManualClock, ms, systemClock } from '@hourglass/common';
 import { Attr } from '@hourglass/schemas';
 import type { Gateway } from '@hourglass/gateway';
 import {
@@ -153,6 +153,39 @@ describe('gateway publishes what it accepts', () => {
       expect(tally(ids, found)).toMatchObject({ accepted: 12, found: 12, lost: 0, duplicated: 0, unexpected: 0 });
       const sizes = [...new Set(found.map((f) => f.message))].map((m) => Number(m.attributes[Attr.count])).sort();
       expect(sizes).toEqual([10, 2]);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('a light type fed by many clients goes out in fewer, larger messages, every event once', async () => {
+    const prefix2 = uniquePrefix('linger');
+    const subs2 = await provision(prefix2, { types: ['ab_exposure'] });
+    // The deployed defaults (15 ms linger, 100 ms at most for light types) on the real clock.
+    const gw = await startTestGateway({ prefix: prefix2, clock: systemClock });
+    try {
+      // One event every 5 ms from a new request each time, answers not awaited: 200 events/s, which
+      // a 15 ms linger would send as bundles of about 4 events and the adaptive one as about 20.
+      const sends: ReturnType<typeof send>[] = [];
+      for (let i = 0; i < 300; i++) {
+        sends.push(
+          send(gw, {
+            method: 'POST',
+            url: '/v1/events',
+            headers: auth(),
+            payload: { events: [{ type: 'ab_exposure', payload: samplePayloads.ab_exposure }] },
+          }),
+        );
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const ids = (await Promise.all(sends)).flatMap((r) => {
+        expect(r.statusCode).toBe(200);
+        return r.json<Answer>().results.map((x) => x.id!);
+      });
+      const found = await pullEvents(subs2);
+      expect(tally(ids, found)).toMatchObject({ accepted: 300, found: 300, lost: 0, duplicated: 0, unexpected: 0 });
+      const messages = new Set(found.map((f) => f.message)).size;
+      expect(300 / messages).toBeGreaterThanOrEqual(8);
     } finally {
       await gw.close();
     }

@@ -7,6 +7,7 @@ import type { OutstandingBudget } from './outstanding.js';
 import type { NewestVersionEncoder } from './reencode.js';
 import type { MessagePublisher } from './publisher.js';
 import { datumEventId } from './prepare.js';
+import { AdaptiveLinger } from './linger.js';
 import { endPublishSpan } from './spans.js';
 import type { RequestTrace } from './traceparent.js';
 
@@ -33,7 +34,11 @@ export interface BundlerOptions extends BundlingConfig {
 export interface BundlingConfig {
   maxEvents: number;
   maxBytes: number;
+  /** The base linger; a type whose bundles stay small waits longer, up to maxLinger (linger.ts). */
   linger: Duration;
+  maxLinger: Duration;
+  /** Events a bundle should gather before a longer linger stops paying off. */
+  lingerTargetEvents: number;
   codec: BundleCodec;
   publishTimeout: Duration;
   /** Types published one event per message (plain Avro, for a topic schema or a BigQuery subscription). */
@@ -51,10 +56,16 @@ class OpenBundle {
   bytes = 0;
   minGatewayTs = Number.MAX_SAFE_INTEGER;
   timer: NodeJS.Timeout | undefined;
+  /** Events from requests other than the opener's, and those that came once the base linger had passed. */
+  joined = 0;
+  joinedAfterBase = 0;
 
   constructor(
     readonly writer: SchemaVersion,
     readonly maxEvents: number,
+    readonly linger: Duration,
+    readonly openedAt: number,
+    readonly opener: BatchAnswer,
     readonly firstEventId: string,
     readonly traceparent: string,
     /** With tracing on: the span from this bundle's opening to its publish's end. */
@@ -83,6 +94,7 @@ const TIMEOUT_PROBLEM_REASON = 'Pub/Sub did not ack within the publish timeout; 
 
 export class Bundler {
   private readonly open = new Map<string, OpenBundle>();
+  private readonly lingers: AdaptiveLinger;
   /** Each writer's last bundle size in bytes (the next one's first buffer). */
   private readonly lastBytes = new Map<string, number>();
   private inFlight = 0;
@@ -96,7 +108,13 @@ export class Bundler {
     if (this.open.get(bundle.writer.fingerprint) === bundle) this.flush(bundle);
   };
 
-  constructor(private readonly options: BundlerOptions) {}
+  constructor(private readonly options: BundlerOptions) {
+    this.lingers = new AdaptiveLinger({
+      base: options.linger,
+      max: options.maxLinger,
+      targetEvents: options.lingerTargetEvents,
+    });
+  }
 
   /** Adds one encoded event; its result arrives through `answer.settle(index, ...)`. */
   add(
@@ -138,7 +156,7 @@ export class Bundler {
     // now, before the next event joins it.
     if (
       bundle &&
-      (bundle.bytes + end - start > this.options.maxBytes || gatewayTs - bundle.minGatewayTs >= this.options.linger)
+      (bundle.bytes + end - start > this.options.maxBytes || gatewayTs - bundle.minGatewayTs >= bundle.linger)
     ) {
       this.flush(bundle);
       bundle = undefined;
@@ -149,17 +167,31 @@ export class Bundler {
       const firstEventId = datumEventId(source, start);
       const last = maxEvents === 1 ? end - start : (this.lastBytes.get(key) ?? 0) * 1.25;
       const capacity = Math.min(MAX_BUNDLE_CAPACITY, Math.max(MIN_BUNDLE_CAPACITY, end - start, Math.ceil(last)));
-      bundle = new OpenBundle(writer, maxEvents, firstEventId, traceparent, publishSpan, capacity);
+      const linger = this.lingers.lingerFor(key);
+      bundle = new OpenBundle(
+        writer,
+        maxEvents,
+        linger,
+        gatewayTs,
+        answer,
+        firstEventId,
+        traceparent,
+        publishSpan,
+        capacity,
+      );
       this.open.set(key, bundle);
-      if (maxEvents > 1 && !this.draining && this.options.linger > 0) {
-        bundle.timer = setTimeout(this.flushOnLinger, this.options.linger, bundle);
+      if (maxEvents > 1 && !this.draining && linger > 0) {
+        bundle.timer = setTimeout(this.flushOnLinger, linger, bundle);
       }
+    } else if (answer !== bundle.opener) {
+      bundle.joined++;
+      if (gatewayTs - bundle.openedAt >= this.options.linger) bundle.joinedAfterBase++;
     }
     bundle.append(source, start, end);
     bundle.answers.push(answer);
     bundle.indexes.push(index);
     if (gatewayTs < bundle.minGatewayTs) bundle.minGatewayTs = gatewayTs;
-    if (bundle.answers.length >= bundle.maxEvents || this.draining || this.options.linger === 0) this.flush(bundle);
+    if (bundle.answers.length >= bundle.maxEvents || this.draining || bundle.linger === 0) this.flush(bundle);
   }
 
   /** Shutdown: send every open bundle now and stop lingering. */
@@ -210,10 +242,15 @@ export class Bundler {
       this.checkIdle();
       return;
     }
-    if (bundle.maxEvents > 1) this.lastBytes.set(bundle.writer.fingerprint, bundle.bytes);
-    metrics.bundle(eventType, count, encoded.data.length);
-    this.inFlight++;
     const startedAt = clock.now();
+    const age = startedAt - bundle.openedAt;
+    if (bundle.maxEvents > 1) {
+      this.lastBytes.set(bundle.writer.fingerprint, bundle.bytes);
+      const { linger, joined, joinedAfterBase } = bundle;
+      if (!this.draining) this.lingers.observe(bundle.writer.fingerprint, { linger, age, joined, joinedAfterBase });
+    }
+    metrics.bundle(eventType, count, encoded.data.length, age);
+    this.inFlight++;
     let answered = false;
     const timer = setTimeout(() => {
       answered = true;

@@ -28,6 +28,13 @@ export const gatewaySettings = {
   bundleMaxEvents: setting.int('HOURGLASS_BUNDLE_MAX_EVENTS', Defaults.bundleMaxEvents, 1, 100_000),
   bundleMaxBytes: setting.bytes('HOURGLASS_BUNDLE_MAX_BYTES', Defaults.bundleMaxBytes, 1024),
   bundleLinger: setting.duration('HOURGLASS_BUNDLE_LINGER', Defaults.bundleLinger),
+  bundleMaxLinger: setting.duration('HOURGLASS_BUNDLE_MAX_LINGER', Defaults.bundleMaxLinger),
+  bundleLingerTargetEvents: setting.int(
+    'HOURGLASS_BUNDLE_LINGER_TARGET_EVENTS',
+    Defaults.bundleLingerTargetEvents,
+    1,
+    100_000,
+  ),
   bundleCodec: setting.string('HOURGLASS_BUNDLE_CODEC', 'null', /^(null|deflate)$/),
   unbundledTypes: setting.list('HOURGLASS_UNBUNDLED_TYPES', []),
   maxOutstandingBytes: setting.bytes('HOURGLASS_MAX_OUTSTANDING_BYTES', Defaults.maxOutstandingBytes, 1024),
@@ -50,6 +57,7 @@ export interface GatewayConfig extends Omit<RawGatewayConfig, 'auth' | 'bundleCo
   bundleCodec: BundleCodec;
   publishTimeout: Duration;
   bundleLinger: Duration;
+  bundleMaxLinger: Duration;
 }
 
 /**
@@ -78,6 +86,17 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       'CONFIG_INVALID',
       `HOURGLASS_BUNDLE_MAX_BYTES (${config.bundleMaxBytes}) must be at least HOURGLASS_MAX_EVENT_BYTES (${config.maxEventBytes})`,
       { path: 'HOURGLASS_BUNDLE_MAX_BYTES' },
+    );
+  }
+  const longest = Math.max(config.bundleLinger, config.bundleMaxLinger);
+  if (longest >= config.publishTimeout) {
+    // Every event that waited the whole linger would be answered `retry` without being published.
+    const name =
+      config.bundleMaxLinger > config.bundleLinger ? 'HOURGLASS_BUNDLE_MAX_LINGER' : 'HOURGLASS_BUNDLE_LINGER';
+    throw new HourglassError(
+      'CONFIG_INVALID',
+      `${name} (${longest} ms) must be shorter than HOURGLASS_PUBLISH_TIMEOUT (${config.publishTimeout} ms)`,
+      { path: name },
     );
   }
   return config;
@@ -111,6 +130,8 @@ export function gatewayParts(config: GatewayConfig): GatewayParts {
       maxEvents: config.bundleMaxEvents,
       maxBytes: config.bundleMaxBytes,
       linger: config.bundleLinger,
+      maxLinger: config.bundleMaxLinger,
+      lingerTargetEvents: config.bundleLingerTargetEvents,
       codec: config.bundleCodec,
       publishTimeout: config.publishTimeout,
       unbundledTypes: new Set(config.unbundledTypes),

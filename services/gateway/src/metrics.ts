@@ -16,6 +16,7 @@ export class GatewayMetrics {
   private readonly publishLatencyHistogram: Histogram;
   private readonly bundleEventsHistogram: Histogram;
   private readonly bundleBytesHistogram: Histogram;
+  private readonly bundleAgeHistogram: Histogram;
   private readonly resultAttrs = new Map<string, Record<EventResult, Attributes>>();
   private readonly typeAttrs = new Map<string, Attributes>();
   private readonly requestAttrs = new Map<string, Map<number, Attributes>>();
@@ -41,6 +42,11 @@ export class GatewayMetrics {
       description: 'Bytes of Pub/Sub message data per bundle',
       unit: 'By',
       advice: { explicitBucketBoundaries: [256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304] },
+    });
+    this.bundleAgeHistogram = meter.createHistogram('hourglass_gateway_bundle_age', {
+      description: "Milliseconds from a bundle's first event to its sending: the linger it waited (linger.ts)",
+      unit: 'ms',
+      advice: { explicitBucketBoundaries: [1, 2, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 500] },
     });
     meter
       .createObservableGauge('hourglass_gateway_outstanding_bytes', {
@@ -80,10 +86,11 @@ export class GatewayMetrics {
     this.publishLatencyHistogram.record(ms, this.attrsOf(eventType));
   }
 
-  bundle(eventType: string, events: number, bytes: number): void {
+  bundle(eventType: string, events: number, bytes: number, ageMs: number): void {
     const attrs = this.attrsOf(eventType);
     this.bundleEventsHistogram.record(events, attrs);
     this.bundleBytesHistogram.record(bytes, attrs);
+    this.bundleAgeHistogram.record(ageMs, attrs);
   }
 
   private attrsOf(eventType: string): Attributes {
