@@ -14,8 +14,8 @@
  * request thread alone), the ratio to the ceiling, CPU per event of the gateway (every thread)
  * and of the bare route with their ratio (the efficiency, issue 18), and writes bench/results/gateway.json.
  *
- * Env: BENCH_SECONDS (default 15) per measurement, BENCH_CONCURRENCY (default 64; 256 with
- * BENCH_EXTRA_TYPES, where light types' answers wait up to the 100 ms linger and 64 requests in
+ * Env: BENCH_SECONDS (default 15) per measurement, BENCH_CONCURRENCY (default 64; 1024 with
+ * BENCH_EXTRA_TYPES, where light types' answers wait up to the 250 ms linger and 64 requests in
  * flight would bound the rate, not the gateway),
  * PUBSUB_EMULATOR_HOST to use a running emulator (default: start one), BENCH_CPU_PROF=1 to
  * write a --cpu-prof of the gateway to bench/results/, BENCH_GATEWAY_ENV='{"K":"V"}' for extra settings,
@@ -39,7 +39,7 @@ const { Defaults, GATEWAY_NODE_ARGS, resourceNames } = require(path.join(root, '
 
 const seconds = Number(process.env.BENCH_SECONDS || 15);
 const extraTypes = Number(process.env.BENCH_EXTRA_TYPES || 0);
-const concurrency = Number(process.env.BENCH_CONCURRENCY || (extraTypes > 0 ? 256 : 64));
+const concurrency = Number(process.env.BENCH_CONCURRENCY || (extraTypes > 0 ? 1024 : 64));
 const resultsDir = path.join(root, 'bench', 'results');
 const prefix = `bench${randomBytes(3).toString('hex')}`;
 

@@ -98,7 +98,7 @@ const rows = [
     pick(gm, 'half.latencyMs.p99'),
     undefined,
     undefined,
-    'report (up to the 100 ms linger + the publish)',
+    'report (up to the 250 ms linger + the publish)',
   ],
   [
     'gateway CPU/request, 1-event requests, tracing 1% (µs)',

@@ -30,7 +30,7 @@ describe('gateway configuration', () => {
       publishTimeout: 5_000,
       bundleMaxEvents: 500,
       bundleLinger: 15,
-      bundleMaxLinger: 100,
+      bundleMaxLinger: 250,
       bundleLingerTargetEvents: 100,
       bundleCodec: 'null',
     });
