@@ -2,20 +2,24 @@
 /**
  * `make bench`: runs the gateway, consumer and end-to-end benchmarks one after another
  * (each measures its own raw ceiling in the same run), then prints one table and writes
- * bench/results/summary.json. BENCH_ONLY=gateway,gateway-many-types,consumer,e2e,tracing-cpu,finalize-memory
- * picks a subset (gateway-many-types: bench/gateway.js with 250 more event types, 255 in all, as the
- * original system had; tracing-cpu: off against on at 1%, paired, its 'ceiling' column is the same run
- * with tracing off; finalize-memory: a 1M-event window unless BENCH_FINALIZE_EVENTS says otherwise).
+ * bench/results/summary.json. BENCH_ONLY=gateway,gateway-many-types,consumer,e2e,e2e-many-types,
+ * tracing-cpu,finalize-memory picks a subset. gateway-many-types and e2e-many-types are bench/gateway.js
+ * and bench/e2e.js (at 75,000 events/s offered) with 250 more event types, 255 in all, as the original
+ * system had; tracing-cpu: off against on at 1%, paired, its 'ceiling' column is the same run with
+ * tracing off; finalize-memory: a 1M-event window unless BENCH_FINALIZE_EVENTS says otherwise.
  */
 const { spawnSync } = require('node:child_process');
 const { readFileSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
 
-const only = (process.env.BENCH_ONLY || 'gateway,gateway-many-types,consumer,e2e,tracing-cpu,finalize-memory').split(
-  ',',
-);
+const only = (
+  process.env.BENCH_ONLY || 'gateway,gateway-many-types,consumer,e2e,e2e-many-types,tracing-cpu,finalize-memory'
+).split(',');
 /** Runs that are another script with settings: name -> [script, extra environment]. */
-const variants = { 'gateway-many-types': ['gateway', { BENCH_EXTRA_TYPES: '250' }] };
+const variants = {
+  'gateway-many-types': ['gateway', { BENCH_EXTRA_TYPES: '250' }],
+  'e2e-many-types': ['e2e', { BENCH_EXTRA_TYPES: '250', BENCH_E2E_RATE: '75000' }],
+};
 const results = path.join(__dirname, 'results');
 const read = (name) => {
   try {
@@ -39,6 +43,7 @@ const g = read('gateway');
 const gm = read('gateway-many-types');
 const c = read('consumer');
 const e = read('e2e');
+const em = read('e2e-many-types');
 const tr = read('tracing');
 const fm = read('finalize-memory');
 /** The largest window of the last finalize-memory run (bench/finalize-memory.js writes one run per label). */
@@ -160,6 +165,27 @@ const rows = [
     undefined,
     undefined,
     'report (2 cores / 150,000 events/s = 13.3)',
+  ],
+  [
+    'e2e events/s accepted, 255 types, 75,000 offered',
+    pick(em, 'acceptedPerSec'),
+    undefined,
+    undefined,
+    'report, every accepted event stored once',
+  ],
+  [
+    'e2e stored of accepted, 255 types',
+    pick(em, 'targets.storedOfAccepted.measured'),
+    pick(em, 'targets.storedOfAccepted.target'),
+    undefined,
+    'equal',
+  ],
+  [
+    'e2e answer p99, 255 types (ms)',
+    pick(em, 'answerLatencyMs.p99'),
+    undefined,
+    undefined,
+    'report (up to the 250 ms linger + the publish)',
   ],
   [
     'e2e latest window close after end (s)',
