@@ -44,7 +44,8 @@ interface GroupBlock {
  * First allocation of a group's block: most staged files are small (flushed by age). Below half of
  * Buffer.poolSize, so it is a slice of Node's shared pool, not an ArrayBuffer of its own: with 255
  * types a replica starts 255 files of 64 groups a second, and at 4 KiB each those allocations were
- * 5% of its CPU (bench/e2e.js at 255 types); a 300-event file now costs 200 µs instead of 270.
+ * 5% of its busy CPU (bench/e2e.js at 255 types, profiled). A 300-event file costs 201-205 µs
+ * instead of 233-240 (bench/staged-file-cpu.js, two alternating pairs).
  */
 const FIRST_BLOCK_BYTES = 1024;
 const EMPTY = Buffer.alloc(0);
