@@ -54,14 +54,15 @@ export const Defaults = {
   /**
    * Longest linger for a type whose bundles stay small (the gateway's linger.ts): every bundle is a
    * Publish call, so a gateway that sees T light types makes up to T / this calls a second. At 300
-   * types and 100 ms that is 3,000 calls/s, 0.4-0.6 of a core on calls alone; at 250 ms 1,200
+   * types and 100 ms that is 3,000 calls/s, 0.4-0.7 of a core on calls alone; at 250 ms 1,200
    * (docs/capacity.md, Publish calls). Adds at most this to light types' answers; dense types keep
    * bundleLinger. At or below bundleLinger the linger never grows.
    */
   bundleMaxLinger: ms(250),
   /**
-   * Events a longer linger tries to gather: a Publish call costs the gateway 125-145 µs of CPU (bench/publish-call.js),
-   * so at 100 events it adds about 1.3 µs per event against ~3 µs for the rest of an event's work.
+   * Events a longer linger tries to gather: a Publish call costs the gateway 125-145 µs of CPU alone
+   * (bench/publish-call.js) and ~220 µs in use, so at 100 events it adds 1.3-2.2 µs per event
+   * against ~3 µs for the rest of an event's work.
    */
   bundleLingerTargetEvents: 100,
   /** Outstanding bytes toward Pub/Sub before the gateway answers 503 instead of queuing. */

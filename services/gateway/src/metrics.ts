@@ -46,7 +46,7 @@ export class GatewayMetrics {
     this.bundleAgeHistogram = meter.createHistogram('hourglass_gateway_bundle_age', {
       description: "Milliseconds from a bundle's first event to its sending: the linger it waited (linger.ts)",
       unit: 'ms',
-      advice: { explicitBucketBoundaries: [1, 2, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 500] },
+      advice: { explicitBucketBoundaries: [1, 2, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 250, 300, 500] },
     });
     meter
       .createObservableGauge('hourglass_gateway_outstanding_bytes', {
