@@ -1,9 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { MAX_EXACT_LONG, copyBytes, longSize, textProblem, writeLong, type EventMeta } from '@hourglass/schemas';
+import {
+  MAX_EXACT_LONG,
+  copyBytes as sharedCopyBytes,
+  longSize as sharedLongSize,
+  textProblem,
+  writeLong as sharedWriteLong,
+  type EventMeta,
+} from '@hourglass/schemas';
 import { keyAllows, type ApiKey } from './api-keys.js';
 import type { BatchAnswer } from './batch-answer.js';
 import { PreparedEvents, prepareJson, prepareJsonEvent, requestMeta, type PrepareContext } from './prepare.js';
 import { TranscodedBatch } from './transcoded-body.js';
+
+/** Bound once: an import from another workspace compiles to a getter read at every use (see transcoded-body.ts). */
+const copyBytes = sharedCopyBytes;
+const longSize = sharedLongSize;
+const writeLong = sharedWriteLong;
 
 /**
  * The JSON route's events, prepared: a transcoded body (see transcoded-body.ts) gets its meta
