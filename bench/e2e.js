@@ -36,7 +36,6 @@ const rate = Number(process.env.BENCH_E2E_RATE || 150_000);
 const warmupSeconds = Number(process.env.BENCH_E2E_WARMUP_SECONDS ?? 15);
 const graceSeconds = 10;
 const extraTypes = Number(process.env.BENCH_EXTRA_TYPES || 0);
-const schemasDir = schemasWithExtraTypes(extraTypes);
 const resultsDir = path.join(root, 'bench', 'results');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -151,6 +150,8 @@ async function main() {
   const ceilings = await measureCeilings({ seconds: 5 }).finally(() => ceilingEmulator.stop());
   const emulator = await startEmulator({ heapMb: 6144, logFile: path.join(work, 'emulator.log') });
   process.env.PUBSUB_EMULATOR_HOST = emulator.host;
+  // Made here, next to the finally that removes it, not at load: a failed ceiling run left it behind.
+  const schemasDir = schemasWithExtraTypes(extraTypes);
   const children = [];
   try {
     const registry = SchemaRegistry.load(schemasDir);
