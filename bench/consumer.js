@@ -21,7 +21,15 @@
  * BENCH_CONSUMER_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR' (node flags of the consumer process).
  */
 const { spawn } = require('node:child_process');
-const { cpuSeconds, metricsOf, publishBundles, rssMb, sumMetric, trackPlayed: record } = require('./lib.js');
+const {
+  benchStager,
+  cpuSeconds,
+  metricsOf,
+  publishBundles,
+  rssMb,
+  sumMetric,
+  trackPlayed: record,
+} = require('./lib.js');
 const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir, cpus, loadavg } = require('node:os');
 const path = require('node:path');
@@ -31,10 +39,9 @@ const root = path.join(__dirname, '..');
 const dist = (p) => require(path.join(root, p, 'dist/index.js'));
 const { startEmulator } = dist('packages/emulator');
 const { SchemaRegistry, encodeRecords } = dist('packages/schemas');
-const { Defaults, ManualClock, silentLogger } = dist('packages/common');
+const { Defaults, ManualClock } = dist('packages/common');
 const { LocalDirectoryStore } = dist('packages/storage');
 const { provisionTopology } = dist('packages/cli');
-const { Stager, ReplicaWatermark, createConsumerMetrics } = dist('services/consumer');
 
 const EVENTS = Number(process.env.BENCH_EVENTS || 1_000_000);
 const BUNDLE = Number(process.env.BENCH_BUNDLE || 100);
@@ -85,30 +92,14 @@ async function ceiling(registry, bundles) {
   const dir = mkdtempSync(path.join(tmpdir(), 'hourglass-bench-ceiling-'));
   const store = new LocalDirectoryStore(dir);
   const clock = new ManualClock(Date.now());
-  // one object as both the type scope and the staging settings: it holds the fields of each
-  const settings = {
-    eventType: TYPE,
-    replicaId: 'ceiling',
-    incarnation: 'bench',
-    windowMs: MINUTE,
-    graceMs: 2000,
-    maxEvents: Defaults.stageMaxEvents,
-    maxBytes: Defaults.stageMaxBytes,
-    maxAgeMs: Defaults.stageMaxAge,
-    blockBytes: Defaults.avroBlockBytes,
-    deflateLevel: Defaults.stageDeflateLevel,
-    writeAttempts: 1,
-    maxHoldMs: Defaults.maxAckExtension,
-  };
-  const stager = new Stager(settings, settings, {
+  const stager = benchStager({
     store,
     registry,
     clock,
-    logger: silentLogger,
-    metrics: createConsumerMetrics(),
-    watermark: new ReplicaWatermark({ idleAfterMs: 5000, maxPublishDelayMs: 1000 }, clock.now()),
-    lastClosed: () => undefined,
-    ensureLease: async () => undefined,
+    eventType: TYPE,
+    replicaId: 'ceiling',
+    incarnation: 'bench',
+    graceMs: 2000,
   });
   let acked = 0;
   const cpu0 = process.cpuUsage();

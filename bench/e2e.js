@@ -137,6 +137,25 @@ function manifests(dir) {
   return out;
 }
 
+/** Per window end: how many types closed, and their first, median and last close after the end (s). */
+function closeDelayByWindow(closed, loadStart) {
+  const byEnd = new Map();
+  for (const x of closed) {
+    const delays = byEnd.get(x.m.window.endMs) ?? [];
+    delays.push((x.mtimeMs - x.m.window.endMs) / 1000);
+    byEnd.set(x.m.window.endMs, delays);
+  }
+  return [...byEnd]
+    .sort((a, b) => a[0] - b[0])
+    .map(([end, delays]) => ({
+      windowEndAtSeconds: Math.round((end - loadStart) / 100) / 10,
+      types: delays.length,
+      first: Math.min(...delays),
+      median: [...delays].sort((a, b) => a - b)[Math.floor(delays.length / 2)],
+      last: Math.max(...delays),
+    }));
+}
+
 async function main() {
   mkdirSync(resultsDir, { recursive: true });
   const work = mkdtempSync(path.join(tmpdir(), 'hg-e2e-'));
@@ -316,6 +335,9 @@ async function main() {
       finalizePausedSeconds: m.finalizePausedSeconds,
       windowsClosed: all.length,
       maxCloseDelayAfterEndSeconds: closeDelays.length ? Math.max(...closeDelays) : null,
+      // per window (its end, seconds from the load's start): the first window also holds the
+      // warm-up's cold start, so it is apart from the steady ones
+      closeDelayByWindow: closeDelayByWindow(all, loadStart),
       closeTargetSeconds: graceSeconds + 10,
       storedRecords,
       accepted: load.accepted,
@@ -344,6 +366,12 @@ async function main() {
         `e2e staged during load  ${f(stagedDuringLoad)} events/s; drained ${result.drainAfterLoadSeconds.toFixed(1)}s after the load stopped`,
         `stage latency           p50 <= ${result.stageLatencySeconds.p50}s, p99 <= ${result.stageLatencySeconds.p99}s (gateway receive -> durable staged; target p99 < 2s); within 2 s: ${(100 * (result.stageLatencySeconds.shareAtOrUnder['2'] ?? 0)).toFixed(2)}%`,
         `windows closed          ${all.length}, latest ${result.maxCloseDelayAfterEndSeconds?.toFixed(1)}s after window end (target <= grace ${graceSeconds}s + 10s); finalize paused ${m.finalizePausedSeconds.toFixed(1)} s for staging`,
+        `closes by window        ${result.closeDelayByWindow
+          .map(
+            (x) =>
+              `end ${x.windowEndAtSeconds}s: ${x.types} types, ${x.first.toFixed(1)}-${x.last.toFixed(1)}s (median ${x.median.toFixed(1)})`,
+          )
+          .join('; ')}`,
         `stored                  ${f(storedRecords)} of ${f(acceptedInAll)} accepted (${f(warm.accepted)} of them in the ${warmupSeconds} s warm-up)`,
         `answer latency          p50 ${load.latencyMs.p50.toFixed(1)} ms, p99 ${load.latencyMs.p99.toFixed(1)} ms`,
         `cores used during load  ${Object.entries(cpuUsed)

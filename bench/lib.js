@@ -104,4 +104,48 @@ function schemasWithExtraTypes(n) {
   return dir;
 }
 
-module.exports = { cpuSeconds, metricsOf, publishBundles, rssMb, schemasWithExtraTypes, sumMetric, trackPlayed };
+/**
+ * The consumer's Stager in this process, with the default staging settings (`maxEvents` per file
+ * unless given), a fresh watermark and no lease: what the in-process benchmarks stage with.
+ */
+function benchStager({ store, registry, clock, eventType, replicaId, incarnation, graceMs, maxEvents }) {
+  const dist = (p) => require(path.join(__dirname, '..', p, 'dist/index.js'));
+  const { Defaults, silentLogger } = dist('packages/common');
+  const { Stager, ReplicaWatermark, createConsumerMetrics } = dist('services/consumer');
+  // one object as both the type scope and the staging settings: it holds the fields of each
+  const settings = {
+    eventType,
+    replicaId,
+    incarnation,
+    windowMs: 60_000,
+    graceMs,
+    maxEvents: maxEvents ?? Defaults.stageMaxEvents,
+    maxBytes: Defaults.stageMaxBytes,
+    maxAgeMs: Defaults.stageMaxAge,
+    blockBytes: Defaults.avroBlockBytes,
+    deflateLevel: Defaults.stageDeflateLevel,
+    writeAttempts: 1,
+    maxHoldMs: Defaults.maxAckExtension,
+  };
+  return new Stager(settings, settings, {
+    store,
+    registry,
+    clock,
+    logger: silentLogger,
+    metrics: createConsumerMetrics(),
+    watermark: new ReplicaWatermark({ idleAfterMs: 5000, maxPublishDelayMs: 1000 }, clock.now()),
+    lastClosed: () => undefined,
+    ensureLease: async () => undefined,
+  });
+}
+
+module.exports = {
+  benchStager,
+  cpuSeconds,
+  metricsOf,
+  publishBundles,
+  rssMb,
+  schemasWithExtraTypes,
+  sumMetric,
+  trackPlayed,
+};

@@ -1,9 +1,44 @@
 import { Defaults, type Duration, ManualClock } from '@hourglass/common';
 import { LocalDirectoryStore } from '@hourglass/storage';
 import { type FinalizeStep } from '@hourglass/consumer';
-import { assignWindow, manifestName, publishDir, readLeases, stagingDir } from '@hourglass/bucket-format';
+import type { EventRecord } from '@hourglass/schemas';
+import {
+  assignWindow,
+  earlyPlanName,
+  type IntervalWindow,
+  manifestName,
+  publishDir,
+  readLeases,
+  stagingDir,
+} from '@hourglass/bucket-format';
 import { MINUTE, T0, auditType, countAgainst, publishedOf, tempDir } from './support';
-import { GRACE, TYPE, bundle, records, registry, runtime } from './runtime-support';
+import { type FakeMessageLog, GRACE, TYPE, bundle, records, registry, runtime } from './runtime-support';
+
+/** A started runtime whose early segments before a window's end wait for 64 KiB of staged data. */
+async function minBytesRuntime(name: string) {
+  const store = new LocalDirectoryStore(tempDir(name));
+  const clock = new ManualClock(T0 + 15_000);
+  const rt = runtime(store, clock, 'r1', undefined, 600_000, TYPE, { earlySegmentMinBytes: 64 * 1024 });
+  await rt.start();
+  return { store, clock, rt, log: { acked: 0, nacked: 0 }, w: assignWindow(T0, MINUTE) };
+}
+
+/** One event staged at the window's last second, then the clock past the grace: the window closes. */
+async function stragglerThenClose(
+  rt: ReturnType<typeof runtime>,
+  clock: ManualClock,
+  log: FakeMessageLog,
+  w: IntervalWindow,
+): Promise<EventRecord[]> {
+  const straggler = records(1, w.start + 59_000, 1);
+  rt.stager.handle(bundle(log, straggler));
+  await rt.stager.flushAll();
+  clock.set(w.end + GRACE + 3_000);
+  await rt.tick();
+  await rt.closeWindows();
+  expect(rt.closed.map((c) => c.window.start)).toEqual([w.start]);
+  return straggler;
+}
 
 /** Closing through the type runtime: late events, cursors, early segments, leases and replicas. */
 describe('closing through the type runtime', () => {
@@ -106,13 +141,7 @@ describe('closing through the type runtime', () => {
     expect(await store.exists(manifestName(TYPE, w))).toBe(false);
     expect(await partsNow()).toEqual(['part-00000.avro', 'part-00001.avro']);
     // a straggler within the grace, then the close
-    const straggler = records(1, T0 + 59_000, 1);
-    rt.stager.handle(bundle(log, straggler));
-    await rt.stager.flushAll();
-    clock.set(w.end + GRACE + 3_000);
-    await rt.tick();
-    await rt.closeWindows();
-    expect(rt.closed.map((c) => c.window.start)).toEqual([T0]);
+    const straggler = await stragglerThenClose(rt, clock, log, w);
     expect(await store.list(publishDir(TYPE, w))).toEqual([]);
     const audit = await auditType(store, TYPE, MINUTE);
     expect(audit.problems).toEqual([]);
@@ -123,6 +152,73 @@ describe('closing through the type runtime', () => {
     ]);
     const published = publishedOf([...firstThird, ...rest, ...straggler]);
     expect(countAgainst(audit, published)).toMatchObject({ present: 41, lost: 0, duplicated: 0, unexpected: 0 });
+  });
+
+  test('an early segment before the window end waits for HOURGLASS_EARLY_SEGMENT_MIN_BYTES of staged data', async () => {
+    const { store, clock, rt, log, w } = await minBytesRuntime('early-min-bytes');
+    const stagedBytes = async (): Promise<number> =>
+      (await store.list(stagingDir(TYPE, w))).reduce((n, o) => n + o.size, 0);
+    const firstThird = records(20, T0, 10_000);
+    rt.stager.handle(bundle(log, firstThird));
+    await rt.stager.flushAll();
+    expect(await stagedBytes()).toBeLessThan(64 * 1024);
+    clock.set(T0 + 25_000); // past the first third, with too little staged: no segment
+    await rt.tick();
+    await rt.closeWindows();
+    expect(await store.exists(earlyPlanName(TYPE, w, 0))).toBe(false);
+    const rest = records(3000, T0 + 30_000, 20_000);
+    for (let i = 0; i < rest.length; i += 100) rt.stager.handle(bundle(log, rest.slice(i, i + 100)));
+    await rt.stager.flushAll();
+    expect(await stagedBytes()).toBeGreaterThanOrEqual(64 * 1024);
+    const stagedFiles = (await store.list(stagingDir(TYPE, w))).length;
+    clock.set(T0 + 45_000); // past the second third: one segment of both thirds' files
+    await rt.tick();
+    await rt.closeWindows();
+    const segment = JSON.parse((await store.get(earlyPlanName(TYPE, w, 0)))!.toString()) as { files: unknown[] };
+    expect(segment.files.length).toBe(stagedFiles);
+    // a straggler within the grace, far below the minimum: the close writes it
+    clock.set(w.end + 3_000);
+    await rt.tick();
+    await rt.closeWindows();
+    const straggler = await stragglerThenClose(rt, clock, log, w);
+    expect(await store.exists(earlyPlanName(TYPE, w, 1))).toBe(false); // the end segment found nothing new
+    const audit = await auditType(store, TYPE, MINUTE);
+    expect(audit.problems).toEqual([]);
+    expect(audit.windows[0]!.manifest.files.map((f) => f.records).reduce((a, b) => a + b, 0)).toBe(3021);
+    const published = publishedOf([...firstThird, ...rest, ...straggler]);
+    expect(countAgainst(audit, published)).toMatchObject({ present: 3021, lost: 0, duplicated: 0, unexpected: 0 });
+  });
+
+  test('a window smaller than the minimum gets one early segment, at its end', async () => {
+    const { store, clock, rt, log, w } = await minBytesRuntime('early-none');
+    const events = records(60, T0, MINUTE - 1_000);
+    for (let i = 0; i < events.length; i += 20) rt.stager.handle(bundle(log, events.slice(i, i + 20)));
+    await rt.stager.flushAll();
+    for (const at of [T0 + 25_000, T0 + 45_000]) {
+      clock.set(at);
+      await rt.tick();
+      await rt.closeWindows();
+    }
+    expect(await store.exists(earlyPlanName(TYPE, w, 0))).toBe(false);
+    const stagedFiles = (await store.list(stagingDir(TYPE, w))).length;
+    clock.set(w.end + 3_000);
+    await rt.tick();
+    await rt.closeWindows();
+    const segment = JSON.parse((await store.get(earlyPlanName(TYPE, w, 0)))!.toString()) as { files: unknown[] };
+    expect(segment.files.length).toBe(stagedFiles);
+    expect(await store.exists(earlyPlanName(TYPE, w, 1))).toBe(false);
+    clock.set(w.end + GRACE + 3_000);
+    await rt.tick();
+    await rt.closeWindows();
+    expect(rt.closed.map((c) => c.window.start)).toEqual([T0]);
+    const audit = await auditType(store, TYPE, MINUTE);
+    expect(audit.problems).toEqual([]);
+    expect(countAgainst(audit, publishedOf(events))).toMatchObject({
+      present: 60,
+      lost: 0,
+      duplicated: 0,
+      unexpected: 0,
+    });
   });
 
   test('the finalize work of different types runs one job at a time, so staging keeps its turns', async () => {

@@ -74,6 +74,7 @@ export function testConfig(replicaId: string, overrides: Partial<ConsumerConfig>
     stageDeflateLevel: 1, // the default stages uncompressed: cover the deflate path here
     finalDeflateLevel: Defaults.finalDeflateLevel,
     earlySegments: 3,
+    earlySegmentMinBytes: 0, // these windows are a few KB: segments of any size, so they are covered
     dedupHorizon: Defaults.dedupHorizon,
     closer: true,
     ...overrides,

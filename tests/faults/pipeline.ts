@@ -240,6 +240,8 @@ export class Pipeline implements PipelineUnderTest {
         HOURGLASS_GRACE: GRACE,
         HOURGLASS_IDLE_AFTER: '1s',
         HOURGLASS_STAGE_MAX_AGE: '500ms',
+        // windows of a few MB here: early segments of any size, so faults hit them too
+        HOURGLASS_EARLY_SEGMENT_MIN_BYTES: '0',
         HOURGLASS_TICK: '500ms',
         HOURGLASS_LEASE_TTL: '5s',
         HOURGLASS_ACK_DEADLINE: '10s',

@@ -154,9 +154,18 @@ export const Defaults = {
    */
   earlySegments: 3,
   /**
+   * Least staged bytes an early segment before the window's end takes; fewer wait for the next
+   * segment (the one at the end takes any). A segment costs a plan, part files and their syncs
+   * whatever it holds: at 255 types and 75,000 events/s (2 MB one-minute windows), three segments a
+   * window were 883 jobs and 197 s of finalize time per run (bench/e2e.js). 8 MiB is ~150 ms of a
+   * close's work.
+   */
+  earlySegmentMinBytes: 8 * 1024 * 1024,
+  /**
    * Finalize gives way to staging while messages reach the consumer this long after the gateway
-   * took their oldest event (close/finalize-pacer.ts): with the 1 s stage age and the write, half
-   * a second keeps receive → staged within the 2 s target. 0 turns the pacer off.
+   * took their oldest event, less the type's steady wait in the gateway (stage/receive-lag.ts):
+   * with the 1 s stage age and the write, half a second keeps receive → staged within the 2 s
+   * target. 0 turns the pacer off.
    */
   finalizeYieldLag: ms(500),
   /** Percent of the time finalize keeps while it gives way: a floor, so closes still move under a lasting backlog. */
@@ -165,6 +174,20 @@ export const Defaults = {
   finalizeYieldHold: seconds(2),
   /** Longest pause between two finalize chunks (a chunk's time includes its reads). */
   finalizeYieldMaxPause: ms(200),
+  /**
+   * Finalize work between two yields to staging: staging waits at most about this long for a
+   * turn. At 255 types a staged file's hash-group block holds ~5 events, and a turn per block
+   * made finalize 7x slower per event than in a quiet process (bench/e2e.js, 255 types).
+   */
+  finalizeYieldSlice: ms(5),
+  /**
+   * Finalize jobs of at most finalizeSharedBytes run this many at once (close/finalize-queue.ts).
+   * A small window's close is mostly waits for the store: at 255 types, closed one at a time,
+   * the closes of one window end were still running when the next window ended.
+   */
+  finalizeConcurrency: 4,
+  /** A finalize job reading more staged bytes than this runs alone (its ids, reads and CPU are a large window's). */
+  finalizeSharedBytes: 8 * 1024 * 1024,
   /**
    * Cross-window dedup: a client re-sends an unanswered event with the same id, and the gateway
    * stamps the copy with a new `gateway_ts`, so it may land in the next window. Finalize drops an
@@ -181,6 +204,14 @@ export const Defaults = {
    * more CPU (bench/finalize-memory.js). Smaller windows keep the one-pass finalize and its bytes.
    */
   finalizeShardBytes: 128 * 1024 * 1024,
+  /**
+   * Staged files a finalize reads ahead of the one it scans (finalize/read-ahead.ts): a close of
+   * 60 small files read one at a time spent most of its time waiting for the store, and on GCS a
+   * read is a round trip of tens of milliseconds.
+   */
+  finalizeReadAheadFiles: 8,
+  /** Planned bytes of those reads at most (memory: staged files are up to stageMaxBytes each). */
+  finalizeReadAheadBytes: 32 * 1024 * 1024,
   /**
    * Where a sharded finalize keeps its shards: `local` spills them to TMPDIR (each staged byte read
    * once from the store); `none` rereads the staged files once per shard (shards + 1 reads), for

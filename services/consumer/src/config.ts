@@ -132,10 +132,14 @@ export const consumerSettings = {
   finalDeflateLevel: setting.int('HOURGLASS_FINAL_DEFLATE_LEVEL', Defaults.finalDeflateLevel, 0, 9),
   /** Segments in which a window's on-time files are finalized before it closes (0: none). */
   earlySegments: setting.int('HOURGLASS_EARLY_SEGMENTS', Defaults.earlySegments, 0, 60),
+  /** Least staged bytes an early segment before the window's end takes (fewer wait for the next). */
+  earlySegmentMinBytes: setting.bytes('HOURGLASS_EARLY_SEGMENT_MIN_BYTES', Defaults.earlySegmentMinBytes, 0),
   /** Receive lag above which finalize gives way to staging (0: never; close/finalize-pacer.ts). */
   finalizeYieldLag: setting.duration('HOURGLASS_FINALIZE_YIELD_LAG', Defaults.finalizeYieldLag),
   /** Percent of the time finalize keeps while it gives way. */
   finalizeYieldShare: setting.int('HOURGLASS_FINALIZE_YIELD_SHARE', Defaults.finalizeYieldSharePercent, 1, 100),
+  /** Small finalize jobs run at once (close/finalize-queue.ts); 1: one job at a time. */
+  finalizeConcurrency: setting.int('HOURGLASS_FINALIZE_CONCURRENCY', Defaults.finalizeConcurrency, 1, 64),
   /** Staged bytes per finalize shard: bounds finalize memory whatever the window's size. */
   finalizeShardBytes: setting.bytes('HOURGLASS_FINALIZE_SHARD_BYTES', Defaults.finalizeShardBytes, 1024 * 1024),
   /** Where a sharded finalize keeps its shards: local disk, or none (each shard rereads staging). */
@@ -263,6 +267,8 @@ export interface CloseConfig {
   closer: boolean;
   /** Segments in which a window's on-time staged files are finalized before it closes (0: none). */
   earlySegments: number;
+  /** Least staged bytes an early segment before the window's end takes (0: any). */
+  earlySegmentMinBytes: number;
   /** Recorded in every plan as is (plans are stored JSON: the key order is part of the bytes). */
   format: FinalizeFormat;
   /** Staged bytes per finalize shard (finalize/sharded-close.ts); a plan records the shard count it gave. */
@@ -317,6 +323,7 @@ export function consumerParts(
       startAt: config.startAt,
       closer: config.closer,
       earlySegments: config.earlySegments,
+      earlySegmentMinBytes: config.earlySegmentMinBytes,
       format: {
         finalFileBytes: config.finalFileBytes,
         blockBytes: config.blockBytes,

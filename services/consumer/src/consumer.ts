@@ -89,13 +89,17 @@ export async function startConsumer(config: ConsumerConfig, deps: ConsumerDeps):
   const parts = consumerParts(config);
   const notices = config.closedNotices ? closedWindowNotifier(config, deps, log) : undefined;
   const incarnation = `${deps.clock.now().toString(36)}${randomBytes(3).toString('hex')}`;
-  const queue = new FinalizeQueue();
+  const queue = new FinalizeQueue({
+    concurrency: config.finalizeConcurrency,
+    sharedBytes: Defaults.finalizeSharedBytes,
+  });
   const pacer = new FinalizePacer(
     {
       lagMs: config.finalizeYieldLag,
       share: config.finalizeYieldShare / 100,
       holdMs: Defaults.finalizeYieldHold,
       maxPauseMs: Defaults.finalizeYieldMaxPause,
+      sliceMs: Defaults.finalizeYieldSlice,
     },
     undefined,
     (ms) => metrics.finalizePaused.add(ms / 1000),

@@ -29,11 +29,27 @@ class HandTime implements PacerTime {
   }
 }
 
-const OPTIONS = { lagMs: 500, share: 0.25, holdMs: 2_000, maxPauseMs: 200 };
+/** sliceMs 0: every pause yields (the slice has its own tests). */
+const OPTIONS = { lagMs: 500, share: 0.25, holdMs: 2_000, maxPauseMs: 200, sliceMs: 0 };
 
 function pacerWith(options = OPTIONS): { pacer: FinalizePacer; time: HandTime } {
   const time = new HandTime();
   return { pacer: new FinalizePacer(options, time), time };
+}
+
+/** Chunks of `ran` ms of work, each followed by a pause: the work done and the time slept. */
+async function workThrough(
+  pacer: FinalizePacer,
+  time: HandTime,
+  ran: number[],
+): Promise<{ work: number; slept: number }> {
+  let work = 0;
+  for (const ms of ran) {
+    time.at += ms;
+    work += ms;
+    await pacer.pause();
+  }
+  return { work, slept: time.sleeps.reduce((a, b) => a + b, 0) };
 }
 
 describe('FinalizePacer', () => {
@@ -78,6 +94,74 @@ describe('FinalizePacer', () => {
     expect([time.sleeps, pacer.lagging]).toEqual([[], false]);
   });
 
+  test('pauses within a slice of work do not yield; the first after it turns once', async () => {
+    const { pacer, time } = pacerWith({ ...OPTIONS, sliceMs: 5 });
+    for (let i = 0; i < 4; i++) {
+      time.at += 1; // a 1 ms block
+      await pacer.pause();
+    }
+    expect(time.turns).toBe(0);
+    time.at += 1; // 5 ms since the last yield
+    await pacer.pause();
+    expect(time.turns).toBe(1);
+    time.at += 4;
+    await pacer.pause();
+    expect(time.turns).toBe(1); // a new slice started at the turn
+  });
+
+  test('while staging lags, blocks shorter than the slice keep finalize to its share, slept a slice at a time', async () => {
+    const blocks = fc.array(fc.double({ min: 0.01, max: 3, noNaN: true }), { minLength: 1, maxLength: 400 });
+    await fc.assert(
+      fc.asyncProperty(blocks, async (ran) => {
+        const { pacer, time } = pacerWith({ ...OPTIONS, sliceMs: 5, holdMs: 1e9 });
+        pacer.observe(1_000);
+        const { work, slept } = await workThrough(pacer, time, ran);
+        // every sleep follows at least a slice of work; only the last unfinished slice is unslept
+        expect(time.sleeps.every((ms) => ms >= 5 * 3 - 1e-9)).toBe(true);
+        expect(slept).toBeLessThanOrEqual(work * 3 + 1e-6);
+        expect(slept).toBeGreaterThanOrEqual((work - 5) * 3 - 1e-6);
+      }),
+      { seed: 20261205, numRuns: 100 },
+    );
+  });
+
+  test("jobs running at once share one share: a job reaching a pause during another's waits for its end", async () => {
+    // sleeps end only when the test moves the time
+    const sleepers: { until: number; wake: () => void }[] = [];
+    const time: PacerTime & { at: number } = {
+      at: 1_000,
+      now() {
+        return this.at;
+      },
+      sleep(ms) {
+        return new Promise((wake) => sleepers.push({ until: this.at + ms, wake }));
+      },
+      async turn() {},
+    };
+    const advance = (ms: number): void => {
+      time.at += ms;
+      for (const s of sleepers.splice(0))
+        if (s.until <= time.at) s.wake();
+        else sleepers.push(s);
+    };
+    const pacer = new FinalizePacer({ ...OPTIONS, sliceMs: 5, holdMs: 1e9 }, time);
+    pacer.observe(1_000);
+    time.at += 30; // job A ran 30 ms
+    let aResumed = false;
+    let bResumed = false;
+    void pacer.pause().then(() => (aResumed = true)); // A sleeps 90 ms
+    advance(10);
+    void pacer.pause().then(() => (bResumed = true)); // B reaches a pause 10 ms into A's
+    await Promise.resolve();
+    advance(79);
+    await new Promise((r) => setImmediate(r));
+    expect([aResumed, bResumed]).toEqual([false, false]);
+    advance(1);
+    await new Promise((r) => setImmediate(r));
+    expect([aResumed, bResumed]).toEqual([true, true]);
+    expect(pacer.pausedMs).toBe(90); // B's wait is A's pause, counted once
+  });
+
   test('a share outside (0, 1] is refused', () => {
     expect(() => new FinalizePacer({ ...OPTIONS, share: 0 })).toThrow(/share 0/);
     expect(() => new FinalizePacer({ ...OPTIONS, share: 1.5 })).toThrow(/share 1.5/);
@@ -91,13 +175,7 @@ describe('FinalizePacer', () => {
         const { pacer, time } = pacerWith({ ...OPTIONS, share: s, holdMs: 1e9 });
         await pacer.pause();
         pacer.observe(1_000);
-        let work = 0;
-        for (const ms of ran) {
-          time.at += ms;
-          work += ms;
-          await pacer.pause();
-        }
-        const slept = time.sleeps.reduce((a, b) => a + b, 0);
+        const { work, slept } = await workThrough(pacer, time, ran);
         const uncapped = ran.reduce((a, ms) => a + (ms * (1 - s)) / s, 0);
         // each pause is min(cap, chunk × (1 − s) / s): the share is exact without the cap, higher with it
         expect(slept).toBeCloseTo(
@@ -155,7 +233,7 @@ describe('finalize pacing, wired', () => {
     expect(visited.every((n, i) => i === 0 || n > visited[i - 1]!)).toBe(true);
   });
 
-  test("the stager tells the pacer each message's receive lag: arrival minus its oldest gateway_ts", () => {
+  test("the stager tells the pacer each message's receive lag: arrival minus its oldest gateway_ts, less the type's steady gateway wait", () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'hourglass-pacer-'));
     roots.push(dir);
     const now = Date.UTC(2026, 0, 15, 12, 0, 30);
@@ -194,6 +272,9 @@ describe('finalize pacing, wired', () => {
       'null',
     );
     stager.handle({ id: '1', data, attributes, ack: () => undefined, nack: () => undefined });
-    expect(lags).toEqual([1_700]);
+    // the same events after 1.5 s in a gateway's bundle, the least wait seen: the lag is what came after
+    const published = new Date(now - 200);
+    stager.handle({ id: '2', data, attributes, publishTime: published, ack: () => undefined, nack: () => undefined });
+    expect(lags).toEqual([1_700, 200]);
   });
 });

@@ -89,6 +89,7 @@ export class WindowCloser {
       graceMs: scope.graceMs,
       format: config.format,
       shardBytes: config.shardBytes,
+      earlySegmentMinBytes: config.earlySegmentMinBytes,
       spill: config.spill,
       ...(config.shardJobs
         ? {
@@ -194,9 +195,9 @@ export class WindowCloser {
     const before = state?.segments?.segments.length ?? 0;
     let started = 0; // when the job starts, not when it queues behind other types' jobs
     this.early = { window, segments: undefined, due }; // no reuse if this throws
-    const segments = await this.deps.queue.run(() => {
+    const segments = await this.deps.queue.run((job) => {
       started = performance.now();
-      return finalizeEarly(this.finalizeContext, window, state?.segments, this.lastTail);
+      return finalizeEarly(this.finalizeContext, window, state?.segments, this.lastTail, job, due === n);
     });
     this.early = { window, segments, due };
     if (segments && segments.segments.length > before) {
@@ -255,9 +256,9 @@ export class WindowCloser {
   private async closeWindow(w: IntervalWindow, global: number, span: Span | undefined): Promise<void> {
     let started = 0; // when the job starts, not when it queues behind other types' jobs
     const early = this.early?.window.start === w.start ? this.early.segments : undefined;
-    const result = await this.deps.queue.run(() => {
+    const result = await this.deps.queue.run((job) => {
       started = performance.now();
-      return publishWindow(this.finalizeContext, w, global, early, this.lastTail);
+      return publishWindow(this.finalizeContext, w, global, early, this.lastTail, job);
     });
     // notice durable before the cursor passes w (windows at or before it were announced)
     const cursor = this.deps.progress.cursor;

@@ -18,8 +18,9 @@ const processTime: PacerTime = {
 
 export interface FinalizePacerOptions {
   /**
-   * Receive lag (a message's arrival here − its oldest event's gateway_ts) above which finalize
-   * gives way to staging; 0 turns the pacer off.
+   * Receive lag (a message's arrival here − its oldest event's gateway_ts, less the type's steady
+   * wait in the gateway: stage/receive-lag.ts) above which finalize gives way to staging; 0 turns
+   * the pacer off.
    */
   lagMs: number;
   /** Share of the time finalize keeps while staging lags (0 < share ≤ 1). */
@@ -28,6 +29,12 @@ export interface FinalizePacerOptions {
   holdMs: number;
   /** Longest single pause, so a slow chunk (its I/O counts too) cannot stall finalize for long. */
   maxPauseMs: number;
+  /**
+   * Least work between two yields: a pause sooner than this after the last one returns at once.
+   * A chunk can be a few events (a staged file's hash-group block), and a loop turn or a timer's
+   * millisecond per block made a small window's close mostly waiting.
+   */
+  sliceMs: number;
 }
 
 /**
@@ -41,6 +48,8 @@ export interface FinalizePacerOptions {
  */
 export class FinalizePacer {
   private laggingUntil = -Infinity;
+  /** Until when a pause holds finalize: jobs running at once (finalize-queue.ts) share one share of the time. */
+  private resumeAt = -Infinity;
   private chunkStartedAt: number;
   /** Milliseconds finalize slept for staging (a counter for the metrics). */
   pausedMs = 0;
@@ -55,7 +64,7 @@ export class FinalizePacer {
     this.chunkStartedAt = time.now();
   }
 
-  /** Staging took a message `lagMs` after the gateway received its oldest event. */
+  /** Staging took a message with receive lag `lagMs` (stage/receive-lag.ts). */
   observe(lagMs: number): void {
     if (this.options.lagMs > 0 && lagMs > this.options.lagMs) {
       this.laggingUntil = this.time.now() + this.options.holdMs;
@@ -67,15 +76,24 @@ export class FinalizePacer {
   }
 
   /**
-   * Awaited by finalize between chunks (a staged file's block, a spill file's read): one loop
-   * turn; while staging lags, a sleep of the chunk's time × (1 − share) / share.
+   * Awaited by finalize between chunks (a staged file's block, a spill file's read): once
+   * `sliceMs` of work has run since the last yield, one loop turn, or while staging lags a sleep of
+   * that work's time × (1 − share) / share.
    */
   readonly pause = async (): Promise<void> => {
     const now = this.time.now();
+    if (now < this.resumeAt) {
+      // another job's pause is running: this one waits for its end too
+      await this.time.sleep(this.resumeAt - now);
+      this.chunkStartedAt = this.time.now();
+      return;
+    }
     const ran = now - this.chunkStartedAt;
+    if (ran < this.options.sliceMs) return; // the slice is not used up: go on
     if (now < this.laggingUntil && ran > 0) {
       const { share, maxPauseMs } = this.options;
       const ms = Math.min(maxPauseMs, (ran * (1 - share)) / share);
+      this.resumeAt = now + ms;
       this.pausedMs += ms;
       this.onPause?.(ms);
       await this.time.sleep(ms);

@@ -49,7 +49,8 @@ export class ShardWorker {
       const options = ctx?.shardJobs;
       if (!job || !ctx || !options) continue;
       const w = assignWindow(job.start, ctx.windowMs);
-      while (!this.stopping && (await this.queue.run(() => runOneOpenShardJob(ctx, w, options)))) this.jobsRun++;
+      while (!this.stopping && (await this.queue.run(() => runOneOpenShardJob(ctx, w, options), { alone: true })))
+        this.jobsRun++;
     }
   }
 

@@ -29,6 +29,12 @@ export interface FinalizeFormat {
   dedupHorizonMs?: number;
 }
 
+/** A finalize job's place in the consumer's queue (close/finalize-queue.ts). */
+export interface FinalizeJob {
+  /** The job will read `stagedBytes`: past the queue's shared size it waits to run alone. */
+  weigh(stagedBytes: number): Promise<void>;
+}
+
 export interface FinalizeContext {
   store: ObjectStore;
   registry: SchemaRegistry;
@@ -42,6 +48,11 @@ export interface FinalizeContext {
    * shards (sharded-close.ts) and gets no more early segments. Absent: never sharded.
    */
   shardBytes?: number;
+  /**
+   * Least staged bytes an early segment before the window's end takes
+   * (HOURGLASS_EARLY_SEGMENT_MIN_BYTES); fewer wait for the next segment. Absent: any.
+   */
+  earlySegmentMinBytes?: number;
   /** Where a sharded finalize spills its shards (default: the OS temporary directory). */
   spillDir?: string;
   /** none: no spill, each shard rereads the staged files (sharded-reread.ts); default local. */

@@ -1,5 +1,5 @@
 import { manifestName, earlyPlanName, type IntervalWindow } from '@hourglass/bucket-format';
-import type { ClosedTail, EarlySegments, FinalizeContext } from './context.js';
+import type { ClosedTail, EarlySegments, FinalizeContext, FinalizeJob } from './context.js';
 import { type Plan, firstPlan, inheritFrom, listStaged, newPlan, parsePlan, referTo, stagedBytes } from './plan.js';
 import { sameSegments, writerThrough } from './resume-writer.js';
 
@@ -8,13 +8,16 @@ import { sameSegments, writerThrough } from './resume-writer.js';
  * files staged since the last segment. Commits the segment's
  * plan first (create-if-absent); if the close sealed the window, or already wrote its manifest,
  * does nothing and returns undefined. The close uses every segment committed before its seal,
- * so both write the same part files. Returns `previous` when there is nothing to do yet.
+ * so both write the same part files. Returns `previous` when there is nothing to do yet, or too
+ * little (under ctx.earlySegmentMinBytes) before `atWindowEnd`.
  */
 export async function finalizeEarly(
   ctx: FinalizeContext,
   w: IntervalWindow,
   previous: EarlySegments | undefined,
   lastClosed?: ClosedTail,
+  job?: FinalizeJob,
+  atWindowEnd = false,
 ): Promise<EarlySegments | undefined> {
   const manifest = manifestName(ctx.eventType, w);
   if (await ctx.store.exists(manifest)) return undefined;
@@ -42,6 +45,10 @@ export async function finalizeEarly(
   // until then, so they stop here (the close writes the rest)
   const earlyFiles = [...committed.flatMap((p) => p.files), ...fresh];
   if (ctx.shardBytes && stagedBytes(earlyFiles) > ctx.shardBytes) return keep();
+  // a segment's fixed cost (plan, part files, syncs) is worth it only for enough data; the one at
+  // the window's end always is: it takes the work off the close, into the grace
+  if (!atWindowEnd && stagedBytes(fresh) < (ctx.earlySegmentMinBytes ?? 0)) return keep();
+  await job?.weigh(stagedBytes(earlyFiles));
   const name = earlyPlanName(ctx.eventType, w, committed.length);
   const proposed = newPlan(ctx, w, w.end, fresh);
   if (committed.length > 0) inheritFrom(proposed, committed[0]!);

@@ -10,8 +10,8 @@ import {
   type IntervalWindow,
 } from '@hourglass/bucket-format';
 import { cleanupStaging } from './cleanup.js';
-import type { ClosedTail, EarlySegments, FinalizeContext, FinalizeResult } from './context.js';
-import { commitPlan } from './plan.js';
+import type { ClosedTail, EarlySegments, FinalizeContext, FinalizeJob, FinalizeResult } from './context.js';
+import { commitPlan, stagedBytes } from './plan.js';
 import { writerThrough } from './resume-writer.js';
 import { writeSharded } from './sharded-close.js';
 import { writeShardedRereading } from './sharded-reread.js';
@@ -69,11 +69,14 @@ export async function publishWindow(
   closingWatermark: number,
   early?: EarlySegments,
   lastClosed?: ClosedTail,
+  job?: FinalizeJob,
 ): Promise<FinalizeResult> {
   const mName = manifestName(ctx.eventType, w);
   const existing = await ctx.store.get(mName);
   if (existing) return { manifest: parseManifest(existing, mName), created: false };
   const plan = await commitPlan(ctx, w, closingWatermark);
+  // the writer holds the ids of the early segments' files too
+  await job?.weigh(stagedBytes([...plan.files, ...(plan.earlySegments ?? []).flat()]));
   const sharded = (plan.shards ?? 1) > 1;
   const writer = await writerThrough(ctx, w, plan, plan.earlySegments ?? [], early, lastClosed, sharded);
   if (sharded && plan.shardJobs) {

@@ -5,6 +5,7 @@ import type { Plan } from './plan.js';
 import { forEachReference, hasReference } from './resume-writer.js';
 import { ShardSpill, SpilledId } from './shard-spill.js';
 import { type ShardIds, type WindowWriter, forEachClosedId, scanPlannedFile } from './window-writer.js';
+import { stagedReads } from './read-ahead.js';
 
 /**
  * A window too large for one id set, written in `plan.shards` shards (commitPlan decides the
@@ -85,11 +86,19 @@ async function spillStaged(
   }
   const lateWindows = new Set<number>();
   let bytes = 0;
+  const reads = stagedReads(ctx, plan.files);
   for (const file of plan.files) {
-    const scanned = await scanPlannedFile(ctx, w, file, target, ({ bytes: datum, idStart, idEnd, gatewayTs }) => {
-      if (gatewayTs < w.start) lateWindows.add(assignWindow(gatewayTs, ctx.windowMs).start);
-      return spill.addRecord(datum, idStart, idEnd, gatewayTs);
-    });
+    const scanned = await scanPlannedFile(
+      ctx,
+      w,
+      file,
+      target,
+      ({ bytes: datum, idStart, idEnd, gatewayTs }) => {
+        if (gatewayTs < w.start) lateWindows.add(assignWindow(gatewayTs, ctx.windowMs).start);
+        return spill.addRecord(datum, idStart, idEnd, gatewayTs);
+      },
+      reads,
+    );
     bytes += scanned.bytes;
     writer.countStaged(scanned.records);
   }

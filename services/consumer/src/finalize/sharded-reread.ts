@@ -5,6 +5,7 @@ import type { Plan } from './plan.js';
 import { forEachReference, hasReference } from './resume-writer.js';
 import { shardOf, type SpilledRecord } from './shard-spill.js';
 import { type IdVisitor, type ShardIds, type WindowWriter, forEachClosedId, scanPlannedFile } from './window-writer.js';
+import { stagedReads } from './read-ahead.js';
 
 /**
  * The sharded finalize without a local spill (HOURGLASS_FINALIZE_SPILL=none), for hosts whose
@@ -93,9 +94,15 @@ async function forEachStaged(
   visit: (datum: Buffer, idStart: number, idEnd: number, gatewayTs: number) => Promise<void> | undefined,
 ): Promise<number> {
   let bytes = 0;
+  const reads = stagedReads(ctx, plan.files);
   for (const file of plan.files) {
-    const scanned = await scanPlannedFile(ctx, w, file, writer.target, (d) =>
-      visit(d.bytes, d.idStart, d.idEnd, d.gatewayTs),
+    const scanned = await scanPlannedFile(
+      ctx,
+      w,
+      file,
+      writer.target,
+      (d) => visit(d.bytes, d.idStart, d.idEnd, d.gatewayTs),
+      reads,
     );
     bytes += scanned.bytes;
     if (count) writer.countStaged(scanned.records);

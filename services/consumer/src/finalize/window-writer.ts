@@ -19,6 +19,7 @@ import type { Plan, PlanFile } from './plan.js';
 import { EventIdSet } from './id-set.js';
 import type { SpilledRecord } from './shard-spill.js';
 import { FinalSeries } from './final-series.js';
+import { type StagedReads, stagedReads } from './read-ahead.js';
 import type { ShardResult } from './shard-result.js';
 
 /** A shard's ids while it is written: its own records so far, and the closed windows' it is checked against. */
@@ -60,7 +61,8 @@ export type IdVisitor = (source: Buffer, start: number, end: number) => Promise<
 /**
  * Scans the planned staged file `file` of window `w` into `target`, calling `visit` per datum (and
  * awaiting what it returns); resolves to the file's record count and bytes. A planned file that is
- * missing is STAGED_FILE_CORRUPT: the plan was committed after it was listed.
+ * missing is STAGED_FILE_CORRUPT: the plan was committed after it was listed. `reads` gives its
+ * bytes, read ahead in plan order (read-ahead.ts).
  */
 export async function scanPlannedFile(
   ctx: FinalizeContext,
@@ -68,8 +70,9 @@ export async function scanPlannedFile(
   file: PlanFile,
   target: SchemaVersion,
   visit: (datum: ScannedDatum) => Promise<void> | undefined,
+  reads: StagedReads,
 ): Promise<{ records: number; bytes: number }> {
-  const data = await ctx.store.get(file.name);
+  const data = await reads.take(file);
   if (!data) {
     throw new HourglassError('STAGED_FILE_CORRUPT', `${file.name} is in the plan of ${windowLabel(w)} but missing`);
   }
@@ -187,25 +190,33 @@ export class WindowWriter {
     const headEnd = reference ? w.start + horizonMs : -Infinity;
     // records from here on are the tail the next window's records are checked against
     const tailFrom = horizonMs > 0 ? w.end - horizonMs : Infinity;
+    const reads = stagedReads(ctx, files);
     for (const file of files) {
       const pendingLate: { bytes: Buffer; ts: number; idStart: number; idEnd: number }[] = [];
       this.stagedFiles++;
-      const scanned = await scanPlannedFile(ctx, w, file, target, ({ bytes, idStart, idEnd, gatewayTs }) => {
-        const onTime = gatewayTs >= w.start;
-        if (onTime && gatewayTs < headEnd && reference!.hasMarked(bytes, idStart, idEnd)) {
-          this.duplicates++;
-          this.duplicatesOfClosed++;
+      const scanned = await scanPlannedFile(
+        ctx,
+        w,
+        file,
+        target,
+        ({ bytes, idStart, idEnd, gatewayTs }) => {
+          const onTime = gatewayTs >= w.start;
+          if (onTime && gatewayTs < headEnd && reference!.hasMarked(bytes, idStart, idEnd)) {
+            this.duplicates++;
+            this.duplicatesOfClosed++;
+            return undefined;
+          }
+          if (!this.seen.addIfAbsent(bytes, idStart, idEnd, onTime && gatewayTs >= tailFrom)) {
+            this.duplicates++;
+            return undefined;
+          }
+          if (onTime) return this.record(this.onTime.add(bytes, gatewayTs), gatewayTs);
+          // late: the closed-window check needs I/O, so collect the file's late records first
+          pendingLate.push({ bytes: Buffer.from(bytes), ts: gatewayTs, idStart, idEnd });
           return undefined;
-        }
-        if (!this.seen.addIfAbsent(bytes, idStart, idEnd, onTime && gatewayTs >= tailFrom)) {
-          this.duplicates++;
-          return undefined;
-        }
-        if (onTime) return this.record(this.onTime.add(bytes, gatewayTs), gatewayTs);
-        // late: the closed-window check needs I/O, so collect the file's late records first
-        pendingLate.push({ bytes: Buffer.from(bytes), ts: gatewayTs, idStart, idEnd });
-        return undefined;
-      });
+        },
+        reads,
+      );
       this.stagedRecords += scanned.records;
       for (const r of pendingLate) {
         const original = assignWindow(r.ts, ctx.windowMs);

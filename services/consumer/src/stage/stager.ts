@@ -21,6 +21,7 @@ import { Acknowledger, type MessageTracker } from './ack-tracker.js';
 import { deadLetter } from './dead-letter.js';
 import { type DecodedMessage, MessageDecoder } from './decode.js';
 import { type StagerStats, newStagerStats } from './stats.js';
+import { ReceiveLag } from './receive-lag.js';
 import { WriteRetry } from './write-retry.js';
 
 export type { InboundMessage } from '../source/inbound-message.js';
@@ -47,7 +48,7 @@ export interface StagerDeps {
   lastClosed: () => IntervalWindow | undefined;
   /** Resolves when this replica's lease counts for others; rejects with LEASE_EXPIRED if it cannot. */
   ensureLease: () => Promise<void>;
-  /** Told each message's receive lag, so finalize gives way while staging falls behind. */
+  /** Told each message's receive lag (receive-lag.ts), so finalize gives way while staging falls behind. */
   pacer?: { observe(lagMs: number): void };
 }
 
@@ -80,6 +81,7 @@ export class Stager {
   private readonly decoder: MessageDecoder;
   private readonly acknowledger: Acknowledger;
   private readonly retry: WriteRetry;
+  private readonly receiveLag = new ReceiveLag();
 
   constructor(
     private readonly scope: TypeScope,
@@ -159,7 +161,7 @@ export class Stager {
     let minTs = Infinity;
     for (let i = 0; i < count; i++) minTs = Math.min(minTs, tsOf(i));
     this.deps.watermark.observe(minTs, now);
-    this.deps.pacer?.observe(now - minTs);
+    this.deps.pacer?.observe(this.receiveLag.of(now, minTs, message.publishTime?.getTime()));
     const wm = this.deps.watermark.value;
     const lastClosed = this.deps.lastClosed();
     const tracker = this.acknowledger.track(message, now, count);
