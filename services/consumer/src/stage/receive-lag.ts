@@ -1,4 +1,4 @@
-/** How long the smallest gateway wait seen is remembered: a few of the longest lingers. */
+/** How long the smallest gateway wait seen is remembered at least: long against the 250 ms max linger. */
 const BASELINE_SPAN_MS = 10_000;
 
 /**
@@ -20,7 +20,7 @@ export class ReceiveLag {
   of(now: number, minTs: number, publishedAt: number | undefined): number {
     if (publishedAt === undefined) return now - minTs;
     if (now - this.bucketStart >= BASELINE_SPAN_MS) {
-      // two buckets: the baseline forgets a wait 10–20 s after it was seen
+      // two buckets: the baseline forgets a wait 10–30 s after it was seen
       this.previous = now - this.bucketStart >= 2 * BASELINE_SPAN_MS ? Infinity : this.current;
       this.current = Infinity;
       this.bucketStart = now;
