@@ -290,7 +290,7 @@ async function main() {
     sampling = false;
     await sampler;
     const all = manifests(dataDir).filter((x) => x.m.window.endMs > warmStart && x.m.window.startMs < loadEnd);
-    const closeDelays = all.map((x) => (x.mtimeMs - x.m.window.endMs) / 1000);
+    const byWindow = closeDelayByWindow(all, loadStart);
     const storedRecords = all.reduce((a, x) => a + x.m.counts.records, 0);
     // the histogram's counts since the warm-up ended (summed over label sets, so subtracting works)
     const stagedInLoad = [...m.buckets, ...stageAtStart.map((b) => ({ le: b.le, count: -b.count }))];
@@ -334,10 +334,10 @@ async function main() {
       // time finalize slept to leave the CPU to staging (close/finalize-pacer.ts), until the load drained
       finalizePausedSeconds: m.finalizePausedSeconds,
       windowsClosed: all.length,
-      maxCloseDelayAfterEndSeconds: closeDelays.length ? Math.max(...closeDelays) : null,
+      maxCloseDelayAfterEndSeconds: byWindow.length ? Math.max(...byWindow.map((x) => x.last)) : null,
       // per window (its end, seconds from the load's start): the first window also holds the
       // warm-up's cold start, so it is apart from the steady ones
-      closeDelayByWindow: closeDelayByWindow(all, loadStart),
+      closeDelayByWindow: byWindow,
       closeTargetSeconds: graceSeconds + 10,
       storedRecords,
       accepted: load.accepted,

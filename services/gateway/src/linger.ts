@@ -5,9 +5,9 @@ import type { Duration } from '@hourglass/common';
  *
  * Every bundle is one Publish call, and a call costs the gateway as much CPU as 40-70 events
  * (125-145 µs through the Pub/Sub client alone, ~220 µs in the gateway, against ~3 µs per event).
- * With many light types each bundle holds a few events and the calls dominate. A type whose events arrive too slowly to fill a bundle within the
- * base linger therefore waits longer, up to `max`: long enough to gather `targetEvents` at the
- * rate its events have been arriving.
+ * With many light types each bundle holds a few events and the calls dominate. A type whose events
+ * arrive too slowly to fill a bundle within the base linger therefore waits longer, up to `max`:
+ * long enough to gather `targetEvents` at the rate its events have been arriving.
  *
  * Only arrivals a wait can gather count: events from requests other than the one that opened the
  * bundle. A client that sends one request at a time is waiting for this very answer, and a type

@@ -43,12 +43,12 @@ export async function finalizeEarly(
   if (fresh.length === 0) return keep();
   // past one shard's bytes the close shards the window: the early segments' ids stay in memory
   // until then, so they stop here (the close writes the rest)
-  const earlyFiles = [...committed.flatMap((p) => p.files), ...fresh];
-  if (ctx.shardBytes && stagedBytes(earlyFiles) > ctx.shardBytes) return keep();
+  const earlyBytes = stagedBytes([...committed.flatMap((p) => p.files), ...fresh]);
+  if (ctx.shardBytes && earlyBytes > ctx.shardBytes) return keep();
   // a segment's fixed cost (plan, part files, syncs) is worth it only for enough data; the one at
   // the window's end always is: it takes the work off the close, into the grace
   if (!atWindowEnd && stagedBytes(fresh) < (ctx.earlySegmentMinBytes ?? 0)) return keep();
-  await job?.weigh(stagedBytes(earlyFiles));
+  await job?.weigh(earlyBytes);
   const name = earlyPlanName(ctx.eventType, w, committed.length);
   const proposed = newPlan(ctx, w, w.end, fresh);
   if (committed.length > 0) inheritFrom(proposed, committed[0]!);

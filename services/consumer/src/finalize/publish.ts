@@ -75,10 +75,11 @@ export async function publishWindow(
   const existing = await ctx.store.get(mName);
   if (existing) return { manifest: parseManifest(existing, mName), created: false };
   const plan = await commitPlan(ctx, w, closingWatermark);
+  const segments = plan.earlySegments ?? [];
   // the writer holds the ids of the early segments' files too
-  await job?.weigh(stagedBytes([...plan.files, ...(plan.earlySegments ?? []).flat()]));
+  await job?.weigh(stagedBytes([...plan.files, ...segments.flat()]));
   const sharded = (plan.shards ?? 1) > 1;
-  const writer = await writerThrough(ctx, w, plan, plan.earlySegments ?? [], early, lastClosed, sharded);
+  const writer = await writerThrough(ctx, w, plan, segments, early, lastClosed, sharded);
   if (sharded && plan.shardJobs) {
     if (!(await writeShardJobs(ctx, w, plan, writer, lastClosed, jobOptions(ctx)))) {
       return { manifest: parseManifest((await ctx.store.get(mName))!, mName), created: false };
