@@ -33,6 +33,10 @@ infra-schema: deps $(INFRA_PROVIDER) ## rewrite tools/infra-validate's schema ex
 	npx tsc -p $(INFRA_VALIDATE)
 	node $(INFRA_VALIDATE)/dist/main.js --provider $(INFRA_VALIDATE)/node_modules/@cdktf/provider-google --write-schema infra
 
+# The gateway's WebAssembly body reader is committed built; only a change to its C source needs clang.
+wasm: ## rebuild packages/schemas/native/json-avro.wasm from json-avro.c (needs Debian's clang and lld)
+	bash packages/schemas/native/build.sh
+
 lint: build ## type-check tests, eslint, prettier, terraform fmt, infra inputs current
 	npx tsc -p tests
 	npx eslint .
@@ -65,4 +69,4 @@ test-scale: build ## the fleet scale test at the issue's scale: 100 types, 4 rep
 clean: ## remove build output and local data
 	rm -rf packages/*/dist services/*/dist data .run
 
-.PHONY: help deps build infra-validate infra-schema lint test test-unit run demo bench test-faults test-scale clean
+.PHONY: help deps build infra-validate infra-schema wasm lint test test-unit run demo bench test-faults test-scale clean

@@ -1,5 +1,7 @@
 import {
   AvroWriter,
+  buildWasmProgram,
+  copyBytes as sharedCopyBytes,
   JsonBytes,
   JsonReader,
   isAnyCaseUuidBytesAt as sharedIsAnyCaseUuidBytesAt,
@@ -7,6 +9,9 @@ import {
   NameTable,
   NULL as SHARED_NULL,
   payloadTranscoderOf,
+  ReadStop,
+  WASM_COLUMNS,
+  WasmBodyReader,
   type SchemaRegistry,
   type SchemaVersion,
   type Step,
@@ -19,6 +24,7 @@ import {
 const isAnyCaseUuidBytesAt = sharedIsAnyCaseUuidBytesAt;
 const MAX_EXACT_LONG = SHARED_MAX_EXACT_LONG;
 const NULL = SHARED_NULL;
+const copyBytes = sharedCopyBytes;
 
 /**
  * The JSON route's body read in one pass, straight to Avro: `{"events":[...]}` whose plain events
@@ -85,11 +91,21 @@ export class TranscodedBatch {
 }
 
 /**
+ * Which reader takes the plain events: `wasm`, the WebAssembly reader (native/json-avro.c in
+ * @hourglass/schemas) with this module's reader for the events it declines; `typescript`, this
+ * module's reader alone. Both give the same batch (tests/unit/gateway/wasm-reader.test.ts); the
+ * WebAssembly one takes a fifth of the CPU (docs/performance.md, "The body reader in WebAssembly").
+ */
+export type BodyReader = 'wasm' | 'typescript';
+
+/**
  * The body as the JSON route takes it: a TranscodedBatch, or else what JSON.parse returns (it
  * throws on bad JSON). `room`: bytes to leave free before each payload (metaRoom in fast-path.ts).
  */
-export function readEventsBody(registry: SchemaRegistry, raw: Buffer, room = 0): unknown {
-  return transcodeBody(typesOf(registry), raw, room) ?? JSON.parse(raw.toString('utf8'));
+export function readEventsBody(registry: SchemaRegistry, raw: Buffer, room = 0, reader: BodyReader = 'wasm'): unknown {
+  const types = typesOf(registry);
+  const wasm = reader === 'wasm' ? types.wasm : undefined;
+  return transcodeBody(types.names, raw, room, wasm, types.byIndex) ?? JSON.parse(raw.toString('utf8'));
 }
 
 interface TypeEntry {
@@ -97,21 +113,32 @@ interface TypeEntry {
   step: Step | undefined;
 }
 
-const tables = new WeakMap<SchemaRegistry, NameTable<TypeEntry>>();
+interface BodyTypes {
+  /** The registry's types by name, each with its latest version's compiled payload step. */
+  names: NameTable<TypeEntry>;
+  /** The same by index: the WebAssembly reader names a type by its place here. */
+  byIndex: TypeEntry[];
+  wasm: WasmBodyReader;
+}
 
-/** The registry's types by name, each with its latest version's compiled payload step. */
-function typesOf(registry: SchemaRegistry): NameTable<TypeEntry> {
-  let table = tables.get(registry);
-  if (!table) {
-    table = new NameTable(
-      registry.eventTypes().map((t) => {
-        const version = registry.get(t).latest;
-        return [Buffer.from(t, 'utf8'), { version, step: payloadTranscoderOf(version) }] as const;
-      }),
-    );
-    tables.set(registry, table);
+const tables = new WeakMap<SchemaRegistry, BodyTypes>();
+
+function typesOf(registry: SchemaRegistry): BodyTypes {
+  let types = tables.get(registry);
+  if (!types) {
+    const names = registry.eventTypes();
+    const byIndex = names.map((t) => {
+      const version = registry.get(t).latest;
+      return { version, step: payloadTranscoderOf(version) };
+    });
+    types = {
+      names: new NameTable(names.map((t, i) => [Buffer.from(t, 'utf8'), byIndex[i]!] as const)),
+      byIndex,
+      wasm: new WasmBodyReader(buildWasmProgram(names.map((name, i) => ({ name, type: byIndex[i]!.version.type })))),
+    };
+    tables.set(registry, types);
   }
-  return table;
+  return types;
 }
 
 const { CLOSE_ARRAY, CLOSE_OBJECT, COLON, COMMA, OPEN_ARRAY, OPEN_OBJECT, QUOTE } = JsonBytes;
@@ -125,15 +152,31 @@ const ID_KEY = Buffer.from('"id":');
 const CLIENT_TS_KEY = Buffer.from('"client_ts":');
 const PAYLOAD_KEY = Buffer.from('"payload":');
 
-/** The body transcoded, or undefined when its frame is not plain or JSON.parse refuses one of its events. */
-export function transcodeBody(types: NameTable<TypeEntry>, raw: Buffer, room = 0): TranscodedBatch | undefined {
+/**
+ * The body transcoded, or undefined when its frame is not plain or JSON.parse refuses one of its
+ * events. With `wasm`, it takes the events it can, and this module's reader each one it declines.
+ */
+function transcodeBody(
+  types: NameTable<TypeEntry>,
+  raw: Buffer,
+  room: number,
+  wasm: WasmBodyReader | undefined,
+  byIndex: readonly TypeEntry[],
+): TranscodedBatch | undefined {
   const r = new JsonReader(raw);
   if (!r.expect(OPEN_OBJECT) || !r.string() || !r.textIs(EVENTS) || !r.expect(COLON) || !r.expect(OPEN_ARRAY)) {
     return undefined;
   }
   if (r.peek() === CLOSE_ARRAY) return undefined; // no events: the reference answers
   const batch = new TranscodedBatch(raw, room);
+  if (wasm !== undefined && !wasm.load(raw, room)) wasm = undefined;
   for (;;) {
+    if (wasm !== undefined) {
+      if (wasm.read(r.pos, room) > 0) takeWasmEvents(wasm, batch, byIndex);
+      r.pos = wasm.stopAt;
+      if (wasm.stop === ReadStop.End) break;
+      if (wasm.stop === ReadStop.Frame) return undefined;
+    }
     const start = r.pos;
     const payloadsAt = batch.payloads.pos;
     if (!readEvent(r, types, batch)) {
@@ -150,6 +193,29 @@ export function transcodeBody(types: NameTable<TypeEntry>, raw: Buffer, room = 0
     if (c !== COMMA) return undefined;
   }
   return r.expect(CLOSE_OBJECT) && r.atEnd() ? batch : undefined;
+}
+
+/** Appends the events the WebAssembly reader just took: their columns, and their datums in one copy. */
+function takeWasmEvents(wasm: WasmBodyReader, batch: TranscodedBatch, byIndex: readonly TypeEntry[]): void {
+  const { columns, clientTs, output } = wasm;
+  const payloads = batch.payloads;
+  const base = payloads.pos;
+  payloads.ensure(output.length);
+  payloads.pos = copyBytes(output, 0, output.length, payloads.buf, base);
+  const { versions, idAt, starts, ends, textStarts, textEnds } = batch;
+  const first = batch.count;
+  for (let k = 0; k < clientTs.length; k++) {
+    const n = first + k;
+    const c = k * WASM_COLUMNS;
+    versions[n] = byIndex[columns[c]!]!.version;
+    idAt[n] = columns[c + 1]!;
+    starts[n] = base + columns[c + 2]!;
+    ends[n] = base + columns[c + 3]!;
+    textStarts[n] = columns[c + 4]!;
+    textEnds[n] = columns[c + 5]!;
+    batch.clientTs[n] = clientTs[k]!;
+  }
+  batch.count = first + clientTs.length;
 }
 
 /**

@@ -1,0 +1,429 @@
+import { createHash } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import fc from 'fast-check';
+import { SchemaRegistry, WasmBodyReader, buildWasmProgram, ReadStop } from '@hourglass/schemas';
+import { TranscodedBatch, readEventsBody, type BodyReader } from '../../../services/gateway/src/transcoded-body';
+import { EventGenerator } from '@hourglass/client';
+import { eventSchema, writeSchemaDir } from '../schemas/schema-dirs';
+import { registry } from './transcode-support';
+
+/**
+ * The WebAssembly body reader (packages/schemas/native/json-avro.c) against the TypeScript one:
+ * for any body, the route's batch is the same whichever reads the plain events — each event's
+ * columns, payload datum and JSON.parse value, or the same refusal. The WebAssembly reader may
+ * decline more (the TypeScript reader then takes the event); the counts below show that it
+ * takes the plain events itself, so the comparison is not between two runs of the same code.
+ */
+const SEED = 20261205;
+const ROOM = 60;
+
+interface EventSnapshot {
+  type: string | null;
+  idAt: number;
+  clientTs: number;
+  datum: string;
+  text: [number, number];
+  value: unknown;
+}
+
+/** What the route gets from the body: every column of every event, or what JSON.parse gave, or the refusal. */
+function readWith(schemas: SchemaRegistry, raw: Buffer, reader: BodyReader): unknown {
+  let body: unknown;
+  try {
+    body = readEventsBody(schemas, raw, ROOM, reader);
+  } catch (e) {
+    return { refused: (e as Error).name };
+  }
+  if (!(body instanceof TranscodedBatch)) return { parsed: body };
+  const events: EventSnapshot[] = [];
+  for (let i = 0; i < body.count; i++) {
+    events.push({
+      type: body.versions[i]?.eventType ?? null,
+      idAt: body.idAt[i]!,
+      clientTs: body.clientTs[i]!,
+      datum: body.payloads.buf.toString('hex', body.starts[i], body.ends[i]),
+      text: [body.textStarts[i]!, body.textEnds[i]!],
+      value: body.values[i],
+    });
+  }
+  return { events };
+}
+
+/** Events the WebAssembly reader takes itself from a body whose events start at `from`, read to the end. */
+function takenByWasm(schemas: SchemaRegistry, raw: Buffer): number {
+  const names = schemas.eventTypes();
+  const reader = new WasmBodyReader(
+    buildWasmProgram(names.map((name) => ({ name, type: schemas.get(name).latest.type }))),
+  );
+  const from = raw.indexOf('[') + 1;
+  if (!reader.load(raw, ROOM)) throw new Error('no memory');
+  const taken = reader.read(from, ROOM);
+  return reader.stop === ReadStop.End ? taken : -taken;
+}
+
+function expectSame(schemas: SchemaRegistry, raw: Buffer): void {
+  expect(readWith(schemas, raw, 'wasm')).toEqual(readWith(schemas, raw, 'typescript'));
+}
+
+const uuid = fc.uuid();
+const body = (events: unknown[], space?: number): Buffer => Buffer.from(JSON.stringify({ events }, null, space));
+
+describe('the WebAssembly body reader', () => {
+  it('was built from the json-avro.c in the repository (make wasm rebuilds it)', () => {
+    const dir = path.join(__dirname, '../../../packages/schemas/native');
+    const recorded = readFileSync(path.join(dir, 'json-avro.c.sha256'), 'utf8').split(/\s+/)[0];
+    const actual = createHash('sha256')
+      .update(readFileSync(path.join(dir, 'json-avro.c')))
+      .digest('hex');
+    expect(actual).toBe(recorded);
+  });
+
+  it('takes every plain event of the repository schemas itself, with the bytes the TypeScript reader writes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ id: fc.option(uuid), ts: fc.option(fc.nat({ max: 2 ** 52 })) }), {
+          minLength: 1,
+          maxLength: 20,
+        }),
+        fc.integer({ min: 1, max: 1_000_000 }),
+        (specs, seed) => {
+          const made = generated(specs.length, seed);
+          const events = specs.map((s, i) => ({
+            ...made[i]!,
+            ...(s.id === null ? {} : { id: s.id }),
+            client_ts: s.ts,
+          }));
+          const raw = body(events);
+          expect(takenByWasm(registry, raw)).toBe(events.length);
+          expectSame(registry, raw);
+        },
+      ),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
+
+  it('reads numbers as JSON.parse does: integers, fractions, exponents, -0, limits', () => {
+    const schemas = numberRegistry();
+    const ints = ['0', '-0', '7', '-7', '2147483647', '-2147483648'];
+    const longs = [...ints, '2147483648', '-2147483649', '123456789012345', '1234567890123456', '4503599627370496'];
+    // what one division or multiplication of exact doubles gives: JSON.parse's value exactly
+    const reals = [
+      ...longs,
+      '4503599627370497',
+      '1.5',
+      '-1.25',
+      '0.1',
+      '1E2',
+      '1e+2',
+      '1e-2',
+      '1e22',
+      '0.000001',
+      '100.000',
+      '12345678901234.5',
+    ];
+    const others = [
+      '9007199254740993',
+      '0.30000000000000004',
+      '3.4028235e38',
+      '3.5e38',
+      '1e23',
+      '5e-324',
+      '1e400',
+      '-1e400',
+      '1.00000000000000000001',
+      '01',
+      '1.',
+      '.5',
+      '-',
+      '1e',
+      '1e+',
+      '--1',
+      '+1',
+      '0x10',
+      'NaN',
+      'Infinity',
+      '1_000',
+    ];
+    const expected: Record<string, string[]> = { i: ints, l: longs, f: reals, d: reals, u: reals };
+    for (const field of ['i', 'l', 'f', 'd', 'u']) {
+      const taken: string[] = [];
+      for (const text of [...reals, ...others]) {
+        const values = { i: '0', l: '0', f: '0', d: '0', u: 'null', [field]: text };
+        const payload = `{"i":${values.i},"l":${values.l},"f":${values.f},"d":${values.d},"u":${values.u}}`;
+        const raw = Buffer.from(`{"events":[{"type":"numbers","payload":${payload}}]}`);
+        expectSame(schemas, raw);
+        if (takenByWasm(schemas, raw) === 1) taken.push(text);
+      }
+      expect({ field, taken: taken.sort() }).toEqual({ field, taken: [...expected[field]!].sort() });
+    }
+  });
+
+  it('gives the same batch for random schemas and values, spaced or compact, keys in any order', () => {
+    fc.assert(
+      fc.property(
+        schemaArb,
+        fc.integer({ min: 0, max: 2 }),
+        fc.boolean(),
+        fc.context(),
+        (shape, space, shuffle, ctx) => {
+          const schemas = registryOf(shape);
+          return fc.assert(
+            fc.property(fc.array(eventArb(shape, shuffle), { minLength: 1, maxLength: 6 }), (events) => {
+              const raw = body(events, space);
+              ctx.log(raw.toString());
+              expectSame(schemas, raw);
+            }),
+            { seed: SEED, numRuns: 15 },
+          );
+        },
+      ),
+      { seed: SEED, numRuns: 80 },
+    );
+  });
+
+  it('takes every compact event of random schemas itself when its values are plain', () => {
+    let taken = 0;
+    let events = 0;
+    fc.assert(
+      fc.property(plainSchemaArb, (shape) => {
+        const schemas = registryOf(shape);
+        const batch = fc.sample(fc.array(eventArb(shape, false, true), { minLength: 1, maxLength: 6 }), {
+          seed: SEED,
+          numRuns: 5,
+        });
+        for (const list of batch) {
+          const raw = body(list);
+          expectSame(schemas, raw);
+          events += list.length;
+          taken += takenByWasm(schemas, raw);
+        }
+      }),
+      { seed: SEED, numRuns: 60 },
+    );
+    expect(taken).toBe(events);
+  });
+
+  it('gives the same batch or the same refusal for bodies with bytes deleted, inserted or replaced', () => {
+    const alphabet = [...'{}[]",:0123456789-.eE+ \n\\tnulrfase'].map((c) => c.charCodeAt(0));
+    const edit = fc.record({
+      at: fc.nat(),
+      kind: fc.constantFrom('delete', 'insert', 'replace'),
+      byte: fc.constantFrom(...alphabet),
+    });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(edit, { minLength: 1, maxLength: 3 }),
+        fc.integer({ min: 1, max: 1_000_000 }),
+        (n, edits, seed) => {
+          const events = generated(n, seed).map((e) => ({ ...e, id: null, client_ts: 1_767_225_600_000 }));
+          const bytes = [...body(events)];
+          for (const e of edits) {
+            const at = e.at % (bytes.length + 1);
+            if (e.kind === 'delete') bytes.splice(at, 1);
+            else if (e.kind === 'insert') bytes.splice(at, 0, e.byte);
+            else bytes[Math.min(at, bytes.length - 1)] = e.byte;
+          }
+          const raw = Buffer.from(bytes);
+          if (isUtf8(raw)) expectSame(registry, raw);
+        },
+      ),
+      { seed: SEED, numRuns: 3000 },
+    );
+  });
+
+  it('leaves an event to the TypeScript reader where it declines, mid-body, and takes the next one again', () => {
+    const plain = {
+      type: 'ab_exposure',
+      payload: { user_id: 'u', experiment_id: 'e', variant: 'v', first_exposure: true },
+    };
+    const escaped = { ...plain, payload: { ...plain.payload, variant: 'line\nbreak' } };
+    const sorted = { id: null, payload: plain.payload, type: 'ab_exposure' };
+    const isoTime = { ...plain, client_ts: '2026-01-01T00:00:00Z' };
+    const raw = body([plain, escaped, plain, sorted, isoTime, plain]);
+    expect(takenByWasm(registry, raw)).toBe(-1);
+    expectSame(registry, raw);
+    const batch = readEventsBody(registry, raw, ROOM, 'wasm') as TranscodedBatch;
+    expect(batch.count).toBe(6);
+    expect(batch.versions.every((v) => v?.eventType === 'ab_exposure')).toBe(true);
+  });
+});
+
+/** Events as the client library's generator makes them (packages/client), seeded. */
+function generated(n: number, seed: number): { type: string; payload: unknown }[] {
+  return new EventGenerator(registry, { seed }).batch(n);
+}
+
+function numberRegistry(): SchemaRegistry {
+  const fields = [
+    { name: 'i', type: 'int' },
+    { name: 'l', type: 'long' },
+    { name: 'f', type: 'float' },
+    { name: 'd', type: 'double' },
+    { name: 'u', type: ['null', 'double'] },
+  ];
+  return SchemaRegistry.load(writeSchemaDir({ 'numbers/v1.avsc': eventSchema('Numbers', fields) }));
+}
+
+// ---- random schemas ----
+
+type Shape =
+  | { kind: 'null' | 'boolean' | 'int' | 'long' | 'float' | 'double' | 'string' }
+  | { kind: 'enum'; symbols: string[] }
+  | { kind: 'record'; fields: { name: string; shape: Shape }[] }
+  | { kind: 'union'; branches: Shape[] }
+  | { kind: 'logical' };
+
+const fieldName = fc.constantFrom('a', 'b', 'user_id', 'x1', '_y', 'Zed', 'n', 'valueOf');
+const symbolsArb = fc.uniqueArray(fc.constantFrom('A', 'B', 'CLICK_ROW', 'x', 'S001', 'S002', '_z'), {
+  minLength: 1,
+  maxLength: 5,
+});
+const primitive = fc
+  .constantFrom('null', 'boolean', 'int', 'long', 'float', 'double', 'string')
+  .map((kind) => ({ kind }) as Shape);
+
+const { shape: shapeArb } = fc.letrec<{ shape: Shape; record: Shape; union: Shape }>((tie) => ({
+  shape: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    primitive,
+    symbolsArb.map((symbols) => ({ kind: 'enum', symbols }) as Shape),
+    fc.constant({ kind: 'logical' } as Shape),
+    tie('record'),
+    tie('union'),
+  ),
+  record: fc
+    .uniqueArray(fc.record({ name: fieldName, shape: tie('shape') }), {
+      minLength: 1,
+      maxLength: 4,
+      selector: (f) => f.name,
+    })
+    .map((fields) => ({ kind: 'record', fields }) as Shape),
+  // one branch per JSON kind (null, boolean, number, text, object): avsc unwraps such unions
+  union: fc
+    .shuffledSubarray(['null', 'boolean', 'number', 'text', 'object'], { minLength: 2, maxLength: 3 })
+    .chain((kinds) =>
+      fc.tuple(
+        ...kinds.map((k): fc.Arbitrary<Shape> => {
+          if (k === 'null' || k === 'boolean') return fc.constant({ kind: k });
+          if (k === 'number')
+            return fc.constantFrom('int', 'long', 'float', 'double').map((kind) => ({ kind }) as Shape);
+          if (k === 'text')
+            return fc.oneof(
+              fc.constant({ kind: 'string' } as Shape),
+              symbolsArb.map((symbols) => ({ kind: 'enum', symbols }) as Shape),
+            );
+          return tie('record');
+        }),
+      ),
+    )
+    .map((branches) => ({ kind: 'union', branches }) as Shape),
+}));
+
+/** The payload: a record of one to four fields. */
+const schemaArb = fc
+  .uniqueArray(fc.record({ name: fieldName, shape: shapeArb }), {
+    minLength: 1,
+    maxLength: 4,
+    selector: (f) => f.name,
+  })
+  .map((fields) => ({ kind: 'record', fields }) as Shape);
+
+/** Schemas without what the TypeScript reader declines too (an inherited field name, a logical type). */
+const plainSchemaArb = schemaArb.filter((shape) => !/valueOf|logical/.test(JSON.stringify(shape)));
+
+let named = 0;
+function avroOf(shape: Shape): unknown {
+  switch (shape.kind) {
+    case 'enum':
+      return { type: 'enum', name: `E${named++}`, symbols: shape.symbols };
+    case 'record':
+      return {
+        type: 'record',
+        name: `R${named++}`,
+        fields: shape.fields.map((f) => ({ name: f.name, type: avroOf(f.shape) })),
+      };
+    case 'union':
+      return shape.branches.map(avroOf);
+    case 'logical':
+      return { type: 'long', logicalType: 'timestamp-millis' };
+    default:
+      return shape.kind;
+  }
+}
+
+function registryOf(shape: Shape): SchemaRegistry {
+  const fields = (shape as { fields: { name: string; shape: Shape }[] }).fields.map((f) => ({
+    name: f.name,
+    type: avroOf(f.shape),
+  }));
+  return SchemaRegistry.load(writeSchemaDir({ 'random_event/v1.avsc': eventSchema('RandomEvent', fields) }));
+}
+
+const float32 = fc.float({ noNaN: true, noDefaultInfinity: true }).map((x) => (Object.is(x, -0) ? 0 : x));
+
+/** A JSON value for `shape`: valid mostly (or, with `plainOnly`, always plain), with the edges of each kind. */
+function valueArb(shape: Shape, plainOnly: boolean): fc.Arbitrary<unknown> {
+  switch (shape.kind) {
+    case 'null':
+      return fc.constant(null);
+    case 'boolean':
+      return fc.boolean();
+    case 'int':
+      return plainOnly ? fc.integer() : fc.oneof(fc.integer(), fc.constantFrom(2 ** 31, -(2 ** 31) - 1, 1.5, -0, 'x'));
+    case 'long':
+    case 'logical':
+      return plainOnly
+        ? fc.integer({ min: -(10 ** 15) + 1, max: 10 ** 15 - 1 })
+        : fc.oneof(fc.maxSafeInteger(), fc.constantFrom(2 ** 52, 2 ** 53, -(2 ** 53), 0.5, 1e21));
+    case 'float':
+    case 'double':
+      return plainOnly
+        ? fc.oneof(
+            fc.integer(),
+            fc.integer().map((n) => n / 100),
+          )
+        : fc.oneof(
+            fc.double({ noNaN: true, noDefaultInfinity: true }),
+            float32,
+            fc.integer().map((n) => n / 1000),
+          );
+    case 'string':
+      return plainOnly
+        ? fc.string({ unit: 'grapheme-ascii' }).filter((s) => JSON.stringify(s) === `"${s}"`)
+        : fc.string({ unit: 'binary' });
+    case 'enum':
+      return plainOnly ? fc.constantFrom(...shape.symbols) : fc.constantFrom(...shape.symbols, 'NOPE', '');
+    case 'record':
+      return fc
+        .tuple(...shape.fields.map((f) => valueArb(f.shape, plainOnly)))
+        .map((values) => Object.fromEntries(shape.fields.map((f, i) => [f.name, values[i]])));
+    case 'union':
+      return fc.oneof(...shape.branches.map((b) => valueArb(b, plainOnly)));
+  }
+}
+
+/** An event of the random type (now and then of another), its keys shuffled when `shuffle`. */
+function eventArb(shape: Shape, shuffle: boolean, plainOnly = false): fc.Arbitrary<Record<string, unknown>> {
+  const envelope = fc.record({
+    type: plainOnly ? fc.constant('random_event') : fc.constantFrom('random_event', 'random_event', 'other'),
+    id: plainOnly
+      ? fc.option(uuid)
+      : fc.oneof(
+          fc.option(uuid),
+          uuid.map((u) => u.toUpperCase()),
+          fc.constantFrom('x', 1),
+        ),
+    client_ts: plainOnly
+      ? fc.option(fc.nat({ max: 2 ** 52 }))
+      : fc.oneof(fc.option(fc.nat({ max: 2 ** 52 })), fc.constantFrom(-1, 2 ** 53, '2026-01-01T00:00:00Z', 1.5)),
+    payload: valueArb(shape, plainOnly),
+  });
+  return envelope.chain((e) => {
+    const entries = Object.entries(e);
+    if (!shuffle) return fc.constant(Object.fromEntries(entries));
+    return fc.shuffledSubarray(entries, { minLength: entries.length }).map((list) => Object.fromEntries(list));
+  });
+}
