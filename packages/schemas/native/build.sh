@@ -4,7 +4,7 @@
 # json-avro.c.sha256 records which source it was built from (a unit test checks it).
 set -euo pipefail
 cd "$(dirname "$0")"
-clang --target=wasm32 -O2 -mbulk-memory -nostdlib -fno-builtin-memcpy \
+clang --target=wasm32 -O3 -mbulk-memory -nostdlib -fno-builtin-memcpy \
   -Wall -Wextra -Werror \
   -Wl,--no-entry -Wl,--export=__heap_base -Wl,--strip-all \
   -o json-avro.wasm json-avro.c

@@ -39,9 +39,12 @@ static u8 *outEnd;
 static u32 stopPos;
 static u32 stopReason;
 
+static void weighUuidBytes(void);
+
 __attribute__((export_name("setProgram"))) void setProgram(const u32 *program, const u32 *types, u32 mask, const u32 *payloads) {
   prog = program;
   payloadNodes = payloads;
+  weighUuidBytes();
   typeTable = types;
   typeMask = mask;
 }
@@ -74,6 +77,22 @@ static inline void writeVarint(u64 zz) {
 
 static inline void writeLong(i64 n) { writeVarint(((u64)n << 1) ^ (u64)(n >> 63)); }
 
+static inline u64 load64(const u8 *q) {
+  u64 x;
+  __builtin_memcpy(&x, q, 8);
+  return x;
+}
+
+/* Are the n bytes at p those of `want`? (the caller checked that n bytes remain) */
+static inline int sameBytes(const u8 *q, const u8 *want, u32 n) {
+  u32 k = 0;
+  for (; k + 8 <= n; k += 8)
+    if (load64(q + k) != load64(want + k)) return 0;
+  for (; k < n; k++)
+    if (q[k] != want[k]) return 0;
+  return 1;
+}
+
 static int literal(const char *word, u32 n) {
   peek();
   if ((u32)(bufEnd - p) < n) return 0;
@@ -88,6 +107,18 @@ static inline int string(const u8 **start, const u8 **end) {
   if (peek() != '"') return 0;
   const u8 *q = p + 1;
   *start = q;
+  /* 8 bytes at a time while none is a quote, a backslash or a control character (SWAR: a
+     byte's high bit is set in `special` where it is one of them; never missed, and the byte
+     loop below decides) */
+  while (bufEnd - q >= 8) {
+    u64 x = load64(q);
+    u64 quote = x ^ 0x2222222222222222ULL;
+    u64 slash = x ^ 0x5c5c5c5c5c5c5c5cULL;
+    u64 special = ((quote - 0x0101010101010101ULL) & ~quote) | ((slash - 0x0101010101010101ULL) & ~slash) |
+                  ((x - 0x2020202020202020ULL) & ~x);
+    if (special & 0x8080808080808080ULL) break;
+    q += 8;
+  }
   for (;;) {
     if (q >= bufEnd) return 0;
     u8 c = *q;
@@ -224,9 +255,7 @@ static int record(const u32 *r) {
     const u32 *field = r + 2 + 3 * i;
     const u8 *key = (const u8 *)field[0];
     u32 len = field[1];
-    if ((u32)(bufEnd - p) < len) return 0;
-    for (u32 k = 0; k < len; k++)
-      if (p[k] != key[k]) return 0;
+    if ((u32)(bufEnd - p) < len || !sameBytes(p, key, len)) return 0;
     p += len;
     if (!value(field[2])) return 0;
   }
@@ -306,36 +335,41 @@ static int value(u32 node) {
 enum { SEEN_TYPE = 1, SEEN_PAYLOAD = 2, SEEN_ID = 4, SEEN_CLIENT_TS = 8 };
 
 static int keyIs(const char *quoted, u32 n) {
-  if ((u32)(bufEnd - p) < n) return 0;
-  for (u32 i = 0; i < n; i++)
-    if (p[i] != (u8)quoted[i]) return 0;
+  if ((u32)(bufEnd - p) < n || !sameBytes(p, (const u8 *)quoted, n)) return 0;
   p += n;
   return 1;
 }
 
-/* The event key at p and its colon, as its SEEN_ bit; 0 for any other. */
+/* The event key at p and its colon, as its SEEN_ bit; 0 for any other. Its first letter picks the one to compare. */
 static int keyOf(void) {
   if (peek() != '"') return 0;
-  if (keyIs("\"type\":", 7)) return SEEN_TYPE;
-  if (keyIs("\"payload\":", 10)) return SEEN_PAYLOAD;
-  if (keyIs("\"id\":", 5)) return SEEN_ID;
-  if (keyIs("\"client_ts\":", 12)) return SEEN_CLIENT_TS;
+  const char *key;
+  u32 n;
   int bit;
-  if (keyIs("\"type\"", 6)) bit = SEEN_TYPE;
-  else if (keyIs("\"payload\"", 9)) bit = SEEN_PAYLOAD;
-  else if (keyIs("\"id\"", 4)) bit = SEEN_ID;
-  else if (keyIs("\"client_ts\"", 11)) bit = SEEN_CLIENT_TS;
-  else return 0;
-  return expect(':') ? bit : 0;
+  switch (at(p + 1)) {
+    case 't': key = "\"type\":"; n = 6; bit = SEEN_TYPE; break;
+    case 'p': key = "\"payload\":"; n = 9; bit = SEEN_PAYLOAD; break;
+    case 'i': key = "\"id\":"; n = 4; bit = SEEN_ID; break;
+    case 'c': key = "\"client_ts\":"; n = 11; bit = SEEN_CLIENT_TS; break;
+    default: return 0;
+  }
+  /* compact (`"type":`) in one comparison; else the name, whitespace, the colon */
+  if (keyIs(key, n + 1)) return bit;
+  return keyIs(key, n) && expect(':') ? bit : 0;
+}
+
+/* Each byte's weight in a UUID: a hex digit of either case 0, the dash 1, anything else 64 (uuid-bytes.ts). */
+static u8 uuidWeight[256];
+
+static void weighUuidBytes(void) {
+  for (int c = 0; c < 256; c++)
+    uuidWeight[c] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ? 0 : c == '-' ? 1 : 64;
 }
 
 static int uuidAt(const u8 *s) {
   if (bufEnd - s < 37 || s[36] != '"') return 0;
   u32 weight = 0;
-  for (int i = 0; i < 36; i++) {
-    u8 c = s[i];
-    weight += (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ? 0 : c == '-' ? 1 : 64;
-  }
+  for (int i = 0; i < 36; i++) weight += uuidWeight[s[i]];
   return weight == 4 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-';
 }
 
