@@ -88,6 +88,8 @@ class CheckCompiler {
   private readonly names: string[] = [];
   private readonly values: unknown[] = [];
   private readonly functions: string[] = [];
+  /** Records whose check is being generated. */
+  private readonly compiling = new Set<avro.Type>();
 
   private constant(value: unknown): string {
     this.names.push(`c${this.names.length}`);
@@ -134,7 +136,11 @@ class CheckCompiler {
       return `typeof ${x} === 'string' && ${this.constant(new Set(type.symbols))}.has(${x})`;
     }
     if (type instanceof avro.types.RecordType) {
+      // a record that holds itself (valid Avro): no compiled check, avsc's path takes the schema
+      if (this.compiling.has(type)) return undefined;
+      this.compiling.add(type);
       const fn = this.record(type.fields);
+      this.compiling.delete(type);
       return fn === undefined ? undefined : `${fn}(${x})`;
     }
     if (type instanceof avro.types.UnwrappedUnionType && type.types.every(isPlain)) {

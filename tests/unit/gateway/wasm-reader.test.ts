@@ -7,7 +7,7 @@ import { SchemaRegistry, WasmBodyReader, buildWasmProgram, ReadStop } from '@hou
 import { TranscodedBatch, readEventsBody, type BodyReader } from '../../../services/gateway/src/transcoded-body';
 import { EventGenerator } from '@hourglass/client';
 import { eventSchema, writeSchemaDir } from '../schemas/schema-dirs';
-import { registry } from './transcode-support';
+import { aligned, defaultSetting, fastRoute, referenceRoute, registry } from './transcode-support';
 
 /**
  * The WebAssembly body reader (packages/schemas/native/json-avro.c) against the TypeScript one:
@@ -232,6 +232,33 @@ describe('the WebAssembly body reader', () => {
       ),
       { seed: SEED, numRuns: 3000 },
     );
+  });
+
+  it('reads a schema that holds itself (a linked list, 1 to 6 deep) as the reference does', () => {
+    const node = {
+      type: 'record',
+      name: 'Node',
+      fields: [
+        { name: 'v', type: 'int' },
+        { name: 'next', type: ['null', 'Node'] },
+      ],
+    };
+    const schemas = SchemaRegistry.load(
+      writeSchemaDir({ 'linked/v1.avsc': eventSchema('Linked', [{ name: 'head', type: node }]) }),
+    );
+    const setting = { ...defaultSetting, registry: schemas };
+    let list: unknown = null;
+    for (let depth = 0; depth < 6; depth++) {
+      list = { v: depth, next: list };
+      const raw = body([
+        { type: 'linked', payload: { head: list } },
+        { type: 'linked', payload: { head: { v: 1, next: null } } },
+      ]);
+      expectSame(schemas, raw);
+      const reference = referenceRoute(raw, setting);
+      expect(aligned(raw, fastRoute(raw, setting), reference)).toEqual(reference);
+      expect('answer' in reference && JSON.parse(reference.answer)).toMatchObject({ accepted: 2 });
+    }
   });
 
   it('leaves an event to the TypeScript reader where it declines, mid-body, and takes the next one again', () => {

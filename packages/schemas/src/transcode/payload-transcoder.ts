@@ -50,7 +50,23 @@ function compilePayload(type: avro.Type): Step | undefined {
   if (!(type instanceof avro.types.RecordType)) return undefined;
   const [meta, ...fields] = type.fields;
   if (!meta || meta.name !== 'meta') return undefined;
-  return recordStep(fields);
+  return nested(type, () => recordStep(fields));
+}
+
+/**
+ * Records being compiled: a record that holds itself (a linked list, a tree: valid Avro) gets
+ * the decline step where it recurs, so compiling ends; the reference takes such a value.
+ */
+const compiling = new Set<avro.Type>();
+
+function nested(type: avro.Type, compile: () => Step): Step {
+  if (compiling.has(type)) return decline;
+  compiling.add(type);
+  try {
+    return compile();
+  } finally {
+    compiling.delete(type);
+  }
 }
 
 interface FieldStep {
@@ -200,7 +216,7 @@ function stepOf(type: avro.Type): Step {
   if (type instanceof avro.types.DoubleType) return doubleStep;
   if (type instanceof avro.types.StringType) return stringStep;
   if (type instanceof avro.types.EnumType) return enumStep(type.symbols);
-  if (type instanceof avro.types.RecordType) return recordStep(type.fields);
+  if (type instanceof avro.types.RecordType) return nested(type, () => recordStep(type.fields));
   if (type instanceof avro.types.UnwrappedUnionType) return unionStep(type.types);
   return decline;
 }

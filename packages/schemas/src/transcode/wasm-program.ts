@@ -85,12 +85,25 @@ class Builder {
   readonly tables: HashTable[] = [];
   private stringBytes = 0;
 
+  /** Records whose node is being built: where one recurs (valid Avro), a Decline node, as in payload-transcoder.ts. */
+  private readonly building = new Set<avro.Type>();
+
   /** The payload node of an event schema: its fields after meta (payload-transcoder.ts's compilePayload). */
   payload(type: avro.Type): number {
     if (!(type instanceof avro.types.RecordType)) return NONE;
     const [meta, ...fields] = type.fields;
     if (!meta || meta.name !== 'meta') return NONE;
-    return this.record(fields);
+    return this.nested(type, fields);
+  }
+
+  private nested(type: avro.Type, fields: readonly avro.types.Field[]): number {
+    if (this.building.has(type)) return this.emit(Op.Decline);
+    this.building.add(type);
+    try {
+      return this.record(fields);
+    } finally {
+      this.building.delete(type);
+    }
   }
 
   private string(bytes: Uint8Array): number {
@@ -122,7 +135,7 @@ class Builder {
       this.tableSlots.push(at + 2);
       return at;
     }
-    if (type instanceof avro.types.RecordType) return this.record(type.fields);
+    if (type instanceof avro.types.RecordType) return this.nested(type, type.fields);
     if (type instanceof avro.types.UnwrappedUnionType) return this.union(type.types);
     return this.emit(Op.Decline);
   }
