@@ -7,8 +7,9 @@
  * its instruction count is repeatable.
  *
  * Stages: parse (JSON.parse, the ceiling pays it too), reference (a body's bytes to datums as
- * main did: JSON.parse then prepareJson), route (the same as the route does now: the JSON-to-Avro
- * transcoder, prepareJson its fallback), build (buildRecord: validate and
+ * main did: JSON.parse then prepareJson), read / read-ts (the body reader alone: WebAssembly with
+ * the TypeScript reader for what it declines / the TypeScript reader alone), route (the same as
+ * the route does now: the JSON-to-Avro transcoder, prepareJson its fallback), build (buildRecord: validate and
  * fill defaults), encode (Avro into the datum arena), prepare (prepareJson: envelope
  * checks + compiled writer or buildRecord + encode), bundle (Bundler + encodeBundle + the
  * answers, with a publisher that acks at once; about half of it is GC here, more than in
@@ -121,6 +122,17 @@ async function main() {
       if (out.count !== events.length) throw new Error('an event was rejected');
     }
   });
+  // The body reader alone (no prepare): the WebAssembly reader with the TypeScript one for what
+  // it declines, as the route runs it, and the TypeScript reader alone (docs/performance.md).
+  for (const [name, reader] of [
+    ['read', 'wasm'],
+    ['read-ts', 'typescript'],
+  ]) {
+    await stage(name, () => {
+      for (const raw of raws)
+        if (eventsOf(readEventsBody(registry, raw, room, reader)).length !== 100) throw new Error(name);
+    });
+  }
   await stage('route', () => {
     for (const raw of raws) {
       const events = eventsOf(readEventsBody(registry, raw, room));

@@ -3,9 +3,9 @@
  * `make wasm` rebuilds json-avro.wasm from this file). It reads the events of a
  * `{"events":[...]}` body and writes each payload's Avro datum, as the TypeScript reader
  * (services/gateway/src/transcoded-body.ts and packages/schemas/src/transcode/) does, but only
- * for the plainest events: keys of the event in any order, the payload's fields compact and
- * in schema order, strings without escapes, integers of at most 15 digits, other numbers that
- * one correctly rounded operation gives exactly. It declines anything else, and the TypeScript
+ * for the plainest events: keys of the event in any order, the payload's fields all present and
+ * in schema order, strings without escapes, integers up to 2^53, other numbers that one correctly
+ * rounded operation gives exactly. It declines anything else, and the TypeScript
  * reader takes that event, so it never needs to be complete, only exact: for every event it
  * takes, the same bytes and columns as the TypeScript reader's (tests/unit/gateway/wasm-reader.test.ts).
  *
@@ -246,7 +246,11 @@ static int kindOf(int c) {
 
 static int value(u32 node);
 
-/* A record whose keys all come compact and in schema order: `{"a":`, then `,"b":`... */
+/*
+ * A record whose fields all come in schema order: each key compared with the byte before it and
+ * its colon, `{"a":` then `,"b":`, in one comparison when compact, else token by token with
+ * whitespace between (`{ "a" : 1, "b": 2 }`, as Python's json.dumps and indenting encoders write).
+ */
 static int record(const u32 *r) {
   u32 n = r[1];
   if (n == 0) return 0;
@@ -255,8 +259,13 @@ static int record(const u32 *r) {
     const u32 *field = r + 2 + 3 * i;
     const u8 *key = (const u8 *)field[0];
     u32 len = field[1];
-    if ((u32)(bufEnd - p) < len || !sameBytes(p, key, len)) return 0;
-    p += len;
+    if ((u32)(bufEnd - p) >= len && sameBytes(p, key, len)) {
+      p += len;
+    } else {
+      if (!expect(key[0]) || peek() != '"' || (u32)(bufEnd - p) < len - 2 || !sameBytes(p, key + 1, len - 2)) return 0;
+      p += len - 2;
+      if (!expect(':')) return 0;
+    }
     if (!value(field[2])) return 0;
   }
   return expect('}');

@@ -172,7 +172,15 @@ function transcodeBody(
   if (wasm !== undefined && !wasm.load(raw, room)) wasm = undefined;
   for (;;) {
     if (wasm !== undefined) {
-      if (wasm.read(r.pos, room) > 0) takeWasmEvents(wasm, batch, byIndex);
+      let taken: number;
+      try {
+        taken = wasm.read(r.pos, room);
+      } catch {
+        // a trap (it should have none): the TypeScript reader takes the rest of the body
+        wasm = undefined;
+        continue;
+      }
+      if (taken > 0) takeWasmEvents(wasm, batch, byIndex);
       r.pos = wasm.stopAt;
       if (wasm.stop === ReadStop.End) break;
       if (wasm.stop === ReadStop.Frame) return undefined;

@@ -183,7 +183,7 @@ describe('the WebAssembly body reader', () => {
     );
   });
 
-  it('takes every compact event of random schemas itself when its values are plain', () => {
+  it('takes every event of random schemas itself when its values are plain: compact, indented or spaced as Python writes', () => {
     let taken = 0;
     let events = 0;
     fc.assert(
@@ -194,10 +194,11 @@ describe('the WebAssembly body reader', () => {
           numRuns: 5,
         });
         for (const list of batch) {
-          const raw = body(list);
-          expectSame(schemas, raw);
-          events += list.length;
-          taken += takenByWasm(schemas, raw);
+          for (const raw of [body(list), body(list, 2), Buffer.from(pythonJson({ events: list }))]) {
+            expectSame(schemas, raw);
+            events += list.length;
+            taken += takenByWasm(schemas, raw);
+          }
         }
       }),
       { seed: SEED, numRuns: 60 },
@@ -261,6 +262,20 @@ describe('the WebAssembly body reader', () => {
     }
   });
 
+  it('hands the rest of the body to the TypeScript reader if the WebAssembly reader ever traps', () => {
+    const raw = body(generated(5, 7));
+    const expected = readWith(registry, raw, 'typescript');
+    const read = jest.spyOn(WasmBodyReader.prototype, 'read').mockImplementationOnce(() => {
+      throw new Error('RuntimeError: unreachable');
+    });
+    try {
+      expect(readWith(registry, raw, 'wasm')).toEqual(expected);
+      expect(read).toHaveBeenCalledTimes(1);
+    } finally {
+      read.mockRestore();
+    }
+  });
+
   it('leaves an event to the TypeScript reader where it declines, mid-body, and takes the next one again', () => {
     const plain = {
       type: 'ab_exposure',
@@ -277,6 +292,17 @@ describe('the WebAssembly body reader', () => {
     expect(batch.versions.every((v) => v?.eventType === 'ab_exposure')).toBe(true);
   });
 });
+
+/** JSON as Python's json.dumps writes it by default: `, ` between items, `: ` after keys. */
+function pythonJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(pythonJson).join(', ')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${JSON.stringify(k)}: ${pythonJson(v)}`)
+      .join(', ')}}`;
+  }
+  return JSON.stringify(value);
+}
 
 /** Events as the client library's generator makes them (packages/client), seeded. */
 function generated(n: number, seed: number): { type: string; payload: unknown }[] {

@@ -140,7 +140,7 @@ class Builder {
     return this.emit(Op.Decline);
   }
 
-  /** In schema order, each key compact with the byte before it and its colon: `{"a":`, `,"b":`. */
+  /** In schema order; each key stored with the byte before it and its colon (`{"a":`, `,"b":`), as compact JSON writes it. */
   private record(fields: readonly avro.types.Field[]): number {
     // an inherited name reads from the prototype in the reference; an empty record is not "in order"
     if (fields.length === 0 || fields.some((f) => f.name in Object.prototype)) return this.emit(Op.Decline);
