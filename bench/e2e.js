@@ -18,7 +18,7 @@
  * topic and subscription, as the original system's 250+; results then go to e2e-many-types.json.
  */
 const { spawn } = require('node:child_process');
-const { cpuSeconds, rssMb, schemasWithExtraTypes } = require('./lib.js');
+const { cpuSeconds, emulatorPreTouchMb, rssMb, schemasWithExtraTypes } = require('./lib.js');
 const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, readdirSync } = require('node:fs');
 const { tmpdir, cpus, loadavg } = require('node:os');
 const path = require('node:path');
@@ -164,10 +164,14 @@ async function main() {
   // messages, and the ceiling's gigabyte left in the pipeline's emulator made its young GC pauses
   // 130-310 ms through the load until a full GC happened to clear it (20-40 ms without it).
   process.stdout.write('e2e: measuring ceilings (avsc, disk, emulator publish)...\n');
-  const ceilingEmulator = await startEmulator({ heapMb: 6144 });
+  // Both touch 2 GB of heap at start, what the default run retains (~1.1 GB after 75 s at 150,000
+  // events/s): else the young pauses grow to ~1 s as the heap grows into untouched pages
+  // (packages/emulator; docs/performance.md, "The emulator's JVM")
+  const preTouchMb = emulatorPreTouchMb(2048);
+  const ceilingEmulator = await startEmulator({ heapMb: 6144, preTouchMb });
   process.env.PUBSUB_EMULATOR_HOST = ceilingEmulator.host;
   const ceilings = await measureCeilings({ seconds: 5 }).finally(() => ceilingEmulator.stop());
-  const emulator = await startEmulator({ heapMb: 6144, logFile: path.join(work, 'emulator.log') });
+  const emulator = await startEmulator({ heapMb: 6144, preTouchMb, logFile: path.join(work, 'emulator.log') });
   process.env.PUBSUB_EMULATOR_HOST = emulator.host;
   // Made here, next to the finally that removes it, not at load: a failed ceiling run left it behind.
   const schemasDir = schemasWithExtraTypes(extraTypes);

@@ -139,8 +139,19 @@ function benchStager({ store, registry, clock, eventType, replicaId, incarnation
   });
 }
 
+/**
+ * How much of its heap a benchmark's emulator touches at start (packages/emulator's preTouchMb):
+ * on this VM its GC pauses otherwise grow to ~1 s as the heap grows into new pages, which a
+ * benchmark would report as the pipeline's latency. BENCH_EMULATOR_PRETOUCH_MB overrides it (0: none).
+ */
+function emulatorPreTouchMb(fallback) {
+  const set = process.env.BENCH_EMULATOR_PRETOUCH_MB;
+  return set === undefined ? fallback : Number(set);
+}
+
 module.exports = {
   benchStager,
+  emulatorPreTouchMb,
   cpuSeconds,
   metricsOf,
   publishBundles,

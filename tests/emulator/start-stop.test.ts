@@ -53,3 +53,14 @@ test('a port already in use is EMULATOR_START_FAILED, without starting a JVM', a
   expect(isHourglassError(thrown, 'EMULATOR_START_FAILED')).toBe(true);
   expect((thrown as Error).message).toContain(`port ${port} is already in use`);
 });
+
+test('preTouchMb starts the JVM with that much of its heap committed and resident', async () => {
+  emulator = await startEmulator({ heapMb: 512, preTouchMb: 256 });
+  const { pid } = emulator;
+  const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  expect(args).toEqual(expect.arrayContaining(['-Xmx512m', '-Xms256m', '-XX:+AlwaysPreTouch']));
+  const rssKb = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+  expect(rssKb).toBeGreaterThan(256 * 1024);
+  await emulator.stop();
+  emulator = undefined;
+});

@@ -18,6 +18,15 @@ export interface EmulatorOptions {
   port?: number;
   /** JVM heap cap: the emulator keeps every message in memory, acked ones too (see jvmOptions). */
   heapMb?: number;
+  /**
+   * Commit and touch this much of the heap at start (-Xms, -XX:+AlwaysPreTouch). On this
+   * development VM the first touch of a page is slow, and the JVM paid it inside its young
+   * pauses as the old generation grew into new pages: 580-1,070 ms pauses under bench/e2e.js's
+   * load, each one an answer-latency spike, against 12-39 ms with the heap touched. Touching
+   * more than a run needs slows the rest of the machine (disk writes fell 3-4 times with 6 GB
+   * touched), so a benchmark gives what its load retains (the emulator keeps acked messages).
+   */
+  preTouchMb?: number;
   /** Where the emulator's stdout/stderr go; default: ignored. */
   logFile?: string;
   startTimeoutMs?: number;
@@ -95,9 +104,10 @@ export async function freePort(): Promise<number> {
  * Promoted at once from a small young generation, each is copied once: under bench/e2e.js young
  * pauses fell from 110-957 ms (every ~17 s, copying the survivors back and forth) to 21-41 ms.
  */
-function jvmOptions(heapMb: number): string {
+function jvmOptions(heapMb: number, preTouchMb: number): string {
   const youngMb = Math.min(192, Math.floor(heapMb / 4));
-  return `-Xmx${heapMb}m -Xmn${youngMb}m -XX:MaxTenuringThreshold=0 -XX:+UseParallelGC`;
+  const touched = preTouchMb > 0 ? ` -Xms${Math.min(preTouchMb, heapMb)}m -XX:+AlwaysPreTouch` : '';
+  return `-Xmx${heapMb}m${touched} -Xmn${youngMb}m -XX:MaxTenuringThreshold=0 -XX:+UseParallelGC`;
 }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
@@ -111,7 +121,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   let child: ChildProcess;
   try {
     child = spawn(launcher, [`--host=127.0.0.1`, `--port=${port}`], {
-      env: { ...process.env, JAVA_OPTS: `${process.env.JAVA_OPTS ?? ''} ${jvmOptions(heapMb)}`.trim() },
+      env: {
+        ...process.env,
+        JAVA_OPTS: `${process.env.JAVA_OPTS ?? ''} ${jvmOptions(heapMb, options.preTouchMb ?? 0)}`.trim(),
+      },
       stdio: ['ignore', out, out],
       detached: false,
     });
