@@ -139,9 +139,12 @@ class CheckCompiler {
       // a record that holds itself (valid Avro): no compiled check, avsc's path takes the schema
       if (this.compiling.has(type)) return undefined;
       this.compiling.add(type);
-      const fn = this.record(type.fields);
-      this.compiling.delete(type);
-      return fn === undefined ? undefined : `${fn}(${x})`;
+      try {
+        const fn = this.record(type.fields);
+        return fn === undefined ? undefined : `${fn}(${x})`;
+      } finally {
+        this.compiling.delete(type);
+      }
     }
     if (type instanceof avro.types.UnwrappedUnionType && type.types.every(isPlain)) {
       // avsc picks the branch by the value's JS kind, one branch per kind, so "any branch accepts" is the same.

@@ -94,7 +94,7 @@ export class TranscodedBatch {
  * Which reader takes the plain events: `wasm`, the WebAssembly reader (native/json-avro.c in
  * @hourglass/schemas) with this module's reader for the events it declines; `typescript`, this
  * module's reader alone. Both give the same batch (tests/unit/gateway/wasm-reader.test.ts); the
- * WebAssembly one takes a fifth of the CPU (docs/performance.md, "The body reader in WebAssembly").
+ * WebAssembly one takes about a third of the CPU (docs/performance.md, "The body reader in WebAssembly").
  */
 export type BodyReader = 'wasm' | 'typescript';
 
