@@ -103,9 +103,7 @@ export type BodyReader = 'wasm' | 'typescript';
  * throws on bad JSON). `room`: bytes to leave free before each payload (metaRoom in fast-path.ts).
  */
 export function readEventsBody(registry: SchemaRegistry, raw: Buffer, room = 0, reader: BodyReader = 'wasm'): unknown {
-  const types = typesOf(registry);
-  const wasm = reader === 'wasm' ? types.wasm : undefined;
-  return transcodeBody(types.names, raw, room, wasm, types.byIndex) ?? JSON.parse(raw.toString('utf8'));
+  return transcodeBody(typesOf(registry), raw, room, reader) ?? JSON.parse(raw.toString('utf8'));
 }
 
 interface TypeEntry {
@@ -156,20 +154,14 @@ const PAYLOAD_KEY = Buffer.from('"payload":');
  * The body transcoded, or undefined when its frame is not plain or JSON.parse refuses one of its
  * events. With `wasm`, it takes the events it can, and this module's reader each one it declines.
  */
-function transcodeBody(
-  types: NameTable<TypeEntry>,
-  raw: Buffer,
-  room: number,
-  wasm: WasmBodyReader | undefined,
-  byIndex: readonly TypeEntry[],
-): TranscodedBatch | undefined {
+function transcodeBody(types: BodyTypes, raw: Buffer, room: number, reader: BodyReader): TranscodedBatch | undefined {
   const r = new JsonReader(raw);
   if (!r.expect(OPEN_OBJECT) || !r.string() || !r.textIs(EVENTS) || !r.expect(COLON) || !r.expect(OPEN_ARRAY)) {
     return undefined;
   }
   if (r.peek() === CLOSE_ARRAY) return undefined; // no events: the reference answers
   const batch = new TranscodedBatch(raw, room);
-  if (wasm !== undefined && !wasm.load(raw, room)) wasm = undefined;
+  let wasm = reader === 'wasm' && types.wasm.load(raw, room) ? types.wasm : undefined;
   for (;;) {
     if (wasm !== undefined) {
       let taken: number;
@@ -180,14 +172,14 @@ function transcodeBody(
         wasm = undefined;
         continue;
       }
-      if (taken > 0) takeWasmEvents(wasm, batch, byIndex);
+      if (taken > 0) takeWasmEvents(wasm, batch, types.byIndex);
       r.pos = wasm.stopAt;
       if (wasm.stop === ReadStop.End) break;
       if (wasm.stop === ReadStop.Frame) return undefined;
     }
     const start = r.pos;
     const payloadsAt = batch.payloads.pos;
-    if (!readEvent(r, types, batch)) {
+    if (!readEvent(r, types.names, batch)) {
       // not plain: nothing of it is kept, and JSON.parse reads this event alone
       r.pos = start;
       batch.payloads.pos = payloadsAt;

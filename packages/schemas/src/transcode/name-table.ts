@@ -22,14 +22,14 @@ export class NameTable<T> {
     this.mask = size - 1;
     const buckets: (Entry<T>[] | undefined)[] = Array.from({ length: size }, () => undefined);
     if (hashed) {
-      for (const entry of all) (buckets[hashOf(entry.name, 0, entry.name.length) & this.mask] ??= []).push(entry);
+      for (const entry of all) (buckets[fnv1a(entry.name, 0, entry.name.length) & this.mask] ??= []).push(entry);
     }
     this.buckets = buckets;
   }
 
   /** The value named by `buf`'s bytes [start, end), or undefined. */
   get(buf: Uint8Array, start: number, end: number): T | undefined {
-    const bucket = this.few ?? this.buckets[hashOf(buf, start, end) & this.mask];
+    const bucket = this.few ?? this.buckets[fnv1a(buf, start, end) & this.mask];
     if (bucket === undefined) return undefined;
     const n = end - start;
     for (let b = 0; b < bucket.length; b++) {
@@ -51,8 +51,8 @@ interface Entry<T> {
   value: T;
 }
 
-/** 32-bit FNV-1a of bytes [start, end). */
-function hashOf(bytes: Uint8Array, start: number, end: number): number {
+/** 32-bit FNV-1a of bytes [start, end) (native/json-avro.c's fnv() for the WebAssembly reader's tables). */
+export function fnv1a(bytes: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5;
   for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
   return h >>> 0;

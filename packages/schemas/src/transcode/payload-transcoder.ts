@@ -275,8 +275,11 @@ function enumStep(symbols: readonly string[]): Step {
   };
 }
 
-/** JSON kinds a union branch is chosen by (avsc's unwrapped unions hold one branch per kind). */
-const enum Kind {
+/**
+ * JSON kinds a union branch is chosen by (avsc's unwrapped unions hold one branch per kind), in
+ * the order of native/json-avro.c's KIND_ values (wasm-program.ts lays out a union by them).
+ */
+export const enum Kind {
   Null,
   Boolean,
   Number,
@@ -285,7 +288,7 @@ const enum Kind {
   Other,
 }
 
-function kindOfType(type: avro.Type): Kind {
+export function kindOfType(type: avro.Type): Kind {
   if (type instanceof avro.types.NullType) return Kind.Null;
   if (type instanceof avro.types.BooleanType) return Kind.Boolean;
   if (

@@ -1,4 +1,6 @@
 import avro from 'avsc';
+import { fnv1a } from './name-table.js';
+import { Kind, kindOfType } from './payload-transcoder.js';
 
 /**
  * The program the WebAssembly body reader (native/json-avro.c) runs: the event types' names and,
@@ -26,8 +28,8 @@ export const enum Op {
 /** A u32 word with no node (a type without a payload program, a union without a branch of that kind). */
 export const NONE = 0xffffffff;
 
-/** JSON kinds a union branch is chosen by, in json-avro.c's order (payload-transcoder.ts's Kind). */
-const KINDS = 5;
+/** JSON kinds a union branch is chosen by: payload-transcoder.ts's Kind, in json-avro.c's order (KIND_). */
+const KINDS = Kind.Other;
 
 /** A name table: 3 words per slot (name's string offset, its length, its value), a power of two of slots. */
 export interface HashTable {
@@ -53,13 +55,6 @@ export interface WasmProgram {
   tables: HashTable[];
   /** By type index: the payload record's node, or NONE. */
   payloads: number[];
-}
-
-/** 32-bit FNV-1a, as json-avro.c's fnv(). */
-export function fnv1a(bytes: Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (const b of bytes) h = Math.imul(h ^ b, 0x01000193);
-  return h >>> 0;
 }
 
 /** The program for `types` (each an event type's name and its latest schema's avsc type); a type's index is its place here. */
@@ -160,8 +155,8 @@ class Builder {
   private union(types: readonly avro.Type[]): number {
     const byKind: (number | undefined)[] = new Array<number | undefined>(KINDS).fill(undefined);
     for (let i = 0; i < types.length; i++) {
-      const kind = kindOf(types[i]!);
-      if (kind < 0 || byKind[kind] !== undefined) return this.emit(Op.Decline);
+      const kind = kindOfType(types[i]!);
+      if (kind === Kind.Other || byKind[kind] !== undefined) return this.emit(Op.Decline);
       byKind[kind] = i;
     }
     const at = this.emit(Op.Union, ...new Array<number>(2 * KINDS).fill(NONE));
@@ -180,7 +175,7 @@ class Builder {
     const words = new Array<number>(3 * size).fill(0);
     const stringSlots: number[] = [];
     for (const [name, value] of entries) {
-      let i = fnv1a(name) & (size - 1);
+      let i = fnv1a(name, 0, name.length) & (size - 1);
       while (words[3 * i + 1] !== 0) i = (i + 1) & (size - 1);
       words[3 * i] = this.string(name);
       words[3 * i + 1] = name.length;
@@ -189,21 +184,4 @@ class Builder {
     }
     return { words, stringSlots, mask: size - 1 };
   }
-}
-
-/** The JSON kind a union branch of this type is chosen by (payload-transcoder.ts's kindOfType); −1: none. */
-function kindOf(type: avro.Type): number {
-  if (type instanceof avro.types.NullType) return 0;
-  if (type instanceof avro.types.BooleanType) return 1;
-  if (
-    type instanceof avro.types.IntType ||
-    type instanceof avro.types.LongType ||
-    type instanceof avro.types.FloatType ||
-    type instanceof avro.types.DoubleType
-  ) {
-    return 2;
-  }
-  if (type instanceof avro.types.StringType || type instanceof avro.types.EnumType) return 3;
-  if (type instanceof avro.types.RecordType) return 4;
-  return -1;
 }
