@@ -22,8 +22,15 @@ const PENDING = 4;
 
 export class BatchAnswer {
   private readonly outcome: Uint8Array;
-  /** Each expected event's id, 36 ASCII bytes at index × 36: copied, never made a string. */
-  private readonly ids: Buffer;
+  /**
+   * The answer's bytes, written as events are expected: entry i of the results, as accepted
+   * (`{"status":"accepted","id":"…"}` and a comma), at `headRoom + i × ENTRY_STRIDE`. When all
+   * are accepted, toBody writes the head in the room before them and the closing brackets over
+   * the last comma: no copy. Otherwise it builds the body anew, taking the ids from here.
+   */
+  private readonly entries: Buffer;
+  /** Bytes before the first entry: the longest head without an error (headRoomFor). */
+  private readonly headRoom: number;
   private readonly problems: (EventProblem | undefined)[];
   accepted = 0;
   rejected = 0;
@@ -33,7 +40,8 @@ export class BatchAnswer {
 
   constructor(readonly size: number) {
     this.outcome = new Uint8Array(size);
-    this.ids = Buffer.alloc(size * UUID_LENGTH);
+    this.headRoom = headRoomFor(size);
+    this.entries = Buffer.allocUnsafe(this.headRoom + size * ENTRY_STRIDE + 1);
     this.problems = new Array<EventProblem | undefined>(size);
   }
 
@@ -45,19 +53,41 @@ export class BatchAnswer {
 
   /** The event went to a bundle; its result comes later through settle(). */
   expect(index: number, eventId: string): void {
-    this.ids.write(eventId, index * UUID_LENGTH, UUID_LENGTH, 'latin1');
-    this.outcome[index] = PENDING;
-    this.pending++;
+    const at = this.entryAt(index);
+    this.entries.write(eventId, at + ACCEPTED_HEAD.length, UUID_LENGTH, 'latin1');
+    this.expected(index, at);
   }
 
   /** As expect(), the id read from the event's datum, which starts at `start` of `source` (see PreparedEvents). */
   expectDatum(index: number, source: Uint8Array, start = 0): void {
-    const ids = this.ids;
+    const entries = this.entries;
+    const at = this.entryAt(index);
     const idAt = start + EVENT_ID_AT;
-    let at = index * UUID_LENGTH;
-    for (let i = idAt; i < idAt + UUID_LENGTH; i++) ids[at++] = source[i]!;
+    let to = at + ACCEPTED_HEAD.length;
+    for (let i = idAt; i < idAt + UUID_LENGTH; i++) entries[to++] = source[i]!;
+    this.expected(index, at);
+  }
+
+  /** Entry `index`'s bytes but the id: small constant runs, cheaper as byte stores than as copy() calls. */
+  private expected(index: number, at: number): void {
+    const entries = this.entries;
+    for (let i = 0; i < ACCEPTED_HEAD.length; i++) entries[at + i] = ACCEPTED_HEAD[i]!;
+    const tail = at + ACCEPTED_HEAD.length + UUID_LENGTH;
+    entries[tail] = QUOTE;
+    entries[tail + 1] = CLOSE_OBJECT;
+    entries[tail + 2] = COMMA;
     this.outcome[index] = PENDING;
     this.pending++;
+  }
+
+  private entryAt(index: number): number {
+    return this.headRoom + index * ENTRY_STRIDE;
+  }
+
+  /** Event `index`'s id, as expect() was given it. */
+  private idOf(index: number): string {
+    const at = this.entryAt(index) + ACCEPTED_HEAD.length;
+    return this.entries.toString('latin1', at, at + UUID_LENGTH);
   }
 
   /** Answers every pending event with `retry` (the request could not be handed to Pub/Sub). */
@@ -113,19 +143,30 @@ export class BatchAnswer {
 
   /**
    * The JSON answer as bytes, written by hand: ids are checked UUIDs (36 ASCII characters),
-   * codes are catalogue names. Accepted entries, nearly all of them, are copied into one
-   * buffer of the exact size: no string per entry, and no flattening before the socket.
+   * codes are catalogue names. All accepted, nearly every answer, is the entries written as the
+   * events were expected, with the head before them (a view, no copy). Otherwise accepted
+   * entries are copied into one buffer of the exact size, the others written as strings.
    */
   toBody(): Buffer {
     let head = `{"accepted":${this.accepted},"rejected":${this.rejected},"retry":${this.retry}`;
+    if (this.accepted === this.size && this.size > 0) {
+      head += RESULTS_KEY;
+      const entries = this.entries;
+      const from = this.headRoom - head.length;
+      entries.write(head, from, 'latin1');
+      const end = this.headRoom + this.size * ENTRY_STRIDE + 1;
+      entries[end - 2] = CLOSE_ARRAY; // over the last entry's comma
+      entries[end - 1] = CLOSE_OBJECT;
+      return entries.subarray(from, end);
+    }
     if (this.accepted === 0 && this.rejected < this.size) {
       const p = this.firstRetryProblem();
       if (p) head += `,"error":{"code":"${p.code}","message":${JSON.stringify(p.reason)}}`;
     }
-    head += ',"results":[';
+    head += RESULTS_KEY;
     // Entries other than `accepted` are rare; they are written as strings.
     let others: Map<number, string> | undefined;
-    let size = head.length + Math.max(0, this.size - 1) + 2;
+    let size = Buffer.byteLength(head) + Math.max(0, this.size - 1) + 2; // an error's message may be any text
     for (let i = 0; i < this.size; i++) {
       if (this.outcome[i] === ACCEPTED) {
         size += ACCEPTED_ENTRY_BYTES;
@@ -136,17 +177,15 @@ export class BatchAnswer {
       size += Buffer.byteLength(entry);
     }
     const body = Buffer.allocUnsafe(size);
-    const ids = this.ids;
-    let pos = body.write(head, 0, 'latin1');
+    let pos = body.write(head, 0, 'utf8');
     for (let i = 0; i < this.size; i++) {
       if (i > 0) body[pos++] = COMMA;
       const entry = others?.get(i);
       if (entry !== undefined) {
         pos += body.write(entry, pos, 'utf8');
       } else {
-        pos += ACCEPTED_HEAD.copy(body, pos);
-        for (let at = i * UUID_LENGTH; at < (i + 1) * UUID_LENGTH; at++) body[pos++] = ids[at]!;
-        pos += ACCEPTED_TAIL.copy(body, pos);
+        const at = this.entryAt(i);
+        pos += this.entries.copy(body, pos, at, at + ACCEPTED_ENTRY_BYTES);
       }
     }
     body[pos++] = CLOSE_ARRAY;
@@ -162,13 +201,22 @@ export class BatchAnswer {
       return out + `,"reason":${JSON.stringify(p.reason)}}`;
     }
     const p = this.problems[i];
-    const id = this.ids.toString('latin1', i * UUID_LENGTH, (i + 1) * UUID_LENGTH);
+    // an event never expected has no id here (its bytes are not written): none is shown
+    const id = this.outcome[i] === 0 ? '' : this.idOf(i);
     return `{"status":"retry","id":"${id}","code":"${p?.code ?? 'PUBLISH_FAILED'}","reason":${JSON.stringify(p?.reason ?? 'not published')}}`;
   }
 }
 
 const ACCEPTED_HEAD = Buffer.from('{"status":"accepted","id":"', 'latin1');
-const ACCEPTED_TAIL = Buffer.from('"}', 'latin1');
 const UUID_LENGTH = 36;
-const ACCEPTED_ENTRY_BYTES = ACCEPTED_HEAD.length + UUID_LENGTH + ACCEPTED_TAIL.length;
-const { COMMA, CLOSE_ARRAY, CLOSE_OBJECT } = JsonBytes;
+/** An accepted entry: its head, the id, and `"}`. */
+const ACCEPTED_ENTRY_BYTES = ACCEPTED_HEAD.length + UUID_LENGTH + 2;
+/** An accepted entry and the comma after it. */
+const ENTRY_STRIDE = ACCEPTED_ENTRY_BYTES + 1;
+const RESULTS_KEY = ',"results":[';
+const { COMMA, CLOSE_ARRAY, CLOSE_OBJECT, QUOTE } = JsonBytes;
+
+/** The longest head without an error for `size` events: three counts of at most `size` each. */
+function headRoomFor(size: number): number {
+  return `{"accepted":,"rejected":,"retry":${RESULTS_KEY}`.length + 3 * String(size).length;
+}

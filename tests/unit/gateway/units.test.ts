@@ -1,4 +1,5 @@
 import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { ManualClock, isHourglassError, sha256Hex } from '@hourglass/common';
 import { BatchAnswer, KeyRing } from '@hourglass/gateway';
 import { RateLimiter } from '@hourglass/gateway/rate-limiter';
@@ -109,6 +110,66 @@ describe('batch answer', () => {
       { status: 'rejected', code: 'EVENT_INVALID', path: '😀', reason: 'é' },
     ]);
     expect(body[body.length - 1]).toBe(0x7d);
+  });
+  test('the body is JSON.stringify of the answer, byte for byte, for any mix of outcomes (seeded)', () => {
+    const problem = fc.record({
+      code: fc.constantFrom('EVENT_INVALID' as const, 'HTTP_FORBIDDEN' as const, 'PUBLISH_FAILED' as const),
+      path: fc.option(fc.string({ unit: 'binary' }), { nil: undefined }),
+      reason: fc.string({ unit: 'binary' }),
+    });
+    const outcome = fc.oneof(
+      {
+        weight: 6,
+        arbitrary: fc.record({ kind: fc.constant('accepted' as const), viaDatum: fc.boolean(), id: fc.uuid() }),
+      },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('rejected' as const), problem }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('retry' as const), id: fc.uuid(), problem }) },
+    );
+    fc.assert(
+      fc.property(fc.array(outcome, { maxLength: 1200 }), (outcomes) => {
+        const answer = new BatchAnswer(outcomes.length);
+        const results: object[] = [];
+        outcomes.forEach((o, i) => {
+          if (o.kind === 'rejected') {
+            answer.rejectEvent(i, o.problem);
+            const { path, ...rest } = o.problem;
+            results.push({
+              status: 'rejected',
+              code: rest.code,
+              ...(path !== undefined ? { path } : {}),
+              reason: rest.reason,
+            });
+            return;
+          }
+          if (o.kind === 'accepted' && o.viaDatum) {
+            const datum = Buffer.concat([Buffer.from([72]), Buffer.from(o.id, 'latin1'), Buffer.from([2, 4])]);
+            answer.expectDatum(i, Buffer.concat([Buffer.alloc(i % 7), datum]), i % 7);
+          } else {
+            answer.expect(i, o.id);
+          }
+          if (o.kind === 'accepted') {
+            answer.settle(i, undefined);
+            results.push({ status: 'accepted', id: o.id });
+          } else {
+            answer.settle(i, o.problem);
+            results.push({ status: 'retry', id: o.id, code: o.problem.code, reason: o.problem.reason });
+          }
+        });
+        const count = (k: string) => outcomes.filter((o) => o.kind === k).length;
+        const expected: Record<string, unknown> = {
+          accepted: count('accepted'),
+          rejected: count('rejected'),
+          retry: count('retry'),
+        };
+        const firstRetry = outcomes.find((o) => o.kind === 'retry');
+        if (count('accepted') === 0 && count('rejected') < outcomes.length && firstRetry?.kind === 'retry') {
+          expected.error = { code: firstRetry.problem.code, message: firstRetry.problem.reason };
+        }
+        expected.results = results;
+        expect(answer.toBody().toString('utf8')).toBe(JSON.stringify(expected));
+      }),
+      { seed: 20261206, numRuns: 300 },
+    );
   });
 });
 
