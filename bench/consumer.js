@@ -2,7 +2,8 @@
 /**
  * Consumer benchmark (run after `npx tsc -b`): `node bench/consumer.js`.
  *
- *   0. warm-up  - 300,000 events published and pulled on a throwaway subscription (emulator JIT).
+ *   0. warm-up  - as many bundles published to a throwaway topic and drained with unary Pull and
+ *                 Acknowledge, the consumer's RPCs (the emulator's JIT).
  *   1. backlog  - BENCH_EVENTS events (default 1,000,000) of track_played, all in one one-minute
  *                 window, encoded as bundles of 100 and published straight to the emulator topic
  *                 (timed: the emulator's publish rate for these bundles).
@@ -16,7 +17,7 @@
  *                 window of BENCH_EVENTS events (from its log) and RSS during it.
  * Writes bench/results/consumer.json.
  *
- * Env: BENCH_EVENTS, BENCH_BUNDLE (default 100), PUBSUB_EMULATOR_HOST to use a running emulator
+ * Env: BENCH_EVENTS, BENCH_BUNDLE (default 100), BENCH_WARMUP_MESSAGES (default: the backlog's), PUBSUB_EMULATOR_HOST to use a running emulator
  * (default: start one with BENCH_EMULATOR_HEAP_MB, default 3072), BENCH_CONSUMER_ENV='{"K":"V"}',
  * BENCH_CONSUMER_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR' (node flags of the consumer process).
  */
@@ -62,23 +63,39 @@ function buildBundles(registry, windowStart) {
   return bundles;
 }
 
-/** The emulator's JIT needs traffic before it streams at full speed: publish and pull a throwaway backlog. */
+/**
+ * The emulator's JIT needs traffic before it serves at full speed, and on the RPCs the consumer
+ * sends: unary Pull and Acknowledge (the consumer's default, HOURGLASS_PULL=unary). Warming with
+ * a streaming pull, as this bench did until 2026-12-06, left the Pull path cold: the emulator
+ * then spent about twice the CPU per message in a 1 M event drain as in the later part of a 4 M one.
+ * Publishes a throwaway backlog of BENCH_WARMUP_MESSAGES bundles (default: as many as the
+ * backlog) and pulls it as the consumer does, 1,000 messages per Pull.
+ */
 async function warmUp(bundles) {
-  const { PubSub } = require('@google-cloud/pubsub');
+  const { PubSub, v1 } = require('@google-cloud/pubsub');
   const pubsub = new PubSub({ projectId: Defaults.projectId });
   const [topic] = await pubsub.createTopic(`${prefix}-warmup`);
   const [sub] = await topic.createSubscription(`${prefix}-warmup-sub`);
-  const sample = bundles.slice(0, Math.min(bundles.length, 3000));
-  await publish(sample, `${prefix}-warmup`);
+  const count = Math.min(bundles.length, Number(process.env.BENCH_WARMUP_MESSAGES || bundles.length));
+  await publish(bundles.slice(0, count), `${prefix}-warmup`);
+  const { port, ...config } = await pubsub.getClientConfig();
+  const client = new v1.SubscriberClient({ ...config, ...(port !== undefined ? { port: Number(port) } : {}) });
+  const subscription = sub.name;
   let received = 0;
-  await new Promise((resolve) => {
-    sub.on('message', (m) => {
-      m.ack();
-      if (++received >= sample.length) resolve();
+  while (received < count) {
+    const [answer] = await client.pull({
+      subscription,
+      maxMessages: Defaults.pullBatchMessages,
+      returnImmediately: true,
     });
-  });
-  await sub.close();
+    const ackIds = (answer.receivedMessages ?? []).map((m) => m.ackId);
+    if (ackIds.length > 0) await client.acknowledge({ subscription, ackIds });
+    received += ackIds.length;
+  }
+  await client.close();
+  await sub.delete();
   await pubsub.close();
+  return { messages: count };
 }
 
 async function publish(bundles, topicName = `${prefix}-${TYPE}`) {
@@ -153,7 +170,7 @@ async function main() {
     console.log(`bundles: ${bundles.length.toLocaleString('en')} messages, ${(bytes / 1e6).toFixed(1)} MB of Avro`);
 
     // 1. the backlog (after warming the emulator up)
-    await warmUp(bundles);
+    result.warmUp = await warmUp(bundles);
     result.publish = await publish(bundles);
     console.log(
       `publish  ${Math.round(result.publish.eventsPerSecond).toLocaleString('en').padStart(9)} events/s` +
