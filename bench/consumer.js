@@ -17,7 +17,8 @@
  *                 window of BENCH_EVENTS events (from its log) and RSS during it.
  * Writes bench/results/consumer.json.
  *
- * Env: BENCH_EVENTS, BENCH_BUNDLE (default 100), BENCH_WARMUP_MESSAGES (default: the backlog's), PUBSUB_EMULATOR_HOST to use a running emulator
+ * Env: BENCH_EVENTS, BENCH_BUNDLE (default 100), BENCH_WARMUP_MESSAGES (default: the backlog's),
+ * PUBSUB_EMULATOR_HOST to use a running emulator
  * (default: start one with BENCH_EMULATOR_HEAP_MB, default 3072), BENCH_CONSUMER_ENV='{"K":"V"}',
  * BENCH_CONSUMER_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR' (node flags of the consumer process).
  */
@@ -66,7 +67,7 @@ function buildBundles(registry, windowStart) {
 /**
  * The emulator's JIT needs traffic before it serves at full speed, and on the RPCs the consumer
  * sends: unary Pull and Acknowledge (the consumer's default, HOURGLASS_PULL=unary). Warming with
- * a streaming pull, as this bench did until 2026-12-06, left the Pull path cold: the emulator
+ * a streaming pull, as this bench did until 2026-12-05, left the Pull path cold: the emulator
  * then spent about twice the CPU per message in a 1 M event drain as in the later part of a 4 M one.
  * Publishes a throwaway backlog of BENCH_WARMUP_MESSAGES bundles (default: as many as the
  * backlog) and pulls it as the consumer does, 1,000 messages per Pull.
@@ -82,7 +83,9 @@ async function warmUp(bundles) {
   const client = new v1.SubscriberClient({ ...config, ...(port !== undefined ? { port: Number(port) } : {}) });
   const subscription = sub.name;
   let received = 0;
+  const deadline = Date.now() + 300_000;
   while (received < count) {
+    if (Date.now() > deadline) throw new Error(`warm-up: ${received} of ${count} messages pulled in 300 s`);
     const [answer] = await client.pull({
       subscription,
       maxMessages: Defaults.pullBatchMessages,
