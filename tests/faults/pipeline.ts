@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Defaults, resourceNames, GATEWAY_NODE_ARGS, isHourglassError } from '@hourglass/common';
+import { Defaults, resourceNames, GATEWAY_NODE_ARGS, isHourglassError, type Duration } from '@hourglass/common';
 import { freePort, startEmulator, type RunningEmulator } from '@hourglass/emulator';
 import { SchemaRegistry, decodeBundle } from '@hourglass/schemas';
 import { createStore, type ObjectStore } from '@hourglass/storage';
@@ -34,6 +34,12 @@ export interface PipelineOptions {
   consumerEnv?: Record<string, string>;
   /** The consumer subscriptions' dead-letter policy (default: Defaults.maxDeliveryAttempts). */
   maxDeliveryAttempts?: number;
+  /**
+   * The consumer subscriptions' ack deadline (default: Defaults.ackDeadline, 60 s). The consumers
+   * here extend leases to 10 s (HOURGLASS_ACK_DEADLINE), from their first extension on: a message
+   * received less than that earlier still has the subscription's deadline.
+   */
+  ackDeadline?: Duration;
 }
 
 /** A running service process or instance, as the counting functions below use it. */
@@ -167,6 +173,7 @@ export class Pipeline implements PipelineUnderTest {
       prefix: Defaults.prefix,
       eventTypes: this.registry.eventTypes(),
       ...(o.maxDeliveryAttempts ? { maxDeliveryAttempts: o.maxDeliveryAttempts } : {}),
+      ...(o.ackDeadline ? { ackDeadline: o.ackDeadline } : {}),
     });
     // An audit subscription per type that no consumer reads: what Pub/Sub really received.
     const pubsub = pubsubFor(this.emulator.host);
