@@ -44,6 +44,7 @@ const { SchemaRegistry, encodeRecords } = dist('packages/schemas');
 const { Defaults, ManualClock } = dist('packages/common');
 const { LocalDirectoryStore } = dist('packages/storage');
 const { provisionTopology } = dist('packages/cli');
+const { subscriberClientFor } = dist('services/consumer');
 
 const EVENTS = Number(process.env.BENCH_EVENTS || 1_000_000);
 const BUNDLE = Number(process.env.BENCH_BUNDLE || 100);
@@ -73,14 +74,13 @@ function buildBundles(registry, windowStart) {
  * backlog) and pulls it as the consumer does, 1,000 messages per Pull.
  */
 async function warmUp(bundles) {
-  const { PubSub, v1 } = require('@google-cloud/pubsub');
+  const { PubSub } = require('@google-cloud/pubsub');
   const pubsub = new PubSub({ projectId: Defaults.projectId });
   const [topic] = await pubsub.createTopic(`${prefix}-warmup`);
   const [sub] = await topic.createSubscription(`${prefix}-warmup-sub`);
   const count = Math.min(bundles.length, Number(process.env.BENCH_WARMUP_MESSAGES || bundles.length));
   await publish(bundles.slice(0, count), `${prefix}-warmup`);
-  const { port, ...config } = await pubsub.getClientConfig();
-  const client = new v1.SubscriberClient({ ...config, ...(port !== undefined ? { port: Number(port) } : {}) });
+  const client = await subscriberClientFor(pubsub); // the consumer's own, as it pulls
   const subscription = sub.name;
   let received = 0;
   const deadline = Date.now() + 300_000;

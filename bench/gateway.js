@@ -136,6 +136,11 @@ function sumMetric(text, name) {
   return sum;
 }
 
+/** How much one metric (summed over series) grew between two scrapes. */
+function metricDelta(before, after, name) {
+  return sumMetric(after, name) - sumMetric(before, name);
+}
+
 /** Cumulative histogram buckets (le -> count) summed over series. */
 function buckets(text, name) {
   const out = new Map();
@@ -233,9 +238,9 @@ async function main() {
       const m0 = await metrics();
       const gw = await load(`gateway${r}`, gateway.child.pid, { ...load0, url, token }, emulatorPid);
       const m1 = await metrics();
-      const count = (name) => sumMetric(m1, name) - sumMetric(m0, name);
       gw.bundleAverageEvents =
-        count('hourglass_gateway_bundle_events_sum') / count('hourglass_gateway_bundle_events_count');
+        metricDelta(m0, m1, 'hourglass_gateway_bundle_events_sum') /
+        metricDelta(m0, m1, 'hourglass_gateway_bundle_events_count');
       const round = { ceiling: bare, gateway: gw, ...cpuPerEventOf(bare, gw) };
       console.log(
         `  round ${r}: CPU per event gateway ${round.gatewayUs.toFixed(2)} µs, bare route ${round.ceilingUs.toFixed(2)} µs;` +
@@ -252,14 +257,9 @@ async function main() {
     const before = await metrics();
     const half = await load('half', gateway.child.pid, { ...load0, url, token, rate: halfRate }, emulatorPid);
     const after = await metrics();
-    const bundles =
-      sumMetric(after, 'hourglass_gateway_bundle_events_count') -
-      sumMetric(before, 'hourglass_gateway_bundle_events_count');
-    const bundleEvents =
-      sumMetric(after, 'hourglass_gateway_bundle_events_sum') -
-      sumMetric(before, 'hourglass_gateway_bundle_events_sum');
-    const bundleBytes =
-      sumMetric(after, 'hourglass_gateway_bundle_bytes_sum') - sumMetric(before, 'hourglass_gateway_bundle_bytes_sum');
+    const bundles = metricDelta(before, after, 'hourglass_gateway_bundle_events_count');
+    const bundleEvents = metricDelta(before, after, 'hourglass_gateway_bundle_events_sum');
+    const bundleBytes = metricDelta(before, after, 'hourglass_gateway_bundle_bytes_sum');
     const halfWall = half.seconds + load0.warmupMs / 1000;
     half.bundles = {
       perSecond: bundles / halfWall,

@@ -154,7 +154,7 @@ export class BatchAnswer {
       const entries = this.entries;
       const from = this.headRoom - head.length;
       entries.write(head, from, 'latin1');
-      const end = this.headRoom + this.size * ENTRY_STRIDE + 1;
+      const end = entries.length; // the last entry's comma and one byte more
       entries[end - 2] = CLOSE_ARRAY; // over the last entry's comma
       entries[end - 1] = CLOSE_OBJECT;
       return entries.subarray(from, end);

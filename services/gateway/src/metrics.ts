@@ -1,4 +1,4 @@
-import { metrics, type Attributes, type Histogram } from '@opentelemetry/api';
+import { metrics, type Attributes, type Histogram, type Meter, type MetricOptions } from '@opentelemetry/api';
 import type { OutstandingBudget } from './outstanding.js';
 
 export type EventResult = 'accepted' | 'rejected' | 'retry';
@@ -26,16 +26,12 @@ export class GatewayMetrics {
 
   constructor(eventTypes: readonly string[], budget: OutstandingBudget) {
     const meter = metrics.getMeter('hourglass-gateway');
-    meter
-      .createObservableCounter('hourglass_gateway_events', {
-        description: 'Events answered, by event type and result (accepted, rejected, retry)',
-      })
-      .addCallback((r) => this.eventCounts.forEach((n, attrs) => r.observe(n, attrs)));
-    meter
-      .createObservableCounter('hourglass_gateway_requests', {
-        description: 'HTTP requests to the ingestion routes, by route and status code',
-      })
-      .addCallback((r) => this.requestCounts.forEach((n, attrs) => r.observe(n, attrs)));
+    observeCounts(meter, 'hourglass_gateway_events', this.eventCounts, {
+      description: 'Events answered, by event type and result (accepted, rejected, retry)',
+    });
+    observeCounts(meter, 'hourglass_gateway_requests', this.requestCounts, {
+      description: 'HTTP requests to the ingestion routes, by route and status code',
+    });
     this.publishLatencyHistogram = meter.createHistogram('hourglass_gateway_publish_latency', {
       description: 'Time from handing a bundle to Pub/Sub to its ack, in milliseconds',
       unit: 'ms',
@@ -78,8 +74,7 @@ export class GatewayMetrics {
 
   events(eventType: string, result: EventResult, count: number): void {
     const attrs = this.resultAttrs.get(eventType) ?? this.resultAttrs.get(UNKNOWN_TYPE)!;
-    const key = attrs[result];
-    this.eventCounts.set(key, (this.eventCounts.get(key) ?? 0) + count);
+    addTo(this.eventCounts, attrs[result], count);
   }
 
   request(route: string, status: number): void {
@@ -87,7 +82,7 @@ export class GatewayMetrics {
     if (!byStatus) this.requestAttrs.set(route, (byStatus = new Map()));
     let attrs = byStatus.get(status);
     if (!attrs) byStatus.set(status, (attrs = { route, status }));
-    this.requestCounts.set(attrs, (this.requestCounts.get(attrs) ?? 0) + 1);
+    addTo(this.requestCounts, attrs, 1);
   }
 
   publishLatency(eventType: string, ms: number): void {
@@ -104,4 +99,13 @@ export class GatewayMetrics {
   private attrsOf(eventType: string): Attributes {
     return this.typeAttrs.get(eventType) ?? this.typeAttrs.get(UNKNOWN_TYPE)!;
   }
+}
+
+/** A counter counted in `counts` (by attribute object) and reported when metrics are read. */
+function observeCounts(meter: Meter, name: string, counts: Map<Attributes, number>, options: MetricOptions): void {
+  meter.createObservableCounter(name, options).addCallback((r) => counts.forEach((n, attrs) => r.observe(n, attrs)));
+}
+
+function addTo(counts: Map<Attributes, number>, attrs: Attributes, n: number): void {
+  counts.set(attrs, (counts.get(attrs) ?? 0) + n);
 }
