@@ -1,7 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Defaults, resourceNames, GATEWAY_NODE_ARGS, isHourglassError, type Duration } from '@hourglass/common';
+import {
+  Defaults,
+  resourceNames,
+  GATEWAY_NODE_ARGS,
+  isHourglassError,
+  seconds,
+  type Duration,
+} from '@hourglass/common';
 import { freePort, startEmulator, type RunningEmulator } from '@hourglass/emulator';
 import { SchemaRegistry, decodeBundle } from '@hourglass/schemas';
 import { createStore, type ObjectStore } from '@hourglass/storage';
@@ -28,6 +35,9 @@ export const PUBLISH_TIMEOUT = '2s';
 
 const auditSubscription = (type: string): string => `${resourceNames(Defaults.prefix, type).subscription}-audit`;
 
+/** The lease every consumer here extends its messages to (HOURGLASS_ACK_DEADLINE). */
+export const CONSUMER_ACK_DEADLINE = seconds(10);
+
 export interface PipelineOptions {
   consumers: number;
   store: 'local' | 'gcs';
@@ -36,7 +46,7 @@ export interface PipelineOptions {
   maxDeliveryAttempts?: number;
   /**
    * The consumer subscriptions' ack deadline (default: Defaults.ackDeadline, 60 s). The consumers
-   * here extend leases to 10 s (HOURGLASS_ACK_DEADLINE), from their first extension on: a message
+   * here extend leases to CONSUMER_ACK_DEADLINE from their first extension on: a message
    * received less than that earlier still has the subscription's deadline.
    */
   ackDeadline?: Duration;
@@ -251,7 +261,7 @@ export class Pipeline implements PipelineUnderTest {
         HOURGLASS_EARLY_SEGMENT_MIN_BYTES: '0',
         HOURGLASS_TICK: '500ms',
         HOURGLASS_LEASE_TTL: '5s',
-        HOURGLASS_ACK_DEADLINE: '10s',
+        HOURGLASS_ACK_DEADLINE: `${CONSUMER_ACK_DEADLINE / 1000}s`,
         HOURGLASS_MAX_ACK_EXTENSION: '10s',
         HOURGLASS_REPLICA_ID: `replica-${i}`,
         // Every window from the pipeline's start gets a manifest, empty ones too: traffic that

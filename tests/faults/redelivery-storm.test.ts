@@ -8,8 +8,8 @@ import {
   runTraffic,
   settle,
   FULL,
+  CONSUMER_ACK_DEADLINE,
 } from './pipeline';
-import { seconds } from '@hourglass/common';
 
 /**
  * A redelivery storm: one of two replicas is frozen (SIGSTOP) for longer than the ack
@@ -28,7 +28,7 @@ jest.setTimeout(420_000);
 test('ack deadlines expire while a replica is frozen: redelivered > 0, stored = accepted = sent, lost 0, duplicated 0', async () => {
   // The subscriptions' deadline is the consumers' 10 s: with the default 60 s, messages received
   // in the 3.3 s before the freeze, not extended yet, outlasted it (held 2, redelivered 0 in a CI run).
-  const p = await Pipeline.start({ consumers: 1, store: 'local', ackDeadline: seconds(10) });
+  const p = await Pipeline.start({ consumers: 1, store: 'local', ackDeadline: CONSUMER_ACK_DEADLINE });
   const ledger = new Ledger();
   try {
     const slow = await p.addConsumer({ HOURGLASS_STAGE_MAX_AGE: '30s' });
