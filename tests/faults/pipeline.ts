@@ -45,9 +45,10 @@ export interface PipelineOptions {
   /** The consumer subscriptions' dead-letter policy (default: Defaults.maxDeliveryAttempts). */
   maxDeliveryAttempts?: number;
   /**
-   * The consumer subscriptions' ack deadline (default: Defaults.ackDeadline, 60 s). The consumers
-   * here extend leases to CONSUMER_ACK_DEADLINE from their first extension on: a message
-   * received less than that earlier still has the subscription's deadline.
+   * The consumer subscriptions' ack deadline (default: CONSUMER_ACK_DEADLINE, the consumers' own, as
+   * infra/ deploys them: one variable feeds both). With a longer one, a message received shortly
+   * before a fault keeps the subscription's deadline until its first lease extension, and a lost
+   * Pull answer's messages come back later than the consumers assume.
    */
   ackDeadline?: Duration;
 }
@@ -183,7 +184,7 @@ export class Pipeline implements PipelineUnderTest {
       prefix: Defaults.prefix,
       eventTypes: this.registry.eventTypes(),
       ...(o.maxDeliveryAttempts ? { maxDeliveryAttempts: o.maxDeliveryAttempts } : {}),
-      ...(o.ackDeadline ? { ackDeadline: o.ackDeadline } : {}),
+      ackDeadline: o.ackDeadline ?? CONSUMER_ACK_DEADLINE,
     });
     // An audit subscription per type that no consumer reads: what Pub/Sub really received.
     const pubsub = pubsubFor(this.emulator.host);
