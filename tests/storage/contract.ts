@@ -28,6 +28,21 @@ export function describeObjectStoreContract(label: string, subject: ContractSubj
       expect(await store.list('t/')).toEqual([{ name: 't/dt=2026-11-28/hour=17/part-0.avro', size: first.length }]);
     });
 
+    test('createIfAbsent of a list of buffers stores them joined, in order (empty parts and more than IOV_MAX of them)', async () => {
+      // 3,000 parts of 0-40 bytes: the local store writes them with writev, which libuv splits at IOV_MAX (1,024)
+      const parts = Array.from({ length: 3000 }, (_, i) => randomBytes(i % 41));
+      const joined = Buffer.concat(parts);
+      expect(await store.createIfAbsent('parts/part-0.avro', parts)).toBe(true);
+      expect(await store.get('parts/part-0.avro')).toEqual(joined);
+      expect(await store.list('parts/')).toEqual([{ name: 'parts/part-0.avro', size: joined.length }]);
+      // taken: a list of other bytes leaves it unchanged; the same bytes as a list are still not ours
+      expect(await store.createIfAbsent('parts/part-0.avro', [Buffer.from('other')])).toBe(false);
+      expect(await store.createIfAbsent('parts/part-0.avro', parts)).toBe(false);
+      expect(await store.get('parts/part-0.avro')).toEqual(joined);
+      expect(await store.createIfAbsent('parts/empty', [])).toBe(true);
+      expect(await store.get('parts/empty')).toEqual(Buffer.alloc(0));
+    });
+
     test('concurrent creates of one name: exactly one wins and its bytes are stored', async () => {
       const contenders = Array.from({ length: 8 }, (_, i) =>
         Buffer.from(`writer-${i}-${randomBytes(8).toString('hex')}`),

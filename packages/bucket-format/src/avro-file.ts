@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { deflateRaw, inflateRawSync } from 'node:zlib';
 import avro from 'avsc';
 import { HourglassError } from '@hourglass/common';
-import { type SchemaVersion, fingerprintOf, readVarint, varintValue } from '@hourglass/schemas';
+import { type SchemaVersion, fingerprintOf, longSize, readVarint, varintValue, writeLong } from '@hourglass/schemas';
 
 /**
  * Standard Avro object container files (spec 1.11 "Object Container Files"). Reading: avsc decodes
@@ -118,8 +118,9 @@ export interface OcfWriterOptions {
  * the caller keeps decoding (at most MAX_DEFLATES_IN_FLIGHT blocks at once, process-wide).
  */
 export class OcfWriter {
+  /** Datums at [FRAME_HEAD_ROOM, pos), FRAME_TAIL_ROOM spare after the block's capacity (frameBlock). */
   private block: Buffer;
-  private pos = 0;
+  private pos = FRAME_HEAD_ROOM;
   private blockCount = 0;
   private readonly frames = new PendingFrames();
   /** Records appended so far. */
@@ -129,7 +130,12 @@ export class OcfWriter {
 
   constructor(private readonly options: OcfWriterOptions) {
     if (options.syncMarker.length !== SYNC_SIZE) throw new RangeError('an Avro sync marker has 16 bytes');
-    this.block = Buffer.allocUnsafe(options.blockBytes);
+    this.block = Buffer.allocUnsafe(FRAME_ROOM + options.blockBytes);
+  }
+
+  /** Where datums may end in the current block. */
+  private get limit(): number {
+    return this.block.length - FRAME_TAIL_ROOM;
   }
 
   /** Appends one Avro binary datum of the writer's type. */
@@ -140,7 +146,7 @@ export class OcfWriter {
   /** Appends the datum `source[start, end)` (no view object per datum). */
   appendDatumAt(source: Buffer, start: number, end: number): void {
     const length = end - start;
-    if (this.pos + length > this.block.length) this.growOrCut(length);
+    if (this.pos + length > this.limit) this.growOrCut(length);
     source.copy(this.block, this.pos, start, end);
     this.pos += length;
     this.counted(length);
@@ -150,9 +156,10 @@ export class OcfWriter {
   appendRecord(record: unknown): void {
     const type = this.options.type;
     let next = type.encode(record, this.block, this.pos);
-    if (next < 0) {
-      // avsc returns -(bytes missing): cut the block, or grow it for one oversized record
-      this.growOrCut(this.block.length - this.pos - next);
+    if (next < 0 || next > this.limit) {
+      // avsc returns -(bytes missing); past the limit, it wrote into the sync marker's room:
+      // cut the block, or grow it for one oversized record
+      this.growOrCut(next < 0 ? this.block.length - this.pos - next : next - this.pos);
       next = type.encode(record, this.block, this.pos);
     }
     const length = next - this.pos;
@@ -164,21 +171,20 @@ export class OcfWriter {
     this.blockCount++;
     this.records++;
     this.rawBytes += length;
-    if (this.pos >= this.options.blockBytes) this.cutBlock();
+    if (this.pos - FRAME_HEAD_ROOM >= this.options.blockBytes) this.cutBlock();
   }
 
   private growOrCut(needed: number): void {
     if (this.blockCount > 0) this.cutBlock();
-    if (needed > this.block.length) this.block = Buffer.allocUnsafe(needed);
+    if (needed + FRAME_ROOM > this.block.length) this.block = Buffer.allocUnsafe(needed + FRAME_ROOM);
   }
 
   private cutBlock(): void {
     if (this.blockCount === 0) return;
-    // `raw` is a view of this block, which is replaced below, never reused
-    const raw = this.block.subarray(0, this.pos);
-    this.frames.push(blockFrame(raw, this.blockCount, this.options));
-    this.block = Buffer.allocUnsafe(this.options.blockBytes);
-    this.pos = 0;
+    // the frame is this block (or read by deflate later), which is replaced below, never reused
+    this.frames.push(frameBlock(this.block, this.pos, this.blockCount, this.options));
+    this.block = Buffer.allocUnsafe(FRAME_ROOM + this.options.blockBytes);
+    this.pos = FRAME_HEAD_ROOM;
     this.blockCount = 0;
   }
 
@@ -187,11 +193,16 @@ export class OcfWriter {
     return this.frames.drained();
   }
 
-  /** The whole file: header, then every block in order. */
-  async finish(): Promise<Buffer> {
+  /** The whole file as its parts, in order: header, then every block (see finish). */
+  async finishParts(): Promise<Buffer[]> {
     this.cutBlock();
     const frames = await Promise.all(this.frames.all);
-    return Buffer.concat([containerHeader(this.options), ...frames]);
+    return [containerHeader(this.options), ...frames];
+  }
+
+  /** The whole file: header, then every block in order. */
+  async finish(): Promise<Buffer> {
+    return Buffer.concat(await this.finishParts());
   }
 }
 
@@ -220,16 +231,32 @@ export class PendingFrames {
   }
 }
 
+/** Room a block buffer keeps before its datums for the frame's count and size (two longs of 10 bytes at most). */
+export const FRAME_HEAD_ROOM = 20;
+/** Room a block buffer keeps after its datums for the sync marker. */
+export const FRAME_TAIL_ROOM = SYNC_SIZE;
+/** Both: a block buffer of `n` datum bytes is FRAME_ROOM + n long. */
+export const FRAME_ROOM = FRAME_HEAD_ROOM + FRAME_TAIL_ROOM;
+
 /**
  * One block as stored: datum count, size, the datums (deflated on the pool unless level 0), the
- * sync marker. `raw` must not be written to afterwards: deflate reads it later.
+ * sync marker. The datums are `block[FRAME_HEAD_ROOM, end)` with FRAME_TAIL_ROOM spare after
+ * `end`. At level 0 the frame is written around them in place and returned as a view of `block`:
+ * a staged file's datums are copied once, into their block, instead of again into a frame and
+ * into the file (bench/consumer.js). `block` must not be written to afterwards: the frame is it,
+ * or deflate reads it later.
  */
-export function blockFrame(raw: Buffer, count: number, options: OcfWriterOptions): Promise<Buffer> {
-  const frame = (data: Buffer): Buffer =>
-    Buffer.concat([longType.toBuffer(count), longType.toBuffer(data.length), data, options.syncMarker]);
-  return options.deflateLevel === 0
-    ? Promise.resolve(frame(raw))
-    : deflateOnPool(raw, options.deflateLevel).then(frame);
+export function frameBlock(block: Buffer, end: number, count: number, options: OcfWriterOptions): Promise<Buffer> {
+  const size = end - FRAME_HEAD_ROOM;
+  if (options.deflateLevel !== 0) {
+    return deflateOnPool(block.subarray(FRAME_HEAD_ROOM, end), options.deflateLevel).then((data) =>
+      Buffer.concat([longType.toBuffer(count), longType.toBuffer(data.length), data, options.syncMarker]),
+    );
+  }
+  const start = FRAME_HEAD_ROOM - longSize(count) - longSize(size);
+  writeLong(block, writeLong(block, start, count), size);
+  options.syncMarker.copy(block, end);
+  return Promise.resolve(block.subarray(start, end + SYNC_SIZE));
 }
 
 /** The container header: schema, codec, the options' metadata, then `extra` metadata. */

@@ -4,10 +4,13 @@ import { readVarint as sharedReadVarint, varintValue as sharedVarintValue } from
 import {
   type OcfHeader,
   type OcfWriterOptions,
+  FRAME_HEAD_ROOM,
+  FRAME_ROOM,
+  FRAME_TAIL_ROOM,
   PendingFrames,
   SYNC_SIZE,
-  blockFrame,
   containerHeader,
+  frameBlock,
 } from './avro-file.js';
 import { HASH_GROUPS, groupOf } from './shard-hash.js';
 
@@ -32,6 +35,7 @@ export const GROUP_CRCS_META_KEY = 'hourglass.groups.crc32';
 
 /** A group's block being filled; grows up to the block size, so 64 groups cost a small file little. */
 interface GroupBlock {
+  /** Datums at [FRAME_HEAD_ROOM, pos), FRAME_TAIL_ROOM spare after them (frameBlock frames it in place). */
   data: Buffer;
   pos: number;
   count: number;
@@ -67,7 +71,7 @@ export class GroupedOcfWriter {
   constructor(private readonly options: OcfWriterOptions) {
     if (options.syncMarker.length !== SYNC_SIZE) throw new RangeError('an Avro sync marker has 16 bytes');
     for (let g = 0; g < HASH_GROUPS; g++) {
-      this.groups.push({ data: EMPTY, pos: 0, count: 0, frames: [], crc: Promise.resolve(0) });
+      this.groups.push({ data: EMPTY, pos: FRAME_HEAD_ROOM, count: 0, frames: [], crc: Promise.resolve(0) });
     }
   }
 
@@ -85,13 +89,13 @@ export class GroupedOcfWriter {
     }
     const group = this.groups[groupOf(source, idStart, idStart + idLength)]!;
     const length = end - start;
-    if (group.pos + length > group.data.length) this.makeRoom(group, length);
+    if (group.pos + length > group.data.length - FRAME_TAIL_ROOM) this.makeRoom(group, length);
     source.copy(group.data, group.pos, start, end);
     group.pos += length;
     group.count++;
     this.records++;
     this.rawBytes += length;
-    if (group.pos >= this.options.blockBytes) this.cutBlock(group, true);
+    if (group.pos - FRAME_HEAD_ROOM >= this.options.blockBytes) this.cutBlock(group, true);
   }
 
   /** Encodes and appends one record of the writer's type. */
@@ -108,28 +112,28 @@ export class GroupedOcfWriter {
   /** As OcfWriter: cut the group's block when the datum would overflow it, else grow the buffer. */
   private makeRoom(group: GroupBlock, length: number): void {
     const blockBytes = this.options.blockBytes;
-    if (group.count > 0 && group.pos + length > blockBytes) this.cutBlock(group, true);
-    const needed = group.pos + length;
+    if (group.count > 0 && group.pos - FRAME_HEAD_ROOM + length > blockBytes) this.cutBlock(group, true);
+    const needed = group.pos + length + FRAME_TAIL_ROOM;
     if (needed <= group.data.length) return;
     const grown = Buffer.allocUnsafe(
-      Math.max(needed, Math.min(blockBytes, Math.max(FIRST_BLOCK_BYTES, group.data.length * 2))),
+      Math.max(needed, Math.min(FRAME_ROOM + blockBytes, Math.max(FIRST_BLOCK_BYTES, group.data.length * 2))),
     );
-    group.data.copy(grown, 0, 0, group.pos);
+    if (group.count > 0) group.data.copy(grown, FRAME_HEAD_ROOM, FRAME_HEAD_ROOM, group.pos);
     group.data = grown;
   }
 
   private cutBlock(group: GroupBlock, more: boolean): void {
     if (group.count === 0) return;
-    // the raw bytes are a view of this block, which is replaced below, never reused
-    const frame = blockFrame(group.data.subarray(0, group.pos), group.count, this.options);
+    // the frame is this block (or read by deflate later), which is replaced below, never reused
+    const frame = frameBlock(group.data, group.pos, group.count, this.options);
     group.frames.push(frame);
     this.cut.push(frame);
     // per block, not per datum; in frame order, as the group's bytes are stored
     group.crc = Promise.all([group.crc, frame]).then(([crc, f]) => crc32(f, crc));
     group.crc.catch(noop); // a failed frame is reported by drained() and finish(), not as unhandled
     // a group that filled a block will likely fill another
-    group.data = more ? Buffer.allocUnsafe(this.options.blockBytes) : EMPTY;
-    group.pos = 0;
+    group.data = more ? Buffer.allocUnsafe(FRAME_ROOM + this.options.blockBytes) : EMPTY;
+    group.pos = FRAME_HEAD_ROOM;
     group.count = 0;
   }
 
@@ -138,8 +142,8 @@ export class GroupedOcfWriter {
     return this.cut.drained();
   }
 
-  /** The whole file: header with the group index, then each group's blocks in group order. */
-  async finish(): Promise<Buffer> {
+  /** The whole file as its parts, in order (see finish): stores write them without joining them. */
+  async finishParts(): Promise<Buffer[]> {
     for (const group of this.groups) this.cutBlock(group, false);
     const [grouped, crcs] = await Promise.all([
       Promise.all(this.groups.map((group) => Promise.all(group.frames))),
@@ -155,7 +159,12 @@ export class GroupedOcfWriter {
       [GROUPS_META_KEY]: offsets.join(','),
       [GROUP_CRCS_META_KEY]: crcs.map((crc) => crc.toString(16).padStart(8, '0')).join(','),
     };
-    return Buffer.concat([containerHeader(this.options, meta), ...grouped.flat()]);
+    return [containerHeader(this.options, meta), ...grouped.flat()];
+  }
+
+  /** The whole file: header with the group index, then each group's blocks in group order. */
+  async finish(): Promise<Buffer> {
+    return Buffer.concat(await this.finishParts());
   }
 }
 

@@ -15,7 +15,14 @@ import { bucketJson } from './gcs-json.js';
 import { checkFolderName, checkObjectName, compareNames } from './names.js';
 import { forEachBounded } from './parallel.js';
 import { checkByteRange } from './range.js';
-import type { Children, ObjectInfo, ObjectStore, RenameFolderResult } from './store.js';
+import {
+  type Children,
+  type ObjectBytes,
+  type ObjectInfo,
+  type ObjectStore,
+  type RenameFolderResult,
+  joinedBytes,
+} from './store.js';
 import { WriterTokens } from './writer-tokens.js';
 
 export interface GcsStoreOptions {
@@ -121,7 +128,9 @@ export class GcsStore implements ObjectStore {
     this.folders = new GcsFolders(this.bucket, this.timeoutMs);
   }
 
-  async createIfAbsent(name: string, data: Buffer): Promise<boolean> {
+  async createIfAbsent(name: string, bytes: ObjectBytes): Promise<boolean> {
+    // one upload body: the client hashes and sends a Buffer
+    const data = joinedBytes(bytes);
     const key = this.key(name);
     const digest = md5Base64(data);
     const writer = this.writerTokens.tokenFor(key, digest);

@@ -7,7 +7,7 @@ import { Defaults, HourglassError } from '@hourglass/common';
 import { checkFolderName, checkObjectName, compareNames, prefixSegments, TEMP_PREFIX } from './names.js';
 import { forEachBounded } from './parallel.js';
 import { checkByteRange } from './range.js';
-import type { Children, ObjectInfo, ObjectStore, RenameFolderResult } from './store.js';
+import type { Children, ObjectBytes, ObjectInfo, ObjectStore, RenameFolderResult } from './store.js';
 
 export interface LocalStoreOptions {
   /** Deletes in flight at once in deleteMany (default Defaults.storeDeleteParallelism). */
@@ -36,7 +36,7 @@ export class LocalDirectoryStore implements ObjectStore {
     return join(this.root, ...checkObjectName(name).split('/'));
   }
 
-  async createIfAbsent(name: string, data: Buffer): Promise<boolean> {
+  async createIfAbsent(name: string, data: ObjectBytes): Promise<boolean> {
     const target = this.path(name);
     const tmp = await this.writeTemp(target, data, name);
     try {
@@ -212,13 +212,13 @@ export class LocalDirectoryStore implements ObjectStore {
     return join(this.root, ...checkFolderName(folder).slice(0, -1).split('/'));
   }
 
-  private async writeTemp(target: string, data: Buffer, name: string): Promise<string> {
+  private async writeTemp(target: string, data: ObjectBytes, name: string): Promise<string> {
     const tmp = join(dirname(target), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     try {
       await mkdir(dirname(target), { recursive: true });
       const fh = await open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
       try {
-        await fh.writeFile(data);
+        await writeAll(fh, data);
         await fh.sync();
       } finally {
         await fh.close();
@@ -229,6 +229,26 @@ export class LocalDirectoryStore implements ObjectStore {
     }
     return tmp;
   }
+}
+
+/** Writes every byte of `data` at the file's position; a list of buffers in writev calls, not joined. */
+async function writeAll(fh: FileHandle, data: ObjectBytes): Promise<void> {
+  if (Buffer.isBuffer(data)) return fh.writeFile(data);
+  let parts = data.filter((part) => part.length > 0);
+  while (parts.length > 0) {
+    // libuv writes the whole list (in IOV_MAX slices); a short write is resumed, not trusted away
+    const { bytesWritten } = await fh.writev(parts);
+    if (bytesWritten <= 0) throw Object.assign(new Error('writev wrote nothing'), { code: 'EIO' });
+    parts = partsAfter(parts, bytesWritten);
+  }
+}
+
+/** What is left of `parts` after their first `written` bytes. */
+function partsAfter(parts: readonly Buffer[], written: number): Buffer[] {
+  let i = 0;
+  while (i < parts.length && written >= parts[i]!.length) written -= parts[i++]!.length;
+  if (i === parts.length) return [];
+  return [parts[i]!.subarray(written), ...parts.slice(i + 1)];
 }
 
 function errno(e: unknown): string | undefined {

@@ -10,6 +10,25 @@
  * a completed upload on GCS). Errors are HourglassError with a STORAGE_* code;
  * STORAGE_UNAVAILABLE is transient (retry), the others are permanent.
  */
+/**
+ * An object's bytes: one buffer, or the buffers that make it up, in order. A staged file is its
+ * header and its blocks: the local store writes them with writev, without joining them first.
+ */
+export type ObjectBytes = Buffer | readonly Buffer[];
+
+/** How many bytes `data` holds. */
+export function byteLengthOf(data: ObjectBytes): number {
+  if (Buffer.isBuffer(data)) return data.length;
+  let n = 0;
+  for (const part of data) n += part.length;
+  return n;
+}
+
+/** `data` as one buffer (itself when it is one). */
+export function joinedBytes(data: ObjectBytes): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.concat(data);
+}
+
 export interface ObjectInfo {
   name: string;
   size: number;
@@ -28,7 +47,7 @@ export interface ObjectStore {
    * Creates `name` with `data` only if no object of that name exists. Resolves `true`
    * when this call created it, `false` when it already existed (left unchanged).
    */
-  createIfAbsent(name: string, data: Buffer): Promise<boolean>;
+  createIfAbsent(name: string, data: ObjectBytes): Promise<boolean>;
   /** Creates or replaces `name` (used only for watermark leases). */
   put(name: string, data: Buffer): Promise<void>;
   /** The object's bytes, or undefined when it does not exist. */

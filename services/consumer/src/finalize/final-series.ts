@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { HourglassError } from '@hourglass/common';
 import type { SchemaVersion } from '@hourglass/schemas';
+import { type ObjectBytes, byteLengthOf } from '@hourglass/storage';
 import {
   OcfWriter,
   schemaTextOf,
@@ -13,8 +14,10 @@ import {
 } from '@hourglass/bucket-format';
 import type { FinalizeContext, FinalizeFormat } from './context.js';
 
-export function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+export function sha256(data: ObjectBytes): string {
+  const hash = createHash('sha256');
+  for (const part of Buffer.isBuffer(data) ? [data] : data) hash.update(part);
+  return hash.digest('hex');
 }
 
 /** Raw bytes appended to a final file between waits for its blocks' compression. */
@@ -65,7 +68,7 @@ export class FinalSeries {
     if (!writer || writer.records === 0) return;
     const name = finalFileName(this.ctx.eventType, this.w, this.late, this.index, this.shard);
     const unpublished = unpublishedName(this.ctx.eventType, this.w, name);
-    const data = await writer.finish();
+    const data = await writer.finishParts();
     const digest = sha256(data);
     if (!(await this.ctx.store.createIfAbsent(unpublished, data))) {
       const earlier = await this.ctx.store.get(unpublished);
@@ -80,7 +83,7 @@ export class FinalSeries {
       path: name,
       late: this.late,
       records: writer.records,
-      bytes: data.length,
+      bytes: byteLengthOf(data),
       sha256: digest,
       minGatewayTs: this.minTs,
       maxGatewayTs: this.maxTs,

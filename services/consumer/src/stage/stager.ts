@@ -2,7 +2,7 @@ import type { SpanContext } from '@opentelemetry/api';
 import type { Clock, Logger } from '@hourglass/common';
 import { HourglassError } from '@hourglass/common';
 import type { SchemaRegistry } from '@hourglass/schemas';
-import type { ObjectStore } from '@hourglass/storage';
+import { type ObjectStore, byteLengthOf, joinedBytes } from '@hourglass/storage';
 import {
   GroupedOcfWriter,
   assignWindow,
@@ -266,7 +266,9 @@ export class Stager {
     const name = stagedFileName(eventType, buffer.window, buffer.late, replicaId, incarnation, this.seq++);
     const span = buffer.received && startStageSpan(eventType, buffer.received, this.stagedFile(name, buffer));
     try {
-      const data = await buffer.writer.finish();
+      // the header and the blocks, written as they are (a view of each block, no joined copy)
+      const data = await buffer.writer.finishParts();
+      const bytes = byteLengthOf(data);
       await this.retry.untilWritten('stage', { name, events: buffer.events, messages: buffer.trackers.length }, () =>
         this.writeOnce(name, data),
       );
@@ -276,10 +278,10 @@ export class Stager {
       );
       this.stats.staged += buffer.events;
       this.stats.stagedFiles++;
-      this.stats.stagedBytes += data.length;
+      this.stats.stagedBytes += bytes;
       const attrs = { event_type: eventType, late: String(buffer.late) };
       this.deps.metrics.stagedEvents.add(buffer.events, attrs);
-      this.deps.metrics.stagedBytes.add(data.length, { event_type: eventType });
+      this.deps.metrics.stagedBytes.add(bytes, { event_type: eventType });
       for (const t of buffer.trackers) t.partDone();
       if (span) this.traceLinks.add(buffer.window, span.spanContext());
       endSpan(span);
@@ -298,11 +300,11 @@ export class Stager {
   }
 
   /** One create-if-absent (while this replica's lease is live); finding our own bytes there counts as written. */
-  private async writeOnce(name: string, data: Buffer): Promise<void> {
+  private async writeOnce(name: string, data: readonly Buffer[]): Promise<void> {
     await this.deps.ensureLease();
     if (await this.deps.store.createIfAbsent(name, data)) return;
     const existing = await this.deps.store.get(name);
-    if (existing && existing.equals(data)) return;
+    if (existing && existing.equals(joinedBytes(data))) return;
     throw new HourglassError('STORAGE_PRECONDITION_FAILED', `${name} exists with other bytes`);
   }
 
