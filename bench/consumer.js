@@ -2,23 +2,26 @@
 /**
  * Consumer benchmark (run after `npx tsc -b`): `node bench/consumer.js`.
  *
- *   0. warm-up  - as many bundles published to a throwaway topic and drained with unary Pull and
- *                 Acknowledge, the consumer's RPCs (the emulator's JIT).
- *   1. backlog  - BENCH_EVENTS events (default 1,000,000) of track_played, all in one one-minute
- *                 window, encoded as bundles of 100 and published straight to the emulator topic
- *                 (timed: the emulator's publish rate for these bundles).
+ *   1. backlog  - BENCH_CONSUMER_WARMUP_EVENTS events (default: as many as measured) of
+ *                 track_played in one one-minute window, then BENCH_EVENTS events (default
+ *                 1,000,000) in the next, encoded as bundles of 100 and published straight to the
+ *                 emulator topic (the second part timed: the emulator's publish rate).
  *   2. ceiling  - the same bundles through the consumer's own staging code in this process, no
  *                 Pub/Sub: decode (resolution included) + route + Avro container write (codec as configured)
- *                 + fsynced create-if-absent on the local store.
+ *                 + fsynced create-if-absent on the local store. The warm-up bundles first, then
+ *                 the measured ones, timed.
  *   3. consumer - the built consumer (services/consumer/dist/main.js) draining the backlog from
- *                 the subscription to durable staged files: events/s from ready to all staged,
- *                 ratio to the ceiling, RSS sampled every 250 ms.
- *   4. finalize - the consumer then closes the window (idle watermark): time to finalize the
- *                 window of BENCH_EVENTS events (from its log) and RSS during it.
+ *                 the subscription to durable staged files. Timed from when it has staged the
+ *                 warm-up's count to when it has staged everything: a consumer runs for days, and
+ *                 a fresh process stages at a slower pace (its JIT, and every page it allocates is
+ *                 touched for the first time). The warm-up also warms the emulator's Pull path.
+ *                 Events/s, ratio to the ceiling, CPU, RSS sampled every 250 ms.
+ *   4. finalize - the consumer then closes both windows (idle watermark): time to finalize the
+ *                 measured window of BENCH_EVENTS events (from its log) and RSS meanwhile.
  * Writes bench/results/consumer.json.
  *
- * Env: BENCH_EVENTS, BENCH_BUNDLE (default 100), BENCH_WARMUP_MESSAGES (default: the backlog's),
- * PUBSUB_EMULATOR_HOST to use a running emulator
+ * Env: BENCH_EVENTS, BENCH_BUNDLE (default 100), BENCH_CONSUMER_WARMUP_EVENTS (0: time the drain
+ * from the consumer's readiness, a fresh process), PUBSUB_EMULATOR_HOST to use a running emulator
  * (default: start one with BENCH_EMULATOR_HEAP_MB, default 3072), BENCH_CONSUMER_ENV='{"K":"V"}',
  * BENCH_CONSUMER_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR' (node flags of the consumer process).
  */
@@ -32,7 +35,7 @@ const {
   sumMetric,
   trackPlayed: record,
 } = require('./lib.js');
-const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
+const { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir, cpus, loadavg } = require('node:os');
 const path = require('node:path');
 const { randomBytes } = require('node:crypto');
@@ -44,61 +47,27 @@ const { SchemaRegistry, encodeRecords } = dist('packages/schemas');
 const { Defaults, ManualClock } = dist('packages/common');
 const { LocalDirectoryStore } = dist('packages/storage');
 const { provisionTopology } = dist('packages/cli');
-const { subscriberClientFor } = dist('services/consumer');
 
 const EVENTS = Number(process.env.BENCH_EVENTS || 1_000_000);
+const WARMUP_EVENTS = Number(process.env.BENCH_CONSUMER_WARMUP_EVENTS ?? EVENTS);
 const BUNDLE = Number(process.env.BENCH_BUNDLE || 100);
 const TYPE = 'track_played';
 const MINUTE = 60_000;
 const resultsDir = path.join(root, 'bench', 'results');
 const prefix = `bench${randomBytes(3).toString('hex')}`;
 
-/** Every bundle of the backlog, encoded once and used by both the publisher and the ceiling. */
-function buildBundles(registry, windowStart) {
+/** `events` events of one window as bundles, encoded once and used by both the publisher and the ceiling. */
+function buildBundles(registry, windowStart, events, firstId) {
   const writer = registry.get(TYPE).latest;
   const bundles = [];
-  for (let i = 0; i < EVENTS; i += BUNDLE) {
+  for (let i = 0; i < events; i += BUNDLE) {
     const records = [];
-    for (let j = i; j < Math.min(i + BUNDLE, EVENTS); j++) records.push(record(j, windowStart + (j % MINUTE)));
+    for (let j = i; j < Math.min(i + BUNDLE, events); j++) {
+      records.push(record(firstId + j, windowStart + (j % MINUTE)));
+    }
     bundles.push(encodeRecords(writer, records, 'null'));
   }
   return bundles;
-}
-
-/**
- * The emulator's JIT needs traffic before it serves at full speed, and on the RPCs the consumer
- * sends: unary Pull and Acknowledge (the consumer's default, HOURGLASS_PULL=unary). Warming with
- * a streaming pull, as this bench did until 2026-12-05, left the Pull path cold: the emulator
- * then spent about twice the CPU per message in a 1 M event drain as in the later part of a 4 M one.
- * Publishes a throwaway backlog of BENCH_WARMUP_MESSAGES bundles (default: as many as the
- * backlog) and pulls it as the consumer does, 1,000 messages per Pull.
- */
-async function warmUp(bundles) {
-  const { PubSub } = require('@google-cloud/pubsub');
-  const pubsub = new PubSub({ projectId: Defaults.projectId });
-  const [topic] = await pubsub.createTopic(`${prefix}-warmup`);
-  const [sub] = await topic.createSubscription(`${prefix}-warmup-sub`);
-  const count = Math.min(bundles.length, Number(process.env.BENCH_WARMUP_MESSAGES || bundles.length));
-  await publish(bundles.slice(0, count), `${prefix}-warmup`);
-  const client = await subscriberClientFor(pubsub); // the consumer's own, as it pulls
-  const subscription = sub.name;
-  let received = 0;
-  const deadline = Date.now() + 300_000;
-  while (received < count) {
-    if (Date.now() > deadline) throw new Error(`warm-up: ${received} of ${count} messages pulled in 300 s`);
-    const [answer] = await client.pull({
-      subscription,
-      maxMessages: Defaults.pullBatchMessages,
-      returnImmediately: true,
-    });
-    const ackIds = (answer.receivedMessages ?? []).map((m) => m.ackId);
-    if (ackIds.length > 0) await client.acknowledge({ subscription, ackIds });
-    received += ackIds.length;
-  }
-  await client.close();
-  await sub.delete();
-  await pubsub.close();
-  return { messages: count };
 }
 
 async function publish(bundles, topicName = `${prefix}-${TYPE}`) {
@@ -109,6 +78,7 @@ async function publish(bundles, topicName = `${prefix}-${TYPE}`) {
 
 /** The consumer's staging code alone on the same bundles: decode + route + container write + fsync. */
 async function ceiling(registry, bundles) {
+  const events = bundles.reduce((n, b) => n + Number(b.attributes.count), 0);
   const dir = mkdtempSync(path.join(tmpdir(), 'hourglass-bench-ceiling-'));
   const store = new LocalDirectoryStore(dir);
   const clock = new ManualClock(Date.now());
@@ -134,10 +104,10 @@ async function ceiling(registry, bundles) {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu = process.cpuUsage(cpu0);
   rmSync(dir, { recursive: true, force: true });
-  if (acked !== bundles.length || stager.stats.staged !== EVENTS) throw new Error('ceiling lost messages');
+  if (acked !== bundles.length || stager.stats.staged !== events) throw new Error('ceiling lost messages');
   return {
     seconds,
-    eventsPerSecond: EVENTS / seconds,
+    eventsPerSecond: events / seconds,
     cpuCores: (cpu.user + cpu.system) / 1e6 / seconds,
     stagedFiles: stager.stats.stagedFiles,
     stagedBytes: stager.stats.stagedBytes,
@@ -150,7 +120,8 @@ async function main() {
   const registry = SchemaRegistry.load(path.join(root, 'schemas'));
   const windowStart = Math.floor(Date.now() / MINUTE) * MINUTE - 10 * MINUTE;
   console.log(
-    `consumer benchmark: ${EVENTS.toLocaleString('en')} events of ${TYPE} in bundles of ${BUNDLE}, one window`,
+    `consumer benchmark: ${EVENTS.toLocaleString('en')} events of ${TYPE} in bundles of ${BUNDLE}, one window,` +
+      ` after ${WARMUP_EVENTS.toLocaleString('en')} warm-up events in the window before`,
   );
 
   let emulator;
@@ -168,25 +139,30 @@ async function main() {
   let consumer;
   try {
     await provisionTopology({ projectId: Defaults.projectId, prefix, eventTypes: [TYPE] });
-    const bundles = buildBundles(registry, windowStart);
+    // the warm-up's window first, the measured one after it (each closes with its own events)
+    const warmBundles = buildBundles(registry, windowStart - MINUTE, WARMUP_EVENTS, EVENTS);
+    const bundles = buildBundles(registry, windowStart, EVENTS, 0);
     const bytes = bundles.reduce((n, b) => n + b.data.length, 0);
     console.log(`bundles: ${bundles.length.toLocaleString('en')} messages, ${(bytes / 1e6).toFixed(1)} MB of Avro`);
 
-    // 1. the backlog (after warming the emulator up)
-    result.warmUp = await warmUp(bundles);
+    // 1. the backlog, the warm-up's part first
+    if (warmBundles.length > 0) await publish(warmBundles);
+    result.warmUp = { events: WARMUP_EVENTS, messages: warmBundles.length };
     result.publish = await publish(bundles);
     console.log(
       `publish  ${Math.round(result.publish.eventsPerSecond).toLocaleString('en').padStart(9)} events/s` +
         `  (${Math.round(result.publish.messagesPerSecond).toLocaleString('en')} messages/s, ${result.publish.seconds.toFixed(1)} s)`,
     );
 
-    // 2. ceiling, before the consumer runs so the two never share the CPU
+    // 2. ceiling, before the consumer runs so the two never share the CPU; warmed as the consumer is
+    if (warmBundles.length > 0) await ceiling(registry, warmBundles);
     result.ceiling = await ceiling(registry, bundles);
     console.log(
       `ceiling  ${Math.round(result.ceiling.eventsPerSecond).toLocaleString('en').padStart(9)} events/s` +
         `  decode + stage in-process, ${result.ceiling.cpuCores.toFixed(2)} CPU cores, ${result.ceiling.stagedFiles} staged files`,
     );
     bundles.length = 0;
+    warmBundles.length = 0;
 
     // 3. the consumer draining the backlog
     const store = mkdtempSync(path.join(tmpdir(), 'hourglass-bench-store-'));
@@ -230,28 +206,41 @@ async function main() {
       ))
     ) {
       if (Date.now() > deadline) throw new Error(`consumer not ready:\n${log}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 10));
     }
-    const readyAt = process.hrtime.bigint();
-    const cpu0 = cpuSeconds(child.pid);
-    const emulatorCpu0 = emulator ? cpuSeconds(emulator.pid) : 0;
+    // samples of the staged count: the drain is timed from the first at or past the warm-up's count
+    const sample = async () => ({
+      at: process.hrtime.bigint(),
+      staged: sumMetric(await metricsOf(port), 'hourglass_consumer_events_staged_total'),
+      cpu: cpuSeconds(child.pid),
+      emulatorCpu: emulator ? cpuSeconds(emulator.pid) : 0,
+    });
+    const total = WARMUP_EVENTS + EVENTS;
+    let last = await sample();
+    const ready = { ...last, staged: 0 };
+    let first = WARMUP_EVENTS === 0 ? ready : undefined;
     let drainRss = 0;
-    let staged = 0;
-    while (staged < EVENTS) {
-      await new Promise((r) => setTimeout(r, 250));
-      drainRss = Math.max(drainRss, rssMb(child.pid));
-      staged = sumMetric(await metricsOf(port), 'hourglass_consumer_events_staged_total');
-      if (Date.now() > deadline + 600_000) throw new Error(`staging did not finish (${staged} staged)`);
+    while (last.staged < total) {
+      // the ends are read to within 10 ms (every 250 ms, the end was up to 250 ms late, 10% of a
+      // 1 M event drain); polled that often only near them, so the scrapes cost little
+      const near = first ? last.staged >= WARMUP_EVENTS + EVENTS * 0.8 : last.staged >= WARMUP_EVENTS * 0.8;
+      await new Promise((r) => setTimeout(r, near ? 10 : 250));
+      last = await sample();
+      if (first) drainRss = Math.max(drainRss, rssMb(child.pid));
+      else if (last.staged >= WARMUP_EVENTS) first = last;
+      if (Date.now() > deadline + 600_000) throw new Error(`staging did not finish (${last.staged} staged)`);
     }
-    const drainSeconds = Number(process.hrtime.bigint() - readyAt) / 1e9;
+    // the fresh process's pace, from readiness over the warm-up (reported, not the ratio's)
+    result.warmUp.drain = WARMUP_EVENTS === 0 ? null : rateBetween(ready, first);
+    const drain = rateBetween(first, last);
     result.consumer = {
-      seconds: drainSeconds,
-      eventsPerSecond: EVENTS / drainSeconds,
-      ratioToCeiling: EVENTS / drainSeconds / result.ceiling.eventsPerSecond,
-      cpuCores: (cpuSeconds(child.pid) - cpu0) / drainSeconds,
+      ...drain,
+      ratioToCeiling: drain.eventsPerSecond / result.ceiling.eventsPerSecond,
       // the emulator serving the Pulls meanwhile: with the consumer, what the 2 cores are left with
-      emulatorCpuCores: emulator ? (cpuSeconds(emulator.pid) - emulatorCpu0) / drainSeconds : null,
+      emulatorCpuCores: emulator ? (last.emulatorCpu - first.emulatorCpu) / drain.seconds : null,
       maxRssMb: drainRss,
+      // CLOCK_MONOTONIC (ns) at the timed drain's ends: the window of a --cpu-prof profile to read
+      monotonicNs: [String(first.at), String(last.at)],
     };
     // CPU per event, the consumer's against the ceiling's: how much of the gap is CPU, how much waiting
     result.consumer.cpuPerEventUs = (result.consumer.cpuCores * 1e6) / result.consumer.eventsPerSecond;
@@ -260,6 +249,13 @@ async function main() {
     // (the events/s ratio also counts the emulator serving the Pulls from the same 2 cores)
     result.consumer.cpuRatioToCeiling = result.ceiling.cpuPerEventUs / result.consumer.cpuPerEventUs;
     const emulatorCores = result.consumer.emulatorCpuCores;
+    const fresh = result.warmUp.drain;
+    if (fresh) {
+      console.log(
+        `warm-up  ${Math.round(fresh.eventsPerSecond).toLocaleString('en').padStart(9)} events/s` +
+          `  the fresh consumer from readiness, ${fresh.events.toLocaleString('en')} events, ${fresh.cpuCores.toFixed(2)} CPU cores (not timed for the ratio)`,
+      );
+    }
     console.log(
       `consumer ${Math.round(result.consumer.eventsPerSecond).toLocaleString('en').padStart(9)} events/s` +
         `  subscription -> staged files, ratio ${result.consumer.ratioToCeiling.toFixed(2)},` +
@@ -269,7 +265,8 @@ async function main() {
         ` (ceiling ${result.ceiling.cpuPerEventUs.toFixed(2)} µs: per CPU ${result.consumer.cpuRatioToCeiling.toFixed(2)})`,
     );
 
-    // 4. the window closes once the consumer is idle; finalize time from its own log
+    // 4. the windows close once the consumer is idle; the measured one's finalize time from its own log
+    const measuredWindow = `[${new Date(windowStart).toISOString()},`;
     let finalizeRss = 0;
     let closed;
     while (!closed) {
@@ -279,7 +276,7 @@ async function main() {
         .split('\n')
         .filter((l) => l.includes('"window closed"'))
         .map((l) => JSON.parse(l))
-        .find((l) => l.records > 0);
+        .find((l) => l.records > 0 && l.window.startsWith(measuredWindow));
       if (Date.now() > deadline + 900_000) throw new Error('window did not close');
     }
     const manifest = JSON.parse(readFileSync(path.join(store, manifestPath(windowStart)), 'utf8'));
@@ -296,6 +293,15 @@ async function main() {
           .join(', ')}`,
     );
     if (manifest.counts.records !== EVENTS) throw new Error(`manifest has ${manifest.counts.records} records`);
+    if (WARMUP_EVENTS > 0) {
+      const warmManifest = path.join(store, manifestPath(windowStart - MINUTE));
+      while (!existsSync(warmManifest)) {
+        if (Date.now() > deadline + 900_000) throw new Error('the warm-up window did not close');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const warm = JSON.parse(readFileSync(warmManifest, 'utf8'));
+      if (warm.counts.records !== WARMUP_EVENTS) throw new Error(`warm-up manifest has ${warm.counts.records} records`);
+    }
     child.kill('SIGTERM');
     await exited;
     consumer = undefined;
@@ -314,6 +320,13 @@ async function main() {
     if (consumer) consumer.kill('SIGKILL');
     if (emulator) await emulator.stop();
   }
+}
+
+/** Staged events per second and consumer cores between two samples. */
+function rateBetween(from, to) {
+  const seconds = Number(to.at - from.at) / 1e9;
+  const events = to.staged - from.staged;
+  return { events, seconds, eventsPerSecond: events / seconds, cpuCores: (to.cpu - from.cpu) / seconds };
 }
 
 function manifestPath(windowStart) {
