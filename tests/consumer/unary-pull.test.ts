@@ -134,6 +134,56 @@ test.each([true, false])(
   },
 );
 
+test.each([true, false])(
+  'the next Pull is in flight while an answer is handed over (long poll: %s); never more than two; each message once',
+  async (longPoll) => {
+    const sub = await subscriptionWith(2000);
+    const c = await client();
+    await c.initialize();
+    // counts the Pulls in flight, as the source sends them (the same call object, cancel() kept)
+    const inner = c.innerApiCalls.pull as unknown as (...args: unknown[]) => Promise<unknown>;
+    let inFlight = 0;
+    let most = 0;
+    c.innerApiCalls.pull = ((...args: unknown[]) => {
+      const call = inner(...args);
+      most = Math.max(most, ++inFlight);
+      call.then(
+        () => inFlight--,
+        () => inFlight--,
+      );
+      return call;
+    }) as typeof c.innerApiCalls.pull;
+    const seenInFlight: number[] = [];
+    const deliveries: string[] = [];
+    const s = new UnaryPullSource(
+      c,
+      {
+        subscription: sub,
+        budget: new FlowBudget(1000, 1 << 30),
+        ackDeadlineMs: ACK_DEADLINE_S * 1000,
+        maxExtensionMs: 600_000,
+        pullBatch: 100,
+        pullWaitMs: Defaults.pullWait,
+        longPoll,
+      },
+      silentLogger,
+    );
+    sources.push(s);
+    s.start((m) => {
+      seenInFlight.push(inFlight);
+      deliveries.push(m.data.toString());
+      m.ack();
+    });
+    await until(() => new Set(deliveries).size === 2000);
+    await s.close();
+    expect(new Set(deliveries).size).toBe(2000);
+    expect(deliveries.length).toBe(2000); // every ack in time: nothing came twice
+    expect(most).toBeLessThanOrEqual(2);
+    // the Pull sent ahead: most handovers happen with one in flight (all but the last answer's)
+    expect(seenInFlight.filter((n) => n >= 1).length).toBeGreaterThan(1000);
+  },
+);
+
 test('data arrives byte for byte and stays so while held across later Pulls (it is a view of the answer)', async () => {
   const name = uniquePrefix();
   const [topic] = await pubsub.createTopic(`${name}-topic`);
