@@ -252,7 +252,8 @@ export class UnaryPullSource {
     this.waitCancels.add(reservation.cancel);
     const room = await reservation.granted;
     this.waitCancels.delete(reservation.cancel);
-    if (room === 0 || this.closed) {
+    // paused while waiting for room (a Pull sent ahead may wait for it): no Pull until resume()
+    if (room === 0 || this.closed || this.paused) {
       this.options.budget.received(room, 0, 0);
       return { kind: 'none' };
     }
