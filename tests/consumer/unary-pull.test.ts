@@ -152,7 +152,7 @@ test.each([true, false])(
         () => inFlight--,
       );
       return call;
-    }) as typeof c.innerApiCalls.pull;
+    }) as NonNullable<typeof c.innerApiCalls.pull>;
     const seenInFlight: number[] = [];
     const deliveries: string[] = [];
     const s = new UnaryPullSource(
