@@ -29,7 +29,7 @@
  * original system had 250+; the results then go to bench/results/gateway-many-types.json).
  */
 const { spawn } = require('node:child_process');
-const { cpuSeconds, rssMb, schemasWithExtraTypes } = require('./lib.js');
+const { cpuSeconds, rssMb, schemasWithExtraTypes, sumMetric } = require('./lib.js');
 const { mkdirSync, writeFileSync, mkdtempSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const path = require('node:path');
@@ -127,13 +127,6 @@ function cpuPerEventOf(bare, gw) {
   const gatewayUs = (gw.cpuCores.server / gw.acceptedPerSecond) * 1e6;
   const gatewayRequestThreadUs = (gw.cpuCores.serverRequestThread / gw.acceptedPerSecond) * 1e6;
   return { ceilingUs, gatewayUs, gatewayRequestThreadUs, efficiency: ceilingUs / gatewayUs };
-}
-
-/** Sums every series of one metric in Prometheus text. */
-function sumMetric(text, name) {
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name}{`)) sum += Number(line.split(' ').pop());
-  return sum;
 }
 
 /** How much one metric (summed over series) grew between two scrapes. */

@@ -1,14 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  Defaults,
-  resourceNames,
-  GATEWAY_NODE_ARGS,
-  isHourglassError,
-  seconds,
-  type Duration,
-} from '@hourglass/common';
+import { Defaults, resourceNames, GATEWAY_NODE_ARGS, isHourglassError, seconds } from '@hourglass/common';
 import { freePort, startEmulator, type RunningEmulator } from '@hourglass/emulator';
 import { SchemaRegistry, decodeBundle } from '@hourglass/schemas';
 import { createStore, type ObjectStore } from '@hourglass/storage';
@@ -35,7 +28,12 @@ export const PUBLISH_TIMEOUT = '2s';
 
 const auditSubscription = (type: string): string => `${resourceNames(Defaults.prefix, type).subscription}-audit`;
 
-/** The lease every consumer here extends its messages to (HOURGLASS_ACK_DEADLINE). */
+/**
+ * The lease every consumer here extends its messages to (HOURGLASS_ACK_DEADLINE), and the ack
+ * deadline of their subscriptions, as infra/ deploys them: one variable feeds both. With a longer
+ * subscription deadline, a message received shortly before a fault keeps it until its first lease
+ * extension, and a lost Pull answer's messages come back later than the consumers assume.
+ */
 export const CONSUMER_ACK_DEADLINE = seconds(10);
 
 export interface PipelineOptions {
@@ -44,13 +42,6 @@ export interface PipelineOptions {
   consumerEnv?: Record<string, string>;
   /** The consumer subscriptions' dead-letter policy (default: Defaults.maxDeliveryAttempts). */
   maxDeliveryAttempts?: number;
-  /**
-   * The consumer subscriptions' ack deadline (default: CONSUMER_ACK_DEADLINE, the consumers' own, as
-   * infra/ deploys them: one variable feeds both). With a longer one, a message received shortly
-   * before a fault keeps the subscription's deadline until its first lease extension, and a lost
-   * Pull answer's messages come back later than the consumers assume.
-   */
-  ackDeadline?: Duration;
 }
 
 /** A running service process or instance, as the counting functions below use it. */
@@ -184,7 +175,7 @@ export class Pipeline implements PipelineUnderTest {
       prefix: Defaults.prefix,
       eventTypes: this.registry.eventTypes(),
       ...(o.maxDeliveryAttempts ? { maxDeliveryAttempts: o.maxDeliveryAttempts } : {}),
-      ackDeadline: o.ackDeadline ?? CONSUMER_ACK_DEADLINE,
+      ackDeadline: CONSUMER_ACK_DEADLINE,
     });
     // An audit subscription per type that no consumer reads: what Pub/Sub really received.
     const pubsub = pubsubFor(this.emulator.host);
