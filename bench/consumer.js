@@ -70,15 +70,20 @@ function buildBundles(registry, windowStart, events, firstId) {
   return bundles;
 }
 
+/** Events the bundles hold (their `count` attribute). */
+function eventsIn(bundles) {
+  return bundles.reduce((n, b) => n + Number(b.attributes.count), 0);
+}
+
 async function publish(bundles, topicName = `${prefix}-${TYPE}`) {
   const seconds = await publishBundles(Defaults.projectId, topicName, bundles);
-  const events = bundles.reduce((n, b) => n + Number(b.attributes.count), 0);
+  const events = eventsIn(bundles);
   return { seconds, eventsPerSecond: events / seconds, messagesPerSecond: bundles.length / seconds };
 }
 
 /** The consumer's staging code alone on the same bundles: decode + route + container write + fsync. */
 async function ceiling(registry, bundles) {
-  const events = bundles.reduce((n, b) => n + Number(b.attributes.count), 0);
+  const events = eventsIn(bundles);
   const dir = mkdtempSync(path.join(tmpdir(), 'hourglass-bench-ceiling-'));
   const store = new LocalDirectoryStore(dir);
   const clock = new ManualClock(Date.now());
@@ -222,14 +227,19 @@ async function main() {
     let drainRss = 0;
     while (last.staged < total) {
       // the ends are read to within 10 ms (every 250 ms, the end was up to 250 ms late, 10% of a
-      // 1 M event drain); polled that often only near them, so the scrapes cost little
-      const near = first ? last.staged >= WARMUP_EVENTS + EVENTS * 0.8 : last.staged >= WARMUP_EVENTS * 0.8;
+      // 1 M event drain); polled that often only within half a second of the next one at the pace
+      // so far, so the scrapes cost little and a short drain cannot jump over the start
+      const next = first ? total : WARMUP_EVENTS;
+      const pace = last.staged / (Number(last.at - ready.at) / 1e9 || Infinity);
+      const near = pace > 0 && (next - last.staged) / pace < 0.5;
       await new Promise((r) => setTimeout(r, near ? 10 : 250));
       last = await sample();
       if (first) drainRss = Math.max(drainRss, rssMb(child.pid));
       else if (last.staged >= WARMUP_EVENTS) first = last;
       if (Date.now() > deadline + 600_000) throw new Error(`staging did not finish (${last.staged} staged)`);
     }
+    if (first.at === last.at)
+      throw new Error('the drain ended within one sample: too few events to time (BENCH_EVENTS)');
     // the fresh process's pace, from readiness over the warm-up (reported, not the ratio's)
     result.warmUp.drain = WARMUP_EVENTS === 0 ? null : rateBetween(ready, first);
     const drain = rateBetween(first, last);
