@@ -51,8 +51,11 @@ class OpenBundle {
    * with no per-event views to keep or concatenate. Grown by doubling; sized from the type's last bundle.
    */
   data: Buffer;
-  readonly answers: BatchAnswer[] = [];
-  readonly indexes: number[] = [];
+  /** The members' answers and indexes, sized from the type's last bundle (growing them was garbage). */
+  readonly answers: BatchAnswer[];
+  readonly indexes: number[];
+  /** Members so far. */
+  events = 0;
   bytes = 0;
   minGatewayTs = Number.MAX_SAFE_INTEGER;
   timer: NodeJS.Timeout | undefined;
@@ -71,8 +74,11 @@ class OpenBundle {
     /** With tracing on: the span from this bundle's opening to its publish's end. */
     readonly publishSpan: Span | undefined,
     capacity: number,
+    members: number,
   ) {
     this.data = Buffer.allocUnsafeSlow(capacity);
+    this.answers = new Array<BatchAnswer>(members);
+    this.indexes = new Array<number>(members);
   }
 
   append(source: Buffer, start: number, end: number): void {
@@ -95,8 +101,8 @@ const TIMEOUT_PROBLEM_REASON = 'Pub/Sub did not ack within the publish timeout; 
 export class Bundler {
   private readonly open = new Map<string, OpenBundle>();
   private readonly lingers: AdaptiveLinger;
-  /** Each writer's last bundle size in bytes (the next one's first buffer). */
-  private readonly lastBytes = new Map<string, number>();
+  /** Each writer's last bundle, in bytes and events: the next one's first sizes. */
+  private readonly lastSize = new Map<string, { bytes: number; events: number }>();
   private inFlight = 0;
   private draining = false;
   private idleWaiters: (() => void)[] = [];
@@ -165,8 +171,10 @@ export class Bundler {
       const maxEvents = this.options.unbundledTypes.has(writer.eventType) ? 1 : this.options.maxEvents;
       const { traceparent, publishSpan } = trace.openBundle(writer.eventType);
       const firstEventId = datumEventId(source, start);
-      const last = maxEvents === 1 ? end - start : (this.lastBytes.get(key) ?? 0) * 1.25;
+      const lastSize = maxEvents === 1 ? undefined : this.lastSize.get(key);
+      const last = maxEvents === 1 ? end - start : (lastSize?.bytes ?? 0) * 1.25;
       const capacity = Math.min(MAX_BUNDLE_CAPACITY, Math.max(MIN_BUNDLE_CAPACITY, end - start, Math.ceil(last)));
+      const members = maxEvents === 1 ? 1 : Math.min(maxEvents, Math.ceil((lastSize?.events ?? 0) * 1.25) + 1);
       const linger = this.lingers.lingerFor(key);
       bundle = new OpenBundle(
         writer,
@@ -178,6 +186,7 @@ export class Bundler {
         traceparent,
         publishSpan,
         capacity,
+        members,
       );
       this.open.set(key, bundle);
       if (maxEvents > 1 && !this.draining && linger > 0) {
@@ -188,10 +197,11 @@ export class Bundler {
       if (gatewayTs - bundle.openedAt >= this.options.linger) bundle.joinedAfterBase++;
     }
     bundle.append(source, start, end);
-    bundle.answers.push(answer);
-    bundle.indexes.push(index);
+    const member = bundle.events++;
+    bundle.answers[member] = answer;
+    bundle.indexes[member] = index;
     if (gatewayTs < bundle.minGatewayTs) bundle.minGatewayTs = gatewayTs;
-    if (bundle.answers.length >= bundle.maxEvents || this.draining || bundle.linger === 0) this.flush(bundle);
+    if (bundle.events >= bundle.maxEvents || this.draining || bundle.linger === 0) this.flush(bundle);
   }
 
   /** Shutdown: send every open bundle now and stop lingering. */
@@ -211,7 +221,7 @@ export class Bundler {
     if (bundle.timer) clearTimeout(bundle.timer);
     const { clock, metrics, budget } = this.options;
     const eventType = bundle.writer.eventType;
-    const count = bundle.answers.length;
+    const count = bundle.events;
     const deadline = bundle.minGatewayTs + this.options.publishTimeout;
     const remaining = deadline - clock.now();
     if (remaining <= 0) {
@@ -245,7 +255,13 @@ export class Bundler {
     const startedAt = clock.now();
     const age = startedAt - bundle.openedAt;
     if (bundle.maxEvents > 1) {
-      this.lastBytes.set(bundle.writer.fingerprint, bundle.bytes);
+      const size = this.lastSize.get(bundle.writer.fingerprint);
+      if (size) {
+        size.bytes = bundle.bytes;
+        size.events = count;
+      } else {
+        this.lastSize.set(bundle.writer.fingerprint, { bytes: bundle.bytes, events: count });
+      }
       const { linger, joined, joinedAfterBase } = bundle;
       if (!this.draining) this.lingers.observe(bundle.writer.fingerprint, { linger, age, joined, joinedAfterBase });
     }
@@ -304,9 +320,9 @@ export class Bundler {
   }
 
   private settle(bundle: OpenBundle, problem: EventProblem | undefined): void {
-    const { answers, indexes } = bundle;
-    for (let i = 0; i < answers.length; i++) answers[i]!.settle(indexes[i]!, problem);
-    this.options.metrics.events(bundle.writer.eventType, problem ? 'retry' : 'accepted', answers.length);
+    const { answers, indexes, events } = bundle;
+    for (let i = 0; i < events; i++) answers[i]!.settle(indexes[i]!, problem);
+    this.options.metrics.events(bundle.writer.eventType, problem ? 'retry' : 'accepted', events);
   }
 
   private endSpan(bundle: OpenBundle, events: number, problem: EventProblem | undefined, messageId?: string): void {
