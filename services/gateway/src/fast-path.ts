@@ -121,7 +121,7 @@ function prepareTranscoded(
     datum[from] = UUID_LENGTH_VARINT;
     const at = idAt[i]!;
     if (at >= 0) {
-      // the client's id, a UUID (the body reader checked it): copied in lower case, the id canonicalUuid returns;
+      // the client's id, a UUID (the body reader checked it): copied in lower case, the id canonicalUuid returns
       copyIdLowered(rawView, at, datumView, from + 1);
     } else {
       const id = randomUUID();
