@@ -1,6 +1,5 @@
 import type { ErrorCode } from '@hourglass/common';
 import { JsonBytes } from '@hourglass/schemas';
-import { copyId, viewOf } from './id-bytes.js';
 import { EVENT_ID_AT } from './prepare.js';
 
 /**
@@ -22,26 +21,17 @@ const RETRY = 3;
 const PENDING = 4;
 
 export class BatchAnswer {
-  /** Each event's state (ACCEPTED…PENDING), in the bytes after the entries. */
   private readonly outcome: Uint8Array;
   /**
-   * The answer's bytes: entry i of the results, as accepted (`{"status":"accepted","id":"…"}`
-   * and a comma), at `headRoom + i × ENTRY_STRIDE`, copied from a template with the id written
-   * when the event is expected. When all are accepted, toBody writes the head in the room before
-   * them and the closing brackets over the last comma: no copy. Otherwise it builds the body
-   * anew, taking the ids from here.
+   * The answer's bytes, written as events are expected: entry i of the results, as accepted
+   * (`{"status":"accepted","id":"…"}` and a comma), at `headRoom + i × ENTRY_STRIDE`. When all
+   * are accepted, toBody writes the head in the room before them and the closing brackets over
+   * the last comma: no copy. Otherwise it builds the body anew, taking the ids from here.
    */
   private readonly entries: Buffer;
-  private readonly entriesView: DataView;
-  /** The buffer the last expectDatum read an id from, and its view (a request's datums share one or a few). */
-  private idSource: Uint8Array | undefined;
-  private idSourceView: DataView | undefined;
   /** Bytes before the first entry: the longest head without an error (headRoomFor). */
   private readonly headRoom: number;
-  /** Where the all-accepted body ends: the last entry's comma and one byte more. */
-  private readonly entriesEnd: number;
-  /** Rejections and retries by index; made at the first (nearly every answer has none). */
-  private problems: (EventProblem | undefined)[] | undefined;
+  private readonly problems: (EventProblem | undefined)[];
   accepted = 0;
   rejected = 0;
   retry = 0;
@@ -49,45 +39,43 @@ export class BatchAnswer {
   private resolve: (() => void) | undefined;
 
   constructor(readonly size: number) {
+    this.outcome = new Uint8Array(size);
     this.headRoom = headRoomFor(size);
-    this.entriesEnd = this.headRoom + size * ENTRY_STRIDE + 1;
-    // One buffer for the entries and the outcomes: one allocation per request. Not carved from
-    // shared chunks: a chunk outlived a scavenge or two, was promoted, and its memory was then
-    // freed only by the old generation's collections, which came so often that the GC's helper
-    // threads took half a core (bench/gateway.js: 3.74 against 2.45 µs per event).
-    this.entries = Buffer.allocUnsafe(this.entriesEnd + size);
-    this.entriesView = viewOf(this.entries);
-    acceptedEntries(size).copy(this.entries, this.headRoom);
-    this.outcome = this.entries.subarray(this.entriesEnd, this.entriesEnd + size).fill(0);
-  }
-
-  private problemsByIndex(): (EventProblem | undefined)[] {
-    return (this.problems ??= new Array<EventProblem | undefined>(this.size));
+    this.entries = Buffer.allocUnsafe(this.headRoom + size * ENTRY_STRIDE + 1);
+    this.problems = new Array<EventProblem | undefined>(size);
   }
 
   rejectEvent(index: number, problem: EventProblem): void {
     this.outcome[index] = REJECTED;
-    this.problemsByIndex()[index] = problem;
+    this.problems[index] = problem;
     this.rejected++;
   }
 
   /** The event went to a bundle; its result comes later through settle(). */
   expect(index: number, eventId: string): void {
-    this.entries.write(eventId, this.entryAt(index) + ACCEPTED_HEAD.length, UUID_LENGTH, 'latin1');
-    this.expected(index);
+    const at = this.entryAt(index);
+    this.entries.write(eventId, at + ACCEPTED_HEAD.length, UUID_LENGTH, 'latin1');
+    this.expected(index, at);
   }
 
   /** As expect(), the id read from the event's datum, which starts at `start` of `source` (see PreparedEvents). */
   expectDatum(index: number, source: Uint8Array, start = 0): void {
-    if (source !== this.idSource) {
-      this.idSource = source;
-      this.idSourceView = viewOf(source);
-    }
-    copyId(this.idSourceView!, start + EVENT_ID_AT, this.entriesView, this.entryAt(index) + ACCEPTED_HEAD.length);
-    this.expected(index);
+    const entries = this.entries;
+    const at = this.entryAt(index);
+    const idAt = start + EVENT_ID_AT;
+    let to = at + ACCEPTED_HEAD.length;
+    for (let i = idAt; i < idAt + UUID_LENGTH; i++) entries[to++] = source[i]!;
+    this.expected(index, at);
   }
 
-  private expected(index: number): void {
+  /** Entry `index`'s bytes but the id: small constant runs, cheaper as byte stores than as copy() calls. */
+  private expected(index: number, at: number): void {
+    const entries = this.entries;
+    for (let i = 0; i < ACCEPTED_HEAD.length; i++) entries[at + i] = ACCEPTED_HEAD[i]!;
+    const tail = at + ACCEPTED_HEAD.length + UUID_LENGTH;
+    entries[tail] = QUOTE;
+    entries[tail + 1] = CLOSE_OBJECT;
+    entries[tail + 2] = COMMA;
     this.outcome[index] = PENDING;
     this.pending++;
   }
@@ -117,7 +105,7 @@ export class BatchAnswer {
       this.accepted++;
     } else {
       this.outcome[index] = RETRY;
-      this.problemsByIndex()[index] = problem;
+      this.problems[index] = problem;
       this.retry++;
     }
     if (--this.pending === 0 && this.resolve) this.resolve();
@@ -133,7 +121,7 @@ export class BatchAnswer {
 
   /** First retry problem, for the error field of an all-retry answer. */
   firstRetryProblem(): EventProblem | undefined {
-    for (let i = 0; i < this.size; i++) if (this.outcome[i] === RETRY) return this.problems?.[i];
+    for (let i = 0; i < this.size; i++) if (this.outcome[i] === RETRY) return this.problems[i];
     return undefined;
   }
 
@@ -149,7 +137,7 @@ export class BatchAnswer {
   }
 
   private allForbidden(): boolean {
-    for (let i = 0; i < this.size; i++) if (this.problems?.[i]?.code !== 'HTTP_FORBIDDEN') return false;
+    for (let i = 0; i < this.size; i++) if (this.problems[i]?.code !== 'HTTP_FORBIDDEN') return false;
     return true;
   }
 
@@ -166,7 +154,7 @@ export class BatchAnswer {
       const entries = this.entries;
       const from = this.headRoom - head.length;
       entries.write(head, from, 'latin1');
-      const end = this.entriesEnd; // the last entry's comma and one byte more
+      const end = entries.length; // the last entry's comma and one byte more
       entries[end - 2] = CLOSE_ARRAY; // over the last entry's comma
       entries[end - 1] = CLOSE_OBJECT;
       return entries.subarray(from, end);
@@ -207,13 +195,13 @@ export class BatchAnswer {
 
   private otherEntry(i: number): string {
     if (this.outcome[i] === REJECTED) {
-      const p = this.problems![i]!;
+      const p = this.problems[i]!;
       let out = `{"status":"rejected","code":"${p.code}"`;
       if (p.path !== undefined) out += `,"path":${JSON.stringify(p.path)}`;
       return out + `,"reason":${JSON.stringify(p.reason)}}`;
     }
-    const p = this.problems?.[i];
-    // an event never expected has no id here (the template's blank): none is shown
+    const p = this.problems[i];
+    // an event never expected has no id here (its bytes are not written): none is shown
     const id = this.outcome[i] === 0 ? '' : this.idOf(i);
     return `{"status":"retry","id":"${id}","code":"${p?.code ?? 'PUBLISH_FAILED'}","reason":${JSON.stringify(p?.reason ?? 'not published')}}`;
   }
@@ -226,25 +214,7 @@ const ACCEPTED_ENTRY_BYTES = ACCEPTED_HEAD.length + UUID_LENGTH + 2;
 /** An accepted entry and the comma after it. */
 const ENTRY_STRIDE = ACCEPTED_ENTRY_BYTES + 1;
 const RESULTS_KEY = ',"results":[';
-const { COMMA, CLOSE_ARRAY, CLOSE_OBJECT } = JsonBytes;
-
-/** `{"status":"accepted","id":"` + 36 blanks + `"},`: one entry of the template. */
-const ACCEPTED_ENTRY = Buffer.concat([ACCEPTED_HEAD, Buffer.alloc(UUID_LENGTH, 0x20), Buffer.from('"},', 'latin1')]);
-let template = Buffer.alloc(0);
-
-/**
- * `size` accepted entries back to back, ids blank: an answer starts as a copy of them (one copy
- * instead of 30 byte stores per event). Grown to the largest batch seen.
- */
-function acceptedEntries(size: number): Buffer {
-  const bytes = size * ENTRY_STRIDE;
-  if (template.length < bytes) {
-    const count = Math.max(size, 2 * (template.length / ENTRY_STRIDE), 128);
-    template = Buffer.alloc(count * ENTRY_STRIDE);
-    for (let i = 0; i < count; i++) ACCEPTED_ENTRY.copy(template, i * ENTRY_STRIDE);
-  }
-  return template.subarray(0, bytes);
-}
+const { COMMA, CLOSE_ARRAY, CLOSE_OBJECT, QUOTE } = JsonBytes;
 
 /** The longest head without an error for `size` events: three counts of at most `size` each. */
 function headRoomFor(size: number): number {

@@ -51,11 +51,8 @@ class OpenBundle {
    * with no per-event views to keep or concatenate. Grown by doubling; sized from the type's last bundle.
    */
   data: Buffer;
-  /** The members' answers and indexes, sized from the type's last bundle (growing them was garbage). */
-  readonly answers: BatchAnswer[];
-  readonly indexes: number[];
-  /** Members so far. */
-  events = 0;
+  readonly answers: BatchAnswer[] = [];
+  readonly indexes: number[] = [];
   bytes = 0;
   minGatewayTs = Number.MAX_SAFE_INTEGER;
   timer: NodeJS.Timeout | undefined;
@@ -74,11 +71,8 @@ class OpenBundle {
     /** With tracing on: the span from this bundle's opening to its publish's end. */
     readonly publishSpan: Span | undefined,
     capacity: number,
-    members: number,
   ) {
     this.data = Buffer.allocUnsafeSlow(capacity);
-    this.answers = new Array<BatchAnswer>(members);
-    this.indexes = new Array<number>(members);
   }
 
   append(source: Buffer, start: number, end: number): void {
@@ -101,8 +95,8 @@ const TIMEOUT_PROBLEM_REASON = 'Pub/Sub did not ack within the publish timeout; 
 export class Bundler {
   private readonly open = new Map<string, OpenBundle>();
   private readonly lingers: AdaptiveLinger;
-  /** Each writer's last bundle, in bytes and events: the next one's first sizes. */
-  private readonly lastSize = new Map<string, { bytes: number; events: number }>();
+  /** Each writer's last bundle size in bytes (the next one's first buffer). */
+  private readonly lastBytes = new Map<string, number>();
   private inFlight = 0;
   private draining = false;
   private idleWaiters: (() => void)[] = [];
@@ -171,10 +165,8 @@ export class Bundler {
       const maxEvents = this.options.unbundledTypes.has(writer.eventType) ? 1 : this.options.maxEvents;
       const { traceparent, publishSpan } = trace.openBundle(writer.eventType);
       const firstEventId = datumEventId(source, start);
-      const lastSize = maxEvents === 1 ? undefined : this.lastSize.get(key);
-      const last = maxEvents === 1 ? end - start : (lastSize?.bytes ?? 0) * 1.25;
+      const last = maxEvents === 1 ? end - start : (this.lastBytes.get(key) ?? 0) * 1.25;
       const capacity = Math.min(MAX_BUNDLE_CAPACITY, Math.max(MIN_BUNDLE_CAPACITY, end - start, Math.ceil(last)));
-      const members = maxEvents === 1 ? 1 : Math.min(maxEvents, Math.ceil((lastSize?.events ?? 0) * 1.25) + 1);
       const linger = this.lingers.lingerFor(key);
       bundle = new OpenBundle(
         writer,
@@ -186,7 +178,6 @@ export class Bundler {
         traceparent,
         publishSpan,
         capacity,
-        members,
       );
       this.open.set(key, bundle);
       if (maxEvents > 1 && !this.draining && linger > 0) {
@@ -197,11 +188,10 @@ export class Bundler {
       if (gatewayTs - bundle.openedAt >= this.options.linger) bundle.joinedAfterBase++;
     }
     bundle.append(source, start, end);
-    const member = bundle.events++;
-    bundle.answers[member] = answer;
-    bundle.indexes[member] = index;
+    bundle.answers.push(answer);
+    bundle.indexes.push(index);
     if (gatewayTs < bundle.minGatewayTs) bundle.minGatewayTs = gatewayTs;
-    if (bundle.events >= bundle.maxEvents || this.draining || bundle.linger === 0) this.flush(bundle);
+    if (bundle.answers.length >= bundle.maxEvents || this.draining || bundle.linger === 0) this.flush(bundle);
   }
 
   /** Shutdown: send every open bundle now and stop lingering. */
@@ -221,7 +211,7 @@ export class Bundler {
     if (bundle.timer) clearTimeout(bundle.timer);
     const { clock, metrics, budget } = this.options;
     const eventType = bundle.writer.eventType;
-    const count = bundle.events;
+    const count = bundle.answers.length;
     const deadline = bundle.minGatewayTs + this.options.publishTimeout;
     const remaining = deadline - clock.now();
     if (remaining <= 0) {
@@ -255,13 +245,7 @@ export class Bundler {
     const startedAt = clock.now();
     const age = startedAt - bundle.openedAt;
     if (bundle.maxEvents > 1) {
-      const size = this.lastSize.get(bundle.writer.fingerprint);
-      if (size) {
-        size.bytes = bundle.bytes;
-        size.events = count;
-      } else {
-        this.lastSize.set(bundle.writer.fingerprint, { bytes: bundle.bytes, events: count });
-      }
+      this.lastBytes.set(bundle.writer.fingerprint, bundle.bytes);
       const { linger, joined, joinedAfterBase } = bundle;
       if (!this.draining) this.lingers.observe(bundle.writer.fingerprint, { linger, age, joined, joinedAfterBase });
     }
@@ -320,9 +304,9 @@ export class Bundler {
   }
 
   private settle(bundle: OpenBundle, problem: EventProblem | undefined): void {
-    const { answers, indexes, events } = bundle;
-    for (let i = 0; i < events; i++) answers[i]!.settle(indexes[i]!, problem);
-    this.options.metrics.events(bundle.writer.eventType, problem ? 'retry' : 'accepted', events);
+    const { answers, indexes } = bundle;
+    for (let i = 0; i < answers.length; i++) answers[i]!.settle(indexes[i]!, problem);
+    this.options.metrics.events(bundle.writer.eventType, problem ? 'retry' : 'accepted', answers.length);
   }
 
   private endSpan(bundle: OpenBundle, events: number, problem: EventProblem | undefined, messageId?: string): void {

@@ -39,20 +39,20 @@ const copyBytes = sharedCopyBytes;
 export class TranscodedBatch {
   count = 0;
   /** The event's schema, or undefined for an event kept as JSON.parse's value (in `values`). */
-  versions: (SchemaVersion | undefined)[] = [];
+  readonly versions: (SchemaVersion | undefined)[] = [];
   /**
    * Where the client's id (a UUID, either case) is in the body, or −1 for the gateway to assign
    * one; prepare (fast-path.ts) copies it in lower case.
    */
-  idAt: number[] = [];
+  readonly idAt: number[] = [];
   /** Epoch milliseconds, or −1 for null. */
-  clientTs: number[] = [];
+  readonly clientTs: number[] = [];
   /** Where each event's payload datum is in `payloads`: [starts, ends); `room` bytes free before each. */
-  starts: number[] = [];
-  ends: number[] = [];
+  readonly starts: number[] = [];
+  readonly ends: number[] = [];
   /** Where each event's JSON text is in the body: [textStarts, textEnds). */
-  textStarts: number[] = [];
-  textEnds: number[] = [];
+  readonly textStarts: number[] = [];
+  readonly textEnds: number[] = [];
   /** JSON.parse's value of each event not transcoded, by index (holes elsewhere). */
   readonly values: unknown[] = [];
   readonly payloads: AvroWriter;
@@ -63,22 +63,6 @@ export class TranscodedBatch {
     readonly room: number,
   ) {
     this.payloads = new AvroWriter(raw.length);
-  }
-
-  /**
-   * Sizes the columns for `n` events before the first is taken (the WebAssembly reader's first
-   * read tells how many): seven columns grown element by element to 100 events were reallocated
-   * four times each, 17 KB of garbage per request for the young generation to scavenge.
-   */
-  reserve(n: number): void {
-    if (this.count !== 0) return;
-    this.versions = new Array<SchemaVersion | undefined>(n);
-    this.idAt = new Array<number>(n);
-    this.clientTs = new Array<number>(n);
-    this.starts = new Array<number>(n);
-    this.ends = new Array<number>(n);
-    this.textStarts = new Array<number>(n);
-    this.textEnds = new Array<number>(n);
   }
 
   /** Leaves `room` bytes before the payload about to be written; where that payload starts. */
@@ -218,7 +202,6 @@ function takeWasmEvents(wasm: WasmBodyReader, batch: TranscodedBatch, byIndex: r
   const base = payloads.pos;
   payloads.ensure(output.length);
   payloads.pos = copyBytes(output, 0, output.length, payloads.buf, base);
-  batch.reserve(wasm.stop === ReadStop.End ? clientTs.length : clientTs.length + 1);
   const { versions, idAt, starts, ends, textStarts, textEnds } = batch;
   const first = batch.count;
   for (let k = 0; k < clientTs.length; k++) {
