@@ -11,7 +11,7 @@ const path = require('node:path');
 const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { Session } = require('node:inspector/promises');
-const { benchStager, trackPlayed } = require('./lib.js');
+const { benchStager, median, trackPlayed } = require('./lib.js');
 
 const root = path.join(__dirname, '..');
 const dist = (p) => require(path.join(root, p, 'dist/index.js'));
@@ -102,7 +102,6 @@ async function main() {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const events = FILES * EVENTS_PER_FILE;
   console.log(
     `close of ${FILES} staged files x ${EVENTS_PER_FILE} events: median wall ${median(walls).toFixed(1)} ms, ` +

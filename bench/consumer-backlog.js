@@ -21,7 +21,7 @@ const { mkdirSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const path = require('node:path');
 const { randomBytes, randomUUID } = require('node:crypto');
-const { metricsOf, publishBundles, rssMb, sumMetric } = require('./lib.js');
+const { median, metricsOf, publishBundles, rssMb, sumMetric } = require('./lib.js');
 
 const root = path.join(__dirname, '..');
 const dist = (p) => require(path.join(root, p, 'dist/index.js'));
@@ -130,7 +130,7 @@ async function main() {
       peakRssMb: Math.round(peakRss),
       peakHeldEvents: peakHeld,
       peakHeldMessages: Math.ceil(peakHeld / BUNDLE),
-      medianHeldEvents: heldSamples.sort((a, b) => a - b)[Math.floor(heldSamples.length / 2)] ?? 0,
+      medianHeldEvents: median(heldSamples) ?? 0,
     };
     console.log(
       `consumer: staged ${total.toLocaleString('en')} events in ${seconds.toFixed(1)} s; peak RSS ${result.peakRssMb} MB; ` +

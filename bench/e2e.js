@@ -18,7 +18,7 @@
  * topic and subscription, as the original system's 250+; results then go to e2e-many-types.json.
  */
 const { spawn } = require('node:child_process');
-const { cpuSeconds, emulatorPreTouchMb, rssMb, schemasWithExtraTypes } = require('./lib.js');
+const { cpuSeconds, emulatorPreTouchMb, median, rssMb, schemasWithExtraTypes } = require('./lib.js');
 const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, readdirSync } = require('node:fs');
 const { tmpdir, cpus, loadavg } = require('node:os');
 const path = require('node:path');
@@ -151,7 +151,7 @@ function closeDelayByWindow(closed, loadStart) {
       windowEndAtSeconds: Math.round((end - loadStart) / 100) / 10,
       types: delays.length,
       first: Math.min(...delays),
-      median: [...delays].sort((a, b) => a - b)[Math.floor(delays.length / 2)],
+      median: median(delays),
       last: Math.max(...delays),
     }));
 }

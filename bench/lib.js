@@ -85,6 +85,11 @@ async function publishBundles(projectId, topicName, bundles) {
   return seconds;
 }
 
+/** The middle value of `xs` (the upper one of an even count); undefined when empty. */
+function median(xs) {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
+
 /**
  * A schema directory of the repository's 5 types and `n` more (page_viewed's schema under other
  * names, sorted before the real ones), for benchmarks at the original system's 250+ types; the
@@ -153,6 +158,7 @@ module.exports = {
   benchStager,
   emulatorPreTouchMb,
   cpuSeconds,
+  median,
   metricsOf,
   publishBundles,
   rssMb,

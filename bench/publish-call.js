@@ -15,6 +15,7 @@ const path = require('node:path');
 const root = path.join(__dirname, '..');
 const { startEmulator } = require(path.join(root, 'packages/emulator/dist/index.js'));
 const { PubSub, v1 } = require('@google-cloud/pubsub');
+const { median } = require('./lib.js');
 
 const TOPICS = 255;
 const ROUNDS = Number(process.argv[2] || 20);
@@ -61,8 +62,6 @@ async function measure(topics, publish, rounds) {
   const calls = rounds * topics.length;
   return { calls, cpuUs: ((cpuMs() - cpu0) * 1000) / calls, wallUs: ((performance.now() - wall0) * 1000) / calls };
 }
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * The ways take turns, PASSES times, each after its own warm-up: measured one after another, the
