@@ -6,6 +6,7 @@ import type { GatewayMetrics } from './metrics.js';
 import type { OutstandingBudget } from './outstanding.js';
 import type { NewestVersionEncoder } from './reencode.js';
 import type { MessagePublisher } from './publisher.js';
+import { BufferPool } from './buffer-pool.js';
 import { datumEventId } from './prepare.js';
 import { AdaptiveLinger } from './linger.js';
 import { endPublishSpan } from './spans.js';
@@ -70,16 +71,18 @@ class OpenBundle {
     readonly traceparent: string,
     /** With tracing on: the span from this bundle's opening to its publish's end. */
     readonly publishSpan: Span | undefined,
-    capacity: number,
+    /** Its first buffer (from the bundler's pool). */
+    data: Buffer,
   ) {
-    this.data = Buffer.allocUnsafeSlow(capacity);
+    this.data = data;
   }
 
-  append(source: Buffer, start: number, end: number): void {
+  append(source: Buffer, start: number, end: number, buffers: BufferPool): void {
     const need = this.bytes + end - start;
     if (need > this.data.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(need, 2 * this.data.length));
+      const grown = buffers.take(Math.max(need, 2 * this.data.length));
       this.data.copy(grown, 0, 0, this.bytes);
+      buffers.give(this.data);
       this.data = grown;
     }
     this.bytes += source.copy(this.data, this.bytes, start, end);
@@ -89,6 +92,10 @@ class OpenBundle {
 /** A new bundle's first buffer: its type's last bundle size and a quarter more, within these bounds. */
 const MIN_BUNDLE_CAPACITY = 1024;
 const MAX_BUNDLE_CAPACITY = 1024 * 1024;
+/** Bundle buffers kept for reuse: about the bundles of 150 busy types in flight at once. */
+const BUNDLE_BUFFERS_BYTES = 16 * 1024 * 1024;
+/** What a settled bundle holds instead of its buffer (given back to the pool, or left to the GC). */
+const EMPTY_DATA = Buffer.alloc(0);
 
 const TIMEOUT_PROBLEM_REASON = 'Pub/Sub did not ack within the publish timeout; retry with the same id';
 
@@ -97,6 +104,8 @@ export class Bundler {
   private readonly lingers: AdaptiveLinger;
   /** Each writer's last bundle size in bytes (the next one's first buffer). */
   private readonly lastBytes = new Map<string, number>();
+  /** Bundle buffers back from settled publishes, for the next bundles. */
+  private readonly buffers = new BufferPool(BUNDLE_BUFFERS_BYTES);
   private inFlight = 0;
   private draining = false;
   private idleWaiters: (() => void)[] = [];
@@ -177,7 +186,7 @@ export class Bundler {
         firstEventId,
         traceparent,
         publishSpan,
-        capacity,
+        this.buffers.take(capacity),
       );
       this.open.set(key, bundle);
       if (maxEvents > 1 && !this.draining && linger > 0) {
@@ -187,7 +196,7 @@ export class Bundler {
       bundle.joined++;
       if (gatewayTs - bundle.openedAt >= this.options.linger) bundle.joinedAfterBase++;
     }
-    bundle.append(source, start, end);
+    bundle.append(source, start, end, this.buffers);
     bundle.answers.push(answer);
     bundle.indexes.push(index);
     if (gatewayTs < bundle.minGatewayTs) bundle.minGatewayTs = gatewayTs;
@@ -212,12 +221,14 @@ export class Bundler {
     const { clock, metrics, budget } = this.options;
     const eventType = bundle.writer.eventType;
     const count = bundle.answers.length;
+    const data = bundle.data;
     const deadline = bundle.minGatewayTs + this.options.publishTimeout;
     const remaining = deadline - clock.now();
     if (remaining <= 0) {
       // Already too late to be acked within the bound: publishing would only make a duplicate.
       budget.release(bundle.bytes, count);
       this.settle(bundle, this.timeoutProblem);
+      this.buffers.give(data);
       this.endSpan(bundle, count, this.timeoutProblem);
       this.checkIdle();
       return;
@@ -238,6 +249,7 @@ export class Bundler {
       budget.release(bundle.bytes, count);
       const problem: EventProblem = { code: 'INTERNAL', reason: 'internal error; retry with the same id' };
       this.settle(bundle, problem);
+      this.buffers.give(data);
       this.endSpan(bundle, count, problem);
       this.checkIdle();
       return;
@@ -268,6 +280,8 @@ export class Bundler {
         // An ack that comes after the deadline is not good enough for an `accepted` answer.
         this.settle(bundle, problem ?? (now > deadline ? this.timeoutProblem : undefined));
       }
+      // The publish has settled: the client no longer reads the message's data, a view of this buffer.
+      this.buffers.give(data);
       this.checkIdle();
     };
     let publishing: Promise<string>;
@@ -307,6 +321,9 @@ export class Bundler {
     const { answers, indexes } = bundle;
     for (let i = 0; i < answers.length; i++) answers[i]!.settle(indexes[i]!, problem);
     this.options.metrics.events(bundle.writer.eventType, problem ? 'retry' : 'accepted', answers.length);
+    answers.length = 0;
+    indexes.length = 0;
+    bundle.data = EMPTY_DATA;
   }
 
   private endSpan(bundle: OpenBundle, events: number, problem: EventProblem | undefined, messageId?: string): void {

@@ -108,6 +108,8 @@ export class PubSubPublisher implements MessagePublisher {
         ([response]) => {
           const ids = response.messageIds ?? [];
           for (let i = 0; i < waiters.length; i++) waiters[i]!.resolve(ids[i] ?? '');
+          waiters.length = 0;
+          batch.messages.length = 0;
         },
         (e: unknown) => {
           const err = e instanceof Error ? e : new Error(String(e));

@@ -1,3 +1,4 @@
+import type { BufferPool } from './buffer-pool.js';
 import {
   AvroWriter,
   buildWasmProgram,
@@ -61,8 +62,9 @@ export class TranscodedBatch {
   constructor(
     readonly raw: Buffer,
     readonly room: number,
+    payloadBuffer?: Buffer,
   ) {
-    this.payloads = new AvroWriter(raw.length);
+    this.payloads = new AvroWriter(raw.length, payloadBuffer);
   }
 
   /** Leaves `room` bytes before the payload about to be written; where that payload starts. */
@@ -102,8 +104,14 @@ export type BodyReader = 'wasm' | 'typescript';
  * The body as the JSON route takes it: a TranscodedBatch, or else what JSON.parse returns (it
  * throws on bad JSON). `room`: bytes to leave free before each payload (metaRoom in fast-path.ts).
  */
-export function readEventsBody(registry: SchemaRegistry, raw: Buffer, room = 0, reader: BodyReader = 'wasm'): unknown {
-  return transcodeBody(typesOf(registry), raw, room, reader) ?? JSON.parse(raw.toString('utf8'));
+export function readEventsBody(
+  registry: SchemaRegistry,
+  raw: Buffer,
+  room = 0,
+  reader: BodyReader = 'wasm',
+  payloadBuffers?: BufferPool,
+): unknown {
+  return transcodeBody(typesOf(registry), raw, room, reader, payloadBuffers) ?? JSON.parse(raw.toString('utf8'));
 }
 
 interface TypeEntry {
@@ -154,13 +162,19 @@ const PAYLOAD_KEY = Buffer.from('"payload":');
  * The body transcoded, or undefined when its frame is not plain or JSON.parse refuses one of its
  * events. With `wasm`, it takes the events it can, and this module's reader each one it declines.
  */
-function transcodeBody(types: BodyTypes, raw: Buffer, room: number, reader: BodyReader): TranscodedBatch | undefined {
+function transcodeBody(
+  types: BodyTypes,
+  raw: Buffer,
+  room: number,
+  reader: BodyReader,
+  payloadBuffers: BufferPool | undefined,
+): TranscodedBatch | undefined {
   const r = new JsonReader(raw);
   if (!r.expect(OPEN_OBJECT) || !r.string() || !r.textIs(EVENTS) || !r.expect(COLON) || !r.expect(OPEN_ARRAY)) {
     return undefined;
   }
   if (r.peek() === CLOSE_ARRAY) return undefined; // no events: the reference answers
-  const batch = new TranscodedBatch(raw, room);
+  const batch = new TranscodedBatch(raw, room, payloadBuffers?.take(raw.length));
   let wasm = reader === 'wasm' && types.wasm.load(raw, room) ? types.wasm : undefined;
   for (;;) {
     if (wasm !== undefined) {
@@ -175,7 +189,7 @@ function transcodeBody(types: BodyTypes, raw: Buffer, room: number, reader: Body
       if (taken > 0) takeWasmEvents(wasm, batch, types.byIndex);
       r.pos = wasm.stopAt;
       if (wasm.stop === ReadStop.End) break;
-      if (wasm.stop === ReadStop.Frame) return undefined;
+      if (wasm.stop === ReadStop.Frame) return declined(batch, payloadBuffers);
     }
     const start = r.pos;
     const payloadsAt = batch.payloads.pos;
@@ -183,16 +197,22 @@ function transcodeBody(types: BodyTypes, raw: Buffer, room: number, reader: Body
       // not plain: nothing of it is kept, and JSON.parse reads this event alone
       r.pos = start;
       batch.payloads.pos = payloadsAt;
-      if (!parseEvent(r, batch)) return undefined;
+      if (!parseEvent(r, batch)) return declined(batch, payloadBuffers);
     }
     batch.textStarts[batch.count - 1] = start;
     batch.textEnds[batch.count - 1] = r.pos;
     const c = r.peek();
     r.pos++;
     if (c === CLOSE_ARRAY) break;
-    if (c !== COMMA) return undefined;
+    if (c !== COMMA) return declined(batch, payloadBuffers);
   }
-  return r.expect(CLOSE_OBJECT) && r.atEnd() ? batch : undefined;
+  return r.expect(CLOSE_OBJECT) && r.atEnd() ? batch : declined(batch, payloadBuffers);
+}
+
+/** A body the reader declines goes to JSON.parse whole: its batch, and the batch's payload buffer, are not used. */
+function declined(batch: TranscodedBatch, payloadBuffers: BufferPool | undefined): undefined {
+  payloadBuffers?.give(batch.payloads.buf);
+  return undefined;
 }
 
 /** Appends the events the WebAssembly reader just took: their columns, and their datums in one copy. */

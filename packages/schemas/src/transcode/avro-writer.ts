@@ -7,8 +7,10 @@ export class AvroWriter {
   buf: Buffer;
   pos = 0;
 
-  constructor(capacity: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(64, capacity));
+  /** `initial`: a buffer to write into first (a pooled one), used when it holds `capacity` bytes. */
+  constructor(capacity: number, initial?: Buffer) {
+    this.buf =
+      initial !== undefined && initial.length >= capacity ? initial : Buffer.allocUnsafe(Math.max(64, capacity));
   }
 
   /** Makes room for `n` more bytes. */
