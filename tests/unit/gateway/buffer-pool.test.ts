@@ -1,13 +1,11 @@
 import fc from 'fast-check';
-import { ms, silentLogger } from '@hourglass/common';
+import { ms } from '@hourglass/common';
 import { Attr } from '@hourglass/schemas';
 import { BatchAnswer } from '@hourglass/gateway';
 import { BufferPool } from '@hourglass/gateway/buffer-pool';
-import { Bundler } from '@hourglass/gateway/bundler';
-import { GatewayMetrics } from '@hourglass/gateway/metrics';
-import { OutstandingBudget } from '@hourglass/gateway/outstanding';
 import { RequestTrace } from '@hourglass/gateway/traceparent';
 import { registry } from '../../gateway/support';
+import { bundlerOver } from './bundler-support';
 
 const SEED = 20261206;
 
@@ -60,43 +58,33 @@ describe('Bundler buffer reuse', () => {
         async (steps, failSome) => {
           const pending: { data: Buffer; copy: Buffer; settle: (ok: boolean) => void }[] = [];
           const settled: Buffer[] = [];
-          const budget = new OutstandingBudget(1e12, 1e12);
-          const bundler = new Bundler({
-            publisher: {
-              publish: (_eventType, message) =>
-                new Promise<string>((resolve, reject) => {
-                  const data = message.data;
-                  expect(Number(message.attributes[Attr.count])).toBeGreaterThan(0);
-                  const entry = {
-                    data,
-                    copy: Buffer.from(data),
-                    settle: (ok: boolean) => {
-                      // what the client would serialize (again, on a retry) up to this moment
-                      expect(data.equals(entry.copy)).toBe(true);
-                      settled.push(entry.copy);
-                      if (ok) resolve('id');
-                      else reject(new Error('unavailable'));
-                    },
-                  };
-                  pending.push(entry);
-                }),
-              topicExists: () => Promise.resolve(true),
-              topicName: (t) => t,
-              close: () => Promise.resolve(),
+          const bundler = bundlerOver(
+            (_eventType, message) =>
+              new Promise<string>((resolve, reject) => {
+                const data = message.data;
+                expect(Number(message.attributes[Attr.count])).toBeGreaterThan(0);
+                const entry = {
+                  data,
+                  copy: Buffer.from(data),
+                  settle: (ok: boolean) => {
+                    // what the client would serialize (again, on a retry) up to this moment
+                    expect(data.equals(entry.copy)).toBe(true);
+                    settled.push(entry.copy);
+                    if (ok) resolve('id');
+                    else reject(new Error('unavailable'));
+                  },
+                };
+                pending.push(entry);
+              }),
+            {
+              maxEvents: 4,
+              maxBytes: 6000,
+              linger: ms(60_000),
+              maxLinger: ms(60_000),
+              lingerTargetEvents: 4,
+              publishTimeout: ms(60_000),
             },
-            budget,
-            clock: { now: () => Date.now() },
-            metrics: new GatewayMetrics(registry.eventTypes(), budget),
-            logger: silentLogger,
-            maxEvents: 4,
-            maxBytes: 6000,
-            linger: ms(60_000),
-            maxLinger: ms(60_000),
-            lingerTargetEvents: 4,
-            codec: 'null',
-            publishTimeout: ms(60_000),
-            unbundledTypes: new Set(),
-          });
+          );
           const trace = new RequestTrace(undefined, undefined);
           const sent: Buffer[] = [];
           for (let i = 0; i < steps.length; i++) {

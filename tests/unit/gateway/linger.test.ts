@@ -1,13 +1,12 @@
 import fc from 'fast-check';
-import { ms, silentLogger, type Duration } from '@hourglass/common';
+import { ms, type Duration } from '@hourglass/common';
 import { Attr } from '@hourglass/schemas';
 import { BatchAnswer } from '@hourglass/gateway';
 import { AdaptiveLinger, type BundleArrivals } from '@hourglass/gateway/linger';
-import { Bundler } from '@hourglass/gateway/bundler';
-import { GatewayMetrics } from '@hourglass/gateway/metrics';
-import { OutstandingBudget } from '@hourglass/gateway/outstanding';
+import type { Bundler } from '@hourglass/gateway/bundler';
 import { RequestTrace } from '@hourglass/gateway/traceparent';
 import { registry } from '../../gateway/support';
+import { bundlerOver } from './bundler-support';
 
 /**
  * The adaptive linger alone (AdaptiveLinger: any sequence of bundles keeps it within its bounds;
@@ -103,30 +102,19 @@ describe('Bundler with the adaptive linger', () => {
   beforeEach(() => {
     jest.useFakeTimers({ now: 1_000_000 });
     published.length = 0;
-    const budget = new OutstandingBudget(1e12, 1e12);
-    bundler = new Bundler({
-      publisher: {
-        publish: (eventType, message) => {
-          published.push({ eventType, events: Number(message.attributes[Attr.count]), at: Date.now() });
-          return Promise.resolve('id');
-        },
-        topicExists: () => Promise.resolve(true),
-        topicName: (t) => t,
-        close: () => Promise.resolve(),
+    bundler = bundlerOver(
+      (eventType, message) => {
+        published.push({ eventType, events: Number(message.attributes[Attr.count]), at: Date.now() });
+        return Promise.resolve('id');
       },
-      budget,
-      clock: { now: () => Date.now() },
-      metrics: new GatewayMetrics(registry.eventTypes(), budget),
-      logger: silentLogger,
-      maxEvents: 500,
-      maxBytes: 1_000_000,
-      linger: settings.base,
-      maxLinger: settings.max,
-      lingerTargetEvents: settings.targetEvents,
-      codec: 'null',
-      publishTimeout: ms(5000),
-      unbundledTypes: new Set(),
-    });
+      {
+        maxEvents: 500,
+        maxBytes: 1_000_000,
+        linger: settings.base,
+        maxLinger: settings.max,
+        lingerTargetEvents: settings.targetEvents,
+      },
+    );
   });
 
   afterEach(() => {
